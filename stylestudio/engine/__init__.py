@@ -1,0 +1,1 @@
+"""The engine: pure PyTorch + numpy + scikit-learn. Never imports Qt; usable headless."""

@@ -1,0 +1,1 @@
+"""Latent directions: closed-form factors (SeFa), attribute boundaries (InterFaceGAN/SC²GAN)."""

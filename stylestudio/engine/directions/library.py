@@ -1,0 +1,132 @@
+"""A direction library: named W-space directions for one model, stored without pickle.
+
+A direction is a unit vector in W, the W+ rows it acts on, and ``unit``: the W-space distance of
+one slider unit (chosen so one unit means a measurable attribute change). Conditional editing
+("keep others") removes from a direction its components along the normals of the attributes the
+user wants kept, solved jointly for several at once (InterFaceGAN §3.3 generalised).
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...errors import InputError
+
+LIBRARY_FORMAT = "stylestudio-directions"
+LIBRARY_VERSION = 1
+
+
+@dataclass
+class Direction:
+    name: str  #: lower-case CLI name, e.g. ``"age"``
+    label: str  #: shown on the slider
+    vector: np.ndarray  #: [w_dim], unit length
+    layers: tuple[int, ...]  #: W+ rows the edit acts on (empty: all rows)
+    unit: float = 1.0  #: W-space step of one slider unit
+    meta: dict[str, Any] = field(default_factory=dict)  #: offset, score scale, accuracy, …
+
+
+def project_out(vector: np.ndarray, normals: Sequence[np.ndarray]) -> np.ndarray:
+    """Remove from ``vector`` its component in the span of ``normals`` (joint least squares).
+
+    For one normal this is InterFaceGAN's ``d - (d·n) n``; for several, projecting one at a time
+    is wrong when the normals are correlated, so solve ``d - N (NᵀN)⁻¹ Nᵀ d`` at once.
+    """
+    v = np.asarray(vector, np.float64)
+    if not normals:
+        return v.astype(np.float32)
+    n = np.stack([np.asarray(x, np.float64) for x in normals], axis=1)  # [w_dim, k]
+    coeff, *_ = np.linalg.lstsq(n, v, rcond=None)
+    return (v - n @ coeff).astype(np.float32)
+
+
+class DirectionLibrary:
+    def __init__(self, model: str, directions: Iterable[Direction] = (), kind: str = "attributes",
+                 meta: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.kind = kind
+        self.directions: dict[str, Direction] = {d.name: d for d in directions}
+        self.meta = dict(meta or {})
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.directions
+
+    def __getitem__(self, name: str) -> Direction:
+        try:
+            return self.directions[name]
+        except KeyError:
+            raise InputError(f"no direction {name!r} (have: {', '.join(self.directions)})") from None
+
+    def names(self) -> list[str]:
+        return list(self.directions)
+
+    def conditioned(self, name: str, keep: Iterable[str] = ()) -> np.ndarray:
+        """Unit direction for ``name`` with the kept attributes' normals projected out."""
+        d = self[name]
+        normals = [self[k].vector for k in keep if k != name]
+        v = project_out(d.vector, normals)
+        norm = float(np.linalg.norm(v))
+        if norm < 1e-6:
+            raise InputError(f"{name!r} cannot move while keeping {', '.join(keep)}: nothing is left of it")
+        # Scale so the step along the attribute's own normal is unchanged: the linear attribute
+        # score moves by the same amount per slider unit with or without conditioning.
+        along = float(v @ d.vector)
+        return (v / along).astype(np.float32) if along > 1e-6 else (v / norm).astype(np.float32)
+
+    def delta(self, name: str, amount: float, num_ws: int, keep: Iterable[str] = ()) -> Tensor:
+        """W+ offset [num_ws, w_dim] for moving ``name`` by ``amount`` slider units."""
+        d = self[name]
+        v = torch.from_numpy(self.conditioned(name, keep)) * float(amount) * d.unit
+        rows = torch.zeros(num_ws, 1)
+        rows[list(d.layers) if d.layers else slice(None)] = 1.0
+        return rows * v[None]
+
+    # -- storage: one zip of JSON + .npy, never pickle ---------------------------------------
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        meta = {
+            "format": LIBRARY_FORMAT,
+            "format_version": LIBRARY_VERSION,
+            "model": self.model,
+            "kind": self.kind,
+            "meta": self.meta,
+            "directions": [
+                {"name": d.name, "label": d.label, "layers": list(d.layers), "unit": d.unit, "meta": d.meta}
+                for d in self.directions.values()
+            ],
+        }
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("library.json", json.dumps(meta, indent=2))
+            for d in self.directions.values():
+                buf = BytesIO()
+                np.save(buf, np.asarray(d.vector, np.float32), allow_pickle=False)
+                zf.writestr(f"vectors/{d.name}.npy", buf.getvalue())
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "DirectionLibrary":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                meta = json.loads(zf.read("library.json"))
+                if meta.get("format") != LIBRARY_FORMAT:
+                    raise InputError(f"{path}: not a direction library")
+                if int(meta.get("format_version", 0)) > LIBRARY_VERSION:
+                    raise InputError(f"{path}: made by a newer StyleStudio")
+                dirs = []
+                for d in meta["directions"]:
+                    vec = np.load(BytesIO(zf.read(f"vectors/{d['name']}.npy")), allow_pickle=False)
+                    dirs.append(Direction(d["name"], d.get("label", d["name"]), vec.astype(np.float32),
+                                          tuple(int(i) for i in d.get("layers", ())), float(d.get("unit", 1.0)),
+                                          dict(d.get("meta", {}))))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: damaged direction library ({exc})") from exc
+        return cls(meta["model"], dirs, meta.get("kind", "attributes"), meta.get("meta", {}))

@@ -1,0 +1,2 @@
+"""Edit kinds. Importing this package registers every kind with the document model."""
+from . import direction  # noqa: F401  (registers "direction")

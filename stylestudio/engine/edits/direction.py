@@ -1,0 +1,43 @@
+"""Moving along a latent direction (a slider): SeFa factors, attribute directions, found ones."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from torch import Tensor
+
+from ..document import Edit, EditContext, new_edit_id, register_edit
+
+
+@register_edit
+@dataclass(frozen=True)
+class DirectionEdit(Edit):
+    """``amount`` slider units along direction ``name`` of library ``library``.
+
+    The W+ offset is turned into a StyleSpace offset through the generator's affines, so the edit
+    composes with every other (style-space) edit in the document's order. ``keep`` names the
+    attributes to hold still (conditional editing).
+    """
+
+    kind: ClassVar[str] = "direction"
+    library: str = "sefa"
+    name: str = "factor1"
+    amount: float = 0.0
+    keep: tuple[str, ...] = ()
+    id: str = field(default_factory=new_edit_id)
+    enabled: bool = True
+
+    def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
+        if not self.enabled or self.amount == 0.0:
+            return styles
+        gen = ctx.generator
+        lib = ctx.resource("directions", self.library)
+        delta = lib.delta(self.name, self.amount, gen.num_ws, self.keep).to(ctx.source_ws)
+        base = ctx.source_ws
+        moved = gen.styles(base + delta[None])
+        ref = ctx.base_styles
+        return {k: v + (moved[k] - ref[k]) for k, v in styles.items()}
+
+    def describe(self) -> str:
+        keep = f", keeping {', '.join(self.keep)}" if self.keep else ""
+        return f"{self.name} {self.amount:+.2f}{keep}"

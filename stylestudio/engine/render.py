@@ -1,0 +1,176 @@
+"""Rendering: a pure function of an edit document, made fast by caches that never change results.
+
+``Renderer.render(doc)`` = synthesize(apply edits in order to styles(source latent)). Caches:
+the source latent per source, named resources (direction libraries, catalogs), and the last
+render's per-stage activations, so an edit that only changes late layers (or a slider that moves
+only fine layers) restarts synthesis at the first stage whose styles differ.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from .. import paths
+from ..errors import InputError
+from .document import EditDocument, Source
+from .generator import Generator
+
+ResourceLoader = Callable[["Resources", str], Any]
+_LOADERS: dict[str, ResourceLoader] = {}
+
+
+def register_resource_loader(kind: str) -> Callable[[ResourceLoader], ResourceLoader]:
+    """Register how to load resources of ``kind`` (``"directions"``, ``"catalog"``…) by name."""
+
+    def deco(fn: ResourceLoader) -> ResourceLoader:
+        _LOADERS[kind] = fn
+        return fn
+
+    return deco
+
+
+class Resources:
+    """Named, per-model resources, loaded once: user data folder first, then shipped ones."""
+
+    def __init__(self, generator: Generator, model: str) -> None:
+        self.generator = generator
+        self.model = model
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, kind: str, name: str) -> Any:
+        key = (kind, name)
+        if key not in self._cache:
+            loader = _LOADERS.get(kind)
+            if loader is None:
+                raise InputError(f"no loader for resources of kind {kind!r}")
+            self._cache[key] = loader(self, name)
+        return self._cache[key]
+
+    def put(self, kind: str, name: str, value: Any) -> None:
+        self._cache[(kind, name)] = value
+
+    def find_file(self, kind: str, filename: str) -> Path | None:
+        """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""
+        for root in (paths.data_home(), paths.resources_dir()):
+            p = Path(root) / kind / self.model / filename
+            if p.is_file():
+                return p
+        return None
+
+
+@register_resource_loader("directions")
+def _load_directions(res: Resources, name: str):
+    from .directions.library import DirectionLibrary
+    from .directions.sefa import sefa_library
+
+    if name == "sefa":
+        return sefa_library(res.generator, res.model)
+    path = res.find_file("directions", f"{name}.ssdir")
+    if path is None:
+        raise InputError(f"no direction library {name!r} for model {res.model!r}")
+    return DirectionLibrary.load(path)
+
+
+@dataclass
+class _Context:
+    """The :class:`~stylestudio.engine.document.EditContext` handed to edits."""
+
+    generator: Generator
+    source_ws: Tensor
+    base_styles: dict[str, Tensor]
+    renderer: "Renderer"
+
+    def resource(self, kind: str, name: str) -> Any:
+        return self.renderer.resources.get(kind, name)
+
+    def source_styles(self, source: Source) -> dict[str, Tensor]:
+        return self.renderer.styles_of(self.renderer.latent(source))
+
+
+class Renderer:
+    """Renders documents for one loaded model. Not thread-safe: the worker owns it."""
+
+    def __init__(self, generator: Generator, model: str, resources: Resources | None = None,
+                 latent_cache_size: int = 32) -> None:
+        from . import edits  # noqa: F401  (register edit kinds)
+
+        self.generator = generator
+        self.model = model
+        self.resources = resources or Resources(generator, model)
+        self._latents: OrderedDict[tuple, Tensor] = OrderedDict()
+        self._latent_cache_size = latent_cache_size
+        self._last_styles: dict[str, Tensor] | None = None
+        self._last_cache: dict[int, Any] = {}
+        self._last_stop: int | None = None
+        self.stats = {"renders": 0, "reused_stages": 0}
+
+    # -- pieces -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def latent(self, source: Source) -> Tensor:
+        key = source.key()
+        if key in self._latents:
+            self._latents.move_to_end(key)
+            return self._latents[key]
+        ws = source.latent(self.generator).detach()
+        self._latents[key] = ws
+        while len(self._latents) > self._latent_cache_size:
+            self._latents.popitem(last=False)
+        return ws
+
+    @torch.no_grad()
+    def styles_of(self, ws: Tensor) -> dict[str, Tensor]:
+        return self.generator.styles(ws)
+
+    @torch.no_grad()
+    def document_styles(self, doc: EditDocument) -> dict[str, Tensor]:
+        ws = self.latent(doc.source)
+        base = self.styles_of(ws)
+        ctx = _Context(self.generator, ws, base, self)
+        styles = base
+        for edit in doc.edits:
+            if edit.enabled:
+                styles = edit.apply(ctx, styles)
+        return styles
+
+    # -- whole renders ----------------------------------------------------------------------
+    @torch.no_grad()
+    def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None) -> Tensor:
+        """Synthesize, restarting at the first stage whose styles differ from the last render."""
+        gen = self.generator
+        start = 0
+        if self._last_styles is not None and self._last_stop == stop_resolution and self._last_cache:
+            changed = [n for n, v in styles.items() if not torch.equal(v, self._last_styles[n])]
+            start = gen.first_stage_of(changed) if changed else 0
+            if start not in self._last_cache:
+                start = 0
+        result = gen.synthesize(styles, start=start, cache=self._last_cache if start else None,
+                                keep_cache=True, stop_resolution=stop_resolution)
+        if start:
+            merged = dict(self._last_cache)
+            merged.update(result.cache)
+            self._last_cache = merged
+        else:
+            self._last_cache = dict(result.cache)
+        self._last_styles = {k: v.clone() for k, v in styles.items()}
+        self._last_stop = stop_resolution
+        self.stats["renders"] += 1
+        self.stats["reused_stages"] += start
+        return result.image
+
+    def render(self, doc: EditDocument, stop_resolution: int | None = None) -> Tensor:
+        """The document's image [1, 3, H, W] in [-1, 1] (not clamped)."""
+        return self.render_styles(self.document_styles(doc), stop_resolution)
+
+
+def to_uint8(image: Tensor):
+    """[-1, 1] NCHW tensor (one image) → HxWx3 uint8 numpy array."""
+    img = image.detach()
+    if img.dim() == 4:
+        img = img[0]
+    img = ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return img.permute(1, 2, 0).cpu().numpy()

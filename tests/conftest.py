@@ -1,0 +1,56 @@
+"""Shared test setup: a private data folder per session, the oracle folder, the default model.
+
+Tests never touch the user's real data: ``STYLESTUDIO_HOME`` points at a temporary folder. The
+default model is converted once per run from the random-face wheel; CI pre-downloads that wheel
+into ``STYLESTUDIO_WHEELHOUSE`` (see .ci/run).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+ORACLE = REPO.parent / "shared" / "oracle"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run tests marked slow (CI does)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stylestudio_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private data home for the whole run; the default model, once converted, is reused."""
+    home = tmp_path_factory.mktemp("stylestudio-home")
+    os.environ["STYLESTUDIO_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def oracle_dir() -> Path:
+    if not ORACLE.is_dir():
+        pytest.skip(f"oracle folder {ORACLE} is not present")
+    return ORACLE
+
+
+@pytest.fixture(scope="session")
+def default_generator(stylestudio_home: Path):
+    """The default model (MobileStyleGAN), provisioned once per test session."""
+    import torch
+
+    from stylestudio.engine.model_store import ModelStore
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return ModelStore().load()
