@@ -84,7 +84,8 @@ def test_render_npy_matches_oracle_unclamped(capsys, tiny_model: str, oracle_dir
         (["models", "import", "{tmp}/garbage.pkl"], "not a recognised checkpoint"),
         (["models", "import", "{tmp}/truncated.pkl"], ""),
         (["models", "import", "{tmp}/missing.pkl"], "no such file"),
-        (["render-project", "{tmp}/not_npy.npy", "-o", "{tmp}/x.png"], "no such project"),
+        (["render-project", "{tmp}/missing.stylestudio", "-o", "{tmp}/x.png"], "no such project file"),
+        (["render-project", "{tmp}/not_npy.npy", "-o", "{tmp}/x.png"], "damaged"),
     ],
 )
 def test_bad_input_is_one_line(capsys, tiny_model: str, oracle_dir: Path, tmp_path: Path, argv, needle) -> None:
