@@ -34,20 +34,41 @@ def affine_matrix(generator, rows: list[int] | None = None) -> np.ndarray:
     return torch.cat(blocks).double().cpu().numpy()
 
 
+@torch.no_grad()
+def natural_spread(generator, vectors: np.ndarray, samples: int = 2000, seed: int = 0) -> np.ndarray:
+    """Standard deviation of mapped random faces along each row of ``vectors`` [k, w_dim].
+
+    Makes a slider unit mean the same on every model: W's scale differs a lot between
+    generators (MobileStyleGAN's W spreads ~0.4 per dimension), so a fixed W distance is a
+    nudge on one model and destroys the face on another.
+    """
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, generator.z_dim, generator=g).to(generator.device)
+    w = torch.cat([generator.map_z(z[i : i + 500]) for i in range(0, samples, 500)]).double().cpu().numpy()
+    return ((w - w.mean(0)) @ np.asarray(vectors, np.float64).T).std(0)
+
+
 def sefa_library(generator, model: str, count: int = 10, rows: list[int] | None = None,
-                 unit: float = 3.0) -> DirectionLibrary:
-    """The top ``count`` factors as slider directions "factor1"…; one slider unit is ``unit`` in W."""
+                 unit: float | None = None) -> DirectionLibrary:
+    """The top ``count`` factors as slider directions "factor1"….
+
+    One slider unit is ``unit`` in W, or by default one standard deviation of natural faces
+    along that factor (so ±3 spans the faces the model usually makes).
+    """
     a = affine_matrix(generator, rows)
     eigval, eigvec = np.linalg.eigh(a.T @ a)
     order = np.argsort(eigval)[::-1][:count]
+    vectors = eigvec[:, order].T.astype(np.float32)
+    units = [unit] * len(order) if unit is not None else natural_spread(generator, vectors).tolist()
     dirs = [
         Direction(
             name=f"factor{i + 1}",
             label=f"Factor {i + 1}",
-            vector=eigvec[:, j].astype(np.float32),
+            vector=vectors[i],
             layers=tuple(rows) if rows is not None else (),
-            unit=unit,
-            meta={"eigenvalue": float(eigval[j])},
+            unit=float(units[i]),
+            meta={"eigenvalue": float(eigval[j]), "unit": "standard deviations of natural faces"
+                  if unit is None else "W distance"},
         )
         for i, j in enumerate(order)
     ]

@@ -1,0 +1,43 @@
+"""Starting the editor: ``stylestudio`` with no arguments, or ``python main.py``."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from .. import __version__
+
+
+def run_app(argv: Sequence[str] | None = None) -> int:
+    """Open the editor window (optionally on a project given as the first argument); returns the exit code."""
+    argv = list(argv or [])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stylestudio", *argv])
+    app.setApplicationName("StyleStudio")
+    app.setOrganizationName("StyleStudio")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("stylestudio")
+
+    from .main_window import MainWindow
+    from .settings import Settings
+    from .theme import ThemeManager, app_icon
+
+    settings = Settings.load()
+    theme = ThemeManager(app, settings.theme)  # type: ignore[arg-type]
+    app.setWindowIcon(app_icon())
+    window = MainWindow(settings, theme=theme)
+    window.show()
+    project = next((a for a in argv if not a.startswith("-")), None)
+
+    def after_show() -> None:
+        if not window.offer_recovery() and project:
+            window.open_path(Path(project), ask=False)
+
+    QTimer.singleShot(0, after_show)
+    code = app.exec()
+    window.shutdown()
+    return int(code)

@@ -1,0 +1,342 @@
+"""Generic slider machinery: a binding says how a value lives in the document, a row edits it.
+
+* :class:`SliderBinding` — ``value(doc)`` and ``apply(doc, value) → doc``. Any edit with one
+  scalar can be a slider; :class:`DirectionBinding` moves along a direction of a library.
+* :class:`SliderRow` — label, slider, value box, reset. A mouse drag is *one* undo step
+  (every move pushes a :class:`~..undo_commands.SliderCommand` with the drag's token and they
+  merge); moves during a drag ask for previews; the release asks for the final frame. Keyboard
+  steps in quick succession merge too.
+* :class:`SliderGroup` — rows for a list of bindings, kept in sync with the document (undo,
+  redo, opening a project all move the sliders).
+* :class:`DirectionSlidersPanel` — a group built from a direction library of the current model
+  (see :func:`stylestudio.app.panels.register_slider_library`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from ...engine.document import EditDocument
+from ...engine.edits.direction import DirectionEdit
+from .. import theme
+from ..context import EditorContext
+from ..undo_commands import ResetAllEditsCommand, ResetEditCommand, SliderCommand, new_drag_token
+from . import register_slider_library
+
+TICKS_PER_UNIT = 100
+KEY_MERGE_S = 0.8  #: keyboard steps closer than this form one undo step
+
+
+class SliderBinding(Protocol):
+    key: str  #: the edit id this slider owns in the document
+    label: str
+    minimum: float
+    maximum: float
+    tooltip: str
+
+    def value(self, doc: EditDocument) -> float: ...
+
+    def apply(self, doc: EditDocument, value: float) -> EditDocument: ...
+
+
+@dataclass(frozen=True)
+class DirectionBinding:
+    """A slider along direction ``name`` of library ``library`` (a :class:`DirectionEdit`).
+
+    The edit id is ``"<library>:<name>"``: one edit per direction, stable across values, so the
+    edit keeps its place in the document's order while its amount changes. Value 0 removes it.
+    """
+
+    library: str
+    name: str
+    label: str
+    minimum: float = -3.0
+    maximum: float = 3.0
+    tooltip: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.library}:{self.name}"
+
+    def value(self, doc: EditDocument) -> float:
+        e = doc.edit(self.key)
+        return float(e.amount) if isinstance(e, DirectionEdit) else 0.0
+
+    def enabled(self, doc: EditDocument) -> bool:
+        e = doc.edit(self.key)
+        return e is None or e.enabled
+
+    def apply(self, doc: EditDocument, value: float) -> EditDocument:
+        value = round(float(value), 4)
+        old = doc.edit(self.key)
+        if value == 0.0:
+            return doc.without_edit(self.key) if old is not None else doc
+        if isinstance(old, DirectionEdit):
+            if old.amount == value:
+                return doc
+            import dataclasses
+
+            return doc.with_edit(dataclasses.replace(old, amount=value))
+        return doc.with_edit(DirectionEdit(library=self.library, name=self.name, amount=value, id=self.key))
+
+
+class SliderRow(QWidget):
+    """One labelled slider bound to the document through a :class:`SliderBinding`."""
+
+    def __init__(self, ctx: EditorContext, binding: SliderBinding, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.binding = binding
+        self._token = 0
+        self._key_token = 0
+        self._key_time = 0.0
+        self._syncing = False
+        self._synced: tuple[float, bool] | None = None
+
+        self.label = QLabel(binding.label)
+        self.label.setMinimumWidth(74)
+        self.label.setToolTip(binding.tooltip or binding.label)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(round(binding.minimum * TICKS_PER_UNIT), round(binding.maximum * TICKS_PER_UNIT))
+        self.slider.setSingleStep(5)
+        self.slider.setPageStep(50)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.slider.setToolTip(binding.tooltip or binding.label)
+        self.slider.setAccessibleName(binding.label)
+        self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.slider.installEventFilter(self)
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(binding.minimum, binding.maximum)
+        self.spin.setDecimals(2)
+        self.spin.setSingleStep(0.05)
+        self.spin.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
+        self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.spin.setFixedWidth(58)
+        self.spin.setKeyboardTracking(False)
+        self.spin.installEventFilter(self)
+        self.reset_button = QToolButton()
+        self.reset_button.setIcon(theme.icon("reset"))
+        self.reset_button.setToolTip(f"Reset {binding.label} (double-click the name)")
+        self.reset_button.setAutoRaise(True)
+
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 1, 0, 1)
+        lay.setSpacing(8)
+        lay.addWidget(self.label)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.spin)
+        lay.addWidget(self.reset_button)
+
+        self.slider.sliderPressed.connect(self._on_pressed)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.slider.sliderReleased.connect(self._on_released)
+        self.spin.valueChanged.connect(self._on_spin)
+        self.reset_button.clicked.connect(self.reset)
+        self.label.mouseDoubleClickEvent = lambda e: self.reset()  # type: ignore[method-assign]
+        self.sync(ctx.doc)
+
+    # -- document → widgets ---------------------------------------------------------------------
+    def sync(self, doc: EditDocument) -> None:
+        value = self.binding.value(doc)
+        enabled = getattr(self.binding, "enabled", lambda d: True)(doc)
+        if (value, enabled) == self._synced and self.spin.value() == round(value, 2):
+            return  # unchanged: don't touch (and repaint) the widgets
+        self._synced = (value, enabled)
+        self._syncing = True
+        try:
+            if not self.slider.isSliderDown():
+                self.slider.setValue(round(value * TICKS_PER_UNIT))
+            self.spin.setValue(value)
+        finally:
+            self._syncing = False
+        self.reset_button.setEnabled(value != 0.0)
+        self.label.setEnabled(enabled)
+
+    def value(self) -> float:
+        return self.slider.value() / TICKS_PER_UNIT
+
+    # -- widgets → document ---------------------------------------------------------------------
+    def _on_pressed(self) -> None:
+        self._token = new_drag_token()
+
+    def _on_released(self) -> None:
+        self.ctx.end_interaction()
+
+    def _on_slider(self, ticks: int) -> None:
+        if self._syncing:
+            return
+        value = ticks / TICKS_PER_UNIT
+        self._syncing = True
+        self.spin.setValue(value)
+        self._syncing = False
+        if self.slider.isSliderDown():
+            self.commit(value, self._token, interactive=True)
+        else:
+            self.commit(value, self._step_token(), interactive=False)
+
+    def _on_spin(self, value: float) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        self.slider.setValue(round(value * TICKS_PER_UNIT))
+        self._syncing = False
+        self.commit(value, self._step_token(), interactive=False)
+
+    def _step_token(self) -> int:
+        now = time.monotonic()
+        if now - self._key_time > KEY_MERGE_S or not self._key_token:
+            self._key_token = new_drag_token()
+        self._key_time = now
+        return self._key_token
+
+    def commit(self, value: float, token: int, interactive: bool) -> None:
+        doc = self.ctx.doc
+        after = self.binding.apply(doc, value)
+        if after is doc:
+            return
+        self.ctx.push(SliderCommand(self.ctx.holder, after, self.binding.key, self.binding.label, value, token,
+                                    interactive=interactive, before=doc))
+
+    def reset(self) -> None:
+        if self.ctx.doc.edit(self.binding.key) is not None:
+            self.ctx.push(ResetEditCommand(self.ctx.holder, self.binding.key, self.binding.label))
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        # Scrolling the panel must not move sliders it passes over: wheel only when focused.
+        if event.type() == QEvent.Type.Wheel and not obj.hasFocus():  # type: ignore[attr-defined]
+            event.ignore()
+            return True
+        return super().eventFilter(obj, event)
+
+
+class SliderGroup(QWidget):
+    """A column of :class:`SliderRow` s, synced with the document."""
+
+    def __init__(self, ctx: EditorContext, bindings: list[Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        self.rows: list[SliderRow] = []
+        for b in bindings:
+            row = SliderRow(ctx, b, self)
+            lay.addWidget(row)
+            self.rows.append(row)
+        lay.addStretch(1)
+        ctx.holder.changed.connect(self._on_doc)
+
+    def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        for row in self.rows:
+            row.sync(doc)
+
+    def row(self, key_or_label: str) -> SliderRow:
+        for r in self.rows:
+            if key_or_label in (r.binding.key, r.binding.label, getattr(r.binding, "name", None)):
+                return r
+        raise KeyError(key_or_label)
+
+
+def describe_library(engine: Any, model: str, library: str) -> list[dict[str, Any]]:
+    """Worker side: the directions of ``library`` for ``model`` (computed on first use)."""
+    lib = engine.model(model).resources.get("directions", library)
+    out = []
+    for d in lib.directions.values():
+        tip = d.meta.get("description") or d.label
+        if "eigenvalue" in d.meta:
+            tip = f"{d.label}: closed-form semantic factor (SeFa), eigenvalue {d.meta['eigenvalue']:.3g}"
+        out.append({"name": d.name, "label": d.label, "tooltip": tip})
+    return out
+
+
+class DirectionSlidersPanel(QWidget):
+    """Sliders for every direction of one library of the current model."""
+
+    ready = Signal()  #: sliders were (re)built for the current model
+
+    def __init__(self, ctx: EditorContext, library: str, title: str, minimum: float = -3.0,
+                 maximum: float = 3.0) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.library = library
+        self.title = title
+        self.minimum, self.maximum = minimum, maximum
+        self.group: SliderGroup | None = None
+        self._model = ""
+
+        self.hint = QLabel("Waiting for the model…")
+        self.hint.setObjectName("Hint")
+        self.hint.setWordWrap(True)
+        self.reset_all = QToolButton()
+        self.reset_all.setText("Reset")
+        self.reset_all.setIcon(theme.icon("reset"))
+        self.reset_all.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.reset_all.setToolTip(f"Reset every {title} slider")
+        self.reset_all.clicked.connect(self._reset_all)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.hint, 1)
+        top.addWidget(self.reset_all, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 8, 8)
+        lay.setSpacing(8)
+        lay.addLayout(top)
+        lay.addWidget(self.scroll, 1)
+        ctx.model_changed.connect(self._on_model)
+        ctx.holder.changed.connect(self._on_doc)
+        if ctx.model is not None:
+            self._on_model(ctx.model)
+
+    def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        self.reset_all.setEnabled(any(getattr(e, "library", None) == self.library for e in doc.edits))
+
+    def _on_model(self, desc: Any) -> None:
+        if desc.name == self._model and self.group is not None:
+            return
+        self._model = desc.name
+        self.hint.setText(f"Computing {self.title.lower()} for {desc.name}…")
+        model = desc.name
+        self.ctx.engine.submit(
+            f"Directions: {self.library}", lambda e, c: describe_library(e, model, self.library),
+            on_done=lambda items: self._build(model, items),
+            on_error=lambda msg, cancelled: self._unavailable(model, msg), quiet=True)
+
+    def _build(self, model: str, items: list[dict[str, Any]]) -> None:
+        if model != self._model:
+            return
+        bindings = [DirectionBinding(self.library, it["name"], it["label"], self.minimum, self.maximum,
+                                     it.get("tooltip", "")) for it in items]
+        self.group = SliderGroup(self.ctx, bindings)
+        self.scroll.setWidget(self.group)
+        if self.library == "sefa":
+            self.hint.setText("Semantic factors found in this model (SeFa), strongest first.")
+            self.hint.setToolTip("Closed-form factorisation of the model's style weights (Shen & Zhou 2021). "
+                                 "One unit is one standard deviation of the model's own faces along the factor. "
+                                 "Hold \\ to see the original.")
+        else:
+            self.hint.setText(f"{len(bindings)} directions")
+        self._on_doc(self.ctx.doc, False)
+        self.ready.emit()
+
+    def _unavailable(self, model: str, message: str) -> None:
+        if model != self._model:
+            return
+        self.group = None
+        self.scroll.takeWidget()
+        self.hint.setText(f"No {self.title.lower()} for {model}: {message}")
+
+    def _reset_all(self) -> None:
+        if any(getattr(e, "library", None) == self.library for e in self.ctx.doc.edits):
+            self.ctx.push(ResetAllEditsCommand(self.ctx.holder, self.library, f"{self.title}"))
+
+
+register_slider_library("sefa", "Factors", order=10, shortcut="Ctrl+Shift+F")

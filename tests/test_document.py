@@ -1,0 +1,139 @@
+"""Edit documents and the renderer: immutable values, exact serialisation, pure rendering."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from stylestudio.engine.directions.library import Direction, DirectionLibrary
+from stylestudio.engine.document import (DOCUMENT_VERSION, EditDocument, ExportSettings, LatentSource, SeedSource,
+                                         seed_to_z)
+from stylestudio.engine.edits.direction import DirectionEdit
+from stylestudio.engine.render import Renderer, to_uint8
+from stylestudio.errors import InputError
+
+from test_gui_support import TINY, ensure_test_model
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.set_num_threads(1)
+    return ensure_test_model(TINY)
+
+
+def edit(name="factor1", amount=1.0, **kw):
+    return DirectionEdit(library="sefa", name=name, amount=amount, id=kw.pop("id", f"sefa:{name}"), **kw)
+
+
+def test_seed_mapping_is_the_nvlabs_convention():
+    z = seed_to_z(42, 8)
+    assert torch.equal(z, torch.from_numpy(np.random.RandomState(42).randn(1, 8).astype(np.float32)))
+    with pytest.raises(InputError):
+        seed_to_z(-1, 8)
+    with pytest.raises(InputError):
+        seed_to_z(2**32, 8)
+
+
+def test_documents_are_immutable_and_edits_keep_their_place():
+    doc = EditDocument(model="m", source=SeedSource(seed=1))
+    a, b = edit("factor1", 1.0), edit("factor2", -0.5)
+    d1 = doc.with_edit(a).with_edit(b)
+    assert doc.edits == () and [e.id for e in d1.edits] == ["sefa:factor1", "sefa:factor2"]
+    d2 = d1.with_edit(dataclasses.replace(a, amount=2.0))
+    assert [e.id for e in d2.edits] == ["sefa:factor1", "sefa:factor2"]  # replaced in place
+    assert d2.edit("sefa:factor1").amount == 2.0 and d1.edit("sefa:factor1").amount == 1.0
+    assert d2.without_edit("sefa:factor1").edits == (b,)
+    assert d2.edit("nope") is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d2.model = "other"  # type: ignore[misc]
+
+
+def test_json_round_trip_with_arrays():
+    wplus = np.random.RandomState(0).randn(1, 4, 8).astype(np.float32)
+    doc = EditDocument(model="m", source=LatentSource(wplus=wplus, name="mine"),
+                       edits=(edit("factor1", 1.25), edit("factor3", -2.0, keep=("factor1",), enabled=False)),
+                       export=ExportSettings(format="jpeg", size=512, quality=88), title="Portrait")
+    body, arrays = doc.to_json()
+    body = json.loads(json.dumps(body))  # really JSON
+    assert body["document_version"] == DOCUMENT_VERSION and list(arrays) == ["source.wplus"]
+    back = EditDocument.from_json(body, arrays)
+    assert back.edits == doc.edits and back.export == doc.export and back.title == "Portrait"
+    assert np.array_equal(back.source.wplus, wplus) and back.source.key() == doc.source.key()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b.update(document_version=DOCUMENT_VERSION + 1), "newer"),
+    (lambda b: b["edits"].append({"kind": "no-such-edit"}), "unknown edit kind"),
+    (lambda b: b["source"].update(kind="nowhere"), "unknown face source"),
+    (lambda b: b.pop("model"), "damaged"),
+])
+def test_bad_documents_are_refused_clearly(mutate, message):
+    body, arrays = EditDocument(model="m", source=SeedSource(seed=1), edits=(edit(),)).to_json()
+    mutate(body)
+    with pytest.raises(InputError, match=message):
+        EditDocument.from_json(body, arrays)
+
+
+def test_rendering_is_a_pure_function_of_the_document(gen):
+    doc = EditDocument(model=TINY, source=SeedSource(seed=5), edits=(edit("factor1", 1.5),))
+    a = Renderer(gen, TINY).render(doc)
+    r = Renderer(gen, TINY)
+    r.render(EditDocument(model=TINY, source=SeedSource(seed=9)))  # unrelated state in the caches
+    b = r.render(doc)
+    assert torch.equal(a, b)
+    plain = Renderer(gen, TINY).render(EditDocument(model=TINY, source=SeedSource(seed=5)))
+    assert (a - plain).abs().max() > 0.05  # the edit does something
+    # a disabled or zero edit is no edit
+    off = doc.with_edit(dataclasses.replace(doc.edits[0], enabled=False))
+    zero = doc.with_edit(dataclasses.replace(doc.edits[0], amount=0.0))
+    assert torch.equal(Renderer(gen, TINY).render(off), plain)
+    assert torch.equal(Renderer(gen, TINY).render(zero), plain)
+
+
+def test_edits_apply_in_document_order_and_compose(gen):
+    base = EditDocument(model=TINY, source=SeedSource(seed=2))
+    ab = base.with_edit(edit("factor1", 1.0)).with_edit(edit("factor2", -1.0))
+    ba = base.with_edit(edit("factor2", -1.0)).with_edit(edit("factor1", 1.0))
+    # direction edits are offsets in style space: the order does not matter for them
+    torch.testing.assert_close(Renderer(gen, TINY).render(ab), Renderer(gen, TINY).render(ba), atol=1e-5, rtol=0)
+
+
+def test_stage_cache_restarts_late_and_changes_nothing(gen):
+    """An edit of late W+ rows only reuses the early stages — with identical pixels."""
+    last_rows = tuple(range(gen.num_ws - 2, gen.num_ws))
+    vec = np.random.RandomState(3).randn(gen.w_dim).astype(np.float32)
+    lib = DirectionLibrary(TINY, [Direction("fine", "Fine", vec / np.linalg.norm(vec), last_rows, unit=4.0)])
+    r = Renderer(gen, TINY)
+    r.resources.put("directions", "test", lib)
+    doc = EditDocument(model=TINY, source=SeedSource(seed=4))
+    r.render(doc)
+    reused0 = r.stats["reused_stages"]
+    moved = doc.with_edit(DirectionEdit(library="test", name="fine", amount=1.0, id="f"))
+    img = r.render(moved)
+    assert r.stats["reused_stages"] > reused0
+    fresh = Renderer(gen, TINY)
+    fresh.resources.put("directions", "test", lib)
+    assert torch.equal(img, fresh.render(moved))
+    assert not torch.equal(img, fresh.render(doc))
+
+
+def test_stop_resolution_gives_a_coarse_preview(gen):
+    doc = EditDocument(model=TINY, source=SeedSource(seed=6))
+    r = Renderer(gen, TINY)
+    full = r.render(doc)
+    preview = r.render(doc, stop_resolution=16)
+    assert full.shape[-1] == 32 and preview.shape[-1] == 16
+    # the preview is a coarse version of the same picture
+    down = torch.nn.functional.avg_pool2d(full, 2)
+    corr = np.corrcoef(down.flatten().numpy(), preview.flatten().numpy())[0, 1]
+    assert corr > 0.5
+
+
+def test_to_uint8_clamps_and_rounds():
+    img = torch.tensor([[[[-2.0, -1.0], [0.0, 1.5]]]]).repeat(1, 3, 1, 1)
+    out = to_uint8(img)
+    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
+    assert out[..., 0].tolist() == [[0, 0], [128, 255]]

@@ -1,0 +1,194 @@
+"""The worker thread: newest-request-wins rendering, jobs with progress and cancellation."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from stylestudio.engine.edits.direction import DirectionEdit
+
+from test_gui_support import (SMALL, assert_same_picture, canvas_array, close_window, make_window, reference_frame,
+                              wait_final, wait_sliders)
+
+pytestmark = pytest.mark.gui
+
+
+def test_500_rapid_slider_moves_leave_no_backlog(qtbot):
+    """A drag far faster than the worker can render: superseded requests are dropped, never queued."""
+    w = make_window(qtbot, model=SMALL)
+    engine = w.engine.worker.engine
+    original = engine.render
+
+    def heavy(*args, **kwargs):  # a frame takes ≥ 60 ms, as on a big model: the drag outruns it
+        time.sleep(0.06)
+        return original(*args, **kwargs)
+
+    try:
+        group = wait_sliders(qtbot, w)
+        row = group.row("Factor 1")
+        stats = w.engine.worker.stats
+        qtbot.waitUntil(lambda: not w.engine.busy(), timeout=10000)
+        engine.render = heavy
+        req0, ren0, drop0 = stats["render_requests"], stats["renders"], stats["dropped"]
+        slider = row.slider
+        slider.setSliderDown(True)  # what a mouse press on the handle does
+        values = [((i * 37) % 601) - 300 for i in range(1, 500)] + [123]
+        t0 = time.perf_counter()
+        for v in values:
+            slider.setValue(v)  # one value change, exactly as a drag delivers it
+            QApplication.processEvents()  # the GUI stays live: frames arriving are shown
+        post_s = time.perf_counter() - t0
+        renders_at_release = stats["renders"]
+        slider.setSliderDown(False)  # release: the final frame
+        requests = stats["render_requests"] - req0
+        assert requests == 501, requests  # 500 moves + the final
+        assert w.undo_stack.count() == 1, "one drag, one undo step"
+        assert w.holder.doc.edit("sefa:factor1").amount == pytest.approx(1.23)
+        wait_final(qtbot, w)
+        renders = stats["renders"] - ren0
+        dropped = stats["dropped"] - drop0
+        print(f"500 moves: {requests} requests, {renders} renders, {dropped} dropped, posted in {post_s:.2f} s")
+        assert renders + dropped == requests, "every request is either rendered or dropped: nothing waits"
+        assert renders < requests / 4, (renders, requests, post_s)
+        # no backlog: after the release only the frame in flight and the final one were drawn
+        assert stats["renders"] - renders_at_release <= 2
+        assert_same_picture(canvas_array(w), reference_frame(w.holder.doc))
+        assert w.last_result.seq == w._latest_seq and w.last_result.quality == "final"
+    finally:
+        engine.render = original
+        close_window(w)
+
+
+def test_stale_frames_are_never_shown_over_newer_ones(qtbot):
+    w = make_window(qtbot, model=SMALL)
+    try:
+        shown: list[int] = []
+        w.canvas.frame_shown.connect(lambda seq, q, t: shown.append(seq))
+        for seed in range(20, 40):
+            w.panel("faces").pick(seed)
+        wait_final(qtbot, w)
+        assert shown == sorted(shown)
+        assert w.holder.doc.source.seed == 39
+        assert_same_picture(canvas_array(w), reference_frame(w.holder.doc))
+    finally:
+        close_window(w)
+
+
+def test_previews_while_dragging_final_on_release(qtbot):
+    w = make_window(qtbot, model=SMALL, preview_size=128)
+    try:
+        group = wait_sliders(qtbot, w)
+        row = group.row("Factor 2")
+        qualities: list[tuple[str, int]] = []
+        w.engine.rendered.connect(lambda r: qualities.append((r.quality, r.image.width())))
+        row.slider.setSliderDown(True)
+        row.slider.setValue(80)
+        qtbot.waitUntil(lambda: bool(qualities), timeout=5000)
+        assert qualities[-1][0] == "preview" and qualities[-1][1] < 128
+        row.slider.setSliderDown(False)
+        wait_final(qtbot, w)
+        assert qualities[-1] == ("final", 128)
+    finally:
+        close_window(w)
+
+
+def test_long_job_progress_and_cancel(qtbot):
+    w = make_window(qtbot)
+    try:
+        started = threading.Event()
+
+        def long_job(engine, ctx):
+            started.set()
+            for i in range(1000):
+                ctx.progress(f"step {i}", i / 1000)
+                time.sleep(0.01)
+            return "finished"
+
+        results: list = []
+        job = w.run_job("Long job", long_job, results.append)
+        qtbot.waitUntil(lambda: w.progress.isVisible() and w.progress.value() > 0, timeout=5000)
+        assert w.cancel_button.isVisible() and w.job_label.text().startswith("step")
+        w.cancel_button.click()
+        qtbot.waitUntil(lambda: not w.progress.isVisible(), timeout=5000)
+        assert results == [] and "cancelled" in w.statusBar().currentMessage()
+        assert job not in w._jobs
+        # the worker carries on with new work
+        w.panel("faces").pick(17)
+        wait_final(qtbot, w)
+        # a job's own failure is shown, not raised
+        w.run_job("Failing job", lambda e, c: 1 / 0)
+        qtbot.waitUntil(lambda: any("ZeroDivisionError" in e for e in w.errors), timeout=5000)
+    finally:
+        close_window(w)
+
+
+def test_engine_is_only_touched_by_the_worker_thread(qtbot):
+    """Every render and job runs in the worker's QThread, never in the GUI thread."""
+    w = make_window(qtbot)
+    try:
+        gui = threading.get_ident()
+        seen: list[int] = []
+        engine = w.engine.worker.engine
+        original = engine.render
+
+        def spy(*a, **k):
+            seen.append(threading.get_ident())
+            return original(*a, **k)
+
+        engine.render = spy
+        w.panel("faces").pick(23)
+        wait_final(qtbot, w)
+        ran_in: list[int] = []
+        w.run_job("where", lambda e, c: ran_in.append(threading.get_ident()))
+        qtbot.waitUntil(lambda: bool(ran_in), timeout=5000)
+        assert seen and all(t != gui for t in seen) and ran_in[0] != gui
+        engine.render = original
+    finally:
+        close_window(w)
+
+
+def test_document_snapshots_are_immutable_while_rendering(qtbot):
+    """The worker renders the snapshot it was given even if the GUI moves on."""
+    w = make_window(qtbot, model=SMALL)
+    try:
+        doc = w.holder.doc.with_edit(DirectionEdit(library="sefa", name="factor1", amount=2.0, id="sefa:factor1"))
+        seq = w.engine.render(doc, "final")
+        got = []
+        w.engine.rendered.connect(lambda r: got.append(r) if r.seq == seq else None)
+        qtbot.waitUntil(lambda: bool(got), timeout=5000)
+        from stylestudio.app.worker import array_from_qimage
+
+        assert_same_picture(array_from_qimage(got[0].image), reference_frame(doc))
+    finally:
+        close_window(w)
+
+
+def test_adaptive_preview_stage_follows_the_time_budget():
+    """Previews use the sharpest coarse stage that renders within the budget (Qt-free engine logic)."""
+    from stylestudio.app.worker import Engine
+
+    from test_gui_support import ensure_test_model
+
+    ensure_test_model(SMALL)
+    e = Engine(device="cpu", preview_budget_ms=60)
+    e.MIN_PREVIEW_PX = 16
+    m = e.model(SMALL)
+    assert m.stop_scale == 1.0  # StyleGAN2: a stage at r px previews an r-px image
+    assert e.stop_for(m, 256) == 64 and e.stop_for(m, 40) == 32
+    assert e.stop_for(m, 256, adaptive=True) == 64  # not measured yet: try the sharpest
+    m.preview_times[64] = 0.100  # too slow for 60 ms
+    assert e.stop_for(m, 256, adaptive=True) == 32
+    m.preview_times[32] = 0.050
+    assert all(e.stop_for(m, 256, adaptive=True) == 32 for _ in range(40)), "no retries while struggling"
+    m.preview_times[32] = 0.010  # the machine got faster: now and then the sharper stage is retried
+    picks = [e.stop_for(m, 256, adaptive=True) for _ in range(40)]
+    assert picks.count(64) == 2 and picks.count(32) == 38
+    # a real preview render records its time
+    from stylestudio.engine.document import EditDocument, SeedSource
+
+    m.preview_times.clear()
+    img = e.render(EditDocument(SMALL, SeedSource(seed=1)), "preview", 256)
+    assert img.shape[-1] == 64 and 64 in m.preview_times
+    assert e.render(EditDocument(SMALL, SeedSource(seed=1)), "final", 256).shape[-1] == 128
