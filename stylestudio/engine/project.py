@@ -76,7 +76,7 @@ def load_project(path: Path) -> EditDocument:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path.name}: damaged or truncated project file ({type(exc).__name__}: {exc})") from exc
-    from . import edits  # noqa: F401  (edit kinds must be registered before decoding)
+    from . import edits, photo  # noqa: F401  (edit and source kinds must be registered before decoding)
 
     return EditDocument.from_json(body, arrays)
 

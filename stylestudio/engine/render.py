@@ -107,6 +107,8 @@ class Renderer:
         self._last_styles: dict[str, Tensor] | None = None
         self._last_cache: dict[int, Any] = {}
         self._last_stop: int | None = None
+        self._last_gen: Generator | None = None
+        self._tuned: tuple[tuple, Generator] | None = None  # (source key, generator with its weight deltas)
         self.stats = {"renders": 0, "reused_stages": 0}
 
     # -- pieces -----------------------------------------------------------------------------
@@ -137,13 +139,33 @@ class Renderer:
                 styles = edit.apply(ctx, styles)
         return styles
 
+    def synthesis_generator(self, source: Source) -> Generator:
+        """The generator that draws ``source``: the model itself, or a copy carrying the weight
+        deltas the source brings (a photo fine-tuned by PTI, ``source.weight_deltas``).
+
+        Only synthesis weights may differ (PTI leaves the mapping and style affines alone), so
+        latents and styles still come from ``self.generator`` and every edit means the same.
+        """
+        deltas = getattr(source, "weight_deltas", None)
+        if not deltas:
+            return self.generator
+        key = source.key()
+        if self._tuned is None or self._tuned[0] != key:
+            from .inversion import apply_weight_deltas
+
+            self._tuned = None  # free the previous copy before making the next
+            self._tuned = (key, apply_weight_deltas(self.generator, deltas))
+        return self._tuned[1]
+
     # -- whole renders ----------------------------------------------------------------------
     @torch.no_grad()
-    def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None) -> Tensor:
+    def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None,
+                      generator: Generator | None = None) -> Tensor:
         """Synthesize, restarting at the first stage whose styles differ from the last render."""
-        gen = self.generator
+        gen = generator or self.generator
         start = 0
-        if self._last_styles is not None and self._last_stop == stop_resolution and self._last_cache:
+        if (self._last_styles is not None and self._last_stop == stop_resolution and self._last_cache
+                and self._last_gen is gen):
             changed = [n for n, v in styles.items() if not torch.equal(v, self._last_styles[n])]
             start = gen.first_stage_of(changed) if changed else 0
             if start not in self._last_cache:
@@ -158,13 +180,14 @@ class Renderer:
             self._last_cache = dict(result.cache)
         self._last_styles = {k: v.clone() for k, v in styles.items()}
         self._last_stop = stop_resolution
+        self._last_gen = gen
         self.stats["renders"] += 1
         self.stats["reused_stages"] += start
         return result.image
 
     def render(self, doc: EditDocument, stop_resolution: int | None = None) -> Tensor:
         """The document's image [1, 3, H, W] in [-1, 1] (not clamped)."""
-        return self.render_styles(self.document_styles(doc), stop_resolution)
+        return self.render_styles(self.document_styles(doc), stop_resolution, self.synthesis_generator(doc.source))
 
 
 def to_uint8(image: Tensor):

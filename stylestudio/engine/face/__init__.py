@@ -1,0 +1,1 @@
+"""Faces in photographs: detection, 68-point landmarks (dlib) and FFHQ-style alignment."""

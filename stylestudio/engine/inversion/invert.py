@@ -1,0 +1,396 @@
+"""Inverting an aligned face into a generator: estimate → W+ optimisation → optional PTI.
+
+Three stages, each switchable, all generator-agnostic (written against :class:`Generator`):
+
+1. **Estimate** (seconds): score a few dozen random faces against the photo on cheap coarse
+   previews (``stop_resolution``), then optimise one shared ``w`` on those previews. This fixes
+   pose, face shape and colours, so the user sees their face almost at once.
+2. **W+ optimisation**: ``ws = w + δ`` at full resolution, loss = LPIPS-VGG + pixel MSE (both on
+   a ``lpips_size`` downsample) + a penalty on the per-row offsets δ. The penalty (e4e's idea)
+   keeps the rows near one ``w`` of the mapping's range, where the attribute directions found on
+   generated faces still apply: an unconstrained W+ code reconstructs better but edits worse.
+3. **PTI** (Roich et al. 2021): keep the W+ pivot fixed and fine-tune the synthesis weights (not
+   the mapping or the style affines, so StyleSpace edits mean the same) until the identity
+   matches. The result is a set of weight *deltas* kept with the photo.
+
+Long-running by nature, so :func:`iter_inversion` is a generator of :class:`InversionUpdate`
+(progress, current latent, and every few steps the current reconstruction, which the GUI shows);
+:func:`invert` drives it with a progress callback and a cancel check.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...errors import Cancelled, InputError
+from ..generator import Generator, flatten_styles
+from ..perceptual import LPIPS, load_lpips
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """What to run. Defaults: about a minute for the default model on two CPU cores, PTI off."""
+
+    estimate: bool = True
+    estimate_candidates: int = 16  #: random faces scored to pick the starting point
+    estimate_steps: int = 20  #: W-space steps on coarse previews
+    estimate_resolution: int = 64  #: ``stop_resolution`` used by the estimate (cheap)
+    estimate_lr: float = 0.08  #: Adam step, in units of the mapping's per-dimension std of w
+
+    optimise: bool = True
+    steps: int = 80  #: W+ steps (≈1 minute for the default model on two idle CPU cores)
+    time_budget: float | None = None  #: seconds for the W+ stage (stops early, schedule follows)
+    deadline: float | None = None  #: seconds for estimate + W+ together ("the best result in a minute")
+    lr: float = 0.1  #: Adam step in units of the mapping's per-dimension std of w
+    #: most W+ steps render only up to this resolution (the generator's cheap preview), the
+    #: last ``full_steps`` render the full image so the finest rows get fitted too; None (the
+    #: default): all full — on the default model previews did not beat full steps for equal time
+    optimise_resolution: int | None = None
+    full_steps: int = 5
+    delta_weight: float = 0.05  #: penalty on W+ rows' offsets from the shared w (editability)
+
+    pti: bool = False
+    pti_steps: int = 30
+    pti_time_budget: float | None = None
+    pti_lr: float = 1e-3  #: peak; warmed up over the first 20% (a cold Adam jolts every weight at once)
+
+    lpips_size: int = 256  #: losses are computed on this downsample of the render
+    pixel_weight: float = 1.0
+    preview_every: int = 5  #: attach the reconstruction to every k-th update
+    seed: int = 0
+    #: what budgets and ``elapsed`` are measured with; benchmarks on a shared machine may pass a
+    #: CPU clock (process time ÷ threads) so other people's work does not eat the budget
+    clock: Callable[[], float] = field(default=time.perf_counter, compare=False, repr=False)
+
+
+@dataclass
+class InversionUpdate:
+    """One step of an inversion, as reported to the caller."""
+
+    stage: str  #: ``"estimate"``, ``"optimise"``, ``"pti"`` or ``"done"``
+    step: int
+    total: int
+    fraction: float  #: overall progress 0..1
+    loss: float
+    lpips: float
+    elapsed: float  #: seconds since the inversion started
+    wplus: Tensor  #: [1, num_ws, w_dim], detached, CPU
+    image: Tensor | None = None  #: current reconstruction in [-1, 1] (a coarse preview in the estimate)
+    result: "InversionResult | None" = None  #: only on the final ``"done"`` update
+
+
+@dataclass
+class InversionResult:
+    wplus: np.ndarray  #: [num_ws, w_dim] float32
+    weight_deltas: dict[str, np.ndarray] | None  #: PTI: parameter name → (tuned − stored), float32
+    history: list[dict] = field(default_factory=list)  #: per step: stage, step, seconds, loss, lpips
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def to_tensor_image(image: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
+    """HxWx3 uint8 → [1, 3, H, W] float in [-1, 1]."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError("expected an HxWx3 uint8 RGB image")
+    t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float()
+    return t / 127.5 - 1.0
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=x.shape[-1] > size)
+
+
+@torch.no_grad()
+def w_statistics(gen: Generator, samples: int = 2000, seed: int = 0) -> tuple[Tensor, float]:
+    """(mean w, mean per-dimension std of w) of the mapping: the natural units of W."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, gen.z_dim, generator=g).to(gen.device)
+    w = torch.cat([gen.map_z(z[i:i + 500]) for i in range(0, samples, 500)])
+    return gen.w_avg.detach().clone(), float(w.std(0).mean())
+
+
+def synthesis_parameters(gen: Generator) -> list[str]:
+    """Names of the parameters that act only inside synthesis (not the mapping, not style affines).
+
+    Found generically: whatever receives a gradient from ``map_z`` or ``styles`` is excluded, so
+    PTI never changes what a W+ code means in StyleSpace and every style-space edit stays valid.
+    """
+    named = dict(gen.named_parameters())
+    flags = {n: p.requires_grad for n, p in named.items()}
+    try:
+        for p in named.values():
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            ws = gen.w_avg.detach()[None, None].expand(1, gen.num_ws, -1).clone()
+            probe = flatten_styles(gen.styles(ws)).sum()
+            probe = probe + gen.map_z(torch.zeros(1, gen.z_dim, device=gen.device)).sum()
+            grads = torch.autograd.grad(probe, list(named.values()), allow_unused=True)
+    finally:
+        for n, p in named.items():
+            p.requires_grad_(flags[n])
+    return [n for (n, _), g in zip(named.items(), grads) if g is None]
+
+
+def apply_weight_deltas(gen: Generator, deltas: Mapping[str, np.ndarray | Tensor]) -> Generator:
+    """A copy of ``gen`` whose named parameters are shifted by ``deltas`` (PTI weights)."""
+    tuned = copy.deepcopy(gen)
+    params = dict(tuned.named_parameters())
+    with torch.no_grad():
+        for name, d in deltas.items():
+            p = params.get(name)
+            d = torch.as_tensor(np.asarray(d) if not isinstance(d, Tensor) else d)
+            if p is not None and d.numel() == p.numel() == 1:
+                d = d.reshape(p.shape)  # scalars come back from .npy files as shape (1,)
+            if p is None or tuple(p.shape) != tuple(d.shape):
+                raise InputError(f"the photo's fine-tuned weights do not fit this model ({name})")
+            p.add_(d.to(p.device, p.dtype))
+    return tuned
+
+
+@contextmanager
+def whole_stages(gen: Generator) -> Iterator[None]:
+    """Run synthesis stages whole while gradients flow.
+
+    A generator may render big stages in strips to save memory (MobileStyleGAN's ``tile_bytes``,
+    a speed setting with identical results); under autograd the strips' slice bookkeeping makes
+    every backward pass ~40% slower, and an inversion keeps only one image alive anyway.
+    """
+    had = "tile_bytes" in vars(gen)
+    old = vars(gen).get("tile_bytes")
+    if hasattr(gen, "tile_bytes"):
+        gen.tile_bytes = 0
+    try:
+        yield
+    finally:
+        if had:
+            gen.tile_bytes = old
+        elif "tile_bytes" in vars(gen):
+            del gen.tile_bytes
+
+
+class _Losses:
+    """LPIPS + pixel loss against one target, with the target's features computed once."""
+
+    def __init__(self, target: Tensor, lpips: LPIPS, size: int, pixel_weight: float) -> None:
+        self.size = size
+        self.lpips = lpips
+        self.pixel_weight = pixel_weight
+        self.target = _resize(target, size)
+        with torch.no_grad():
+            self.feats = lpips.features(self.target)
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """(total loss per image [N], LPIPS per image [N])."""
+        small = _resize(image, self.size)
+        lp = self.lpips.distance_to_features(small, [f.expand(small.shape[0], -1, -1, -1) for f in self.feats])
+        mse = (small - self.target).square().mean((1, 2, 3))
+        return lp + self.pixel_weight * mse, lp
+
+
+def _schedule(t: float, rampup: float = 0.05, rampdown: float = 0.3) -> float:
+    """NVlabs projector learning-rate shape: short warm-up, cosine ramp-down at the end."""
+    r = min(1.0, (1.0 - t) / rampdown)
+    r = 0.5 - 0.5 * math.cos(r * math.pi)
+    return r * min(1.0, t / rampup) if rampup > 0 else r
+
+
+# ---------------------------------------------------------------------------------------------
+# the stages
+
+
+def iter_inversion(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
+                   lpips: LPIPS | None = None, init_wplus: np.ndarray | None = None) -> Iterator[InversionUpdate]:
+    """Invert the aligned face ``target`` (HxWx3 uint8 at the model's resolution).
+
+    Yields an update after every step; the last one has ``stage == "done"`` and ``result``.
+    Stopping the iteration early is how a caller cancels. ``init_wplus`` replaces the estimate.
+    """
+    with whole_stages(gen):
+        yield from _stages(gen, target, settings, lpips, init_wplus)
+
+
+@torch.enable_grad()  # as a decorator it applies around each step only, not to the caller between yields
+def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpips: LPIPS | None,
+            init_wplus: np.ndarray | None) -> Iterator[InversionUpdate]:
+    if target.shape[:2] != (gen.resolution, gen.resolution):
+        raise InputError(f"target is {target.shape[1]}×{target.shape[0]}, the model needs "
+                         f"{gen.resolution}×{gen.resolution} (align the face first)")
+    clock = settings.clock
+    t0 = clock()
+    dev = gen.device
+    lpips = lpips or load_lpips(dev, size=None)
+    target_t = to_tensor_image(target, dev)
+    w_avg, w_std = w_statistics(gen, seed=settings.seed)
+    size = min(settings.lpips_size, gen.resolution)
+    history: list[dict] = []
+
+    # the three stages' step counts decide the progress bar's shares
+    n_est = (settings.estimate_steps + 1) if settings.estimate else 0
+    n_opt = settings.steps if settings.optimise else 0
+    n_pti = settings.pti_steps if settings.pti else 0
+    costs = [n_est * 0.15, n_opt * 1.0, n_pti * 1.2]
+    total_cost = max(sum(costs), 1e-9)
+
+    def frac(stage: int, done: float) -> float:
+        return min(1.0, (sum(costs[:stage]) + costs[stage] * done) / total_cost)
+
+    def update(stage: str, step: int, total: int, f: float, loss: Tensor, lp: Tensor, ws: Tensor,
+               image: Tensor | None) -> InversionUpdate:
+        rec = {"stage": stage, "step": step, "seconds": clock() - t0,
+               "loss": float(loss.detach().mean()), "lpips": float(lp.detach().mean())}
+        history.append(rec)
+        return InversionUpdate(stage, step, total, f, rec["loss"], rec["lpips"], rec["seconds"],
+                               ws.detach().cpu().clone(), None if image is None else image.detach().cpu())
+
+    # ---- 1. estimate ---------------------------------------------------------------------------
+    if init_wplus is not None:
+        ws0 = torch.as_tensor(np.asarray(init_wplus, np.float32), device=dev).reshape(1, gen.num_ws, gen.w_dim)
+        w0 = ws0.mean(1, keepdim=True)
+        delta0 = ws0 - w0
+    else:
+        w0 = w_avg[None, None].clone()
+        delta0 = torch.zeros(1, gen.num_ws, gen.w_dim, device=dev)
+    if settings.estimate and init_wplus is None:
+        res = settings.estimate_resolution
+        with torch.no_grad():
+            probe = gen.synthesize(gen.styles(gen.broadcast_w(w0[:, 0])), stop_resolution=res).image
+        est_losses = _Losses(target_t, lpips, min(probe.shape[-1], size), settings.pixel_weight)
+        g = torch.Generator().manual_seed(settings.seed)
+        with torch.no_grad():
+            z = torch.randn(settings.estimate_candidates, gen.z_dim, generator=g).to(dev)
+            cands = torch.cat([w_avg[None], w_avg.lerp(gen.map_z(z), 0.7)])
+            scores, previews = [], []
+            for i in range(0, cands.shape[0], 8):
+                img = gen.synthesize(gen.styles(gen.broadcast_w(cands[i:i + 8])), stop_resolution=res).image
+                scores.append(est_losses(img)[0])
+                previews.append(img)
+            scores_t = torch.cat(scores)
+            k = int(scores_t.argmin())
+            best = cands[k]
+            first_look = torch.cat(previews)[k:k + 1]  # shown at once: "a first result within seconds"
+        w = best[None, None].clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=settings.estimate_lr * w_std, betas=(0.9, 0.999))
+        yield update("estimate", 0, n_est, frac(0, 1 / max(n_est, 1)), scores_t.min(), scores_t.min(),
+                     gen.broadcast_w(best[None]), first_look)
+        for step in range(settings.estimate_steps):
+            for group in opt.param_groups:
+                group["lr"] = settings.estimate_lr * w_std * _schedule(step / settings.estimate_steps)
+            img = gen.synthesize(gen.styles(w.expand(1, gen.num_ws, -1)), stop_resolution=res).image
+            loss, lp = est_losses(img)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            show = img if (step + 1) % settings.preview_every == 0 or step + 1 == settings.estimate_steps else None
+            yield update("estimate", step + 1, n_est, frac(0, (step + 2) / n_est), loss, lp,
+                         w.expand(1, gen.num_ws, -1), show)
+        w0 = w.detach().clone()
+
+    losses = _Losses(target_t, lpips, size, settings.pixel_weight)
+
+    # ---- 2. W+ optimisation -------------------------------------------------------------------
+    w = w0.clone().requires_grad_(settings.optimise)
+    delta = delta0.clone().requires_grad_(settings.optimise)
+    if settings.optimise and settings.steps > 0:
+        opt = torch.optim.Adam([w, delta], lr=settings.lr * w_std, betas=(0.9, 0.999))
+        full_share = min(1.0, settings.full_steps / settings.steps) * 2.0  # full steps cost ~2× a preview step
+        start = clock()
+        budget = settings.time_budget
+        if settings.deadline is not None:
+            left = max(1e-3, settings.deadline - (start - t0))
+            budget = left if budget is None else min(budget, left)
+        for step in range(settings.steps):
+            t = step / settings.steps
+            if budget:
+                t = max(t, (clock() - start) / budget)
+                if t >= 1.0:
+                    break
+            for group in opt.param_groups:
+                group["lr"] = settings.lr * w_std * _schedule(t)
+            ws = w + delta
+            full = (settings.optimise_resolution is None or step >= settings.steps - settings.full_steps
+                    or (budget is not None and t >= 1.0 - full_share))
+            img = gen.synthesize(gen.styles(ws), stop_resolution=None if full else settings.optimise_resolution).image
+            loss, lp = losses(img)
+            reg = settings.delta_weight * (delta / w_std).square().mean()
+            opt.zero_grad(set_to_none=True)
+            (loss.sum() + reg).backward()
+            opt.step()
+            show = img if (step + 1) % settings.preview_every == 0 else None
+            yield update("optimise", step + 1, n_opt, frac(1, max(t, (step + 1) / settings.steps)),
+                         loss, lp, ws, show)
+    ws = (w + delta).detach()
+
+    # ---- 3. PTI -------------------------------------------------------------------------------
+    deltas: dict[str, np.ndarray] | None = None
+    if settings.pti and settings.pti_steps > 0:
+        names = synthesis_parameters(gen)
+        tuned = copy.deepcopy(gen)
+        named = dict(tuned.named_parameters())
+        params = [named[n].requires_grad_(True) for n in names]
+        opt = torch.optim.Adam(params, lr=settings.pti_lr)
+        start = clock()
+        styles = {k: v.detach() for k, v in gen.styles(ws).items()}
+        for step in range(settings.pti_steps):
+            t = step / settings.pti_steps
+            if settings.pti_time_budget:
+                t = max(t, (clock() - start) / settings.pti_time_budget)
+                if t >= 1.0:
+                    break
+            for group in opt.param_groups:
+                group["lr"] = settings.pti_lr * _schedule(t, rampup=0.2, rampdown=0.2)
+            img = tuned.synthesize(styles).image
+            loss, lp = losses(img)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            show = img if (step + 1) % settings.preview_every == 0 else None
+            yield update("pti", step + 1, n_pti, frac(2, max(t, (step + 1) / settings.pti_steps)), loss, lp, ws, show)
+        orig = dict(gen.named_parameters())
+        deltas = {n: (named[n].detach() - orig[n].detach()).cpu().numpy().astype(np.float32) for n in names}
+        del tuned
+
+    with torch.no_grad():
+        final_gen = gen if deltas is None else apply_weight_deltas(gen, deltas)
+        img = final_gen.synthesize(final_gen.styles(ws)).image
+        loss, lp = losses(img)
+    result = InversionResult(ws[0].cpu().numpy().astype(np.float32), deltas, history,
+                             clock() - t0)
+    final = update("done", 1, 1, 1.0, loss, lp, ws, img)
+    final.result = result
+    yield final
+
+
+def invert(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
+           progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+           on_update: Callable[[InversionUpdate], None] | None = None,
+           lpips: LPIPS | None = None) -> InversionResult:
+    """Run :func:`iter_inversion` to the end; ``cancelled()`` returning true raises :class:`Cancelled`."""
+    names = {"estimate": "first estimate", "optimise": "refining the latent", "pti": "fine-tuning for identity",
+             "done": "done"}
+    for u in iter_inversion(gen, target, settings, lpips):
+        if on_update is not None:
+            on_update(u)
+        if progress is not None:
+            progress(f"{names[u.stage]} ({u.step}/{u.total}, LPIPS {u.lpips:.3f})", u.fraction)
+        if u.result is not None:
+            return u.result
+        if cancelled is not None and cancelled():
+            raise Cancelled("inversion cancelled")
+    raise RuntimeError("inversion ended without a result")  # unreachable: the iterator always finishes

@@ -1,0 +1,141 @@
+"""Inversion on the tiny StyleGAN2: every stage lowers the loss, stages switch off, progress/cancel work."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from stylestudio.engine.generator import flatten_styles
+from stylestudio.engine.inversion import (InversionSettings, apply_weight_deltas, invert, iter_inversion,
+                                          synthesis_parameters)
+from stylestudio.engine.render import to_uint8
+from stylestudio.errors import Cancelled, InputError
+
+FAST = InversionSettings(estimate_candidates=6, estimate_steps=10, estimate_resolution=16, steps=30,
+                         pti_steps=12, preview_every=5)
+
+
+@pytest.fixture(scope="module")
+def tiny(oracle_dir):
+    from stylestudio.engine.stylegan2.nvlabs_pickle import load_nvlabs_pickle
+
+    torch.set_num_threads(1)
+    return load_nvlabs_pickle(oracle_dir / "stylegan2_tiny" / "network-snapshot.pkl").eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def target(tiny):
+    """A face of the model with a known latent."""
+    ws = tiny.mapping(torch.from_numpy(np.random.RandomState(3).randn(1, tiny.z_dim).astype(np.float32)), 0.7)
+    with torch.no_grad():
+        return ws, to_uint8(tiny.synthesis(ws))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+def render(gen, wplus: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return to_uint8(gen.synthesis(torch.from_numpy(wplus)[None]))
+
+
+def test_each_stage_improves_the_reconstruction(tiny, target) -> None:
+    ws, img = target
+    updates = list(iter_inversion(tiny, img, dataclasses.replace(FAST, pti=True)))
+    stages = [u.stage for u in updates]
+    assert stages[0] == "estimate" and stages[-1] == "done"
+    assert {"estimate", "optimise", "pti"} <= set(stages)
+    first = {s: next(u for u in updates if u.stage == s) for s in ("estimate", "optimise", "pti")}
+    last = {s: [u for u in updates if u.stage == s][-1] for s in ("estimate", "optimise", "pti")}
+    # the estimate beats the average face it starts from; W+ and PTI each lower their own loss
+    assert last["estimate"].loss < first["estimate"].loss
+    assert last["optimise"].loss < first["optimise"].loss
+    assert last["pti"].loss < first["pti"].loss
+    result = updates[-1].result
+    assert result is not None and result.wplus.shape == (tiny.num_ws, tiny.w_dim)
+    avg = render(tiny, tiny.w_avg[None].repeat(tiny.num_ws, 1).numpy())
+    assert psnr(render(tiny, result.wplus), img) > psnr(avg, img) + 1.5
+    # PTI: the tuned generator renders the pivot closer to the photo than the stored one
+    tuned = apply_weight_deltas(tiny, result.weight_deltas)
+    assert psnr(render(tuned, result.wplus), img) > psnr(render(tiny, result.wplus), img)
+
+
+def test_pti_changes_only_synthesis_weights(tiny) -> None:
+    names = synthesis_parameters(tiny)
+    assert names and not any(".affine." in n or n.startswith("mapper.") for n in names)
+    assert not any(p.requires_grad for p in tiny.parameters())  # probing left the model frozen
+    deltas = {n: np.full(tuple(dict(tiny.named_parameters())[n].shape), 0.01, np.float32) for n in names}
+    tuned = apply_weight_deltas(tiny, deltas)
+    ws = tiny.w_avg[None, None].repeat(1, tiny.num_ws, 1)
+    # styles (what every edit works on) are unchanged, the picture is not
+    assert torch.equal(flatten_styles(tuned.styles(ws)), flatten_styles(tiny.styles(ws)))
+    assert not torch.equal(tuned.synthesis(ws), tiny.synthesis(ws))
+    with pytest.raises(InputError):
+        apply_weight_deltas(tiny, {names[0]: np.zeros(3, np.float32)})
+
+
+def test_stages_switch_off(tiny, target) -> None:
+    _, img = target
+    only_est = invert(tiny, img, dataclasses.replace(FAST, optimise=False))
+    assert only_est.weight_deltas is None
+    assert {h["stage"] for h in only_est.history} == {"estimate", "done"}
+    # the estimate is a single w: all W+ rows equal
+    assert np.allclose(only_est.wplus, only_est.wplus[0:1], atol=1e-6)
+    no_est = invert(tiny, img, dataclasses.replace(FAST, estimate=False, steps=10))
+    assert {h["stage"] for h in no_est.history} == {"optimise", "done"}
+
+
+def test_delta_penalty_keeps_rows_together(tiny, target) -> None:
+    _, img = target
+    loose = invert(tiny, img, dataclasses.replace(FAST, delta_weight=0.0))
+    tight = invert(tiny, img, dataclasses.replace(FAST, delta_weight=50.0))
+
+    def spread(wp):
+        return float(np.linalg.norm(wp - wp.mean(0), axis=1).mean())
+
+    assert spread(tight.wplus) < 0.5 * spread(loose.wplus)
+
+
+def test_progress_previews_and_cancel(tiny, target) -> None:
+    _, img = target
+    seen: list[tuple[str, float]] = []
+    previews = []
+    invert(tiny, img, FAST, progress=lambda m, f: seen.append((m, f)),
+           on_update=lambda u: previews.append(u.image) if u.image is not None else None)
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0 and fracs[0] < 0.2
+    assert len(previews) >= 4 and all(p.dim() == 4 for p in previews)
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    with pytest.raises(Cancelled):
+        invert(tiny, img, FAST, cancelled=cancelled)
+    assert len(calls) == 3
+
+
+def test_time_budget_stops_early(tiny, target) -> None:
+    _, img = target
+    res = invert(tiny, img, dataclasses.replace(FAST, estimate=False, steps=100000, time_budget=1.0))
+    opt = [h for h in res.history if h["stage"] == "optimise"]
+    assert 0 < len(opt) < 100000 and res.seconds < 20
+
+
+def test_wrong_target_size(tiny) -> None:
+    with pytest.raises(InputError, match="align"):
+        invert(tiny, np.zeros((64, 64, 3), np.uint8), FAST)
+
+
+def test_caller_keeps_its_grad_mode_between_steps(tiny, target) -> None:
+    _, img = target
+    modes = []
+    with torch.no_grad():
+        for u in iter_inversion(tiny, img, dataclasses.replace(FAST, estimate=False, steps=3)):
+            modes.append(torch.is_grad_enabled())
+    assert modes and not any(modes)
+    assert not any(p.requires_grad for p in tiny.parameters())
