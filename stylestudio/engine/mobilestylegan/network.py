@@ -1,0 +1,410 @@
+"""MobileStyleGAN (Belousov 2021) as a plain PyTorch module implementing :class:`Generator`.
+
+Architecture (the distilled StyleGAN2-FFHQ-1024 student):
+
+* mapping: z(512) → pixel norm → 8 × (linear, leaky ReLU 0.2 × √2) → w(512);
+* synthesis, one *stage* per resolution: ``b4`` = constant 512×4×4 → modulated 3×3 conv;
+  then ``b8`` … ``b512``, each = modulated inverse-Haar-wavelet upsampling (4C channels at r/2 →
+  C channels at r) → two modulated depthwise-separable 3×3 convs → (last stage only) a modulated
+  1×1 "to wavelet" conv giving 12 channels (RGB × {LL, LH, HL, HH}); the 1024² image is the
+  inverse Haar transform of those 12 channels at 512².
+
+Every conv's demodulation is a constant (MobileStyleGAN demodulates with a fixed buffer), so a
+modulated conv is "scale the input channels by the style, then a fixed conv". For one image the
+style is folded into the (tiny) depthwise or wavelet kernel, which costs nothing; for a batch the
+input is scaled. The noise maps are fixed constants of the model (no noise input).
+
+Conventions of this module (different from the original training code, same function):
+
+* Activations that feed an inverse wavelet transform are ordered channel-major, band-minor
+  (``[c0: LL, LH, HL, HH, c1: ...]``), so the transform is one grouped transposed conv. The
+  converter permutes the producing conv's rows and the ``up`` modulation accordingly; the
+  ``bK.up`` style channels follow the same order.
+* Style = the modulation affine's output (before the constant 1/sqrt(fan-in) gain).
+* W+ rows follow the original network (23 rows): ``b4.conv1`` ← 0; stage i ≥ 1: ``up`` and
+  ``conv1`` ← 3i−2, ``conv2`` ← 3i−1, ``to_img`` ← 3i. The published export dropped the
+  intermediate ``to_img`` heads (their outputs never reach the image), so rows 3, 6, 9, 12, 15,
+  18 and the spare row 22 feed nothing in this model.
+* Coarse previews (``stop_resolution``): the published export has no intermediate ``to_img``
+  heads, so each earlier stage has a *preview head*, an unmodulated 1×1 conv fitted at
+  provisioning time (least squares) from the stage's features to the Haar coefficients of the
+  box-downsampled final image. A stage at feature resolution r previews a 2r × 2r image.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..generator import Generator, StyleLayer, SynthesisResult
+
+CHANNELS = (512, 512, 512, 512, 512, 256, 128, 64)
+SLOPE = 0.2
+CL = torch.channels_last
+Tap = Callable[[str, Tensor], None]
+
+
+def _noise_act(y: Tensor, noise: Tensor) -> Tensor:
+    """+ fixed noise map, leaky ReLU 0.2, in place (the conv output is a fresh tensor)."""
+    return F.leaky_relu_(y.add_(noise), SLOPE)
+
+
+def _no_tap(name: str, value: Tensor) -> None:
+    return None
+
+
+def haar_kernel(taps: Tensor, groups: int) -> Tensor:
+    """Transposed-conv kernel [4·groups, 1, 2, 2] of the inverse wavelet from its 1-D taps.
+
+    ``taps`` is [col/row, low/high, 2]. Band k of a group is (LL, LH, HL, HH): LH = vertical
+    high-pass, horizontal low-pass (pytorch_wavelets' order, which the export used).
+    """
+    col, row = taps[0], taps[1]
+    bands = [(0, 0), (1, 0), (0, 1), (1, 1)]  # (vertical filter, horizontal filter)
+    k = torch.stack([torch.outer(col[v], row[h]) for v, h in bands])  # [4, 2, 2]
+    return k.unsqueeze(1).repeat(groups, 1, 1, 1)
+
+
+def inverse_wavelet(x: Tensor, kernel: Tensor) -> Tensor:
+    """[N, 4C, h, w] band-grouped coefficients → [N, C, 2h, 2w]."""
+    return F.conv_transpose2d(x, kernel, stride=2, groups=kernel.shape[0] // 4)
+
+
+def _per_channel(v: Tensor) -> Tensor:
+    """[N, C] → [N, C, 1, 1] for scaling activations."""
+    return v[:, :, None, None]
+
+
+def _per_filter(v: Tensor) -> Tensor:
+    """One sample's [1, C] scale → [C, 1, 1, 1] for scaling a depthwise/transposed kernel."""
+    return v.reshape(-1, 1, 1, 1)
+
+
+class MappingNetwork(nn.Module):
+    """z → w: pixel norm then ``n_layers`` × (linear, leaky ReLU × √2); lr scale folded in."""
+
+    def __init__(self, dim: int, n_layers: int) -> None:
+        super().__init__()
+        self.fc = nn.ModuleList(nn.Linear(dim, dim) for _ in range(n_layers))
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
+        for fc in self.fc:
+            x = F.leaky_relu(fc(x), SLOPE) * math.sqrt(2.0)
+        return x
+
+
+class ModConv3x3(nn.Module):
+    """Dense modulated 3×3 conv (the 4×4 stage); ``weight`` carries the fixed demodulation."""
+
+    def __init__(self, w_dim: int, channels: int, res: int) -> None:
+        super().__init__()
+        self.affine = nn.Linear(w_dim, channels)
+        self.weight = nn.Parameter(torch.zeros(channels, channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("noise", torch.zeros(1, 1, res, res))
+        self.gain = 1.0 / math.sqrt(channels * 9)
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        # the input is 4×4: scaling it is cheaper than scaling the 512×512×3×3 kernel
+        x = x * _per_channel(style * self.gain)
+        return _noise_act(F.conv2d(x, self.weight, self.bias, padding=1), self.noise)
+
+
+class ModDWConv(nn.Module):
+    """Modulated depthwise-separable 3×3 conv; ``weight_pw`` carries the fixed demodulation."""
+
+    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int) -> None:
+        super().__init__()
+        self.affine = nn.Linear(w_dim, c_in)
+        self.weight_dw = nn.Parameter(torch.zeros(c_in, 1, 3, 3))
+        self.weight_pw = nn.Parameter(torch.zeros(c_out, c_in, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.register_buffer("noise", torch.zeros(1, 1, res, res))
+        self.gain = 1.0 / math.sqrt(c_in * 9)
+
+    def forward(self, x: Tensor, dw_kernel: Tensor, rows: slice) -> Tensor:
+        """Fixed-kernel part: depthwise (already modulated) → pointwise → noise → activation."""
+        y = F.conv2d(x, dw_kernel, padding=1, groups=x.shape[1])
+        return _noise_act(F.conv2d(y, self.weight_pw, self.bias), self.noise[:, :, rows])
+
+
+class WaveletUp(nn.Module):
+    """Modulated inverse-Haar upsampling: 4C channels at r/2 → C channels at r."""
+
+    def __init__(self, w_dim: int, c_in: int) -> None:
+        super().__init__()
+        self.affine = nn.Linear(w_dim, c_in)
+
+
+class ToWavelet(nn.Module):
+    """Modulated 1×1 conv (no demodulation) → 12 band-grouped Haar coefficients of RGB."""
+
+    def __init__(self, w_dim: int, c_in: int) -> None:
+        super().__init__()
+        self.affine = nn.Linear(w_dim, c_in)
+        self.weight = nn.Parameter(torch.zeros(12, c_in, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(12))
+        self.gain = 1.0 / math.sqrt(c_in)
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        s = style * self.gain
+        if x.shape[0] == 1:
+            return F.conv2d(x, self.weight * s.view(1, -1, 1, 1), self.bias)
+        return F.conv2d(x * _per_channel(s), self.weight, self.bias)
+
+
+class PreviewHead(nn.Module):
+    """Unmodulated 1×1 conv → 12 Haar coefficients, fitted at provisioning (see module doc)."""
+
+    def __init__(self, c_in: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(12, c_in, 1, 1))
+        self.register_buffer("bias", torch.zeros(12))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias)
+
+
+class InputStage(nn.Module):
+    """Stage ``b4``: the learned constant and its modulated 3×3 conv."""
+
+    def __init__(self, w_dim: int, channels: int) -> None:
+        super().__init__()
+        self.const = nn.Parameter(torch.zeros(1, channels, 4, 4))
+        self.conv1 = ModConv3x3(w_dim, channels, 4)
+        self.preview = PreviewHead(channels)
+
+    def forward(self, style: Tensor, tap: Tap) -> Tensor:
+        x = self.const.expand(style.shape[0], -1, -1, -1).contiguous(memory_format=CL)
+        x = self.conv1(x, style)
+        tap("conv1", x)
+        return x
+
+
+class Block(nn.Module):
+    """Stage ``b{res}``: wavelet upsampling, two depthwise-separable convs, optional to_img.
+
+    For one image every modulation is folded into a small kernel (the transposed-conv wavelet
+    kernel carries ``up``, the depthwise kernels carry ``conv1``/``conv2``), so no pass over the
+    activations is spent on styles. Large stages can run in horizontal strips (``tile_rows``):
+    each strip is recomputed with a 2-row halo (two 3×3 convs), which keeps every intermediate
+    small enough to stay in cache and to be recycled by the allocator instead of page-faulted
+    in afresh; the result is identical to the unstripped computation.
+    """
+
+    HALO = 2  # rows of context needed by the two 3×3 convs
+
+    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int, last: bool) -> None:
+        super().__init__()
+        self.res, self.c_out = res, c_out
+        self.up = WaveletUp(w_dim, c_in)
+        self.conv1 = ModDWConv(w_dim, c_in // 4, c_out, res)
+        self.conv2 = ModDWConv(w_dim, c_out, c_out, res)
+        if last:
+            self.to_img = ToWavelet(w_dim, c_out)
+        else:
+            self.preview = PreviewHead(c_out)
+
+    def _chain(self, x: Tensor, kernel: Tensor, s: tuple[Tensor, Tensor, Tensor], folded: bool,
+               rows: slice, tap: Tap) -> Tensor:
+        """up → conv1 → conv2 on input ``x`` whose upsampled rows are ``rows`` of the stage."""
+        s_up, s1, s2 = s
+        dw1, dw2 = self.conv1.weight_dw, self.conv2.weight_dw
+        g1, g2 = self.conv1.gain, self.conv2.gain
+        if folded:  # one sample: modulations go into the kernels
+            kernel, dw1, dw2 = kernel * _per_filter(s_up), dw1 * _per_filter(s1 * g1), dw2 * _per_filter(s2 * g2)
+        else:
+            x = x * _per_channel(s_up)
+        u = inverse_wavelet(x, kernel)
+        tap("up", u)
+        y = self.conv1(u if folded else u * _per_channel(s1 * g1), dw1, rows)
+        tap("conv1", y)
+        y = self.conv2(y if folded else y * _per_channel(s2 * g2), dw2, rows)
+        tap("conv2", y)
+        return y
+
+    def forward(self, x: Tensor, s: tuple[Tensor, Tensor, Tensor], kernel: Tensor, tap: Tap,
+                tile_rows: int | None = None, head: Callable[[Tensor, int], Tensor] | None = None) -> Tensor:
+        """Features [N, c_out, res, res], or ``head(features, sample)`` assembled over strips."""
+        if not tile_rows or tile_rows >= self.res:
+            y = self._chain(x, kernel, s, x.shape[0] == 1, slice(0, self.res), tap)
+            return y if head is None else torch.cat([head(y[n:n + 1], n) for n in range(y.shape[0])])
+        out: Tensor | None = None
+        step = max(2, tile_rows - tile_rows % 2)  # even, so strips map onto whole input rows
+        for n in range(x.shape[0]):
+            sn = (s[0][n:n + 1], s[1][n:n + 1], s[2][n:n + 1])
+            for r0 in range(0, self.res, step):
+                r1 = min(r0 + step, self.res)
+                a, b = max(r0 - self.HALO, 0), min(r1 + self.HALO, self.res)
+                y = self._chain(x[n:n + 1, :, a // 2:b // 2], kernel, sn, True, slice(a, b), _no_tap)
+                y = y[:, :, r0 - a:r1 - a]
+                part = y if head is None else head(y, n)
+                if out is None:
+                    scale = part.shape[2] // (r1 - r0)
+                    out = torch.empty((x.shape[0], part.shape[1], self.res * scale, self.res * scale),
+                                      dtype=part.dtype, device=part.device,  # images: plain NCHW
+                                      memory_format=CL if part.shape[1] > 4 else torch.contiguous_format)
+                out[n:n + 1, :, r0 * scale:r1 * scale] = part
+        assert out is not None
+        return out
+
+
+class MobileStyleGAN(Generator):
+    """The default face generator. See the module docstring for conventions."""
+
+    arch = "mobilestylegan"
+    #: on the CPU, stages at this resolution or above run in horizontal strips of about
+    #: ``tile_bytes`` per activation tensor (0 disables strips); a speed setting only, the
+    #: results are the same
+    tile_min_res = 256
+    tile_bytes = 8 << 20
+
+    def __init__(self, z_dim: int = 512, w_dim: int = 512, resolution: int = 1024,
+                 channels: Iterable[int] = CHANNELS, mapping_layers: int = 8) -> None:
+        super().__init__()
+        self.channels = tuple(int(c) for c in channels)
+        if len(self.channels) < 2 or 8 * 2 ** (len(self.channels) - 1) != resolution:
+            raise ValueError(f"{len(self.channels)} channel entries give {8 * 2 ** (len(self.channels) - 1)} px, "
+                             f"not {resolution}")
+        if z_dim != w_dim:
+            raise ValueError("MobileStyleGAN's mapping keeps the width: z_dim must equal w_dim")
+        if any(c % 4 for c in self.channels[:-1]):
+            raise ValueError("channels feeding a wavelet upsampling must be multiples of 4")
+        self.z_dim, self.w_dim, self.resolution = z_dim, w_dim, resolution
+        self.mapping_layers = mapping_layers
+        self.num_ws = 3 * (len(self.channels) - 1) + 2
+        self.mapping_network = MappingNetwork(w_dim, mapping_layers)
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.register_buffer("wavelet_taps", torch.zeros(2, 2, 2))
+        self.stage_names = tuple(f"b{4 * 2 ** i}" for i in range(len(self.channels)))
+        stages: dict[str, nn.Module] = {"b4": InputStage(w_dim, self.channels[0])}
+        for i, c_out in enumerate(self.channels[1:], start=1):
+            stages[self.stage_names[i]] = Block(w_dim, self.channels[i - 1], c_out, 4 * 2 ** i,
+                                                last=i == len(self.channels) - 1)
+        self.stages = nn.ModuleDict(stages)
+        self.style_layout = self._layout()
+        self._modules_by_style = {l.name: self._style_module(l.name) for l in self.style_layout}
+
+    # ---- layout -------------------------------------------------------------------------------
+    def _layout(self) -> tuple[StyleLayer, ...]:
+        out = [StyleLayer("b4.conv1", self.channels[0], 4, 0, 0)]
+        for i, c_out in enumerate(self.channels[1:], start=1):
+            name, res, c_in, row = self.stage_names[i], 4 * 2 ** i, self.channels[i - 1], 3 * i - 2
+            out += [StyleLayer(f"{name}.up", c_in, res, row, i),
+                    StyleLayer(f"{name}.conv1", c_in // 4, res, row, i),
+                    StyleLayer(f"{name}.conv2", c_out, res, row + 1, i)]
+        last = len(self.stage_names) - 1
+        out.append(StyleLayer(f"{self.stage_names[last]}.to_img", self.channels[-1], 4 * 2 ** last,
+                              3 * last, last, kind="rgb"))
+        return tuple(out)
+
+    def _style_module(self, name: str) -> nn.Module:
+        stage, part = name.split(".")
+        return getattr(self.stages[stage], part)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"z_dim": self.z_dim, "w_dim": self.w_dim, "resolution": self.resolution,
+                "channels": list(self.channels), "mapping_layers": self.mapping_layers}
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        """Each style layer's output activations (``bK.up`` = upsampled features before conv1's
+        modulation; ``b512.to_img`` = the 12 Haar coefficients), plus ``"image"``."""
+        return tuple(l.name for l in self.style_layout) + ("image",)
+
+    # ---- mapping and styles -------------------------------------------------------------------
+    def map_z(self, z: Tensor) -> Tensor:
+        return self.mapping_network(z)
+
+    def styles(self, ws: Tensor) -> "OrderedDict[str, Tensor]":
+        ws = self.broadcast_w(ws)
+        return OrderedDict((l.name, self._modules_by_style[l.name].affine(ws[:, l.w_index]))
+                           for l in self.style_layout)
+
+    # ---- synthesis ----------------------------------------------------------------------------
+    def synthesize(
+        self,
+        styles: Mapping[str, Tensor],
+        *,
+        taps: Iterable[str] = (),
+        start: int = 0,
+        cache: Mapping[int, Any] | None = None,
+        keep_cache: bool = False,
+        stop_resolution: int | None = None,
+        noise_mode: str = "const",
+    ) -> SynthesisResult:
+        """StyleSpace → image [N, 3, 1024, 1024] (see :meth:`Generator.synthesize`).
+
+        ``noise_mode`` is accepted and ignored: this model's noise maps are fixed constants.
+        ``stop_resolution`` r stops after the last stage whose features are at most r px and
+        returns that stage's preview: an image of twice its feature resolution (r=256 → 512 px);
+        r ≥ 512 renders the full image. ``cache[k]`` holds the features entering stage k ≥ 1.
+        """
+        if noise_mode not in {"const", "none", "random"}:
+            raise ValueError(f"unknown noise_mode {noise_mode!r}")
+        wanted = set(taps)
+        unknown = wanted - set(self.tap_names)
+        if unknown:
+            raise ValueError(f"unknown taps {sorted(unknown)}; available: {', '.join(self.tap_names)}")
+        last = len(self.stage_names) - 1
+        stop = last if stop_resolution is None else min(self.stage_of_resolution(stop_resolution), last)
+        if not 0 <= start <= stop:
+            raise ValueError(f"start stage {start} is outside 0..{stop}")
+        if start > 0 and (cache is None or start not in cache):
+            raise ValueError(f"starting at stage {start} needs a cache made with keep_cache=True")
+        result = SynthesisResult(image=torch.empty(0))
+        x = cache[start] if start > 0 else None  # type: ignore[index]
+        for k in range(start, stop + 1):
+            if keep_cache and k > 0:
+                result.cache[k] = x
+            x = self._run_stage(k, x, styles, wanted, result.features, image=k == last)
+        assert x is not None
+        if stop < last:
+            x = inverse_wavelet(self.stages[self.stage_names[stop]].preview(x),
+                                haar_kernel(self.wavelet_taps, 3).to(x.dtype))
+        result.image = x.contiguous()
+        if "image" in wanted:
+            result.features["image"] = result.image
+        return result
+
+    def _tile_rows(self, k: int, tapped: bool) -> int | None:
+        """Strip height for stage k, or None to run it whole (small stage, taps wanted, or not
+        on the CPU: GPU allocators recycle memory and strips would only add kernel launches)."""
+        res = 4 * 2 ** k
+        if tapped or k == 0 or not self.tile_bytes or res < self.tile_min_res or self.w_avg.device.type != "cpu":
+            return None
+        widest = max(self.channels[k], self.channels[k - 1] // 4)
+        return max(8, self.tile_bytes // (4 * res * widest))
+
+    def _run_stage(self, k: int, x: Tensor | None, styles: Mapping[str, Tensor], wanted: set[str],
+                   feats: dict[str, Tensor], image: bool) -> Tensor:
+        """Stage k's output features, or the final image when ``image`` (last stage only)."""
+        name = self.stage_names[k]
+        stage = self.stages[name]
+
+        def tap(part: str, value: Tensor) -> None:
+            if f"{name}.{part}" in wanted:
+                feats[f"{name}.{part}"] = value.contiguous()
+
+        if k == 0:
+            return stage(styles[f"{name}.conv1"], tap)
+        assert x is not None
+        kernel = haar_kernel(self.wavelet_taps, x.shape[1] // 4).to(x.dtype)
+        s = (styles[f"{name}.up"], styles[f"{name}.conv1"], styles[f"{name}.conv2"])
+        tiles = self._tile_rows(k, any(t.startswith(f"{name}.") for t in wanted))
+        if not image:
+            return stage(x, s, kernel, tap, tiles)
+        s_img = styles[f"{name}.to_img"]
+        img_kernel = haar_kernel(self.wavelet_taps, 3).to(x.dtype)
+        if tiles:
+            return stage(x, s, kernel, tap, tiles,
+                         head=lambda y, n: inverse_wavelet(stage.to_img(y, s_img[n:n + 1]), img_kernel))
+        coeffs = stage.to_img(stage(x, s, kernel, tap), s_img)
+        tap("to_img", coeffs)
+        return inverse_wavelet(coeffs, img_kernel)
