@@ -19,7 +19,7 @@ import torch
 from . import __version__
 from .errors import InputError, StyleStudioError
 
-COMMAND_MODULES = ("models", "generate", "project")
+COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions")
 
 
 def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:
@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv:
-        return launch_gui(parser)
+    if not argv or (len(argv) == 1 and argv[0].endswith(".stylestudio") and not argv[0].startswith("-")):
+        return launch_gui(parser, argv)  # no command, or a project to open (file managers pass one)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -147,14 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def launch_gui(parser: argparse.ArgumentParser) -> int:
-    """No arguments: open the editor when the GUI is installed, else print help."""
+def launch_gui(parser: argparse.ArgumentParser, files: Sequence[str] = ()) -> int:
+    """Open the editor (on ``files`` when given) when the GUI can load, else print help."""
     try:
         from .app.main import run_app
-    except ImportError:
+    except ImportError as exc:
         parser.print_help()
+        print(f"\n(the editor cannot start here: {exc})", file=sys.stderr)
         return 0
-    return run_app([])
+    return run_app(list(files))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,277 @@
+"""How local is regional transfer? Measured against plain style mixing of the same layers.
+
+For N target/reference pairs (seeds 10000+2i and 10000+2i+1, ψ 0.7) and every named region of
+the model's catalog:
+
+* the region is taken from the *target's own* cluster map, dilated by ``--dilate`` pixels
+  (boundaries are soft, a halo of change right at the edge is not a leak);
+* ``in`` / ``out``: mean absolute pixel change (0–255 scale, RGB mean) inside / outside it;
+* ``moved``: how far the inside moved toward the reference, 1 − |G − R|_in / |T − R|_in (1: the
+  region now matches the reference pixel for pixel, 0: unchanged);
+* the **baseline** swaps the *whole* style vectors of the same layers (every layer where the
+  query chose any channel) by a fraction t of the way: σ_S + t·(σ_R − σ_S). Its out-change is read
+  off at the transfer's in-change (piecewise linear in t through t = 0, ½, 1, extrapolated
+  proportionally beyond t = 1), so both are compared at equal inside change.
+
+Goals: ``out ≤ base_out / 3`` and ``out ≤ 0.15 · in``.
+
+A second table compares the two ways of turning a *painted* mask into a region (clusters it
+covers vs. the target's own activations inside the mask), with masks painted as generous blobs
+around each named region (dilated by ``--mask-dilate``); the more local one is the default
+(``stylestudio.engine.regions.masks.DEFAULT_MASK_MODE``).
+
+To fit the CPU budget (100 pairs × every region × 3 renders) the measurement uses by default the
+generator's coarse output after the 128-px stage (``--stop-resolution 128``: MobileStyleGAN's
+256-px preview), so the two finest stages' style layers are not rendered for either method;
+``--stop-resolution 0`` measures on full 1024-px renders box-downsampled to ``--size`` (spot
+checks at full size gave the same ratios within a few hundredths). The contact sheet is always
+rendered at full resolution.
+
+    python bench/locality.py                       # default model, 100 pairs, contact sheet
+    python bench/locality.py --pairs 20 --stop-resolution 0
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stylestudio.engine.document import SeedSource  # noqa: E402
+from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
+from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
+from stylestudio.engine.regions.queries import QueryParams, blend_styles, query_layers  # noqa: E402
+from stylestudio.engine.render import Resources  # noqa: E402
+
+BASE_T = (0.5, 1.0)
+
+
+def render(gen, styles_list: list[dict], size: int, stop: int | None) -> np.ndarray:
+    """Style dicts → [B, size, size, 3] float 0–255 (box-downsampled); one at a time, which is
+    faster than batching on a CPU."""
+    out = []
+    with torch.no_grad():
+        for styles in styles_list:
+            img = gen.synthesize(styles, stop_resolution=stop).image
+            img = (img.clamp(-1, 1) + 1) * 127.5
+            if img.shape[-1] != size:
+                img = F.adaptive_avg_pool2d(img, size) if img.shape[-1] > size else F.interpolate(
+                    img, size=(size, size), mode="bilinear", align_corners=False)
+            out.append(img[0].permute(1, 2, 0).cpu().numpy())
+    return np.stack(out)
+
+
+def change(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> tuple[float, float]:
+    d = np.abs(a - b).mean(-1)
+    return float(d[region].mean()), float(d[~region].mean())
+
+
+def at_equal_inside(curve: list[tuple[float, float]], inside: float) -> float:
+    """Baseline out-change at a given in-change, on the piecewise-linear (in, out) curve from (0, 0)."""
+    pts = [(0.0, 0.0)] + sorted(curve)
+    for (i0, o0), (i1, o1) in zip(pts, pts[1:]):
+        if i0 <= inside <= i1 and i1 > i0:
+            return o0 + (o1 - o0) * (inside - i0) / (i1 - i0)
+    i1, o1 = pts[-1]
+    return o1 * inside / max(i1, 1e-9)
+
+
+def pair_styles(gen, i: int, base: int) -> tuple[dict, dict]:
+    with torch.no_grad():
+        t = gen.styles(SeedSource(base + 2 * i, 0.7).latent(gen))
+        r = gen.styles(SeedSource(base + 2 * i + 1, 0.7).latent(gen))
+    return t, r
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model name (default: the built-in one)")
+    ap.add_argument("--catalog", default="default")
+    ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--mask-pairs", type=int, default=10, help="pairs for the painted-mask comparison (0: skip)")
+    ap.add_argument("--regions", default=None, help="comma-separated (default: every named region)")
+    ap.add_argument("--size", type=int, default=256, help="measuring resolution (default 256)")
+    ap.add_argument("--stop-resolution", type=int, default=128,
+                    help="measure on the generator's coarse output of this stage (default 128: the 256-px "
+                         "preview; 0 = full render, about 3x slower on a CPU)")
+    ap.add_argument("--dilate", type=float, default=0.03, help="region margin, fraction of the size (default 0.03)")
+    ap.add_argument("--mask-dilate", type=float, default=0.06, help="painted blob margin, fraction of size (default 0.06)")
+    ap.add_argument("--seed-base", type=int, default=10000)
+    ap.add_argument("--query", default=QueryParams.kind)
+    ap.add_argument("--lam", type=float, default=QueryParams.lam)
+    ap.add_argument("--eps", type=float, default=QueryParams.eps)
+    ap.add_argument("--rho", type=float, default=QueryParams.rho)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
+                    help="contact sheet PNG ('' to skip)")
+    ap.add_argument("--contact-pairs", type=int, default=4)
+    ap.add_argument("--thumb", type=int, default=192, help="contact sheet tile size (default 192)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
+
+    model = args.model or DEFAULT_MODEL
+    gen = ModelStore().load(model)
+    cat: Catalog = Resources(gen, model).get("catalog", args.catalog)
+    names = args.regions.split(",") if args.regions else cat.region_names()
+    if not names:
+        names = [f"c{i}" for i in range(cat.k)]
+    params = QueryParams(args.query, args.lam, args.eps, args.rho)
+    size, stop = args.size, (args.stop_resolution or None)
+    margin = max(1, round(args.dilate * size))
+    qs = {n: query_layers(cat.rows(cat.resolve(n)), params) for n in names}
+    chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
+
+    print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), query {params}")
+    print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
+          + f", region margin {margin}px, threads {args.threads}")
+    for n in names:
+        layers = [k for k, c in chosen[n].items() if c]
+        print(f"  {n:12s} clusters {cat.resolve(n)}  channels {sum(chosen[n].values()):5d} in {len(layers)} layers")
+
+    rows = {n: [] for n in names}
+    t0 = time.time()
+    for i in range(args.pairs):
+        s, r = pair_styles(gen, i, args.seed_base)
+        timg, rimg = render(gen, [s, r], size, stop)
+        with torch.no_grad():
+            labels = cat.cluster_map(gen, s, size)[0].cpu().numpy()
+        for n in names:
+            q = qs[n]
+            region = dilate(np.isin(labels, cat.resolve(n)), margin)
+            if not region.any() or region.all():
+                continue
+            ours = blend_styles(s, r, q, 1.0)
+            layers = {k for k, v in q.items() if v.any()}
+            base = [blend_styles(s, r, {k: np.ones(s[k].shape[1], np.float32) for k in layers}, t) for t in BASE_T]
+            imgs = render(gen, [ours] + base, size, stop)
+            cin, cout = change(imgs[0], timg, region)
+            gap = np.abs(timg - rimg).mean(-1)[region].mean()
+            left = np.abs(imgs[0] - rimg).mean(-1)[region].mean()
+            curve = [change(im, timg, region) for im in imgs[1:]]
+            rows[n].append((cin, cout, 1 - left / max(gap, 1e-9), at_equal_inside(curve, cin), region.mean()))
+        if (i + 1) % 10 == 0 or i + 1 == args.pairs:
+            el = time.time() - t0
+            print(f"  … {i + 1}/{args.pairs} pairs, {el:.0f} s", file=sys.stderr, flush=True)
+
+    if args.pairs > 0:
+        table(rows, names, t0)
+    if args.mask_pairs > 0:
+        mask_table(gen, cat, names, params, args, size, stop, margin)
+    if args.contact and args.contact_pairs > 0:
+        contact_sheet(gen, qs, names, args)
+    return 0
+
+
+def table(rows: dict, names: list[str], t0: float) -> None:
+    print()
+    header = f"{'region':12s} {'area':>6s} {'in':>6s} {'out':>6s} {'moved':>6s} {'base_out':>8s} {'out/in':>7s} {'out/base':>8s}  goal"
+    print(header)
+    print("-" * len(header))
+    summary = []
+    for n in names:
+        a = np.array(rows[n])
+        if not len(a):
+            print(f"{n:12s}  (never present)")
+            continue
+        cin, cout, moved, bout, area = a.mean(0)
+        r_in, r_base = cout / max(cin, 1e-9), cout / max(bout, 1e-9)
+        ok = r_in <= 0.15 and r_base <= 1 / 3
+        summary.append((r_in, r_base, ok))
+        print(f"{n:12s} {area * 100:5.1f}% {cin:6.2f} {cout:6.2f} {moved:6.2f} {bout:8.2f} {r_in:7.3f} {r_base:8.3f}  {'yes' if ok else 'NO'}")
+    if summary:
+        s = np.array([(x, y) for x, y, _ in summary])
+        print(f"{'mean':12s} {'':6s} {'':6s} {'':6s} {'':6s} {'':8s} {s[:, 0].mean():7.3f} {s[:, 1].mean():8.3f}  "
+              f"{sum(ok for *_, ok in summary)}/{len(summary)} regions meet both goals")
+    print(f"(in/out/base_out: mean |Δ| on 0–255, {time.time() - t0:.0f} s)")
+
+
+def contact_sheet(gen, qs: dict, names: list[str], args) -> None:
+    """Target, reference and the transfer of every region, rendered at full resolution."""
+    sheet = []
+    thumb = args.thumb
+    for i in range(args.contact_pairs):
+        s, r = pair_styles(gen, i, args.seed_base)
+        row = list(render(gen, [s], thumb, None)) + list(render(gen, [r], thumb, None))
+        for n in names:
+            row += list(render(gen, [blend_styles(s, r, qs[n], 1.0)], thumb, None))
+        sheet.append(row)
+    save_sheet(Path(args.contact), sheet, ["target", "reference"] + names, thumb)
+
+
+def mask_table(gen, cat: Catalog, names: list[str], params: QueryParams, args, size: int, stop: int | None,
+               margin: int) -> None:
+    """Painted blobs around each region: clusters-it-covers vs. target-activations, same measure."""
+    blob = max(1, round(args.mask_dilate * size))
+    res = {m: {n: [] for n in names} for m in ("clusters", "activations")}
+    t0 = time.time()
+    for i in range(args.mask_pairs):
+        s, r = pair_styles(gen, i, args.seed_base)
+        timg = render(gen, [s], size, stop)[0]
+        with torch.no_grad():
+            labels = cat.cluster_map(gen, s, size)[0].cpu().numpy()
+        for n in names:
+            core = np.isin(labels, cat.resolve(n))
+            if not core.any() or core.all():
+                continue
+            painted = dilate(core, blob)  # what a user paints: a generous blob over the part
+            region = dilate(core, margin)
+            outs = []
+            for mode in ("clusters", "activations"):
+                with torch.no_grad():
+                    rows = (cat.rows(mask_clusters(cat, gen, s, painted)) if mode == "clusters"
+                            else mask_rows(cat, gen, s, painted))
+                outs.append(blend_styles(s, r, query_layers(rows, params), 1.0))
+            imgs = render(gen, outs, size, stop)
+            for mode, img in zip(("clusters", "activations"), imgs):
+                res[mode][n].append(change(img, timg, region))
+    print()
+    print(f"painted masks ({args.mask_pairs} pairs, blob margin {blob}px; ratio = out/in, lower is more local)")
+    print(f"{'region':12s} {'clusters in':>11s} {'out':>6s} {'ratio':>6s}   {'activations in':>14s} {'out':>6s} {'ratio':>6s}")
+    tot = {"clusters": [], "activations": []}
+    for n in names:
+        line = f"{n:12s}"
+        for mode, w in (("clusters", 11), ("activations", 14)):
+            a = np.array(res[mode][n])
+            if not len(a):
+                line += f" {'-':>{w}s} {'-':>6s} {'-':>6s}  "
+                continue
+            cin, cout = a.mean(0)
+            tot[mode].append(cout / max(cin, 1e-9))
+            line += f" {cin:{w}.2f} {cout:6.2f} {cout / max(cin, 1e-9):6.3f}  "
+        print(line)
+    mc, ma = (float(np.mean(tot[m])) if tot[m] else float("nan") for m in ("clusters", "activations"))
+    print(f"{'mean ratio':12s} {'':11s} {'':6s} {mc:6.3f}   {'':14s} {'':6s} {ma:6.3f}   "
+          f"→ more local: {'clusters' if mc <= ma else 'activations'} ({time.time() - t0:.0f} s)")
+
+
+def save_sheet(path: Path, sheet: list[list[np.ndarray]], labels: list[str], thumb: int = 160) -> None:
+    from PIL import Image, ImageDraw
+
+    cols = max(len(r) for r in sheet)
+    pad, head = 4, 18
+    W = cols * (thumb + pad) + pad
+    H = head + len(sheet) * (thumb + pad) + pad
+    canvas = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for c, label in enumerate(labels[:cols]):
+        draw.text((pad + c * (thumb + pad) + 4, 3), label, fill=(0, 0, 0))
+    for rr, row in enumerate(sheet):
+        for c, img in enumerate(row):
+            im = Image.fromarray(np.clip(img, 0, 255).round().astype(np.uint8))
+            canvas.paste(im, (pad + c * (thumb + pad), head + pad + rr * (thumb + pad)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    print(f"contact sheet: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

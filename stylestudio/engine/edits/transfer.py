@@ -1,0 +1,160 @@
+"""Regional transfer: take one region's look from a reference face (Editing in Style).
+
+The region is either named clusters of the model's catalog (``region``: ``("mouth",)``,
+``("eyes", "nose")``, ``("c3",)``) or a mask painted on the target (``mask``, any resolution,
+0–255 or 0–1). A query over the catalog's contribution matrices picks, per style layer, the
+channels that act inside the region, and the edit moves only those towards the reference:
+``σ_G = σ_S + strength·diag(q)·(σ_R − σ_S)``.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from torch import Tensor
+
+from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, new_edit_id,
+                        register_edit, source_from_json)
+from ..regions.catalog import DEFAULT_NAME, Catalog
+from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
+from ..regions.queries import QueryParams, blend_styles, query_layers
+from ...errors import InputError
+
+MAX_STRENGTH = 2.0
+_QUERY_CACHE_SIZE = 64
+
+
+def _styles_digest(styles: Mapping[str, Tensor]) -> str:
+    h = hashlib.sha1()
+    for name, v in styles.items():
+        h.update(name.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+@register_edit
+@dataclass(frozen=True, eq=False)
+class TransferEdit(Edit):
+    """Move ``region`` (or the painted ``mask``) of the face towards ``reference``."""
+
+    kind: ClassVar[str] = "transfer"
+    array_fields: ClassVar[tuple[str, ...]] = ("mask",)
+    reference: Source = field(default_factory=SeedSource)
+    region: tuple[str, ...] = ()
+    mask: np.ndarray | None = None
+    mask_mode: str = DEFAULT_MASK_MODE  #: ``clusters`` or ``activations`` (see regions.masks)
+    coverage: float = DEFAULT_COVERAGE  #: clusters mode: share of a cluster the mask must cover
+    strength: float = 1.0
+    catalog: str = DEFAULT_NAME
+    query: str = "sequential"
+    lam: float = QueryParams.lam
+    eps: float = QueryParams.eps
+    rho: float = QueryParams.rho
+    id: str = field(default_factory=new_edit_id)
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reference, Source):
+            raise InputError("the reference of a transfer must be a face source")
+        if isinstance(self.region, str):
+            object.__setattr__(self, "region", (self.region,))
+        if self.mask is not None:
+            if self.region:
+                raise InputError("give either named regions or a painted mask, not both")
+            object.__setattr__(self, "mask", self._stored_mask(self.mask))
+        if self.mask_mode not in MASK_MODES:
+            raise InputError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {self.mask_mode!r}")
+        if not 0.0 < float(self.coverage) <= 1.0:
+            raise InputError(f"coverage must be in (0, 1], got {self.coverage}")
+        s = float(self.strength)
+        if not np.isfinite(s) or not 0.0 <= s <= MAX_STRENGTH:
+            raise InputError(f"strength must be between 0 and {MAX_STRENGTH:g}, got {self.strength}")
+        self.params  # validates the query settings
+
+    @staticmethod
+    def _stored_mask(mask: np.ndarray) -> np.ndarray:
+        """Masks are stored as uint8 0–255: small in projects, exact on reload."""
+        m = np.asarray(mask)
+        if m.dtype == np.uint8 and m.ndim == 2:
+            mask_array(m)
+            return m
+        return np.round(mask_array(m) * 255.0).astype(np.uint8)
+
+    @property
+    def params(self) -> QueryParams:
+        return QueryParams(self.query, float(self.lam), float(self.eps), float(self.rho))
+
+    # -- serialisation: the reference is a nested source with arrays of its own ------------
+    def to_json(self) -> dict[str, Any]:
+        body = {"kind": self.kind, **_plain_fields(self, ("mask", "reference"))}
+        body["reference"] = self.reference.to_json()
+        return body
+
+    def arrays(self) -> Arrays:
+        out: Arrays = {}
+        if self.mask is not None:
+            out["mask"] = np.asarray(self.mask)
+        for k, v in self.reference.arrays().items():
+            out[f"reference.{k}"] = v
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "TransferEdit":
+        data = dict(data)
+        ref = data.pop("reference", None)
+        if not isinstance(ref, Mapping):
+            raise InputError("transfer edit without a reference face")
+        reference = source_from_json(ref, {k[len("reference."):]: v for k, v in arrays.items()
+                                           if k.startswith("reference.")})
+        own = {k: v for k, v in arrays.items() if not k.startswith("reference.")}
+        edit = super().from_json(data, own)
+        return _replace(edit, reference=reference)
+
+    # -- the edit ---------------------------------------------------------------------------
+    def has_region(self) -> bool:
+        return bool(self.region) or self.mask is not None
+
+    def q(self, ctx: EditContext, styles: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+        """Per style layer, the channels taken from the reference (cached per catalog)."""
+        cat: Catalog = ctx.resource("catalog", self.catalog)
+        params = self.params
+        if self.mask is None:
+            key: tuple = ("named", cat.resolve(self.region), params)
+        else:
+            mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
+            extra = self.coverage if self.mask_mode == "clusters" else None
+            key = ("mask", self.mask_mode, extra, mh, _styles_digest(styles), params)
+        hit = cat.cache.get(key)
+        if hit is not None:
+            return hit
+        gen = ctx.generator
+        if self.mask is None:
+            rows = cat.rows(key[1])
+        elif self.mask_mode == "clusters":
+            rows = cat.rows(mask_clusters(cat, gen, styles, self.mask, self.coverage))
+        else:
+            rows = mask_rows(cat, gen, styles, self.mask)
+        q = query_layers(rows, params)
+        if len(cat.cache) >= _QUERY_CACHE_SIZE:
+            cat.cache.pop(next(iter(cat.cache)))
+        cat.cache[key] = q
+        return q
+
+    def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
+        if not self.enabled or self.strength == 0.0 or not self.has_region():
+            return styles
+        reference = ctx.source_styles(self.reference)
+        q = self.q(ctx, styles)
+        return blend_styles(styles, reference, q, float(self.strength))
+
+    def describe(self) -> str:
+        what = "painted region" if self.mask is not None else " + ".join(self.region) or "no region"
+        return f"{what} from {self.reference.label()} ×{self.strength:.2f}"
+
+
+def _replace(edit: TransferEdit, **changes: Any) -> TransferEdit:
+    import dataclasses
+
+    return dataclasses.replace(edit, **changes)

@@ -1,0 +1,147 @@
+"""``stylestudio catalog …`` and ``stylestudio transfer`` end to end.
+
+Fast ones on the tiny StyleGAN2 imported into the test's private model store; the slow one on the
+default model with its shipped, named catalog.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylestudio.cli import main
+from stylestudio.engine.imageio import read_recipe
+
+TINY_PKL = Path(__file__).resolve().parents[1].parent / "shared" / "oracle" / "stylegan2_tiny" / "network-snapshot.pkl"
+MODEL = "tiny-regions"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(stylestudio_home: Path) -> str:
+    if not TINY_PKL.is_file():
+        pytest.skip("the tiny oracle model is not present")
+    import torch
+
+    torch.set_num_threads(1)
+    from stylestudio.engine.model_store import ModelStore
+
+    ModelStore().import_file(TINY_PKL, MODEL)
+    rc = main(["catalog", "build", "--model", MODEL, "--k", "4", "--samples", "8", "--device", "cpu"])
+    assert rc == 0
+    return MODEL
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("error: ")
+    assert not any("Traceback" in line for line in err)
+    return err[-1]
+
+
+def test_catalog_build_show_label(tiny_model: str, stylestudio_home: Path, capsys) -> None:
+    path = stylestudio_home / "catalogs" / tiny_model / "default.json"
+    assert path.is_file() and path.with_suffix(".npz").is_file()
+    capsys.readouterr()
+    assert main(["catalog", "label", "--model", tiny_model, "blob", "1", "2"]) == 0
+    assert main(["catalog", "show", "--model", tiny_model]) == 0
+    out = capsys.readouterr().out
+    assert "4 clusters" in out and "blob = c1 + c2" in out
+
+
+def test_transfer_named_region_and_mask(tiny_model: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "t.png"
+    rc = main(["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2",
+               "--region", "c0+c1", "--strength", "0.8", "--eps", "4", "-o", str(out),
+               "--save-project", str(tmp_path / "t.stylestudio")])
+    assert rc == 0, capsys.readouterr().err
+    img = np.asarray(Image.open(out))
+    assert img.shape == (32, 32, 3)
+    recipe = read_recipe(out)
+    edit = recipe["edits"][0]
+    assert edit["kind"] == "transfer" and edit["region"] == ["c0", "c1"] and edit["strength"] == 0.8
+    assert edit["reference"] == {"kind": "seed", "seed": 2, "psi": 0.7, "cutoff": None}
+    # the untouched face, for comparison
+    plain = tmp_path / "plain.png"
+    assert main(["generate", "--model", tiny_model, "--seed", "1", "-o", str(plain)]) == 0
+    assert np.abs(img.astype(int) - np.asarray(Image.open(plain)).astype(int)).mean() > 0
+
+    # a painted mask (an RGBA file: its alpha is the region), project as target, bigger output
+    mask = np.zeros((64, 64, 4), np.uint8)
+    mask[20:40, 16:48, 3] = 255
+    Image.fromarray(mask, "RGBA").save(tmp_path / "mask.png")
+    out2 = tmp_path / "m.png"
+    rc = main(["transfer", "--model", tiny_model, "--target", str(tmp_path / "t.stylestudio"),
+               "--reference", "seed:3", "--mask", str(tmp_path / "mask.png"), "--mask-mode", "activations",
+               "--size", "64", "-o", str(out2)])
+    assert rc == 0, capsys.readouterr().err
+    recipe = read_recipe(out2)
+    assert [e["kind"] for e in recipe["edits"]] == ["transfer", "transfer"]
+    assert recipe["edits"][1]["mask_mode"] == "activations"
+    assert np.asarray(Image.open(out2)).shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--region", "beard"], "unknown region"),
+    (["--region", "c0", "--strength", "9"], "strength"),
+    (["--mask", "/nonexistent/mask.png"], "no such mask"),
+    (["--region", "c0", "--catalog", "nothere"], "catalog build"),
+    (["--region", "c0", "--reference", "seed:x"], "bad seed"),
+])
+def test_transfer_bad_input_is_one_line(tiny_model: str, tmp_path: Path, capsys, argv, message) -> None:
+    base = ["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "-o", str(tmp_path / "x.png")]
+    if "--reference" in argv:
+        i = base.index("--reference")
+        del base[i:i + 2]
+    assert main(base + argv) == 2
+    assert message in _one_error_line(capsys)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_transfer_empty_mask_is_refused(tiny_model: str, tmp_path: Path, capsys) -> None:
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "empty.png")
+    rc = main(["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2",
+               "--mask", str(tmp_path / "empty.png"), "-o", str(tmp_path / "x.png")])
+    assert rc == 2 and "empty" in _one_error_line(capsys)
+
+
+def test_catalog_bad_input(tiny_model: str, capsys) -> None:
+    assert main(["catalog", "build", "--model", tiny_model, "--k", "1", "--samples", "4"]) == 2
+    assert "k must be" in _one_error_line(capsys)
+    assert main(["catalog", "build", "--model", tiny_model, "--layer", "nope", "--samples", "4"]) == 2
+    assert "unknown layer" in _one_error_line(capsys)
+    assert main(["catalog", "label", "--model", tiny_model, "c3", "1"]) == 2
+    assert "cannot be a region name" in _one_error_line(capsys)
+    assert main(["catalog", "show", "--model", tiny_model, "--name", "../x"]) == 2
+    assert "invalid catalog name" in _one_error_line(capsys)
+
+
+@pytest.mark.slow
+def test_transfer_mouth_on_the_default_model(default_generator, tmp_path: Path, capsys) -> None:
+    """The shipped catalog names a mouth; moving it changes the mouth far more than the rest."""
+    import torch
+
+    from stylestudio.engine.regions.catalog import Catalog, find_catalog
+    from stylestudio.engine.document import SeedSource
+
+    assert find_catalog("mobilestylegan-ffhq") is not None, "the default model ships a named catalog"
+    out = tmp_path / "mouth.png"
+    plain = tmp_path / "plain.png"
+    assert main(["transfer", "--target", "seed:12", "--reference", "seed:34", "--region", "mouth",
+                 "--size", "256", "-o", str(out)]) == 0, capsys.readouterr().err
+    assert main(["generate", "--seed", "12", "--size", "256", "-o", str(plain)]) == 0
+    edited = np.asarray(Image.open(out)).astype(np.float32)
+    base = np.asarray(Image.open(plain)).astype(np.float32)
+    cat = Catalog.load(find_catalog("mobilestylegan-ffhq"))
+    gen = default_generator
+    with torch.no_grad():
+        labels = cat.cluster_map(gen, gen.styles(SeedSource(12).latent(gen)), 256)[0].numpy()
+    region = np.isin(labels, cat.resolve("mouth"))
+    from stylestudio.engine.regions.masks import dilate
+
+    grown = dilate(region, 12)
+    diff = np.abs(edited - base).mean(-1)
+    assert region.any()
+    assert diff[region].mean() > 4 * diff[~grown].mean()
+    assert read_recipe(out)["edits"][0]["region"] == ["mouth"]
