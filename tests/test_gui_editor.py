@@ -12,7 +12,7 @@ from stylestudio.engine.edits.direction import DirectionEdit
 from stylestudio.engine.imageio import read_recipe
 from stylestudio.engine.project import load_project
 
-from test_gui_support import (TINY, assert_same_picture, canvas_array, close_window, make_window,
+from test_gui_support import (TINY, activate, assert_same_picture, canvas_array, close_window, make_window,
                               reference_frame, slider_drag, wait_final, wait_sliders, window)  # noqa: F401  (window: a fixture)
 
 pytestmark = pytest.mark.gui
@@ -78,11 +78,13 @@ def test_slider_drag_undo_redo(qtbot, window):
     assert_same_picture(edited, reference_frame(window.holder.doc))
     assert np.abs(edited.astype(int) - before.astype(int)).max() > 10
 
-    window.canvas.setFocus()
+    activate(qtbot, window)
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert window.holder.doc.edits == () and row.slider.value() == 0 and row.spin.value() == 0
     wait_final(qtbot, window)
     assert_same_picture(canvas_array(window), before, tol=0)
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert window.holder.doc.edit("sefa:factor1").amount == pytest.approx(value)
     assert row.slider.value() == round(value * 100)
@@ -216,10 +218,13 @@ def test_zoom_fit_one_to_one_and_before_after(qtbot, window):
     window.activateWindow()
     canvas.setFocus()
     assert canvas.is_fit()
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert canvas.scale() == 1.0 and not canvas.is_fit()
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
     assert canvas.scale() > 1.0
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert canvas.is_fit() and canvas.scale() == pytest.approx(canvas.fit_scale())
     # pan when the picture is larger than the view
@@ -264,8 +269,10 @@ def test_zoom_fit_one_to_one_and_before_after(qtbot, window):
 
     assert_same_picture(array_from_qimage(canvas._before.toImage()), original, tol=0)
     # split view: Y
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_Y)
     assert canvas.split and window.actions_by_name["split"].isChecked()
+    activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_Y)
     assert not canvas.split
 

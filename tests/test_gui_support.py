@@ -74,13 +74,26 @@ def make_window(qtbot, model: str = TINY, autosave: bool = True, **settings):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
+    activate(qtbot, w)
     wait_final(qtbot, w)
     return w
+
+
+def activate(qtbot, window) -> None:
+    """Make ``window`` the active one: window shortcuts (Ctrl+Z, B…) only reach the active window,
+    and windows of earlier tests may still hold activation until Qt deletes them."""
+    from PySide6.QtWidgets import QApplication
+
+    window.raise_()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    window.canvas.setFocus()
 
 
 def close_window(window) -> None:
     window.ask_unsaved = lambda: "discard"
     window.shutdown()
+    window.close()
 
 
 def slider_drag(qtbot, slider, fractions: list[float], before_release=None) -> None:

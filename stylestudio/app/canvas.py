@@ -7,6 +7,7 @@ full frame afterwards. So zoom and pan never jump when a preview is replaced by 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QColor, QFont, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap,
@@ -46,6 +47,9 @@ class Canvas(QWidget):
         self.split = False
         self.split_pos = 0.5  #: fraction of the picture width shown as "before"
         self.placeholder = "Loading…"
+        #: an optional tool (the mask brush) that gets the mouse first while its ``active`` is set;
+        #: it has ``mouse_press/move/release(canvas, event) -> bool``, ``leave`` and ``paint``
+        self.tool: Any = None
 
     # -- content --------------------------------------------------------------------------------
     def sizeHint(self) -> QSize:
@@ -209,6 +213,8 @@ class Canvas(QWidget):
             self._badge(p, rect, "After", Qt.AlignmentFlag.AlignRight)
         else:
             p.drawPixmap(rect, self._after, QRectF(self._after.rect()))
+        if self.tool is not None and not self.hold_original:
+            self.tool.paint(p, rect)
         p.end()
         if self._pending_frame is not None:
             seq, quality = self._pending_frame
@@ -241,6 +247,11 @@ class Canvas(QWidget):
             self._clamp_center()
         super().resizeEvent(event)
 
+    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self.tool is not None:
+            self.tool.leave(self)
+        super().leaveEvent(event)
+
     def wheelEvent(self, event: QWheelEvent) -> None:
         if not self.logical:
             return
@@ -257,7 +268,13 @@ class Canvas(QWidget):
         rect = self.image_rect()
         return abs(pos.x() - (rect.left() + rect.width() * self.split_pos)) < 8
 
+    def _tool_takes(self) -> bool:
+        return self.tool is not None and self.tool.active and bool(self.logical)
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._tool_takes() and self.tool.mouse_press(self, event):
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.LeftButton and self.logical:
             if self._near_split(event.position()):
                 self._drag_split = True
@@ -269,6 +286,9 @@ class Canvas(QWidget):
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._tool_takes() and self.tool.mouse_move(self, event):
+            event.accept()
+            return
         pos = event.position()
         if self._drag_split:
             rect = self.image_rect()
@@ -284,6 +304,9 @@ class Canvas(QWidget):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.tool is not None and self.tool.mouse_release(self, event):
+            event.accept()
+            return
         self._drag = None
         self._drag_split = False
         self.setCursor(Qt.CursorShape.OpenHandCursor if self.logical else Qt.CursorShape.ArrowCursor)
@@ -291,6 +314,9 @@ class Canvas(QWidget):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         """Double-click toggles between fit and 100 % at the clicked point."""
+        if self._tool_takes():  # a quick second dab, not a zoom
+            self.mousePressEvent(event)
+            return
         if self._fit:
             self.set_zoom(1.0, event.position())
         else:

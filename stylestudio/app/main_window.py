@@ -32,6 +32,7 @@ from .canvas import Canvas
 from .context import EditorContext
 from .dialogs import PreferencesDialog, ShortcutsDialog, about_text
 from .panels import builtin_panels
+from .photo_open import PHOTO_SUFFIXES, PhotoOpener
 from .settings import Settings
 from .undo_commands import DocumentHolder, ResetAllEditsCommand, SwitchModelCommand
 from .worker import BeforeImage, Engine, EngineClient, ModelDescription, RenderResult, array_from_qimage, \
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._build_panels()
+        self.photo = PhotoOpener(self)  #: File ▸ Open Photo…, dropped photos
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.resize(1440, 900)
         self._restore_layout()
@@ -116,6 +118,11 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.autosave = AutosaveManager(self, self.settings.autosave_interval_s) if autosave else None
         self.update_title()
+        # Start with the picture focused: single-key tools (B, E, \) and Ctrl+Z must reach the
+        # window, not a panel's text field that would keep the key for itself.
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFocusProxy(self.canvas)
+        self.canvas.setFocus()
         self.request_render("final")
 
     # =========================================================================================
@@ -193,6 +200,7 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         a = self.actions_by_name
         f = mb.addMenu("&File")
+        self.file_menu = f
         f.addActions([a["new"], a["open"]])
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -305,6 +313,7 @@ class MainWindow(QMainWindow):
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable)
             if spec.tab_with and spec.tab_with in self.docks:
                 self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+                self.docks[spec.tab_with].raise_()  # the panel tabbed onto stays in front
             else:
                 self.addDockWidget(AREA[spec.area], dock)
                 first_in_area.setdefault(spec.area, dock)
@@ -867,7 +876,7 @@ class MainWindow(QMainWindow):
     def _dropped(event) -> Path | None:
         for url in event.mimeData().urls():
             p = Path(url.toLocalFile())
-            if p.suffix.lower() in (SUFFIX, ".pkl", ".pt", ".pth"):
+            if p.suffix.lower() in (SUFFIX, ".pkl", ".pt", ".pth", *PHOTO_SUFFIXES):
                 return p
         return None
 
@@ -882,6 +891,8 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         if path.suffix.lower() == SUFFIX:
             self.open_path(path)
+        elif path.suffix.lower() in PHOTO_SUFFIXES:
+            self.photo.open_photo(path)
         else:
             self.import_model(path)
 

@@ -131,6 +131,17 @@ class SliderCommand(DocumentCommand):
         return True
 
 
+class EditChangeCommand(DocumentCommand):
+    """One discrete change to an edit: a brush stroke, a region or reference pick, a setting.
+
+    Never merged: each stroke or pick is its own step, so undo walks back one stroke at a time.
+    """
+
+    def __init__(self, holder: DocumentHolder, after: EditDocument, text: str,
+                 before: EditDocument | None = None) -> None:
+        super().__init__(holder, before if before is not None else holder.doc, after, text)
+
+
 class ResetEditCommand(DocumentCommand):
     """Remove one edit (a slider's reset button / double-click)."""
 

@@ -73,5 +73,7 @@ def register_slider_library(library: str, title: str, *, order: int = 50, key: s
 def builtin_panels() -> list[PanelSpec]:
     """All registered panels (importing the built-in ones first), in display order."""
     from . import browser, history, sliders  # noqa: F401  (each registers itself)
+    from . import attributes  # noqa: F401  (after sliders: it tabs with the factors)
+    from . import regions  # noqa: F401
 
     return sorted(PANELS.values(), key=lambda s: (AREAS.index(s.area), s.order, s.key))

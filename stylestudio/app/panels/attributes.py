@@ -1,0 +1,385 @@
+"""Named attribute sliders (age, gender, smile, yaw, …) that do not drag each other along.
+
+The panel shows one slider per direction of the model's ``attributes`` library, labelled with
+what a slider unit means in the attribute's own units (the library measured it: "±1 ≈ 6.3
+years"). Conditional editing lives in each edit's ``keep``: with **Keep others** on (the
+default) a slider holds every other named attribute still; a **pinned** attribute is held still
+by every slider even with Keep others off. Switching either rewrites ``keep`` on the attribute
+edits already in the document (one undo step that also restores the switches), so what is on
+screen always matches the switches.
+
+Below the named sliders are the user's own sliders (the ``custom`` library, made with
+"New slider from examples…"; see :mod:`..examples_dialog`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from ...engine.document import EditDocument
+from ...engine.edits.direction import DirectionEdit
+from .. import theme
+from ..context import EditorContext
+from ..undo_commands import DocumentCommand, DocumentHolder
+from . import PanelSpec, register_panel
+from .sliders import DirectionBinding, SliderRow
+
+LIBRARY = "attributes"
+CUSTOM = "custom"
+
+#: compact unit names for the value label (the tooltip gives the full one)
+SHORT_UNITS = {"years": "yr", "degrees": "°", "CIE L*": "L*", "logit P(female)": "logit",
+               "logit P(happy)": "logit", "eye aspect ratio": "EAR", "lip gap / mouth width": "gap",
+               "L* right − left": "ΔL*"}
+
+
+@dataclass(frozen=True)
+class AttributeBinding(DirectionBinding):
+    """A direction slider whose edit carries ``keep``: the attributes to hold still while it moves.
+
+    ``keep_for(name)`` asks the panel (Keep others, pins) at the moment of the move, so a drag
+    always uses the switches as they are now.
+    """
+
+    keep_for: Callable[[str], tuple[str, ...]] = field(default=lambda _n: (), compare=False)
+
+    def apply(self, doc: EditDocument, value: float) -> EditDocument:
+        value = round(float(value), 4)
+        old = doc.edit(self.key)
+        if value == 0.0:
+            return doc.without_edit(self.key) if old is not None else doc
+        keep = self.keep_for(self.name)
+        if isinstance(old, DirectionEdit):
+            if old.amount == value and old.keep == keep:
+                return doc
+            return doc.with_edit(dataclasses.replace(old, amount=value, keep=keep))
+        return doc.with_edit(DirectionEdit(library=self.library, name=self.name, amount=value, keep=keep,
+                                           id=self.key))
+
+
+def with_keep(doc: EditDocument, keep_for: Callable[[str], tuple[str, ...]]) -> EditDocument:
+    """``doc`` with every attribute edit's ``keep`` recomputed (the switches changed)."""
+    out = doc
+    for e in doc.edits:
+        if isinstance(e, DirectionEdit) and e.library == LIBRARY:
+            keep = keep_for(e.name)
+            if keep != e.keep:
+                out = out.with_edit(dataclasses.replace(e, keep=keep))
+    return out
+
+
+KeepState = tuple[bool, frozenset]  #: (keep others, pinned names)
+
+
+class KeepSwitchCommand(DocumentCommand):
+    """Keep others / a pin changed: the edits' ``keep`` and the switches move together on undo."""
+
+    def __init__(self, holder: DocumentHolder, after: EditDocument, text: str, before_state: KeepState,
+                 after_state: KeepState, set_state: Callable[[KeepState], None]) -> None:
+        super().__init__(holder, holder.doc, after, text)
+        self.states = (before_state, after_state)
+        self.set_state = set_state
+
+    def redo(self) -> None:
+        self.set_state(self.states[1])
+        super().redo()
+
+    def undo(self) -> None:
+        self.set_state(self.states[0])
+        super().undo()
+
+
+class ResetLibrariesCommand(DocumentCommand):
+    """Remove every edit of the given libraries (the panel's Reset)."""
+
+    def __init__(self, holder: DocumentHolder, libraries: tuple[str, ...], label: str) -> None:
+        before = holder.doc
+        after = dataclasses.replace(before, edits=tuple(e for e in before.edits
+                                                        if getattr(e, "library", None) not in libraries))
+        super().__init__(holder, before, after, f"Reset {label}")
+
+
+class AttributeRow(SliderRow):
+    """A slider row plus the change in the attribute's units and a pin toggle."""
+
+    def __init__(self, ctx: EditorContext, binding: DirectionBinding, unit_change: float | None, unit: str,
+                 pinnable: bool) -> None:
+        self.unit_change = unit_change
+        self.unit = SHORT_UNITS.get(unit, unit)
+        self.units = QLabel()
+        super().__init__(ctx, binding)
+        self.units.setFixedWidth(58)
+        self.units.setObjectName("Hint")
+        self.units.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.units.setToolTip(binding.tooltip)
+        lay = self.layout()
+        lay.insertWidget(lay.indexOf(self.spin) + 1, self.units)  # type: ignore[attr-defined]
+        self.pin = QToolButton()
+        self.pin.setCheckable(True)
+        self.pin.setAutoRaise(True)
+        self.pin.setIcon(theme.icon("pin"))
+        self.pin.setProperty("icon_name", "pin")
+        self.pin.setToolTip(f"Pin {binding.label}: no other slider moves it")
+        self.pin.setAccessibleName(f"Pin {binding.label}")
+        self.pin.setVisible(pinnable)
+        lay.addWidget(self.pin)  # type: ignore[attr-defined]
+        if unit_change is None:
+            self.units.hide()
+        self._show_units(binding.value(ctx.doc))
+
+    def sync(self, doc: EditDocument) -> None:
+        super().sync(doc)
+        self._show_units(self.binding.value(doc))
+
+    def _show_units(self, value: float) -> None:
+        if self.unit_change is not None and hasattr(self, "pin"):
+            change = value * self.unit_change
+            digits = 0 if abs(self.unit_change) >= 5 else (1 if abs(self.unit_change) >= 0.5 else 2)
+            self.units.setText(f"{change:+.{digits}f} {self.unit}".strip() if value else "")
+
+
+def describe_attributes(engine: Any, model: str) -> dict[str, list[dict[str, Any]]]:
+    """Worker side: the named attributes and the user's own sliders for ``model``."""
+    from ...errors import InputError
+
+    res = engine.model(model).resources
+    out: dict[str, list[dict[str, Any]]] = {}
+    for library in (LIBRARY, CUSTOM):
+        try:
+            lib = res.get("directions", library)
+        except InputError:
+            out[library] = []
+            continue
+        items = []
+        for d in lib.directions.values():
+            unit, change = d.meta.get("attribute_unit", ""), d.meta.get("unit_change")
+            tip = d.label
+            if change is not None:
+                tip = f"{d.label}: one unit ≈ {change:.3g} {unit}" + (f" (+ {d.meta['positive']})"
+                                                                       if d.meta.get("positive") else "")
+            elif d.meta.get("method") == "examples":
+                tip = (f"{d.label}: your slider from {d.meta.get('positives')} + {d.meta.get('negatives')} "
+                       "example faces; ±2 walks from one group to the other")
+            items.append({"name": d.name, "label": d.label, "tooltip": tip, "unit": unit,
+                          "unit_change": float(change) if change is not None else None})
+        out[library] = items
+    return out
+
+
+class AttributesPanel(QWidget):
+    """Sliders for the model's named attributes, Keep others, pins, and the user's own sliders."""
+
+    ready = Signal()  #: rows were (re)built for the current model
+
+    def __init__(self, ctx: EditorContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.keep_others = True
+        self.pinned: set[str] = set()
+        self.names: list[str] = []  #: the attribute library's directions, in order
+        self.rows: list[AttributeRow] = []
+        self._model = ""
+        self._setting_state = False
+
+        self.hint = QLabel("Waiting for the model…")
+        self.hint.setObjectName("Hint")
+        self.hint.setWordWrap(True)
+        self.reset_all = QToolButton()
+        self.reset_all.setText("Reset")
+        self.reset_all.setIcon(theme.icon("reset"))
+        self.reset_all.setProperty("icon_name", "reset")
+        self.reset_all.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.reset_all.setToolTip("Reset every attribute slider")
+        self.reset_all.clicked.connect(self._reset_all)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.hint, 1)
+        top.addWidget(self.reset_all, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.keep_box = QCheckBox("Keep others")
+        self.keep_box.setChecked(True)
+        self.keep_box.setToolTip("Each slider holds every other named attribute still (conditional editing). "
+                                 "Pinned attributes are held still even when this is off.")
+        self.keep_box.toggled.connect(self._on_keep_toggled)
+        self.new_button = QPushButton("New slider from examples…")
+        self.new_button.setToolTip("Pick faces with and without a quality and get a slider for it")
+        self.new_button.clicked.connect(self.new_slider_dialog)
+        switches = QHBoxLayout()
+        switches.setContentsMargins(0, 0, 0, 0)
+        switches.addWidget(self.keep_box)
+        switches.addStretch(1)
+        switches.addWidget(self.new_button)
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 8, 8)
+        lay.setSpacing(8)
+        lay.addLayout(top)
+        lay.addLayout(switches)
+        lay.addWidget(self.scroll, 1)
+        ctx.model_changed.connect(self._on_model)
+        ctx.holder.changed.connect(self._on_doc)
+        if ctx.model is not None:
+            self._on_model(ctx.model)
+
+    # -- keep / pins ----------------------------------------------------------------------------
+    def keep_for(self, name: str) -> tuple[str, ...]:
+        """What a move of ``name`` holds still: all others (Keep others) or the pinned ones."""
+        if name not in self.names:
+            return ()
+        return tuple(n for n in self.names if n != name and (self.keep_others or n in self.pinned))
+
+    def state(self) -> KeepState:
+        return (self.keep_others, frozenset(self.pinned))
+
+    def _set_state(self, state: KeepState) -> None:
+        self.keep_others, pinned = state[0], set(state[1])
+        self.pinned = pinned
+        self._setting_state = True
+        try:
+            self.keep_box.setChecked(self.keep_others)
+            for row in self.rows:
+                if row.binding.library == LIBRARY:
+                    row.pin.setChecked(row.binding.name in pinned)
+        finally:
+            self._setting_state = False
+
+    def set_keep_others(self, on: bool) -> None:
+        self._change_state((bool(on), frozenset(self.pinned)), f"Keep others: {'on' if on else 'off'}")
+
+    def set_pinned(self, name: str, on: bool) -> None:
+        pinned = set(self.pinned) | {name} if on else set(self.pinned) - {name}
+        label = next((r.binding.label for r in self.rows if r.binding.name == name), name)
+        self._change_state((self.keep_others, frozenset(pinned)), f"{'Pin' if on else 'Unpin'} {label}")
+
+    def _change_state(self, new: KeepState, text: str) -> None:
+        old = self.state()
+        if new == old:
+            return
+        self._set_state(new)
+        after = with_keep(self.ctx.doc, self.keep_for)
+        self.ctx.push(KeepSwitchCommand(self.ctx.holder, after, text, old, new, self._set_state))
+
+    def _on_keep_toggled(self, on: bool) -> None:
+        if not self._setting_state:
+            self.set_keep_others(on)
+
+    # -- building -------------------------------------------------------------------------------
+    def _on_model(self, desc: Any) -> None:
+        if desc.name == self._model and self.rows:
+            return
+        self._model = desc.name
+        self.reload()
+
+    def reload(self) -> None:
+        """Ask the worker for the libraries of the current model and rebuild the rows."""
+        model = self._model
+        self.hint.setText(f"Loading the attributes of {model}…")
+        self.ctx.engine.submit("Attributes", lambda e, c: describe_attributes(e, model),
+                               on_done=lambda items: self._build(model, items),
+                               on_error=lambda msg, cancelled: self._unavailable(model, msg), quiet=True)
+
+    def _build(self, model: str, items: dict[str, list[dict[str, Any]]]) -> None:
+        if model != self._model:
+            return
+        named, custom = items.get(LIBRARY, []), items.get(CUSTOM, [])
+        self.names = [it["name"] for it in named]
+        self.pinned &= set(self.names)
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        self.rows = []
+        for it in named:
+            row = self._row(AttributeBinding(LIBRARY, it["name"], it["label"], tooltip=it["tooltip"],
+                                             keep_for=self.keep_for), it, pinnable=True)
+            row.pin.setChecked(it["name"] in self.pinned)
+            row.pin.toggled.connect(lambda on, n=it["name"]: None if self._setting_state else self.set_pinned(n, on))
+            lay.addWidget(row)
+        if custom:
+            head = QLabel("Your sliders")
+            head.setObjectName("Hint")
+            lay.addSpacing(6)
+            lay.addWidget(head)
+            for it in custom:
+                lay.addWidget(self._row(DirectionBinding(CUSTOM, it["name"], it["label"], tooltip=it["tooltip"]),
+                                        it, pinnable=False))
+        lay.addStretch(1)
+        self.scroll.setWidget(body)
+        if named:
+            self.hint.setText(f"{len(named)} named attributes. One unit is about half the attribute's spread "
+                              "across faces.")
+        else:
+            self.hint.setText(f"{model} has no named attributes (`stylestudio directions build` makes them)."
+                              + (" Your own sliders are below." if custom else ""))
+        self.keep_box.setEnabled(bool(named))
+        self._on_doc(self.ctx.doc, False)
+        self.ready.emit()
+
+    def _row(self, binding: DirectionBinding, it: dict[str, Any], pinnable: bool) -> AttributeRow:
+        row = AttributeRow(self.ctx, binding, it.get("unit_change"), it.get("unit", ""), pinnable)
+        self.rows.append(row)
+        return row
+
+    def _unavailable(self, model: str, message: str) -> None:
+        if model != self._model:
+            return
+        self.rows = []
+        self.names = []
+        self.scroll.takeWidget()
+        self.hint.setText(f"No attributes for {model}: {message}")
+
+    def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        for row in self.rows:
+            row.sync(doc)
+        self.reset_all.setEnabled(any(getattr(e, "library", None) in (LIBRARY, CUSTOM) for e in doc.edits))
+
+    def row(self, name_or_label: str) -> AttributeRow:
+        for r in self.rows:
+            if name_or_label in (r.binding.key, r.binding.label, r.binding.name):
+                return r
+        raise KeyError(name_or_label)
+
+    def _reset_all(self) -> None:
+        if any(getattr(e, "library", None) in (LIBRARY, CUSTOM) for e in self.ctx.doc.edits):
+            self.ctx.push(ResetLibrariesCommand(self.ctx.holder, (LIBRARY, CUSTOM), "attributes"))
+
+    # -- new slider from examples ---------------------------------------------------------------
+    def new_slider_dialog(self) -> None:
+        from ..examples_dialog import ExamplesDialog
+
+        dlg = ExamplesDialog(self.ctx, self)
+        if dlg.exec() == ExamplesDialog.DialogCode.Accepted:
+            self.create_slider(dlg.slider_name(), dlg.positives(), dlg.negatives(), dlg.keep_named())
+
+    def create_slider(self, name: str, positives: list[int], negatives: list[int], keep_named: bool = True,
+                      on_done: Callable[[str], None] | None = None) -> int:
+        """Fit a slider from example seeds in the worker, save it in the user's library, show it."""
+        from ..examples_dialog import fit_slider_from_seeds
+
+        doc = self.ctx.doc
+        psi = float(getattr(doc.source, "psi", 0.7))
+        keep = list(self.names) if keep_named else sorted(self.pinned)
+        model = doc.model
+
+        def done(path: str) -> None:
+            self.ctx.status(f"New slider “{name}” saved in {path}", 6000)
+            if model == self._model:
+                self.reload()
+            if on_done is not None:
+                on_done(name)
+
+        return self.ctx.window.run_job(
+            f"New slider “{name}”", lambda e, c: fit_slider_from_seeds(e, c, model, name, positives, negatives,
+                                                                     psi, keep), done, "Could not make the slider")
+
+
+register_panel(PanelSpec("attributes", "Attributes", lambda ctx: AttributesPanel(ctx), area="right", order=15,
+                         icon="sliders", shortcut="Ctrl+Shift+A", tab_with="sliders-sefa"))

@@ -1,0 +1,232 @@
+"""File ▸ Open Photo… (and dropped image files): detect, choose a face, align, invert, edit.
+
+Everything heavy runs in the worker as jobs, so the window stays live and the status bar shows
+the progress bar and Cancel: first detection (several faces → :class:`FaceChooserDialog`, none
+→ a message and the open document untouched), then the inversion, which posts its intermediate
+reconstructions to the canvas as it refines — a first face within seconds from the estimate
+stage, sharper ones while the user watches. Only a finished inversion replaces the document (its
+source becomes a :class:`~stylestudio.engine.photo.PhotoSource`), so Cancel loses nothing.
+
+Export then writes the whole photo with the edited face pasted back, or the aligned crop when
+File ▸ Export Whole Photo is switched off (the document's ``export.paste_back``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QLabel, QListWidget, QListWidgetItem, \
+    QVBoxLayout, QWidget
+
+from ..engine.document import EditDocument
+from ..engine.inversion import InversionSettings
+from .undo_commands import SetExportSettingsCommand
+from .worker import qimage_from_array
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
+CHOOSER_PX = 128
+STAGES = {"estimate": "First estimate", "optimise": "Refining", "pti": "Fine-tuning for identity", "done": "Done"}
+
+
+def find_faces(path: Path, progress: Callable[[str, float], None]) -> tuple[list[Any], list[np.ndarray]]:
+    """Worker side: the photo's faces (largest first) and a square thumbnail of each."""
+    from PIL import Image
+
+    from ..engine.face.align import load_photo
+    from ..engine.face.landmarks import detect_faces
+
+    progress(f"Looking for faces in {path.name}…", -1)
+    photo = load_photo(path)
+    faces = detect_faces(photo, progress)
+    thumbs = []
+    for f in faces:
+        x0, y0, x1, y1 = f.box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 0.75
+        box = tuple(int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        crop = Image.fromarray(photo).crop(box).resize((CHOOSER_PX, CHOOSER_PX), Image.LANCZOS)
+        thumbs.append(np.asarray(crop.convert("RGB")))
+    return faces, thumbs
+
+
+class FaceChooserDialog(QDialog):
+    """Several faces in the photo: the user clicks the one to edit (largest first)."""
+
+    def __init__(self, thumbs: list[np.ndarray], descriptions: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Choose a Face")
+        self.list = QListWidget()
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setIconSize(QSize(CHOOSER_PX, CHOOSER_PX))
+        self.list.setGridSize(QSize(CHOOSER_PX + 24, CHOOSER_PX + 44))
+        self.list.setMovement(QListWidget.Movement.Static)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        for i, (t, d) in enumerate(zip(thumbs, descriptions)):
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(qimage_from_array(t))), f"Face {i + 1}\n{d}")
+            item.setToolTip(d)
+            self.list.addItem(item)
+        self.list.setCurrentRow(0)
+        self.list.itemDoubleClicked.connect(lambda _i: self.accept())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(f"This photo has {len(thumbs)} faces. Which one do you want to edit?"))
+        lay.addWidget(self.list, 1)
+        lay.addWidget(buttons)
+        self.resize(min(900, 80 + len(thumbs) * (CHOOSER_PX + 28)), CHOOSER_PX + 190)
+
+    def chosen(self) -> int:
+        return self.list.currentRow()
+
+
+def ask_face(parent: QWidget, thumbs: list[np.ndarray], descriptions: list[str]) -> int | None:
+    dlg = FaceChooserDialog(thumbs, descriptions, parent)
+    return dlg.chosen() if dlg.exec() == QDialog.DialogCode.Accepted else None
+
+
+class PhotoOpener(QObject):
+    """Owns File ▸ Open Photo… / Export Whole Photo and the detect → choose → invert pipeline."""
+
+    #: from the worker thread: (job id, reconstruction, model resolution, status text)
+    _preview = Signal(int, object, int, str)
+    #: a photo became the document (tests and scripting wait on it)
+    opened = Signal(object)
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        #: what the GUI's inversion runs (the defaults: about a minute on two CPU cores, no PTI)
+        self.inversion_settings = InversionSettings()
+        #: answers "which face?" → index or None; replaceable (tests, scripting)
+        self.choose_face: Callable[[list[np.ndarray], list[str]], int | None] = \
+            lambda thumbs, descs: ask_face(window, thumbs, descs)
+        self.job = 0  #: the running detection/inversion job (0: none)
+        self.previews = 0  #: intermediate reconstructions shown for the current photo
+        self._preview.connect(self._on_preview, Qt.ConnectionType.QueuedConnection)
+
+        w = window
+        self.open_action = w._action("open_photo", "Open &Photo…", self.open_dialog, "Ctrl+Shift+O", "open",
+                                     "Open a photo: find the face, invert it into the model, edit it")
+        self.paste_action = w._action("export_whole_photo", "Export &Whole Photo", None, "", "",
+                                      "Export the full photo with the face pasted back (off: the aligned face "
+                                      "crop alone)", checkable=True)
+        self.paste_action.toggled.connect(self._on_paste_toggled)
+        menu = w.file_menu
+        menu.insertAction(w.recent_menu.menuAction(), self.open_action)
+        menu.insertAction(w.actions_by_name["copy"], self.paste_action)
+        w.holder.changed.connect(self._on_doc)
+        self._on_doc(w.holder.doc, False)
+
+    # -- export option ----------------------------------------------------------------------------
+    def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        is_photo = doc.source.kind == "photo"
+        self.paste_action.setEnabled(is_photo)
+        self.paste_action.blockSignals(True)
+        self.paste_action.setChecked(is_photo and doc.export.paste_back)
+        self.paste_action.blockSignals(False)
+
+    def _on_paste_toggled(self, on: bool) -> None:
+        doc = self.window.holder.doc
+        if doc.source.kind == "photo" and doc.export.paste_back != on:
+            export = dataclasses.replace(doc.export, paste_back=bool(on))
+            self.window.undo_stack.push(SetExportSettingsCommand(self.window.holder, export))
+
+    # -- opening ----------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        if not self.window.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open Photo", self.window._start_dir(), PHOTO_FILTER)
+        if path:
+            self.open_photo(Path(path), ask=False)
+
+    def open_photo(self, path: Path, ask: bool = True) -> int:
+        """Detect the faces of ``path`` in the worker, then go on with :meth:`_on_faces`."""
+        path = Path(path)
+        if ask and not self.window.maybe_save():
+            return 0
+        self.job = self.window.engine.submit(
+            f"Open {path.name}", lambda e, c: find_faces(path, c.progress),
+            on_done=lambda found: self._on_faces(path, *found), on_error=self._failed)
+        return self.job
+
+    def _on_faces(self, path: Path, faces: list[Any], thumbs: list[np.ndarray]) -> None:
+        self.job = 0
+        if not faces:
+            self.window.report_error(
+                "No face found", f"StyleStudio found no face in {path.name}. Faces need to be at least about "
+                                 "40 pixels tall and turned roughly towards the camera. Nothing was changed.")
+            return
+        index: int | None = 0
+        if len(faces) > 1:
+            index = self.choose_face(thumbs, [f.describe() for f in faces])
+            if index is None or not 0 <= index < len(faces):
+                self.window.statusBar().showMessage("Open photo: cancelled", 4000)
+                return
+        self.invert(path, faces[index].landmarks, index)
+
+    def invert(self, path: Path, landmarks: np.ndarray, index: int = 0) -> int:
+        """Align and invert one face as a cancellable job; previews go to the canvas."""
+        model = self.window.holder.doc.model
+        settings = self.inversion_settings
+        self.previews = 0
+
+        def run(engine: Any, ctx: Any) -> Any:
+            from ..engine.face.align import align_face, load_photo
+            from ..engine.inversion import iter_inversion
+            from ..engine.photo import photo_source_from_file
+            from ..engine.render import to_uint8
+
+            ctx.progress(f"Aligning the face in {path.name}…", -1)
+            gen = engine.model(model, progress=ctx.progress).generator
+            source = photo_source_from_file(path, landmarks, index)
+            aligned, _ = align_face(load_photo(path), source.landmarks, gen.resolution, quad=source.quad)
+            result, last = None, None
+            for u in iter_inversion(gen, aligned, settings):
+                text = f"{STAGES[u.stage]} ({u.step}/{u.total}) · LPIPS {u.lpips:.3f}"
+                if u.image is not None:
+                    self._preview.emit(ctx.job_id, qimage_from_array(to_uint8(u.image[:1])), gen.resolution, text)
+                last = u
+                if u.result is not None:
+                    result = u.result
+                    break
+                ctx.progress(f"Inverting {path.name}: {text}", u.fraction)
+            assert result is not None and last is not None
+            record = {"steps": settings.steps if settings.optimise else 0, "pti": settings.pti,
+                      "pti_steps": settings.pti_steps if settings.pti else 0, "estimate": settings.estimate,
+                      "lpips": round(float(last.lpips), 4), "seconds": round(result.seconds, 1)}
+            return dataclasses.replace(source, wplus=result.wplus, weight_deltas=result.weight_deltas,
+                                       inversion=record)
+
+        def done(source: Any) -> None:
+            self.job = 0
+            doc = EditDocument(model=model, source=source, title=path.stem)
+            self.window.set_document(doc, None, modified=True)
+            self.window.statusBar().showMessage(
+                f"{path.name}: face inverted (LPIPS {source.inversion.get('lpips', 0):.3f}) — ready to edit", 8000)
+            self.opened.emit(doc)
+
+        self.job = self.window.engine.submit(f"Invert {path.name}", run, done, self._failed)
+        return self.job
+
+    def _on_preview(self, job_id: int, image: QImage, resolution: int, text: str) -> None:
+        if job_id != self.job:
+            return  # cancelled or superseded: never show a stale reconstruction
+        self.previews += 1
+        self.window.canvas.set_frame(image, resolution, -1, "preview")
+        self.window.render_label.setText(f"Inverting · {text}")
+
+    def _failed(self, message: str, cancelled: bool) -> None:
+        self.job = 0
+        self.window._rerender()  # put the open document back on the canvas
+        if cancelled:
+            self.window.statusBar().showMessage("Open photo: cancelled — nothing was changed", 5000)
+        else:
+            self.window.report_error("Could not open the photo", message)
