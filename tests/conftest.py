@@ -54,3 +54,13 @@ def default_generator(stylestudio_home: Path):
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     return ModelStore().load()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_on_main_thread():
+    """Collect after each test here, on the main thread: a window left for the collector must not be
+    destroyed later by a render worker thread that happens to trigger a collection (Qt crashes)."""
+    yield
+    import gc
+
+    gc.collect()

@@ -26,6 +26,7 @@ from ..engine.document import EditDocument, SeedSource
 from ..engine.model_store import DEFAULT_MODEL, ModelStore
 from ..engine.project import SUFFIX, load_project, save_project
 from ..errors import StyleStudioError
+from . import gc_guard
 from . import theme as theme_mod
 from .autosave import AutosaveManager, AutosaveStore, Recoverable
 from .canvas import Canvas
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.autosave = AutosaveManager(self, self.settings.autosave_interval_s) if autosave else None
         self.update_title()
+        gc_guard.install(QApplication.instance())  # collect garbage on this thread only
         # Start with the picture focused: single-key tools (B, E, \) and Ctrl+Z must reach the
         # window, not a panel's text field that would keep the key for itself.
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
