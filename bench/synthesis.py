@@ -13,11 +13,12 @@ Each figure is the median (and min) of ``--repeats`` runs after warm-up; ours an
 runs are interleaved so that both see the same background load. OpenVINO is imported here only,
 as a speed anchor: the application never uses it.
 
-``--omp-wait`` sets ``OMP_WAIT_POLICY`` before torch loads (``passive`` by default, ``inherit``
-keeps the environment's). PyTorch's OpenMP threads otherwise spin at every barrier, and when the
+``--omp-wait`` sets ``OMP_WAIT_POLICY`` before torch loads (``passive`` by default, as importing
+``stylestudio`` does for the application; ``inherit`` keeps the environment's). PyTorch's OpenMP threads otherwise spin at every barrier, and when the
 CPU is shared with other busy processes a descheduled thread stalls its partner: measured here
 under a load average of 6–8 on 2 cores, one render went from 2.7 s (spinning) to 0.5 s
-(passive), while OpenVINO's TBB threads took 1.0 s either way.
+(passive), while OpenVINO's TBB threads took 1.0 s either way. Spinning also skews the
+interleaved comparison: our idle spinning threads steal the CPU from OpenVINO's runs.
 
     STYLESTUDIO_WHEELHOUSE=/tmp/wheels python bench/synthesis.py
 """
@@ -107,6 +108,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.omp_wait != "inherit":
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait.upper()
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")  # what OpenMP reads when torch loads
     global torch
     import torch as torch_module
 
@@ -118,7 +120,7 @@ def main() -> int:
     members = provision.read_members(provision.locate_wheel())
     gen = provision.build(members)
     print(f"torch {torch.__version__}, {args.threads} threads, float32, CPU, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, load average "
+          f"OMP_WAIT_POLICY={policy} at torch start, load average "
           f"{os.getloadavg()[0]:.1f}; median (min) of {args.repeats} runs after {args.warmup} warm-up runs")
 
     rng = torch.Generator().manual_seed(0)

@@ -80,7 +80,7 @@ def test_mapping_matches_openvino(gen, golden) -> None:
 def test_synthesis_matches_openvino_batched_and_single(gen, golden) -> None:
     w = torch.from_numpy(golden["w"])
     with torch.no_grad():
-        batched = gen.synthesis(w)  # batch path: styles scale the activations
+        batched = gen.synthesis(w)  # batch path: low-resolution stages scale the activations
         assert batched.shape == (4, 3, 1024, 1024)
         assert_matches_oracle(batched, golden, slice(None))
         for i in range(2):  # one image: styles folded into the kernels, strips at high resolution

@@ -191,10 +191,10 @@ class Block(nn.Module):
 
     For one image every modulation is folded into a small kernel (the transposed-conv wavelet
     kernel carries ``up``, the depthwise kernels carry ``conv1``/``conv2``), so no pass over the
-    activations is spent on styles. Large stages can run in horizontal strips (``tile_rows``):
-    each strip is recomputed with a 2-row halo (two 3×3 convs), which keeps every intermediate
-    small enough to stay in cache and to be recycled by the allocator instead of page-faulted
-    in afresh; the result is identical to the unstripped computation.
+    activations is spent on styles. Large stages run one sample at a time in horizontal strips
+    (``tile_rows``), each recomputed with a 2-row halo (two 3×3 convs): every intermediate stays
+    small enough to sit in cache and to be recycled by the allocator instead of page-faulted in
+    afresh (glibc maps blocks over 32 MB directly from the OS); the result is the same.
     """
 
     HALO = 2  # rows of context needed by the two 3×3 convs
@@ -231,11 +231,11 @@ class Block(nn.Module):
     def forward(self, x: Tensor, s: tuple[Tensor, Tensor, Tensor], kernel: Tensor, tap: Tap,
                 tile_rows: int | None = None, head: Callable[[Tensor, int], Tensor] | None = None) -> Tensor:
         """Features [N, c_out, res, res], or ``head(features, sample)`` assembled over strips."""
-        if not tile_rows or tile_rows >= self.res:
+        if not tile_rows:
             y = self._chain(x, kernel, s, x.shape[0] == 1, slice(0, self.res), tap)
             return y if head is None else torch.cat([head(y[n:n + 1], n) for n in range(y.shape[0])])
         out: Tensor | None = None
-        step = max(2, tile_rows - tile_rows % 2)  # even, so strips map onto whole input rows
+        step = max(2, min(tile_rows, self.res) // 2 * 2)  # even, so strips map onto whole input rows
         for n in range(x.shape[0]):
             sn = (s[0][n:n + 1], s[1][n:n + 1], s[2][n:n + 1])
             for r0 in range(0, self.res, step):
@@ -258,10 +258,9 @@ class MobileStyleGAN(Generator):
     """The default face generator. See the module docstring for conventions."""
 
     arch = "mobilestylegan"
-    #: on the CPU, stages at this resolution or above run in horizontal strips of about
-    #: ``tile_bytes`` per activation tensor (0 disables strips); a speed setting only, the
-    #: results are the same
-    tile_min_res = 256
+    #: on the CPU, a stage whose batch activations exceed 2 × ``tile_bytes`` runs one sample at
+    #: a time in horizontal strips of about ``tile_bytes`` per activation tensor (0 disables
+    #: strips); a speed setting only, the results are the same
     tile_bytes = 8 << 20
 
     def __init__(self, z_dim: int = 512, w_dim: int = 512, resolution: int = 1024,
@@ -373,14 +372,18 @@ class MobileStyleGAN(Generator):
             result.features["image"] = result.image
         return result
 
-    def _tile_rows(self, k: int, tapped: bool) -> int | None:
-        """Strip height for stage k, or None to run it whole (small stage, taps wanted, or not
-        on the CPU: GPU allocators recycle memory and strips would only add kernel launches)."""
+    def _tile_rows(self, k: int, x: Tensor, tapped: bool) -> int | None:
+        """Strip height for stage k on input ``x``, or None to run the whole batch at once.
+
+        Strips (one sample at a time) are used on the CPU when the batch's activations would
+        exceed twice ``tile_bytes``; not when taps are wanted, nor on GPUs (their allocators
+        recycle memory, and strips would only add kernel launches)."""
         res = 4 * 2 ** k
-        if tapped or k == 0 or not self.tile_bytes or res < self.tile_min_res or self.w_avg.device.type != "cpu":
+        widest = max(self.channels[k], self.channels[k - 1] // 4) if k else self.channels[0]
+        size = x.shape[0] * widest * res * res * x.element_size()
+        if tapped or k == 0 or not self.tile_bytes or size <= 2 * self.tile_bytes or x.device.type != "cpu":
             return None
-        widest = max(self.channels[k], self.channels[k - 1] // 4)
-        return max(8, self.tile_bytes // (4 * res * widest))
+        return max(8, self.tile_bytes // (x.element_size() * res * widest))
 
     def _run_stage(self, k: int, x: Tensor | None, styles: Mapping[str, Tensor], wanted: set[str],
                    feats: dict[str, Tensor], image: bool) -> Tensor:
@@ -397,7 +400,7 @@ class MobileStyleGAN(Generator):
         assert x is not None
         kernel = haar_kernel(self.wavelet_taps, x.shape[1] // 4).to(x.dtype)
         s = (styles[f"{name}.up"], styles[f"{name}.conv1"], styles[f"{name}.conv2"])
-        tiles = self._tile_rows(k, any(t.startswith(f"{name}.") for t in wanted))
+        tiles = self._tile_rows(k, x, any(t.startswith(f"{name}.") for t in wanted))
         if not image:
             return stage(x, s, kernel, tap, tiles)
         s_img = styles[f"{name}.to_img"]

@@ -99,9 +99,6 @@ class IRGraph:
             return []
         return [self.layers[d] for d, _ in layer.outputs.get(layer.out_ports[out_index], [])]
 
-    def output_index(self, layer: Layer, port: int) -> int:
-        return layer.out_ports.index(port)
-
     def next_op(self, layer: Layer, type_: str, out_index: int = 0) -> Layer:
         """The single consumer of ``layer`` of type ``type_`` (shape bookkeeping ignored)."""
         found = [c for c in self.consumers(layer, out_index) if c.type == type_]
@@ -132,20 +129,12 @@ class IRGraph:
             raise ModelFormatError(f"{self.label}: constant {layer.name!r} lies outside the .bin (truncated file?)")
         return np.frombuffer(self.blob[offset:offset + size], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
-    def const_through_shape_ops(self, layer: Layer) -> tuple[np.ndarray, Layer]:
+    def const_through_shape_ops(self, layer: Layer) -> np.ndarray:
         """Resolve a value that is a constant behind reshape/broadcast bookkeeping."""
-        seen = 0
-        while layer.type in _SHAPE_OPS:
-            layer, _ = self.input_layer(layer, 0)
-            seen += 1
-            if seen > 8:
+        for _ in range(8):
+            if layer.type not in _SHAPE_OPS:
                 break
-        return self.const(layer), layer
-
-    def named_const(self, name: str) -> np.ndarray:
-        layer = self.by_name.get(name)
-        if layer is None or layer.type != "Const":
-            raise ModelFormatError(f"{self.label}: the named constant {name!r} is missing")
+            layer, _ = self.input_layer(layer, 0)
         return self.const(layer)
 
     def scalar(self, layer: Layer) -> float:
@@ -172,7 +161,7 @@ def read_mapping(g: IRGraph, n_layers: int = 8, dim: int = 512) -> dict[str, tor
             raise g.fail(f"mapping layer {i}: MatMul without transposed weight")
         weight = g.const(g.other_input(mm, x))
         add = g.next_op(mm, "Add")
-        bias, _ = g.const_through_shape_ops(g.other_input(add, mm))
+        bias = g.const_through_shape_ops(g.other_input(add, mm))
         act = g.next_op(add, "PReLU")
         slope = g.scalar(g.other_input(act, add))
         gain_op = g.next_op(act, "Multiply")
@@ -252,7 +241,7 @@ class _SynthesisWalker:
         """conv → + noise map → + bias → leaky ReLU; returns the activation."""
         g = self.g
         add_noise = g.next_op(conv, "Add")
-        noise, _ = g.const_through_shape_ops(g.other_input(add_noise, conv))
+        noise = g.const_through_shape_ops(g.other_input(add_noise, conv))
         add_bias = g.next_op(add_noise, "Add")
         bias_l = g.other_input(add_bias, add_noise)
         if bias_l.name != f"{prefix}.bias":
