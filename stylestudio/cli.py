@@ -131,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    grad_mode = torch.is_grad_enabled()
     try:
         return int(args.func(args) or 0)
     except StyleStudioError as exc:
@@ -145,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc} (set STYLESTUDIO_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
+    finally:
+        torch.set_grad_enabled(grad_mode)  # a command may switch autograd off; callers keep theirs
 
 
 def launch_gui(parser: argparse.ArgumentParser, files: Sequence[str] = ()) -> int:

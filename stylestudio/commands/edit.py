@@ -72,13 +72,10 @@ def apply_sliders(doc, library, library_name: str, sets: list[tuple[str, float]]
 def cmd_edit(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import torch
-
     from ..engine.export import export_document
     from ..engine.project import save_project
     from ..engine.render import Renderer
 
-    torch.set_grad_enabled(False)
     sets = parse_sets(args.sets)
     if not sets:
         raise InputError("nothing to do: give at least one --set NAME=VALUE")
