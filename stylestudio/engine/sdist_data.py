@@ -8,7 +8,6 @@ the archive is imported or run by StyleStudio.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Callable
 
 from .. import paths
 from ..errors import ProvisioningError
+from .model_store import sha256_file  # noqa: F401  (re-exported: the one hash helper)
 
 ENV_WHEELHOUSE = "STYLESTUDIO_WHEELHOUSE"
 Progress = Callable[[str, float], None]
@@ -38,15 +38,8 @@ class RegistryFile:
     size_hint_mb: int = 0  #: for the "downloading …" message
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _candidate_dirs() -> list[Path]:
+def candidate_dirs() -> list[Path]:
+    """Where pre-downloaded archives are looked for: the wheelhouse, then the download cache."""
     dirs = []
     env = os.environ.get(ENV_WHEELHOUSE)
     if env:
@@ -56,7 +49,7 @@ def _candidate_dirs() -> list[Path]:
 
 
 def find_archive(spec: RegistryFile) -> Path | None:
-    for d in _candidate_dirs():
+    for d in candidate_dirs():
         p = d / spec.archive
         if p.is_file():
             return p

