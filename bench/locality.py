@@ -39,48 +39,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylestudio.engine.document import SeedSource  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
+from stylestudio.engine.regions.locality import change, measure, prepare_pair, render_rgb  # noqa: E402
 from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
-from stylestudio.engine.regions.queries import QueryParams, blend_styles, query_layers  # noqa: E402
+from stylestudio.engine.regions.queries import QUERY_KINDS, QueryParams, blend_styles, query_layers  # noqa: E402
 from stylestudio.engine.render import Resources  # noqa: E402
 
-BASE_T = (0.5, 1.0)
-
-
-def render(gen, styles_list: list[dict], size: int, stop: int | None) -> np.ndarray:
-    """Style dicts → [B, size, size, 3] float 0–255 (box-downsampled); one at a time, which is
-    faster than batching on a CPU."""
-    out = []
-    with torch.no_grad():
-        for styles in styles_list:
-            img = gen.synthesize(styles, stop_resolution=stop).image
-            img = (img.clamp(-1, 1) + 1) * 127.5
-            if img.shape[-1] != size:
-                img = F.adaptive_avg_pool2d(img, size) if img.shape[-1] > size else F.interpolate(
-                    img, size=(size, size), mode="bilinear", align_corners=False)
-            out.append(img[0].permute(1, 2, 0).cpu().numpy())
-    return np.stack(out)
-
-
-def change(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> tuple[float, float]:
-    d = np.abs(a - b).mean(-1)
-    return float(d[region].mean()), float(d[~region].mean())
-
-
-def at_equal_inside(curve: list[tuple[float, float]], inside: float) -> float:
-    """Baseline out-change at a given in-change, on the piecewise-linear (in, out) curve from (0, 0)."""
-    pts = [(0.0, 0.0)] + sorted(curve)
-    for (i0, o0), (i1, o1) in zip(pts, pts[1:]):
-        if i0 <= inside <= i1 and i1 > i0:
-            return o0 + (o1 - o0) * (inside - i0) / (i1 - i0)
-    i1, o1 = pts[-1]
-    return o1 * inside / max(i1, 1e-9)
+render = render_rgb  # the contact sheet and mask table render the same way
 
 
 def pair_styles(gen, i: int, base: int) -> tuple[dict, dict]:
@@ -104,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dilate", type=float, default=0.03, help="region margin, fraction of the size (default 0.03)")
     ap.add_argument("--mask-dilate", type=float, default=0.06, help="painted blob margin, fraction of size (default 0.06)")
     ap.add_argument("--seed-base", type=int, default=10000)
-    ap.add_argument("--query", default=QueryParams.kind)
+    ap.add_argument("--query", default="tuned", choices=("tuned",) + QUERY_KINDS,
+                    help="tuned (default): each region's settings stored in the catalog, as the editor uses them; "
+                         "or one query for every region with the settings below")
     ap.add_argument("--lam", type=float, default=QueryParams.lam)
     ap.add_argument("--eps", type=float, default=QueryParams.eps)
     ap.add_argument("--rho", type=float, default=QueryParams.rho)
+    ap.add_argument("--tau", type=float, default=QueryParams.tau)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
                     help="contact sheet PNG ('' to skip)")
@@ -124,40 +97,30 @@ def main(argv: list[str] | None = None) -> int:
     names = args.regions.split(",") if args.regions else cat.region_names()
     if not names:
         names = [f"c{i}" for i in range(cat.k)]
-    params = QueryParams(args.query, args.lam, args.eps, args.rho)
+    fixed = None if args.query == "tuned" else QueryParams(args.query, args.lam, args.eps, args.rho, args.tau)
+    params = {n: fixed or region_params(cat, n) for n in names}
     size, stop = args.size, (args.stop_resolution or None)
     margin = max(1, round(args.dilate * size))
-    qs = {n: query_layers(cat.rows(cat.resolve(n)), params) for n in names}
+    qs = {n: query_layers(cat.rows(cat.resolve(n)), params[n], cat.effect_rows(cat.resolve(n))) for n in names}
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
-    print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), query {params}")
+    print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
+          f"query {'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
         layers = [k for k, c in chosen[n].items() if c]
-        print(f"  {n:12s} clusters {cat.resolve(n)}  channels {sum(chosen[n].values()):5d} in {len(layers)} layers")
+        print(f"  {n:12s} clusters {cat.resolve(n)}  channels {sum(chosen[n].values()):5d} in {len(layers)} layers"
+              f"  {describe(params[n])}")
 
     rows = {n: [] for n in names}
     t0 = time.time()
     for i in range(args.pairs):
-        s, r = pair_styles(gen, i, args.seed_base)
-        timg, rimg = render(gen, [s, r], size, stop)
-        with torch.no_grad():
-            labels = cat.cluster_map(gen, s, size)[0].cpu().numpy()
+        pair = prepare_pair(gen, cat, *pair_styles(gen, i, args.seed_base), size, stop)
         for n in names:
-            q = qs[n]
-            region = dilate(np.isin(labels, cat.resolve(n)), margin)
-            if not region.any() or region.all():
-                continue
-            ours = blend_styles(s, r, q, 1.0)
-            layers = {k for k, v in q.items() if v.any()}
-            base = [blend_styles(s, r, {k: np.ones(s[k].shape[1], np.float32) for k in layers}, t) for t in BASE_T]
-            imgs = render(gen, [ours] + base, size, stop)
-            cin, cout = change(imgs[0], timg, region)
-            gap = np.abs(timg - rimg).mean(-1)[region].mean()
-            left = np.abs(imgs[0] - rimg).mean(-1)[region].mean()
-            curve = [change(im, timg, region) for im in imgs[1:]]
-            rows[n].append((cin, cout, 1 - left / max(gap, 1e-9), at_equal_inside(curve, cin), region.mean()))
+            m = measure(gen, pair, cat.resolve(n), qs[n], size, stop, margin)
+            if m is not None:
+                rows[n].append((m.inside, m.outside, m.moved, m.baseline_outside, m.area))
         if (i + 1) % 10 == 0 or i + 1 == args.pairs:
             el = time.time() - t0
             print(f"  … {i + 1}/{args.pairs} pairs, {el:.0f} s", file=sys.stderr, flush=True)
@@ -165,10 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs > 0:
         table(rows, names, t0)
     if args.mask_pairs > 0:
-        mask_table(gen, cat, names, params, args, size, stop, margin)
+        mask_table(gen, cat, names, fixed or QueryParams(), args, size, stop, margin)
     if args.contact and args.contact_pairs > 0:
         contact_sheet(gen, qs, names, args)
     return 0
+
+
+def region_params(cat: Catalog, name: str) -> QueryParams:
+    tuned = cat.region_query(name)
+    return QueryParams.from_mapping(tuned) if tuned else QueryParams()
+
+
+def describe(p: QueryParams) -> str:
+    return {"sequential": f"sequential ε={p.eps:g} ρ={p.rho:g}", "simple": f"simple λ={p.lam:g}",
+            "effect": f"effect τ={p.tau:g}"}[p.kind]
 
 
 def table(rows: dict, names: list[str], t0: float) -> None:
@@ -227,9 +200,12 @@ def mask_table(gen, cat: Catalog, names: list[str], params: QueryParams, args, s
             outs = []
             for mode in ("clusters", "activations"):
                 with torch.no_grad():
-                    rows = (cat.rows(mask_clusters(cat, gen, s, painted)) if mode == "clusters"
-                            else mask_rows(cat, gen, s, painted))
-                outs.append(blend_styles(s, r, query_layers(rows, params), 1.0))
+                    if mode == "clusters":
+                        clusters = mask_clusters(cat, gen, s, painted)
+                        rows, eff = cat.rows(clusters), cat.effect_rows(clusters)
+                    else:
+                        rows, eff = mask_rows(cat, gen, s, painted), None
+                outs.append(blend_styles(s, r, query_layers(rows, params, eff), 1.0))
             imgs = render(gen, outs, size, stop)
             for mode, img in zip(("clusters", "activations"), imgs):
                 res[mode][n].append(change(img, timg, region))

@@ -3,6 +3,7 @@
     python scripts/build_region_catalog.py                     # the default model → resources/
     python scripts/build_region_catalog.py --maps /tmp/maps     # + cluster maps of a few faces
     python scripts/build_region_catalog.py --names-only         # re-apply NAMES to the built one
+    python scripts/build_region_catalog.py --effects-only       # (re)measure the pixel-effect matrices
 
 Naming was done by hand: build, look at the maps (``--maps``: each face beside its cluster map,
 cluster numbers written at each cluster's centre), write down what every cluster covers in
@@ -14,7 +15,9 @@ build with ``stylestudio catalog build --model NAME`` and name with ``stylestudi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +27,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylestudio.engine.regions.catalog import Catalog, build_catalog  # noqa: E402
+from stylestudio.engine.regions.effects import measure_effects  # noqa: E402
 
 #: Build settings per model (what the shipped catalog was made with).
 SETTINGS: dict[str, dict] = {
     "mobilestylegan-ffhq": dict(k=26, layer="b32.conv2", samples=300, fit_samples=120, psi=0.7, seed=0, batch=4),
+}
+
+#: Pixel-effect measurement per model (regions.effects): faces, sign probes per cluster, and the
+#: preview stage the image is taken at (MobileStyleGAN's 256-px preview).
+EFFECTS: dict[str, dict] = {
+    "mobilestylegan-ffhq": dict(samples=32, probes=2, stop_resolution=128, psi=0.7, seed=0),
 }
 
 #: Region name → cluster numbers, per model, written after looking at the maps.
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="mobilestylegan-ffhq")
     ap.add_argument("--out", type=Path, default=None, help="default: resources/catalogs/<model>/default")
     ap.add_argument("--names-only", action="store_true", help="only re-apply NAMES to the existing catalog")
+    ap.add_argument("--effects-only", action="store_true", help="only (re)measure the existing catalog's pixel effects")
     ap.add_argument("--maps", type=Path, default=None, help="write cluster maps of a few faces here")
     ap.add_argument("--map-seeds", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--threads", type=int, default=1)
@@ -110,16 +121,24 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or REPO / "resources" / "catalogs" / args.model / "default"
     gen = ModelStore().load(args.model)
-    if args.names_only:
+    if args.names_only or args.effects_only:
         cat = Catalog.load(out)
     else:
         settings = SETTINGS.get(args.model, dict(k=14, samples=200))
         cat = build_catalog(gen, args.model, progress=progress_printer, **settings)
+    if not args.names_only:
+        spec = EFFECTS.get(args.model, dict(samples=32, probes=2))
+        t0 = time.time()
+        effects = measure_effects(gen, cat, progress=progress_printer, **spec)
+        meta = dict(cat.meta, effects=dict(spec, seconds=round(time.time() - t0, 1)))
+        cat = dataclasses.replace(cat, effects=effects, meta=meta, queries={})  # old tunings are stale
     names = NAMES.get(args.model, {})
-    cat = Catalog(cat.model, cat.layer, cat.centroids, cat.style_layers, cat.contributions, cat.mean, cat.std,
-                  cat.input_taps, cat.area, {}, cat.meta)
-    for name, clusters in names.items():
-        cat = cat.with_name(name, clusters)
+    if not args.effects_only:
+        queries = {n: q for n, q in cat.queries.items() if list(cat.names.get(n, ())) == names.get(n)}
+        cat = dataclasses.replace(cat, names={}, queries={})
+        for name, clusters in names.items():
+            cat = cat.with_name(name, clusters)
+        cat = dataclasses.replace(cat, queries=queries)
     path = cat.save(out)
     size = path.stat().st_size + path.with_suffix(".npz").stat().st_size
     print(f"saved {path} ({size / 1e6:.2f} MB): {cat.k} clusters of {cat.layer}; regions: {', '.join(cat.names) or 'none'}")

@@ -145,3 +145,33 @@ def test_transfer_mouth_on_the_default_model(default_generator, tmp_path: Path, 
     assert region.any()
     assert diff[region].mean() > 4 * diff[~grown].mean()
     assert read_recipe(out)["edits"][0]["region"] == ["mouth"]
+
+
+def test_transfer_starts_from_the_regions_tuned_query(tiny_model: str, stylestudio_home: Path, tmp_path: Path,
+                                                      capsys) -> None:
+    import dataclasses
+
+    from stylestudio.engine.project import load_project
+    from stylestudio.engine.regions.catalog import Catalog
+
+    path = stylestudio_home / "catalogs" / tiny_model / "default.json"
+    cat = Catalog.load(path).with_name("spot", [2])
+    assert cat.effects, "catalog build measures the pixel effects by default"
+    dataclasses.replace(cat, queries={"spot": {"kind": "effect", "tau": 0.55, "eps": 3.0, "rho": 0.3}}).save(path)
+    capsys.readouterr()
+    assert main(["catalog", "show", "--model", tiny_model]) == 0
+    assert "spot: query kind=effect, tau=0.55" in capsys.readouterr().out
+
+    def edit_of(*extra: str):
+        proj = tmp_path / "p.stylestudio"
+        rc = main(["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "spot",
+                   "-o", str(tmp_path / "p.png"), "--save-project", str(proj), *extra])
+        assert rc == 0, capsys.readouterr().err
+        return load_project(proj).edits[0]
+
+    e = edit_of()
+    assert (e.query, e.tau, e.eps, e.rho) == ("effect", 0.55, 3.0, 0.3)
+    e = edit_of("--tau", "0.8")  # what the user types wins
+    assert (e.query, e.tau) == ("effect", 0.8)
+    e = edit_of("--query", "sequential")
+    assert e.query == "sequential" and e.eps == 3.0

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--psi", type=float, default=0.7, help="truncation ψ of the sampled faces (default 0.7)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--batch", type=int, default=4)
+    b.add_argument("--effect-samples", type=int, default=16,
+                   help="faces for the pixel-effect matrices used by the effect query (default 16; 0 = skip)")
     b.add_argument("--name", default="default", help="catalog name (default: default)")
     add_model_options(b, output=False)
     b.set_defaults(func=cmd_build)
@@ -74,7 +76,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     target = user_catalog_path(name, args.name)  # validates the name before the long job
     cat = build_catalog(gen, name, k=args.k, layer=args.layer, samples=args.samples,
                         fit_samples=args.fit_samples, psi=args.psi, seed=args.seed, batch=args.batch,
-                        progress=progress_printer)
+                        effect_samples=max(0, args.effect_samples), progress=progress_printer)
     path = cat.save(target)
     print(f"saved {path} ({cat.k} clusters of {cat.layer}, {args.samples} faces, {cat.meta['seconds']} s)")
     if shipped_catalog_path(name, args.name).is_file():
@@ -92,6 +94,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     for n, members in cat.names.items():
         if len(members) > 1:
             print(f"  {n} = {' + '.join(f'c{c}' for c in members)}")
+    if cat.effects:
+        eff = cat.meta.get("effects", {})
+        print(f"pixel effects: {len(cat.effects)} of {len(cat.style_layers)} style layers"
+              + (f", {eff['samples']} faces" if "samples" in eff else ""))
+    for n, q in cat.queries.items():
+        print(f"  {n}: query " + ", ".join(f"{k}={v}" for k, v in q.items()))
     return 0
 
 

@@ -31,20 +31,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"painted region → clusters it covers, or → the target's own activations (default {DEFAULT_MASK_MODE})")
     p.add_argument("--coverage", type=float, default=DEFAULT_COVERAGE,
                    help=f"clusters mode: share of a cluster the mask must cover (default {DEFAULT_COVERAGE})")
-    adv = p.add_argument_group("query (advanced)")
-    adv.add_argument("--query", choices=QUERY_KINDS, default=QueryParams.kind)
-    adv.add_argument("--lam", type=float, default=QueryParams.lam, help=f"simple query gain λ (default {QueryParams.lam})")
-    adv.add_argument("--eps", type=float, default=QueryParams.eps,
+    adv = p.add_argument_group(
+        "query (advanced)", "A named region uses the settings measured to be the most local for it (stored in "
+                            "the catalog, see `stylestudio catalog show`); otherwise the defaults below. "
+                            "Any option given here overrides them.")
+    adv.add_argument("--query", choices=QUERY_KINDS, default=None, help=f"default {QueryParams.kind}")
+    adv.add_argument("--lam", type=float, default=None, help=f"simple query gain λ (default {QueryParams.lam})")
+    adv.add_argument("--eps", type=float, default=None,
                      help=f"sequential: out-of-region budget ε per layer (default {QueryParams.eps})")
-    adv.add_argument("--rho", type=float, default=QueryParams.rho,
+    adv.add_argument("--rho", type=float, default=None,
                      help=f"sequential: minimum in-region share ρ of a channel (default {QueryParams.rho})")
+    adv.add_argument("--tau", type=float, default=None,
+                     help=f"effect: minimum share τ of a channel's pixel effect inside the region (default {QueryParams.tau})")
     p.add_argument("--save-project", type=Path, default=None, help="also save the edited document as a project")
     add_model_options(p)
     p.set_defaults(func=cmd_transfer)
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from ..engine.edits.transfer import TransferEdit
+    from ..engine.edits.transfer import TransferEdit, query_fields
     from ..engine.export import export_document
     from ..engine.project import SUFFIX, save_project
     from ..engine.regions.masks import load_mask
@@ -63,19 +68,19 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     mask = load_mask(args.mask) if args.mask is not None else None
     if args.save_project is not None and args.save_project.suffix != SUFFIX:
         raise InputError(f"--save-project needs a {SUFFIX} file name")
-    edit = TransferEdit(reference=reference.source, region=regions, mask=mask, mask_mode=args.mask_mode,
-                        coverage=args.coverage, strength=args.strength, catalog=args.catalog,
-                        query=args.query, lam=args.lam, eps=args.eps, rho=args.rho)
-
     name, gen = load_generator(args)
+    renderer = Renderer(gen, name)
+    cat = renderer.resources.get("catalog", args.catalog)
+    if mask is None:
+        cat.resolve(regions)  # unknown names fail here, before any rendering
+    query = query_fields(cat.region_query(regions) if mask is None else None, query=args.query, lam=args.lam, eps=args.eps,
+                         rho=args.rho, tau=args.tau)
+    edit = TransferEdit(reference=reference.source, region=regions, mask=mask, mask_mode=args.mask_mode,
+                        coverage=args.coverage, strength=args.strength, catalog=args.catalog, **query)
     doc = target.with_edit(edit)
     import dataclasses
 
     doc = dataclasses.replace(doc, model=name)
-    renderer = Renderer(gen, name)
-    if mask is None:
-        cat = renderer.resources.get("catalog", args.catalog)
-        cat.resolve(regions)  # unknown names fail here, before any rendering
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project is not None:
         save_project(args.save_project, doc, to_uint8(renderer.render(doc, stop_resolution=128)))

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QToolButton, QVBoxLayout, QWidget)
 
 from ...engine.document import EditDocument, SeedSource, Source
-from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit
+from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
 from ...engine.regions.catalog import DEFAULT_K, DEFAULT_NAME
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
@@ -62,7 +62,7 @@ def catalog_info(engine: Any, model: str, name: str = DEFAULT_NAME) -> dict[str,
         cat = m.resources.get("catalog", name)
     return {"model": model, "k": cat.k, "names": {n: tuple(c) for n, c in cat.names.items()},
             "clusters": [cat.cluster_name(i) for i in range(cat.k)],
-            "area": [float(a) for a in cat.area]}
+            "area": [float(a) for a in cat.area], "queries": {n: cat.region_query(n) for n in cat.queries}}
 
 
 def build_catalog_job(engine: Any, ctx: Any, model: str, k: int, samples: int,
@@ -72,7 +72,7 @@ def build_catalog_job(engine: Any, ctx: Any, model: str, k: int, samples: int,
 
     m = engine.model(model, progress=ctx.progress)
     target = user_catalog_path(model, name)
-    cat = build_catalog(m.generator, model, k=k, samples=samples, progress=ctx.progress,
+    cat = build_catalog(m.generator, model, k=k, samples=samples, effect_samples=16, progress=ctx.progress,
                         cancel=lambda: ctx.cancelled)
     cat.save(target)
     m.resources.put("catalog", name, cat)
@@ -280,11 +280,15 @@ class RegionsPanel(QWidget):
         self.advanced = QWidget()
         self.query_box = QComboBox()
         self.query_box.addItems(list(QUERY_KINDS))
-        self.query_box.setToolTip("sequential: take the most local channels until the leak budget ε is spent; "
+        self.query_box.setToolTip("Picking a named region loads the settings measured to be the most local for it.\n"
+                                  "effect: the channels whose effect on the picture lies mostly (share τ) in the region; "
+                                  "sequential: the most local channels until the leak budget ε is spent; "
                                   "simple: every channel in proportion to its locality (gain λ)")
         self.lam_box = self._spin(0.0, 100.0, 0.5, "λ: gain of the simple query")
         self.eps_box = self._spin(0.0, 50.0, 0.1, "ε: budget of out-of-region share (sequential query)")
         self.rho_box = self._spin(0.0, 1.0, 0.05, "ρ: a channel must act at least this much inside the region")
+        self.tau_box = self._spin(0.0, 1.0, 0.05, "τ: share of a channel's effect on the picture that must lie "
+                                                  "inside the region (effect query)")
         self.mask_mode_box = QComboBox()
         self.mask_mode_box.addItems(list(MASK_MODES))
         self.mask_mode_box.setToolTip("clusters: the painted mask picks the catalog regions it covers; "
@@ -294,6 +298,7 @@ class RegionsPanel(QWidget):
         self.lam_box.setValue(defaults.lam)
         self.eps_box.setValue(defaults.eps)
         self.rho_box.setValue(defaults.rho)
+        self.tau_box.setValue(defaults.tau)
         self.coverage_box.setValue(defaults.coverage)
         self.query_box.setCurrentText(defaults.query)
         self.mask_mode_box.setCurrentText(defaults.mask_mode)
@@ -303,6 +308,7 @@ class RegionsPanel(QWidget):
         adv.addRow("λ", self.lam_box)
         adv.addRow("ε", self.eps_box)
         adv.addRow("ρ", self.rho_box)
+        adv.addRow("τ", self.tau_box)
         adv.addRow("Mask method", self.mask_mode_box)
         adv.addRow("Coverage", self.coverage_box)
         self.advanced.hide()
@@ -354,6 +360,7 @@ class RegionsPanel(QWidget):
         self.lam_box.valueChanged.connect(lambda v: self._setting("lam", v, "λ"))
         self.eps_box.valueChanged.connect(lambda v: self._setting("eps", v, "ε"))
         self.rho_box.valueChanged.connect(lambda v: self._setting("rho", v, "ρ"))
+        self.tau_box.valueChanged.connect(lambda v: self._setting("tau", v, "τ"))
         self.mask_mode_box.currentTextChanged.connect(lambda v: self._setting("mask_mode", v, "Mask method"))
         self.coverage_box.valueChanged.connect(lambda v: self._setting("coverage", v, "Coverage"))
         self.remove_button.clicked.connect(self.remove_transfer)
@@ -388,7 +395,7 @@ class RegionsPanel(QWidget):
         psi = src.psi if isinstance(src, SeedSource) else 0.7
         return TransferEdit(reference=SeedSource(seed=self.ref_seed.value(), psi=psi), id=EDIT_ID,
                             query=self.query_box.currentText(), lam=self.lam_box.value(),
-                            eps=self.eps_box.value(), rho=self.rho_box.value(),
+                            eps=self.eps_box.value(), rho=self.rho_box.value(), tau=self.tau_box.value(),
                             mask_mode=self.mask_mode_box.currentText(), coverage=self.coverage_box.value())
 
     def updated(self, doc: EditDocument, **changes: Any) -> EditDocument:
@@ -549,7 +556,9 @@ class RegionsPanel(QWidget):
         """Pick named regions (or ``c3`` clusters) as the transferred region."""
         if not names:
             return False
-        return self.change(f"Region: {' + '.join(names)}", region=tuple(names), mask=None)
+        tuned = (self.catalog or {}).get("queries", {}).get(names[0]) if len(names) == 1 else None
+        query = query_fields(tuned) if tuned else {}  # unions and clusters keep the current settings
+        return self.change(f"Region: {' + '.join(names)}", region=tuple(names), mask=None, **query)
 
     def _on_region_selection(self) -> None:
         if self._syncing:
@@ -656,6 +665,7 @@ class RegionsPanel(QWidget):
                 self.lam_box.setValue(e.lam)
                 self.eps_box.setValue(e.eps)
                 self.rho_box.setValue(e.rho)
+                self.tau_box.setValue(e.tau)
                 self.mask_mode_box.setCurrentText(e.mask_mode)
                 self.coverage_box.setValue(e.coverage)
             else:

@@ -52,6 +52,7 @@ class TransferEdit(Edit):
     lam: float = QueryParams.lam
     eps: float = QueryParams.eps
     rho: float = QueryParams.rho
+    tau: float = QueryParams.tau
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
 
@@ -84,7 +85,7 @@ class TransferEdit(Edit):
 
     @property
     def params(self) -> QueryParams:
-        return QueryParams(self.query, float(self.lam), float(self.eps), float(self.rho))
+        return QueryParams(self.query, float(self.lam), float(self.eps), float(self.rho), float(self.tau))
 
     # -- serialisation: the reference is a nested source with arrays of its own ------------
     def to_json(self) -> dict[str, Any]:
@@ -130,13 +131,15 @@ class TransferEdit(Edit):
         if hit is not None:
             return hit
         gen = ctx.generator
+        effects = None
         if self.mask is None:
-            rows = cat.rows(key[1])
+            rows, effects = cat.rows(key[1]), cat.effect_rows(key[1])
         elif self.mask_mode == "clusters":
-            rows = cat.rows(mask_clusters(cat, gen, styles, self.mask, self.coverage))
-        else:
+            clusters = mask_clusters(cat, gen, styles, self.mask, self.coverage)
+            rows, effects = cat.rows(clusters), cat.effect_rows(clusters)
+        else:  # activations inside the mask: no pixel-effect version, the effect query falls back
             rows = mask_rows(cat, gen, styles, self.mask)
-        q = query_layers(rows, params)
+        q = query_layers(rows, params, effects)
         if len(cat.cache) >= _QUERY_CACHE_SIZE:
             cat.cache.pop(next(iter(cat.cache)))
         cat.cache[key] = q
@@ -152,6 +155,17 @@ class TransferEdit(Edit):
     def describe(self) -> str:
         what = "painted region" if self.mask is not None else " + ".join(self.region) or "no region"
         return f"{what} from {self.reference.label()} ×{self.strength:.2f}"
+
+
+def query_fields(tuned: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Query fields for a transfer: a region's tuned settings (``Catalog.region_query``) or the
+    global defaults, then any ``overrides`` that are not None."""
+    params = QueryParams()
+    if tuned:
+        params = QueryParams.from_mapping(tuned)
+    fields = {"query": params.kind, "lam": params.lam, "eps": params.eps, "rho": params.rho, "tau": params.tau}
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return fields
 
 
 def _replace(edit: TransferEdit, **changes: Any) -> TransferEdit:

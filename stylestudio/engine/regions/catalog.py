@@ -16,6 +16,7 @@ of arrays (no pickle), per model, in the user data folder or shipped under ``res
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ from ..generator import Generator
 from ..render import Resources, register_resource_loader
 
 CATALOG_FORMAT = "stylestudio-catalog"
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2  #: 2 adds effect matrices and per-region query settings (1 still loads)
 DEFAULT_K = 14
 DEFAULT_NAME = "default"
 
@@ -216,6 +217,10 @@ class Catalog:
     area: np.ndarray  #: [K] mean share of the picture each cluster covers
     names: dict[str, tuple[int, ...]] = field(default_factory=dict)  #: region name → clusters
     meta: dict[str, Any] = field(default_factory=dict)  #: samples, psi, seed, time, …
+    #: style layer → pixel-effect matrix E [K, channels] (see regions.effects); may be empty
+    effects: dict[str, np.ndarray] = field(default_factory=dict)
+    #: region name → query settings measured to be the most local for it (QueryParams fields)
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: per-use caches (queries, cluster maps); never saved
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -271,13 +276,27 @@ class Catalog:
             names[name] = members
         else:
             names.pop(name, None)
-        return Catalog(self.model, self.layer, self.centroids, self.style_layers, self.contributions,
-                       self.mean, self.std, self.input_taps, self.area, names, dict(self.meta))
+        queries = {n: q for n, q in self.queries.items() if n in names and tuple(names[n]) == tuple(self.names.get(n, ()))}
+        return dataclasses.replace(self, names=names, meta=dict(self.meta), queries=queries, cache={})
 
     def rows(self, clusters: Sequence[int]) -> dict[str, np.ndarray]:
         """Per style layer, the region's contribution row (sum of its clusters' rows)."""
         idx = list(clusters)
         return {name: self.contributions[name][idx].sum(0) for name in self.style_layers}
+
+    def effect_rows(self, clusters: Sequence[int]) -> dict[str, np.ndarray]:
+        """Per style layer with an effect matrix, the share of each channel's pixel effect inside."""
+        from .effects import effect_shares
+
+        return effect_shares(self.effects, clusters)
+
+    def region_query(self, region: str | Sequence[str]) -> dict[str, Any] | None:
+        """The tuned query settings of one named region (None for unions, masks, untuned names)."""
+        names = [region] if isinstance(region, str) else list(region)
+        if len(names) != 1:
+            return None
+        q = self.queries.get(names[0])
+        return dict(q) if q else None
 
     # -- cluster maps -----------------------------------------------------------------------
     def check_compatible(self, gen: Generator) -> None:
@@ -323,6 +342,8 @@ class Catalog:
             "style_layers": list(self.style_layers),
             "input_taps": self.input_taps,
             "names": {k: list(v) for k, v in self.names.items()},
+            "queries": self.queries,
+            "effect_layers": [n for n in self.style_layers if n in self.effects],
             "meta": self.meta,
         }
 
@@ -335,6 +356,8 @@ class Catalog:
             arrays[f"M{i}"] = self.contributions[name].astype(np.float32)
             arrays[f"mean{i}"] = self.mean[name].astype(np.float32)
             arrays[f"std{i}"] = self.std[name].astype(np.float32)
+            if name in self.effects:
+                arrays[f"E{i}"] = self.effects[name].astype(np.float32)
         npz = path.with_suffix(".npz")
         tmp_npz = _tmp_beside(npz)
         tmp_json = _tmp_beside(path)
@@ -389,6 +412,8 @@ class Catalog:
                 area=arrays["area"],
                 names={str(n): tuple(int(c) for c in v) for n, v in body.get("names", {}).items()},
                 meta=dict(body.get("meta", {})),
+                effects={n: arrays[f"E{i}"] for i, n in enumerate(layers) if f"E{i}" in arrays},
+                queries={str(n): dict(q) for n, q in body.get("queries", {}).items()},
             )
         except ModelFormatError:
             raise
@@ -396,6 +421,8 @@ class Catalog:
             raise ModelFormatError(f"{path.name}: damaged region catalog ({type(exc).__name__}: {exc})") from exc
         if cat.centroids.shape[0] != k or any(cat.contributions[n].shape[0] != k for n in layers):
             raise ModelFormatError(f"{path.name}: inconsistent cluster count")
+        if any(e.shape != cat.contributions[n].shape for n, e in cat.effects.items()):
+            raise ModelFormatError(f"{path.name}: effect matrices do not match the contribution matrices")
         return cat
 
 
@@ -504,6 +531,7 @@ def build_catalog(
     seed: int = 0,
     batch: int = 4,
     max_rows: int = 120_000,
+    effect_samples: int = 0,
     progress: Progress | None = None,
     cancel: CancelFlag = None,
 ) -> Catalog:
@@ -512,6 +540,8 @@ def build_catalog(
     ``fit_samples`` faces (default ``samples``) feed k-means, at most ``max_rows`` pixels of them;
     all ``samples`` faces feed M. ``progress(message, fraction)`` is called along the way and
     ``cancel`` (callable or Event) is polled between batches: raises :class:`Cancelled`.
+    ``effect_samples`` > 0 also measures the pixel-effect matrices (regions.effects) on that many
+    faces at the generator's 256-px preview, for the effect query.
     """
     if not 2 <= k <= 64:
         raise InputError(f"k must be between 2 and 64, got {k}")
@@ -595,7 +625,17 @@ def build_catalog(
     meta = {"samples": samples, "fit_samples": fit_samples, "psi": psi, "seed": seed,
             "built": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.time() - t0, 1),
             "arch": gen.arch, "resolution": gen.resolution}
+    cat = Catalog(model=model, layer=layer, centroids=centroids[order], style_layers=tuple(inputs),
+                  contributions=contributions, mean=mean, std=std, input_taps=inputs,
+                  area=area[order].astype(np.float32), meta=meta)
+    if effect_samples > 0:
+        from ..directions.labels import preview_stop
+        from .effects import measure_effects
+
+        stop = preview_stop(gen, 256)
+        cat.effects = measure_effects(gen, cat, samples=effect_samples, stop_resolution=stop, psi=psi, seed=seed,
+                                      cancel=cancel, progress=lambda m, f: report(m, 0.99 * f))
+        cat.meta["effects"] = {"samples": effect_samples, "probes": 2, "stop_resolution": stop}
+        cat.meta["seconds"] = round(time.time() - t0, 1)
     report("done", 1.0)
-    return Catalog(model=model, layer=layer, centroids=centroids[order], style_layers=tuple(inputs),
-                   contributions=contributions, mean=mean, std=std, input_taps=inputs,
-                   area=area[order].astype(np.float32), meta=meta)
+    return cat

@@ -21,7 +21,7 @@ from ...errors import InputError
 if TYPE_CHECKING:
     from torch import Tensor
 
-QUERY_KINDS = ("sequential", "simple")
+QUERY_KINDS = ("sequential", "simple", "effect")
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,30 @@ class QueryParams:
     lam: float = 4.0  #: simple query gain λ
     eps: float = 5.0  #: sequential: budget of accumulated out-of-region share ε (per layer)
     rho: float = 0.4  #: sequential: minimum in-region share ρ of a chosen channel
+    tau: float = 0.7  #: effect: minimum share τ of a channel's pixel effect inside the region
 
     def __post_init__(self) -> None:
         if self.kind not in QUERY_KINDS:
             raise InputError(f"query must be one of {', '.join(QUERY_KINDS)}, got {self.kind!r}")
-        for name in ("lam", "eps", "rho"):
+        for name in ("lam", "eps", "rho", "tau"):
             v = float(getattr(self, name))
             if not np.isfinite(v) or v < 0:
                 raise InputError(f"{name} must be a non-negative number, got {v}")
-        if self.rho > 1:
-            raise InputError(f"rho is a share and must be at most 1, got {self.rho}")
+        for name in ("rho", "tau"):
+            if getattr(self, name) > 1:
+                raise InputError(f"{name} is a share and must be at most 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> "QueryParams":
+        """From stored settings (a catalog's per-region entry); unknown keys are an error."""
+        known = {f for f in cls.__dataclass_fields__}
+        extra = set(values) - known
+        if extra:
+            raise InputError(f"unknown query settings: {', '.join(sorted(extra))}")
+        try:
+            return cls(**{k: (str(v) if k == "kind" else float(v)) for k, v in values.items()})  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"bad query settings {dict(values)}: {exc}") from None
 
 
 def simple_query(m: np.ndarray, lam: float) -> np.ndarray:
@@ -67,14 +81,24 @@ def sequential_query(m: np.ndarray, eps: float, rho: float) -> np.ndarray:
     return q
 
 
+def effect_query(share: np.ndarray, tau: float) -> np.ndarray:
+    """``q = 1`` where the channel's pixel-effect share inside the region is at least ``τ``."""
+    return (np.asarray(share, np.float64) >= tau).astype(np.float32)
+
+
 def query(m: np.ndarray, params: QueryParams) -> np.ndarray:
     if params.kind == "simple":
         return simple_query(m, params.lam)
     return sequential_query(m, params.eps, params.rho)
 
 
-def query_layers(rows: Mapping[str, np.ndarray], params: QueryParams) -> dict[str, np.ndarray]:
-    """Apply the query to every style layer's row."""
+def query_layers(rows: Mapping[str, np.ndarray], params: QueryParams,
+                 effects: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Apply the query to every style layer's row (``effects``: the effect query's shares)."""
+    if params.kind == "effect":
+        effects = effects or {}
+        return {name: (effect_query(effects[name], params.tau) if name in effects
+                       else sequential_query(m, params.eps, params.rho)) for name, m in rows.items()}
     return {name: query(m, params) for name, m in rows.items()}
 
 
