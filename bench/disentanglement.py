@@ -48,12 +48,62 @@ def edit_ws(gen, w, lib, name, amount, keep):
     return ws + lib.delta(name, amount, gen.num_ws, keep)[None]
 
 
+_STATE: dict = {}
+
+
+def _init_worker(model: str, library: str, threads: int) -> None:
+    """Load the generator, library and predictors once per worker process."""
+    import torch
+
+    from stylestudio.engine.attributes import AttributePredictor
+    from stylestudio.engine.directions.labels import preview_stop
+    from stylestudio.engine.directions.library import DirectionLibrary
+    from stylestudio.engine.model_store import ModelStore
+
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(False)
+    gen = ModelStore().load(model)
+    lib = DirectionLibrary.load(Path(library))
+    _STATE.update(gen=gen, lib=lib, pred=AttributePredictor(identity=True), stop=preview_stop(gen, 256),
+                  methods=method_libraries(lib))
+
+
+def _measure(ws) -> tuple[np.ndarray, np.ndarray]:
+    from stylestudio.engine.directions.labels import render_small
+
+    gen, pred, names = _STATE["gen"], _STATE["pred"], _STATE["lib"].names()
+    img = render_small(gen, ws, _STATE["stop"])
+    m = pred.measure(img)
+    emb = pred.embed(img, m["landmarks"])[0]
+    return np.array([m[n][0] for n in names]), emb
+
+
+def measure_face(job: tuple) -> tuple:
+    """One face: its attributes and embedding, then those of every (slider, method, step) edit."""
+    import torch
+
+    w, method_names, steps = job
+    gen, lib = _STATE["gen"], _STATE["lib"]
+    names = lib.names()
+    a0, e0 = _measure(gen.broadcast_w(torch.from_numpy(w[None])))
+    attrs = np.full((len(names), len(method_names), len(steps), len(names)), np.nan)
+    embs = np.full((len(names), len(method_names), len(steps), e0.shape[-1]), np.nan)
+    for si, name in enumerate(names):
+        for mi, mname in enumerate(method_names):
+            mlib, keep = _STATE["methods"][mname]
+            for ki, step in enumerate(steps):
+                attrs[si, mi, ki], embs[si, mi, ki] = _measure(edit_ws(gen, w, mlib, name, step, keep(name)))
+    return a0, e0, attrs, embs
+
+
 def main() -> int:
+    import multiprocessing as mp
+
     import torch
 
     from stylestudio.cli import progress_printer
-    from stylestudio.engine.attributes import AttributePredictor, identity_distance
-    from stylestudio.engine.directions.labels import preview_stop, render_small, sample_w
+    from stylestudio.engine.attributes import identity_distance
+    from stylestudio.engine.directions.labels import preview_stop, sample_w
     from stylestudio.engine.directions.library import DirectionLibrary
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
     from stylestudio.engine.render import Resources
@@ -67,7 +117,8 @@ def main() -> int:
     ap.add_argument("--methods", nargs="+", default=["interfacegan", "conditional", "sc2gan"])
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "disentanglement_grid.png")
     ap.add_argument("--grid-sliders", nargs="+", default=["age", "smile", "gender", "yaw"])
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes, faces split between them")
     ap.add_argument("--save", type=Path, default=None, help="also save every measured change (.npz)")
     args = ap.parse_args()
 
@@ -78,42 +129,48 @@ def main() -> int:
     lib = DirectionLibrary.load(path)
     names = lib.names()
     units = np.array([lib[n].meta["unit_change"] for n in names])
-    pred = AttributePredictor(progress=progress_printer, identity=True)
-    stop = preview_stop(gen, 256)
     methods = {k: v for k, v in method_libraries(lib).items() if k in args.methods}
+    method_names = list(methods)
     w = sample_w(gen, args.faces, args.seed, 0.7)
+    jobs = [(w[i], method_names, args.steps) for i in range(args.faces)]
+    init = (args.model, str(path), args.threads)
+    t0 = time.time()
+    results = []
+    if args.jobs > 1:
+        pool = mp.get_context("spawn").Pool(args.jobs, _init_worker, init)
+        stream = pool.imap(measure_face, jobs)
+    else:
+        _init_worker(*init)
+        pool, stream = None, map(measure_face, jobs)
+    for i, res in enumerate(stream):
+        results.append(res)
+        rate = (time.time() - t0) / (i + 1)
+        progress_printer(f"face {i + 1}/{args.faces} ({rate:.1f} s/face, {rate * (args.faces - i - 1) / 60:.1f} min left)",
+                         (i + 1) / args.faces)
+    if pool is not None:
+        pool.close()
+        pool.join()
+    elapsed = time.time() - t0
 
-    def measure(ws):
-        img = render_small(gen, ws, stop)
-        m = pred.measure(img)
-        emb = pred.embed(img, m["landmarks"])[0]
-        return np.array([m[n][0] for n in names]), emb
-
-    base = [measure(gen.broadcast_w(torch.from_numpy(w[i:i + 1]))) for i in range(args.faces)]
-    centre = np.nanmean(np.stack([e for _, e in base]), 0)
+    centre = np.nanmean(np.stack([e0 for _, e0, _, _ in results]), 0)
     # deltas[method][face, slider, step, attribute]: attribute change per slider unit, in attribute units
-    deltas = {m: np.full((args.faces, len(names), len(args.steps), len(names)), np.nan) for m in methods}
-    ident = {m: [] for m in methods}
-    t0, total, done = time.time(), args.faces * len(names) * len(args.steps) * len(methods), 0
-    for i in range(args.faces):
-        a0, e0 = base[i]
-        for si, name in enumerate(names):
-            for mname, (mlib, keep) in methods.items():
-                for ki, step in enumerate(args.steps):
-                    a1, e1 = measure(edit_ws(gen, w[i], mlib, name, step, keep(name)))
-                    deltas[mname][i, si, ki] = (a1 - a0) / units / step
-                    if np.isfinite(e1).all() and np.isfinite(e0).all():
-                        ident[mname].append(float(identity_distance(e0, e1, centre)) / abs(step))
-                    done += 1
-        rate = (time.time() - t0) / done
-        progress_printer(f"face {i + 1}/{args.faces} ({rate:.2f} s/edit, {rate * (total - done) / 60:.1f} min left)",
-                         done / total)
+    steps = np.array(args.steps, np.float64)
+    deltas, ident = {}, {}
+    for mi, mname in enumerate(method_names):
+        deltas[mname] = np.stack([(attrs[:, mi] - a0) / units / steps[None, :, None] for a0, _, attrs, _ in results])
+        dist = []
+        for _, e0, _, embs in results:
+            e1 = embs[:, mi]
+            ok = np.isfinite(e1).all(-1) & np.isfinite(e0).all()
+            dist.append((identity_distance(e0, e1, centre) / np.abs(steps)[None, :])[ok])
+        ident[mname] = np.concatenate(dist).tolist()
     if args.save:
         np.savez_compressed(args.save, names=np.array(names), steps=np.array(args.steps),
                             **{f"delta.{m}": d for m, d in deltas.items()})
 
     print(f"\n{args.faces} faces × {len(names)} sliders × steps {args.steps} × {len(methods)} methods "
-          f"(library {path}, {lib.meta.get('faces_labelled', '?')} labelled faces)")
+          f"(library {path}, {lib.meta.get('faces_labelled', '?')} labelled faces; {elapsed / 60:.1f} min, "
+          f"{args.jobs} worker(s))")
     print("cells: change of the column attribute per slider unit, in that attribute's units (half its spread\n"
           "across faces). Diagonal: mean signed change (ideal +1). Off-diagonal 'systematic': |mean over faces\n"
           "of the signed change| (the entanglement a correction can remove; ideal 0). 'abs': mean |change|\n"
@@ -151,7 +208,7 @@ def main() -> int:
                 print(f"goal for {mname} (systematic drift ≤ 50 % and target ≥ 90 % of plain InterFaceGAN): "
                       f"{'met' if ok else 'NOT met'}")
     if args.grid and str(args.grid) != "none":
-        save_grid(gen, w, methods, args.grid_sliders, args.grid, stop)
+        save_grid(gen, w, methods, args.grid_sliders, args.grid, preview_stop(gen, 256))
         print(f"grid → {args.grid}")
     return 0
 
