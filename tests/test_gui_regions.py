@@ -162,9 +162,16 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     QTest.keyClick(window, Qt.Key.Key_B)
     assert not panel.painter.active
     item = panel.region_list.item(0)
+    # as if the catalog had tuned this region (catalog_info passes a catalog's `queries` through)
+    tuned = {"kind": "effect", "tau": 0.45, "eps": 3.0, "rho": 0.35}
+    panel.catalog.setdefault("queries", {})[item.data(Qt.ItemDataRole.UserRole + 1)] = tuned
     panel.region_list.setCurrentItem(item)
     e = panel.current()
     assert e.mask is None and e.region == (item.data(Qt.ItemDataRole.UserRole + 1),)
+    # the region's tuned query settings come with it, and the advanced boxes show them
+    assert e.query == "effect" == panel.query_box.currentText()
+    for field, box in (("tau", panel.tau_box), ("eps", panel.eps_box), ("rho", panel.rho_box)):
+        assert getattr(e, field) == pytest.approx(tuned[field]) and box.value() == pytest.approx(tuned[field])
     qtbot.waitUntil(lambda: panel.painter.mask.any(), timeout=10000)  # its cluster map, from the worker
     steps = window.undo_stack.count()
     slider_drag(qtbot, panel.strength.slider, [0.6, 0.7, 0.8])
