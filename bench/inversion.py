@@ -116,7 +116,18 @@ def summarise(per_face: list[list[dict]]) -> dict:
                           "median": round(float(np.median([v[k] for v in vals])), 4)}
                       for k in vals[0] if k != "stage"}
         out[stage]["n"] = len(vals)
+        out[stage]["faces_psnr_ge_27"] = int(sum(v["psnr"] >= 27 for v in vals))
     return out
+
+
+def print_table(summary: dict) -> None:
+    """Stage table: mean (median) of each figure."""
+    keys = ("seconds", "psnr", "lpips", "latent_rmse")
+    print(f"{'stage':10s} {'n':>3s} " + " ".join(f"{k:>18s}" for k in keys))
+    for stage, m in summary.items():
+        print(f"{stage:10s} {m['n']:3d} " + " ".join(
+            f"{m[k]['mean']:9.3f} ({m[k]['median']:6.3f})" if k in m else f"{'-':>18s}" for k in keys)
+            + f"   PSNR ≥ 27 dB: {m['faces_psnr_ge_27']}/{m['n']}")
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
@@ -164,6 +175,7 @@ def main() -> int:
                     help="cpu: process CPU time ÷ threads (default; the machine is shared), wall: wall clock")
     ap.add_argument("--skip-generated", action="store_true")
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--skip-paired", action="store_true", help="skip the same-face edit check on generated faces")
     ap.add_argument("--docs", type=Path, default=REPO / "docs")
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--photos", default="", help="comma-separated subset of: astronaut, messi")
@@ -189,7 +201,8 @@ def main() -> int:
     # ---- (a) generated faces -------------------------------------------------------------------
     if not args.skip_generated and args.faces > 0:
         fs = dataclasses.replace(settings, deadline=args.face_deadline or args.deadline)
-        per_face = []
+        per_face, paired = [], []
+        tools = load_paired_tools(gen, "mobilestylegan-ffhq") if not args.skip_paired else None
         for i in range(args.faces):
             seed = 1000 + i
             with torch.no_grad():
@@ -198,6 +211,9 @@ def main() -> int:
             ends, result = run_inversion(gen, target, fs, lp)
             rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std)
             per_face.append(rows)
+            if tools is not None:
+                paired.append(paired_edits(gen, tools, ws[0].numpy(), {
+                    "W+": (ends["optimise"]["wplus"], None), "PTI": (result.wplus, result.weight_deltas)}))
             print(f"face {i + 1}/{args.faces} seed {seed}: " + "; ".join(
                 f"{r['stage']} {r['steps']} steps {r['seconds']:.0f}s PSNR {r['psnr']:.2f} LPIPS {r['lpips']:.3f} w-err {r['latent_rmse']:.3f}"
                 for r in rows), flush=True)
@@ -211,6 +227,12 @@ def main() -> int:
                 Image.fromarray(np.concatenate(strip, 1)).save(args.docs / "inversion_generated.png")
         report["generated"] = {"faces": args.faces, "per_face": per_face, "summary": summarise(per_face)}
         print(json.dumps(report["generated"]["summary"], indent=1), flush=True)
+        print_table(report["generated"]["summary"])
+        if paired:
+            report["generated"]["paired_edits"], lines = summarise_paired(paired)
+            print("edit after inversion, same face (slider as the editor applies it, keep others on):")
+            for line in lines:
+                print("  " + line, flush=True)
 
     # ---- (b) real photos ------------------------------------------------------------------------
     if not args.skip_real:
@@ -275,6 +297,71 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, default=float))
     return 0
+
+
+PAIRED_SLIDERS = ("smile", "age")
+PAIRED_AMOUNTS = (-2.0, 2.0)
+
+
+def load_paired_tools(gen, name: str):
+    """(attribute library, predictor) for the paired editability check, or None without them."""
+    from stylestudio.engine.render import Resources
+
+    try:
+        from stylestudio.engine.attributes.predictor import AttributePredictor
+
+        lib = Resources(gen, name).get("directions", "attributes")
+        return lib, AttributePredictor()
+    except Exception as exc:  # noqa: BLE001 - predictor weights or directions unavailable
+        print(f"(paired editability skipped: {exc})", flush=True)
+        return None
+
+
+@torch.no_grad()
+def paired_edits(gen, tools, true_ws: np.ndarray, latents: dict) -> dict:
+    """The same slider on a generated face's own latent and on the latents inverted from its render.
+
+    The fair version of "does an edit still act after inversion": same face, same starting
+    attribute, so an attribute that is already saturated on this face is saturated for both.
+    Returns {latent kind: {slider: {amount: (Δ on inverted, Δ on the true latent)}}} for the
+    shipped slider as the editor applies it (keep others on).
+    """
+    lib, pred = tools
+    names = lib.names()
+    out: dict = {}
+
+    def attr(wplus, deltas, slider) -> float:
+        img = torch.from_numpy(render(gen, wplus, deltas).astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        return float(pred.measure(img)[slider][0])
+
+    for kind, (wplus, deltas) in {"true": (true_ws, None), **latents}.items():
+        base = torch.as_tensor(np.asarray(wplus, np.float32))
+        out[kind] = {}
+        for slider in PAIRED_SLIDERS:
+            keep = tuple(n for n in names if n != slider)
+            a0 = attr(base, deltas, slider)
+            out[kind][slider] = {a: attr(base + lib.delta(slider, a, gen.num_ws, keep), deltas, slider) - a0
+                                 for a in PAIRED_AMOUNTS}
+    return {kind: {s: {a: (out[kind][s][a], out["true"][s][a]) for a in PAIRED_AMOUNTS} for s in PAIRED_SLIDERS}
+            for kind in latents}
+
+
+def summarise_paired(per_face: list[dict]) -> tuple[dict, list[str]]:
+    """Ratio of mean changes (inverted ÷ true latent) and the share of faces reaching 80 %."""
+    summary, lines = {}, []
+    for kind in per_face[0]:
+        for slider in PAIRED_SLIDERS:
+            for a in PAIRED_AMOUNTS:
+                pairs = np.array([f[kind][slider][a] for f in per_face], np.float64)
+                pairs = pairs[np.isfinite(pairs).all(1)]
+                inv, true = pairs[:, 0], pairs[:, 1]
+                ratio = float(inv.mean() / true.mean())
+                reach = float(np.mean(inv / true >= 0.8))
+                summary[f"{kind} {slider} {a:+g}"] = {"inverted": float(inv.mean()), "true": float(true.mean()),
+                                                     "ratio": ratio, "faces_at_80pct": reach, "n": len(pairs)}
+                lines.append(f"{kind:9s} {slider:6s} {a:+g}: Δ {inv.mean():+.2f} after inversion vs {true.mean():+.2f} "
+                             f"on the face's own latent = {ratio * 100:.0f}% ({reach * 100:.0f}% of {len(pairs)} faces ≥ 80%)")
+    return summary, lines
 
 
 def editability(renderer: Renderer, docs: dict, library: str, sliders: list[str], lp, seeds=(7, 8, 9, 10)) -> dict:
