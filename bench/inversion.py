@@ -2,6 +2,7 @@
 
     python bench/inversion.py                     # the full run: 50 generated faces + real photos
     python bench/inversion.py --faces 5 --quick   # a smoke run
+    python bench/inversion.py --encoder off       # estimate without the trained encoder (as before issue 6)
 
 (a) Generated faces: seed 1000+i, ψ 0.7, rendered by the default model; each is inverted and,
     after every stage (estimate, W+ optimisation, PTI), we record the seconds so far, PSNR and
@@ -43,12 +44,13 @@ sys.path.insert(0, str(REPO))
 from stylestudio.engine.document import EditDocument, LatentSource, seed_to_z  # noqa: E402
 from stylestudio.engine.face.align import align_face, load_photo  # noqa: E402
 from stylestudio.engine.face.landmarks import detect_faces  # noqa: E402
-from stylestudio.engine.inversion import InversionSettings, apply_weight_deltas, iter_inversion  # noqa: E402
+from stylestudio.engine.inversion import (InversionSettings, apply_weight_deltas, iter_inversion,  # noqa: E402
+                                          model_encoder)
 from stylestudio.engine.inversion.invert import to_tensor_image, w_statistics  # noqa: E402
 from stylestudio.engine.model_store import ModelStore  # noqa: E402
 from stylestudio.engine.perceptual import load_lpips  # noqa: E402
 from stylestudio.engine.photo import paste_back  # noqa: E402
-from stylestudio.engine.render import Renderer, to_uint8  # noqa: E402
+from stylestudio.engine.render import Renderer, Resources, to_uint8  # noqa: E402
 
 MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
 
@@ -76,12 +78,12 @@ def used_rows(gen) -> list[int]:
     return sorted({layer.w_index for layer in gen.style_layout})
 
 
-def run_inversion(gen, target: np.ndarray, settings: InversionSettings, lp):
+def run_inversion(gen, target: np.ndarray, settings: InversionSettings, lp, encoder=None):
     """Run all stages; return per-stage (seconds on the settings' clock, wall seconds, wplus) and the result."""
     ends: dict[str, dict] = {}
     wall0 = time.perf_counter()
     result = None
-    for u in iter_inversion(gen, target, settings, lp):
+    for u in iter_inversion(gen, target, settings, lp, encoder=encoder):
         if u.stage != "done":
             ends[u.stage] = {"seconds": u.elapsed, "wall": time.perf_counter() - wall0, "wplus": u.wplus[0].numpy(),
                              "steps": u.step}
@@ -180,6 +182,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--photos", default="", help="comma-separated subset of: astronaut, messi")
     ap.add_argument("--projects", type=Path, default=None, help="save the inverted photos as projects here")
+    ap.add_argument("--encoder", choices=("on", "off"), default="on",
+                    help="start the estimate from the model's trained encoder (resources/encoder/), as the app does")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -193,8 +197,11 @@ def main() -> int:
     clock = (lambda: time.process_time() / threads) if args.clock == "cpu" else time.perf_counter
     settings = InversionSettings(deadline=args.deadline, steps=10_000, pti=True, pti_steps=10_000,
                                  pti_time_budget=args.pti_budget, clock=clock)
+    encoder = model_encoder(Resources(gen, name)) if args.encoder == "on" else None
+    settings = dataclasses.replace(settings, use_encoder=encoder is not None)
     report: dict = {"threads": args.threads, "clock": args.clock,
                     "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "clock"},
+                    "encoder": None if encoder is None else encoder.meta.get("training"),
                     "load_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     print(f"settings: {settings}", flush=True)
 
@@ -208,7 +215,7 @@ def main() -> int:
             with torch.no_grad():
                 ws = gen.mapping(seed_to_z(seed, gen.z_dim), 0.7)
                 target = to_uint8(gen.synthesis(ws))
-            ends, result = run_inversion(gen, target, fs, lp)
+            ends, result = run_inversion(gen, target, fs, lp, encoder)
             rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std)
             per_face.append(rows)
             if tools is not None:
@@ -252,7 +259,7 @@ def main() -> int:
             photo = load()
             face = detect_faces(photo)[0]
             aligned, _ = align_face(photo, face.landmarks, gen.resolution)
-            ends, result = run_inversion(gen, aligned, settings, lp)
+            ends, result = run_inversion(gen, aligned, settings, lp, encoder)
             rows = stage_metrics(gen, aligned, ends, result, lp)
             report["real"][pname] = rows
             print(f"{pname}: " + "; ".join(f"{r['stage']} {r['steps']} steps {r['seconds']:.1f}s (wall {r['wall_seconds']:.0f}s) "

@@ -180,16 +180,18 @@ class PhotoOpener(QObject):
 
         def run(engine: Any, ctx: Any) -> Any:
             from ..engine.face.align import align_face, load_photo
-            from ..engine.inversion import iter_inversion
+            from ..engine.inversion import iter_inversion, model_encoder
             from ..engine.photo import photo_source_from_file
             from ..engine.render import to_uint8
 
             ctx.progress(f"Aligning the face in {path.name}…", -1)
-            gen = engine.model(model, progress=ctx.progress).generator
+            loaded = engine.model(model, progress=ctx.progress)
+            gen = loaded.generator
+            encoder = model_encoder(loaded.resources) if settings.estimate and settings.use_encoder else None
             source = photo_source_from_file(path, landmarks, index)
             aligned, _ = align_face(load_photo(path), source.landmarks, gen.resolution, quad=source.quad)
             result, last = None, None
-            for u in iter_inversion(gen, aligned, settings):
+            for u in iter_inversion(gen, aligned, settings, encoder=encoder):
                 text = f"{STAGES[u.stage]} ({u.step}/{u.total}) · LPIPS {u.lpips:.3f}"
                 if u.image is not None:
                     self._preview.emit(ctx.job_id, qimage_from_array(to_uint8(u.image[:1])), gen.resolution, text)
@@ -202,6 +204,8 @@ class PhotoOpener(QObject):
             record = {"steps": settings.steps if settings.optimise else 0, "pti": settings.pti,
                       "pti_steps": settings.pti_steps if settings.pti else 0, "estimate": settings.estimate,
                       "lpips": round(float(last.lpips), 4), "seconds": round(result.seconds, 1)}
+            if result.origin:
+                record["start"] = result.origin
             return dataclasses.replace(source, wplus=result.wplus, weight_deltas=result.weight_deltas,
                                        inversion=record)
 

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pti", action="store_true", help="also fine-tune the generator around the latent (identity)")
     p.add_argument("--pti-steps", type=int, default=None, help="fine-tuning steps with --pti (default 30)")
     p.add_argument("--no-estimate", action="store_true", help="start from the average face instead")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="estimate from random faces only, without the model's trained encoder")
     p.add_argument("--reconstruction", type=Path, default=None,
                    help="also write the aligned reconstruction beside the aligned photo (.png/.jpg)")
     add_model_options(p, output=False)
@@ -82,10 +84,10 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from ..engine.document import EditDocument
     from ..engine.face.align import align_face
     from ..engine.imageio import save_image
-    from ..engine.inversion import InversionSettings, invert
+    from ..engine.inversion import InversionSettings, invert, model_encoder
     from ..engine.photo import photo_source_from_file
     from ..engine.project import SUFFIX, save_project
-    from ..engine.render import Renderer, to_uint8
+    from ..engine.render import Renderer, Resources, to_uint8
 
     if args.output.suffix != SUFFIX:
         raise InputError(f"-o must name a {SUFFIX} project file, got {args.output.name}")
@@ -99,7 +101,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     aligned, _ = align_face(photo, face.landmarks, gen.resolution)
 
     settings = InversionSettings()
-    changes: dict = {"estimate": not args.no_estimate, "pti": args.pti}
+    changes: dict = {"estimate": not args.no_estimate, "pti": args.pti, "use_encoder": not args.no_encoder}
     if args.steps is not None:
         changes.update(steps=args.steps, optimise=args.steps > 0)
     if args.time_budget is not None:
@@ -107,12 +109,14 @@ def cmd_invert(args: argparse.Namespace) -> int:
     if args.pti_steps is not None:
         changes["pti_steps"] = args.pti_steps
     settings = dataclasses.replace(settings, **changes)
-    result = invert(gen, aligned, settings, progress=_ThrottledProgress())
+    resources = Resources(gen, name)
+    encoder = model_encoder(resources) if settings.estimate and settings.use_encoder else None
+    result = invert(gen, aligned, settings, progress=_ThrottledProgress(), encoder=encoder)
 
     source = photo_source_from_file(args.photo, face.landmarks, index).with_inversion(result, settings)
     final = result.history[-1]
     doc = EditDocument(model=name, source=source, title=args.photo.stem)
-    recon = to_uint8(Renderer(gen, name).render(doc))
+    recon = to_uint8(Renderer(gen, name, resources).render(doc))
     thumb = np.asarray(Image.fromarray(recon).resize((256, 256), Image.LANCZOS))
     save_project(args.output, doc, thumbnail=thumb)
     if args.reconstruction is not None:

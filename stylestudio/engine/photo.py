@@ -124,6 +124,8 @@ class PhotoSource(Source):
         if settings is not None:
             record.update(estimate=settings.estimate, steps=settings.steps if settings.optimise else 0,
                           pti=settings.pti, pti_steps=settings.pti_steps if settings.pti else 0)
+        if getattr(result, "origin", ""):
+            record["start"] = result.origin
         return dataclasses.replace(self, wplus=np.asarray(result.wplus, np.float32),
                                    weight_deltas=result.weight_deltas, inversion=record)
 

@@ -76,6 +76,21 @@ def _load_directions(res: Resources, name: str):
     return DirectionLibrary.load(path)
 
 
+@register_resource_loader("encoder")
+def _load_encoder(res: Resources, name: str):
+    """The photo-inversion encoder trained for this model (scripts/train_encoder.py)."""
+    from .inversion.encoder import FeatureEncoder
+
+    path = res.find_file("encoder", f"{name}.json")
+    if path is None:
+        raise InputError(f"no encoder {name!r} for model {res.model!r}")
+    enc = FeatureEncoder.load(path)
+    if enc.model != res.model or enc.w_dim != res.generator.w_dim:
+        raise InputError(f"{path}: an encoder for {enc.model!r} ({enc.w_dim}-d W), not for {res.model!r} "
+                         f"({res.generator.w_dim}-d W)")
+    return enc
+
+
 @dataclass
 class _Context:
     """The :class:`~stylestudio.engine.document.EditContext` handed to edits."""

@@ -2,9 +2,11 @@
 
 Three stages, each switchable, all generator-agnostic (written against :class:`Generator`):
 
-1. **Estimate** (seconds): score a few dozen random faces against the photo on cheap coarse
-   previews (``stop_resolution``), then optimise one shared ``w`` on those previews. This fixes
-   pose, face shape and colours, so the user sees their face almost at once.
+1. **Estimate** (seconds): the model's trained encoder (:mod:`.encoder`, when one is given)
+   predicts a ``w`` from the photo in one VGG pass; without one, a few dozen random faces are
+   scored against the photo on cheap coarse previews (``stop_resolution``) and the best is kept.
+   Then one shared ``w`` is optimised on those previews. This fixes pose, face shape and colours,
+   so the user sees their face almost at once.
 2. **W+ optimisation**: ``ws = w + δ`` at full resolution, loss = LPIPS-VGG + pixel MSE (both on
    a ``lpips_size`` downsample) + a penalty on the per-row offsets δ. The penalty (e4e's idea)
    keeps the rows near one ``w`` of the mapping's range, where the attribute directions found on
@@ -34,6 +36,7 @@ from torch import Tensor
 from ...errors import Cancelled, InputError
 from ..generator import Generator, flatten_styles
 from ..perceptual import LPIPS, load_lpips
+from .encoder import FeatureEncoder
 
 Progress = Callable[[str, float], None]
 
@@ -43,7 +46,13 @@ class InversionSettings:
     """What to run. Defaults: about a minute for the default model on two CPU cores, PTI off."""
 
     estimate: bool = True
-    estimate_candidates: int = 16  #: random faces scored to pick the starting point
+    #: start from the encoder's prediction when the caller passes one (see ``model_encoder``)
+    use_encoder: bool = True
+    estimate_candidates: int = 16  #: random faces scored to pick the starting point (no encoder)
+    #: random faces still scored beside the encoder's prediction: none by default, as on generated
+    #: faces and photos the prediction always scored best (bench/inversion_estimate.py), and 16
+    #: cost ~2 s
+    encoder_candidates: int = 0
     estimate_steps: int = 20  #: W-space steps on coarse previews
     estimate_resolution: int = 64  #: ``stop_resolution`` used by the estimate (cheap)
     estimate_lr: float = 0.08  #: Adam step, in units of the mapping's per-dimension std of w
@@ -96,6 +105,8 @@ class InversionResult:
     weight_deltas: dict[str, np.ndarray] | None  #: PTI: parameter name → (tuned − stored), float32
     history: list[dict] = field(default_factory=list)  #: per step: stage, step, seconds, loss, lpips
     seconds: float = 0.0
+    #: where the estimate started: "encoder", "average face", "random face", "given" or "" (no estimate)
+    origin: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,24 +222,49 @@ def _schedule(t: float, rampup: float = 0.05, rampdown: float = 0.3) -> float:
     return r * min(1.0, t / rampup) if rampup > 0 else r
 
 
+@torch.no_grad()
+def _candidates(gen: Generator, w_avg: Tensor, target: Tensor, lpips: LPIPS, settings: InversionSettings,
+                encoder: FeatureEncoder | None) -> tuple[Tensor, list[str]]:
+    """The estimate's starting points [K, w_dim] and what each is: the encoder's prediction (when
+    there is an encoder), the average face, then random faces at ψ 0.7 (``estimate_candidates``,
+    or ``encoder_candidates`` with an encoder)."""
+    cands, kinds = [w_avg[None]], ["average face"]
+    if encoder is not None:
+        cands.insert(0, torch.from_numpy(encoder.predict_images(target, lpips)).to(w_avg.device, w_avg.dtype))
+        kinds.insert(0, "encoder")
+    n = settings.estimate_candidates if encoder is None else settings.encoder_candidates
+    if n > 0:
+        g = torch.Generator().manual_seed(settings.seed)
+        z = torch.randn(n, gen.z_dim, generator=g).to(w_avg.device)
+        cands.append(w_avg.lerp(gen.map_z(z), 0.7))
+        kinds += ["random face"] * n
+    return torch.cat(cands), kinds
+
+
 # ---------------------------------------------------------------------------------------------
 # the stages
 
 
 def iter_inversion(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
-                   lpips: LPIPS | None = None, init_wplus: np.ndarray | None = None) -> Iterator[InversionUpdate]:
+                   lpips: LPIPS | None = None, init_wplus: np.ndarray | None = None,
+                   encoder: FeatureEncoder | None = None) -> Iterator[InversionUpdate]:
     """Invert the aligned face ``target`` (HxWx3 uint8 at the model's resolution).
 
     Yields an update after every step; the last one has ``stage == "done"`` and ``result``.
     Stopping the iteration early is how a caller cancels. ``init_wplus`` replaces the estimate.
+    ``encoder``: the model's trained encoder (``model_encoder(resources)``), used by the estimate
+    unless ``settings.use_encoder`` is off; None: random faces only.
     """
+    if encoder is not None and encoder.w_dim != gen.w_dim:
+        raise InputError(f"the encoder predicts {encoder.w_dim}-d codes, this model's W is {gen.w_dim}-d")
     with whole_stages(gen):
-        yield from _stages(gen, target, settings, lpips, init_wplus)
+        yield from _stages(gen, target, settings, lpips, init_wplus,
+                           encoder if settings.use_encoder else None)
 
 
 @torch.enable_grad()  # as a decorator it applies around each step only, not to the caller between yields
 def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpips: LPIPS | None,
-            init_wplus: np.ndarray | None) -> Iterator[InversionUpdate]:
+            init_wplus: np.ndarray | None, encoder: FeatureEncoder | None) -> Iterator[InversionUpdate]:
     if target.shape[:2] != (gen.resolution, gen.resolution):
         raise InputError(f"target is {target.shape[1]}×{target.shape[0]}, the model needs "
                          f"{gen.resolution}×{gen.resolution} (align the face first)")
@@ -260,7 +296,9 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
                                ws.detach().cpu().clone(), None if image is None else image.detach().cpu())
 
     # ---- 1. estimate ---------------------------------------------------------------------------
+    origin = ""
     if init_wplus is not None:
+        origin = "given"
         ws0 = torch.as_tensor(np.asarray(init_wplus, np.float32), device=dev).reshape(1, gen.num_ws, gen.w_dim)
         w0 = ws0.mean(1, keepdim=True)
         delta0 = ws0 - w0
@@ -272,10 +310,8 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         with torch.no_grad():
             probe = gen.synthesize(gen.styles(gen.broadcast_w(w0[:, 0])), stop_resolution=res).image
         est_losses = _Losses(target_t, lpips, min(probe.shape[-1], size), settings.pixel_weight)
-        g = torch.Generator().manual_seed(settings.seed)
+        cands, kinds = _candidates(gen, w_avg, target_t, lpips, settings, encoder)
         with torch.no_grad():
-            z = torch.randn(settings.estimate_candidates, gen.z_dim, generator=g).to(dev)
-            cands = torch.cat([w_avg[None], w_avg.lerp(gen.map_z(z), 0.7)])
             scores, previews = [], []
             for i in range(0, cands.shape[0], 8):
                 img = gen.synthesize(gen.styles(gen.broadcast_w(cands[i:i + 8])), stop_resolution=res).image
@@ -284,6 +320,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             scores_t = torch.cat(scores)
             k = int(scores_t.argmin())
             best = cands[k]
+            origin = kinds[k]
             first_look = torch.cat(previews)[k:k + 1]  # shown at once: "a first result within seconds"
         w = best[None, None].clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=settings.estimate_lr * w_std, betas=(0.9, 0.999))
@@ -371,7 +408,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         img = final_gen.synthesize(final_gen.styles(ws)).image
         loss, lp = losses(img)
     result = InversionResult(ws[0].cpu().numpy().astype(np.float32), deltas, history,
-                             clock() - t0)
+                             clock() - t0, origin)
     final = update("done", 1, 1, 1.0, loss, lp, ws, img)
     final.result = result
     yield final
@@ -380,11 +417,11 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
 def invert(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
            progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
            on_update: Callable[[InversionUpdate], None] | None = None,
-           lpips: LPIPS | None = None) -> InversionResult:
+           lpips: LPIPS | None = None, encoder: FeatureEncoder | None = None) -> InversionResult:
     """Run :func:`iter_inversion` to the end; ``cancelled()`` returning true raises :class:`Cancelled`."""
     names = {"estimate": "first estimate", "optimise": "refining the latent", "pti": "fine-tuning for identity",
              "done": "done"}
-    for u in iter_inversion(gen, target, settings, lpips):
+    for u in iter_inversion(gen, target, settings, lpips, encoder=encoder):
         if on_update is not None:
             on_update(u)
         if progress is not None:
