@@ -294,14 +294,7 @@ class RegionsPanel(QWidget):
         self.mask_mode_box.setToolTip("clusters: the painted mask picks the catalog regions it covers; "
                                       "activations: the mask defines the region directly on this face")
         self.coverage_box = self._spin(0.05, 1.0, 0.05, "clusters: share of a region the mask must cover")
-        defaults = TransferEdit()
-        self.lam_box.setValue(defaults.lam)
-        self.eps_box.setValue(defaults.eps)
-        self.rho_box.setValue(defaults.rho)
-        self.tau_box.setValue(defaults.tau)
-        self.coverage_box.setValue(defaults.coverage)
-        self.query_box.setCurrentText(defaults.query)
-        self.mask_mode_box.setCurrentText(defaults.mask_mode)
+        self._show_settings(TransferEdit())
         adv = QFormLayout(self.advanced)
         adv.setContentsMargins(12, 0, 0, 0)
         adv.addRow("Query", self.query_box)
@@ -370,6 +363,16 @@ class RegionsPanel(QWidget):
         if ctx.model is not None:
             self._on_model(ctx.model)
         self._on_doc(ctx.doc, False)
+
+    def _show_settings(self, e: TransferEdit) -> None:
+        """The Advanced boxes show a transfer's query and mask settings."""
+        self.query_box.setCurrentText(e.query)
+        self.lam_box.setValue(e.lam)
+        self.eps_box.setValue(e.eps)
+        self.rho_box.setValue(e.rho)
+        self.tau_box.setValue(e.tau)
+        self.mask_mode_box.setCurrentText(e.mask_mode)
+        self.coverage_box.setValue(e.coverage)
 
     @staticmethod
     def _spin(lo: float, hi: float, step: float, tip: str) -> QDoubleSpinBox:
@@ -661,13 +664,7 @@ class RegionsPanel(QWidget):
                     self.ref_label.setText(f"ψ {e.reference.psi:g}")
                 else:
                     self.ref_label.setText(e.reference.label())
-                self.query_box.setCurrentText(e.query)
-                self.lam_box.setValue(e.lam)
-                self.eps_box.setValue(e.eps)
-                self.rho_box.setValue(e.rho)
-                self.tau_box.setValue(e.tau)
-                self.mask_mode_box.setCurrentText(e.mask_mode)
-                self.coverage_box.setValue(e.coverage)
+                self._show_settings(e)
             else:
                 self.ref_label.setText("")
             region = set(e.region) if e is not None else set()
