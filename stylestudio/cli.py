@@ -65,6 +65,8 @@ def parse_source(spec: str, psi: float = 0.7):
         return load_project(path)
     if path.suffix == ".npy":
         return EditDocument(model="", source=LatentSource(wplus=load_latent(path), name=path.stem), title=path.stem)
+    from .commands import invert  # noqa: F401  (registers the photo hook, also when no command ran)
+
     for hook in SOURCE_HOOKS:
         doc = hook(spec)
         if doc is not None:

@@ -282,6 +282,28 @@ def test_photo_as_source_inverts_on_first_render(capsys, astronaut_png, tiny) ->
     assert parse_source("seed:3").source.kind == "seed"  # other specs still go their own way
 
 
+def test_photo_inverted_on_first_render_starts_from_the_models_encoder(monkeypatch, tmp_path, astronaut_png,
+                                                                     landmarks, tiny) -> None:
+    from stylestudio import paths
+    from stylestudio.engine import inversion
+    from test_encoder import constant_encoder
+
+    monkeypatch.setenv(paths.ENV_HOME, str(tmp_path))
+    constant_encoder(np.zeros(tiny.w_dim, np.float32), "tiny").save(tmp_path / "encoder" / "tiny" / "default.json")
+    seen = []
+    real = inversion.invert
+
+    def spy(gen, target, settings, **kw):
+        seen.append((kw.get("encoder"), settings))
+        return real(gen, target, dataclasses.replace(settings, steps=2), **kw)
+
+    monkeypatch.setattr(inversion, "invert", spy)
+    doc = EditDocument(model="tiny", source=photo_source_from_file(astronaut_png, landmarks))
+    Renderer(tiny, "tiny").render(doc)
+    (encoder, settings), = seen
+    assert encoder is not None and encoder.w_dim == tiny.w_dim and settings.use_encoder and not settings.pti
+
+
 @pytest.mark.slow
 def test_cli_default_model_end_to_end(capsys, tmp_path, astronaut, astronaut_png, landmarks, default_generator) -> None:
     """invert → edit (issue 5's smile slider) → the whole photo, with the default model."""

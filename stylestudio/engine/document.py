@@ -113,6 +113,11 @@ class Source(Serialisable, ABC):
     def latent(self, generator: Any) -> Tensor:
         """W+ of this face for ``generator``."""
 
+    def latent_with(self, generator: Any, resources: Any = None) -> Tensor:
+        """W+ when the model's resources are at hand (the renderer's way in): a source that must
+        still be computed can use them (a photo never inverted starts from the model's encoder)."""
+        return self.latent(generator)
+
     def key(self) -> tuple:
         """Hashable identity used to cache the latent."""
         return (self.kind, tuple(sorted(self.to_json().items(), key=lambda kv: kv[0])).__repr__())

@@ -131,13 +131,19 @@ class PhotoSource(Source):
 
     def latent(self, generator: Any) -> Tensor:
         """The inverted W+ (inverting now, without fine-tuning, if the photo was never inverted)."""
+        return self.latent_with(generator)
+
+    def latent_with(self, generator: Any, resources: Any = None) -> Tensor:
+        """As :meth:`latent`; a photo inverted now starts from the model's encoder in ``resources``."""
         import torch
 
         wp = np.asarray(self.wplus, np.float32)
         if wp.size == 0:
-            from .inversion import InversionSettings, invert
+            from .inversion import InversionSettings, invert, model_encoder
 
-            wp = invert(generator, self.aligned(generator.resolution), InversionSettings()).wplus
+            encoder = model_encoder(resources) if resources is not None else None
+            wp = invert(generator, self.aligned(generator.resolution), InversionSettings(pti=False),
+                        encoder=encoder).wplus
         if wp.shape != (generator.num_ws, generator.w_dim):
             raise InputError(f"the photo was inverted into a model with W+ {wp.shape}; this model needs "
                              f"({generator.num_ws}, {generator.w_dim})")

@@ -133,7 +133,7 @@ class Renderer:
         if key in self._latents:
             self._latents.move_to_end(key)
             return self._latents[key]
-        ws = source.latent(self.generator).detach()
+        ws = source.latent_with(self.generator, self.resources).detach()
         self._latents[key] = ws
         while len(self._latents) > self._latent_cache_size:
             self._latents.popitem(last=False)
