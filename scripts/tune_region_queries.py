@@ -43,7 +43,7 @@ from stylestudio.engine.regions.queries import QueryParams, query_layers  # noqa
 HEADROOM = 0.8  #: tuning pairs are few: a chosen setting must beat the goals by this factor
 
 CANDIDATES: list[QueryParams] = (
-    [QueryParams("effect", tau=t) for t in (0.5, 0.6, 0.7, 0.8, 0.9)]
+    [QueryParams("effect", tau=t) for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
     + [QueryParams("sequential", eps=e, rho=r) for e, r in ((5.0, 0.4), (2.0, 0.5), (5.0, 0.5), (2.0, 0.65))]
 )
 
