@@ -13,8 +13,9 @@ from stylestudio.engine.inversion import (InversionSettings, apply_weight_deltas
 from stylestudio.engine.render import to_uint8
 from stylestudio.errors import Cancelled, InputError
 
+#: the tiny untrained model needs a livelier PTI than the default model's 1e-4 to move in 12 steps
 FAST = InversionSettings(estimate_candidates=6, estimate_steps=10, estimate_resolution=16, steps=30,
-                         pti_steps=12, preview_every=5)
+                         pti_steps=12, pti_lr=1e-3, preview_every=5)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,30 @@ def test_each_stage_improves_the_reconstruction(tiny, target) -> None:
     # PTI: the tuned generator renders the pivot closer to the photo than the stored one
     tuned = apply_weight_deltas(tiny, result.weight_deltas)
     assert psnr(render(tuned, result.wplus), img) > psnr(render(tiny, result.wplus), img)
+
+
+def test_pti_never_returns_worse_than_its_pivot(tiny, target) -> None:
+    """An overshooting fine-tune keeps the best weights it saw: the model's own, at worst."""
+    _, img = target
+    pivot = tiny.w_avg[None].repeat(tiny.num_ws, 1).numpy()
+    wild = InversionSettings(estimate=False, optimise=False, pti=True, pti_steps=6, pti_lr=3.0,
+                             pti_full_pixel_weight=0.0)
+    updates = list(iter_inversion(tiny, img, wild, init_wplus=pivot))
+    pti = [u.loss for u in updates if u.stage == "pti"]
+    assert max(pti) > 2 * pti[0]  # the steps themselves did overshoot
+    assert updates[-1].loss <= pti[0] + 1e-6
+
+
+def test_pti_fits_full_resolution_pixels_when_the_losses_see_a_downsample(tiny, target) -> None:
+    _, img = target
+    pivot = tiny.w_avg[None].repeat(tiny.num_ws, 1).numpy()
+    small = InversionSettings(estimate=False, optimise=False, pti=True, pti_steps=12, pti_lr=1e-2, lpips_size=16)
+    full_psnr = []
+    for weight in (0.0, 4.0):
+        settings = dataclasses.replace(small, pti_full_pixel_weight=weight)
+        result = list(iter_inversion(tiny, img, settings, init_wplus=pivot))[-1].result
+        full_psnr.append(psnr(render(apply_weight_deltas(tiny, result.weight_deltas), result.wplus), img))
+    assert full_psnr[1] > full_psnr[0] + 0.2
 
 
 def test_pti_changes_only_synthesis_weights(tiny) -> None:
@@ -124,6 +149,23 @@ def test_time_budget_stops_early(tiny, target) -> None:
     res = invert(tiny, img, dataclasses.replace(FAST, estimate=False, steps=100000, time_budget=1.0))
     opt = [h for h in res.history if h["stage"] == "optimise"]
     assert 0 < len(opt) < 100000 and res.seconds < 20
+
+
+def test_deadline_is_not_overrun_by_the_last_step(monkeypatch, tiny, target) -> None:
+    """A clock that ticks one second per render: 5 steps fit in 5.5 s, a sixth would end at 6 s."""
+    _, img = target
+    ticks = [0.0]
+    real = tiny.synthesize
+
+    def synthesize(*args, **kwargs):
+        ticks[0] += 1.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tiny, "synthesize", synthesize)
+    settings = dataclasses.replace(FAST, estimate=False, steps=100, deadline=5.5, clock=lambda: ticks[0])
+    res = invert(tiny, img, settings)
+    opt = [h for h in res.history if h["stage"] == "optimise"]
+    assert len(opt) == 5 and opt[-1]["seconds"] <= 5.5
 
 
 def test_wrong_target_size(tiny) -> None:
