@@ -1,0 +1,123 @@
+"""How local can *any* channel query be? Fit ``q`` per face pair by gradient descent and measure.
+
+    python scripts/query_limit.py --regions nose,forehead,cheeks,skin,neck --pairs 8
+
+The transfer ``σ_G = σ_S + diag(q)·(σ_R − σ_S)`` can only be as local as some ``q ∈ [0, 1]^C``
+allows. The catalog's queries pick ``q`` from averaged statistics; this script asks what the
+best ``q`` for one particular pair achieves, as evidence of where the limit lies (it is an
+experiment, not an editor feature: a fit costs seconds per transfer).
+
+For each tuning pair (seeds 30000+) and region, starting from a generous query (``--start``,
+default the effect query at τ 0.3) and only over the channels it picked, ``q`` is fitted so the
+render approaches the ideal composite: the start's result inside the region and the untouched
+target outside it (a band of the bench's margin around the region is left free):
+
+    loss = mean_in (G(q) − G(q₀))² + β · mean_out ρ(G(q) − T)
+
+``ρ`` is a Charbonnier (smooth L1) penalty, since ``bench/locality.py`` measures mean absolute
+change. Both the start and the fitted ``q`` are measured exactly as the benchmark measures
+(``stylestudio.engine.regions.locality``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stylestudio.engine.document import SeedSource  # noqa: E402
+from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
+from stylestudio.engine.regions.locality import measure, prepare_pair  # noqa: E402
+from stylestudio.engine.regions.masks import dilate  # noqa: E402
+from stylestudio.engine.regions.queries import QueryParams, blend_styles, query_layers  # noqa: E402
+
+
+def fit_query(gen, s, r, region: np.ndarray, margin: int, q0: dict, stop: int | None, steps: int,
+              beta: float, lr: float) -> dict:
+    """``q`` over ``q0``'s channels, fitted to the composite (see the module doc)."""
+    inside = torch.from_numpy(region).float()[None, None]
+    outside = torch.from_numpy(~dilate(region, margin)).float()[None, None]
+    names = [n for n, v in q0.items() if np.any(v)]
+    with torch.no_grad():
+        target = gen.synthesize(s, stop_resolution=stop).image
+        start = gen.synthesize(blend_styles(s, r, q0), stop_resolution=stop).image
+    if target.shape[-1] != region.shape[-1]:
+        raise SystemExit("--size must equal the preview's output size")
+    allowed = {n: torch.from_numpy((q0[n] > 0).astype(np.float32)) for n in names}
+    theta = {n: torch.from_numpy(q0[n].astype(np.float32)).clone().requires_grad_(True) for n in names}
+    opt = torch.optim.Adam(list(theta.values()), lr=lr)
+    n_in, n_out = inside.sum() * 3, outside.sum() * 3
+    for _ in range(steps):
+        styles = dict(s)
+        for n in names:
+            styles[n] = s[n] + theta[n].clamp(0, 1) * allowed[n] * (r[n] - s[n])
+        img = gen.synthesize(styles, stop_resolution=stop).image
+        loss = (((img - start) ** 2) * inside).sum() / n_in \
+            + beta * ((((img - target) ** 2 + 1e-4).sqrt()) * outside).sum() / n_out
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {n: (theta[n].detach().clamp(0, 1) * allowed[n]).numpy() if n in theta else v for n, v in q0.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="mobilestylegan-ffhq")
+    ap.add_argument("--regions", default="nose,forehead,cheeks,skin,neck")
+    ap.add_argument("--pairs", type=int, default=8)
+    ap.add_argument("--seed-base", type=int, default=30000)
+    ap.add_argument("--start", default="effect:0.3", help="effect:TAU or sequential:EPS/RHO")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--beta", default="1,4", help="comma-separated outside weights to try")
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--stop-resolution", type=int, default=128)
+    ap.add_argument("--dilate", type=float, default=0.03)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from stylestudio.engine.model_store import ModelStore
+
+    gen = ModelStore().load(args.model)
+    cat = Catalog.load(REPO / "resources" / "catalogs" / args.model / "default")
+    kind, value = args.start.split(":")
+    start = (QueryParams("effect", tau=float(value)) if kind == "effect" else
+             QueryParams("sequential", eps=float(value.split("/")[0]), rho=float(value.split("/")[1])))
+    betas = [float(b) for b in args.beta.split(",")]
+    size, stop, margin = args.size, args.stop_resolution or None, max(1, round(args.dilate * args.size))
+    names = args.regions.split(",")
+    rows: dict = {(n, b): [] for n in names for b in [None] + betas}
+    t0 = time.time()
+    for p in range(args.pairs):
+        with torch.no_grad():
+            s = gen.styles(SeedSource(args.seed_base + 2 * p, 0.7).latent(gen))
+            r = gen.styles(SeedSource(args.seed_base + 2 * p + 1, 0.7).latent(gen))
+        pair = prepare_pair(gen, cat, s, r, size, stop)
+        for n in names:
+            clusters = cat.resolve(n)
+            region = np.isin(pair.labels, list(clusters))
+            q0 = query_layers(cat.rows(clusters), start, cat.effect_rows(clusters))
+            for b in [None] + betas:
+                q = q0 if b is None else fit_query(gen, s, r, region, margin, q0, stop, args.steps, b, args.lr)
+                m = measure(gen, pair, clusters, q, size, stop, margin)
+                if m is not None:
+                    rows[(n, b)].append((m.inside, m.outside, m.baseline_outside))
+        print(f"  … {p + 1}/{args.pairs} pairs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(f"start: {args.start}; {args.pairs} pairs from seed {args.seed_base}; {args.steps} steps")
+    print(f"{'region':10s} {'q':10s} {'in':>6s} {'out':>6s} {'out/in':>7s} {'out/base':>8s}")
+    for n in names:
+        for b in [None] + betas:
+            cin, cout, base = np.mean(rows[(n, b)], 0)
+            label = "start" if b is None else f"fit β {b:g}"
+            print(f"{n:10s} {label:10s} {cin:6.2f} {cout:6.2f} {cout / cin:7.3f} {cout / base:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
