@@ -167,6 +167,8 @@ def edited(renderer: Renderer, doc: EditDocument, library: str, direction: str, 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=50)
+    ap.add_argument("--first-face", type=int, default=0,
+                    help="start at seed 1000 + this (to split a long run over sessions)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds for estimate + W+ (no PTI)")
     ap.add_argument("--pti-budget", type=float, default=60.0, help="extra seconds for PTI")
@@ -211,7 +213,7 @@ def main() -> int:
         per_face, paired = [], []
         tools = load_paired_tools(gen, "mobilestylegan-ffhq") if not args.skip_paired else None
         for i in range(args.faces):
-            seed = 1000 + i
+            seed = 1000 + args.first_face + i
             with torch.no_grad():
                 ws = gen.mapping(seed_to_z(seed, gen.z_dim), 0.7)
                 target = to_uint8(gen.synthesis(ws))
@@ -232,7 +234,7 @@ def main() -> int:
                     for r, s, m in zip(recs, ("estimate", "W+", "PTI"), rows)]
                 args.docs.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.concatenate(strip, 1)).save(args.docs / "inversion_generated.png")
-        report["generated"] = {"faces": args.faces, "per_face": per_face, "summary": summarise(per_face)}
+        report["generated"] = {"faces": args.faces, "first_seed": 1000 + args.first_face, "per_face": per_face, "summary": summarise(per_face)}
         print(json.dumps(report["generated"]["summary"], indent=1), flush=True)
         print_table(report["generated"]["summary"])
         if paired:
