@@ -43,21 +43,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stylestudio.engine.document import SeedSource  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
-from stylestudio.engine.regions.locality import change, measure, prepare_pair, render_rgb  # noqa: E402
+from stylestudio.engine.regions.locality import change, measure, pair_styles, prepare_pair, render_rgb  # noqa: E402
 from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
 from stylestudio.engine.regions.queries import QUERY_KINDS, QueryParams, blend_styles, query_layers  # noqa: E402
 from stylestudio.engine.render import Resources  # noqa: E402
 
 render = render_rgb  # the contact sheet and mask table render the same way
-
-
-def pair_styles(gen, i: int, base: int) -> tuple[dict, dict]:
-    with torch.no_grad():
-        t = gen.styles(SeedSource(base + 2 * i, 0.7).latent(gen))
-        r = gen.styles(SeedSource(base + 2 * i + 1, 0.7).latent(gen))
-    return t, r
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,9 +31,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stylestudio.engine.document import SeedSource  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
-from stylestudio.engine.regions.locality import measure, prepare_pair  # noqa: E402
+from stylestudio.engine.regions.locality import measure, pair_styles, prepare_pair  # noqa: E402
 from stylestudio.engine.regions.masks import dilate  # noqa: E402
 from stylestudio.engine.regions.queries import QueryParams, blend_styles, query_layers  # noqa: E402
 
@@ -95,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict = {(n, b): [] for n in names for b in [None] + betas}
     t0 = time.time()
     for p in range(args.pairs):
-        with torch.no_grad():
-            s = gen.styles(SeedSource(args.seed_base + 2 * p, 0.7).latent(gen))
-            r = gen.styles(SeedSource(args.seed_base + 2 * p + 1, 0.7).latent(gen))
+        s, r = pair_styles(gen, p, args.seed_base)
         pair = prepare_pair(gen, cat, s, r, size, stop)
         for n in names:
             clusters = cat.resolve(n)

@@ -35,9 +35,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stylestudio.engine.document import SeedSource  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
-from stylestudio.engine.regions.locality import measure, prepare_pair  # noqa: E402
+from stylestudio.engine.regions.locality import measure, pair_styles, prepare_pair  # noqa: E402
 from stylestudio.engine.regions.queries import QueryParams, query_layers  # noqa: E402
 
 HEADROOM = 0.8  #: tuning pairs are few: a chosen setting must beat the goals by this factor
@@ -120,10 +119,7 @@ def measure_all(gen, cat: Catalog, names: list[str], args, size: int, stop: int 
     sums: dict = {key: [] for key in qs}
     t0 = time.time()
     for p in range(args.pairs):
-        with torch.no_grad():
-            s = gen.styles(SeedSource(args.seed_base + 2 * p, 0.7).latent(gen))
-            r = gen.styles(SeedSource(args.seed_base + 2 * p + 1, 0.7).latent(gen))
-        pair = prepare_pair(gen, cat, s, r, size, stop)
+        pair = prepare_pair(gen, cat, *pair_styles(gen, p, args.seed_base), size, stop)
         for (n, i), q in qs.items():
             if not any(np.any(v) for v in q.values()):
                 continue

@@ -53,6 +53,17 @@ def at_equal_inside(curve: list[tuple[float, float]], inside: float) -> float:
     return o1 * inside / max(i1, 1e-9)
 
 
+def pair_styles(gen, i: int, seed_base: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Target and reference styles of measuring pair ``i``: seeds ``base + 2i`` and ``base + 2i + 1``
+    at ψ 0.7, the same pairs for the benchmark (base 10000) and the tuning (base 30000)."""
+    from ..document import SeedSource
+
+    with torch.no_grad():
+        t = gen.styles(SeedSource(seed_base + 2 * i, 0.7).latent(gen))
+        r = gen.styles(SeedSource(seed_base + 2 * i + 1, 0.7).latent(gen))
+    return t, r
+
+
 @dataclass
 class PairImages:
     """A target/reference pair rendered once and reused for every region and query."""
