@@ -30,13 +30,12 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import Cancelled, InputError
 from ..generator import Generator, flatten_styles
 from ..perceptual import LPIPS, load_lpips
-from .encoder import FeatureEncoder
+from .encoder import FeatureEncoder, downsample
 
 Progress = Callable[[str, float], None]
 
@@ -127,13 +126,6 @@ def to_tensor_image(image: np.ndarray, device: torch.device | str = "cpu") -> Te
     return t / 127.5 - 1.0
 
 
-def _resize(x: Tensor, size: int) -> Tensor:
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=x.shape[-1] > size)
-
-
 @torch.no_grad()
 def w_statistics(gen: Generator, samples: int = 2000, seed: int = 0) -> tuple[Tensor, float]:
     """(mean w, mean per-dimension std of w) of the mapping: the natural units of W."""
@@ -209,13 +201,13 @@ class _Losses:
         self.size = size
         self.lpips = lpips
         self.pixel_weight = pixel_weight
-        self.target = _resize(target, size)
+        self.target = downsample(target, size)
         with torch.no_grad():
             self.feats = lpips.features(self.target)
 
     def __call__(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """(total loss per image [N], LPIPS per image [N])."""
-        small = _resize(image, self.size)
+        small = downsample(image, self.size)
         lp = self.lpips.distance_to_features(small, [f.expand(small.shape[0], -1, -1, -1) for f in self.feats])
         mse = (small - self.target).square().mean((1, 2, 3))
         return lp + self.pixel_weight * mse, lp
