@@ -186,6 +186,10 @@ def main() -> int:
     ap.add_argument("--projects", type=Path, default=None, help="save the inverted photos as projects here")
     ap.add_argument("--encoder", choices=("on", "off"), default="on",
                     help="start the estimate from the model's trained encoder (resources/encoder/), as the app does")
+    ap.add_argument("--delta-weight", type=float, default=None,
+                    help=f"W+ offset penalty (default the app's, {InversionSettings.delta_weight:g})")
+    ap.add_argument("--delta-weight-start", type=float, default=None,
+                    help="W+ offset penalty at the first step, falling to --delta-weight (default the app's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -201,6 +205,10 @@ def main() -> int:
                                  pti_time_budget=args.pti_budget, clock=clock)
     encoder = model_encoder(Resources(gen, name)) if args.encoder == "on" else None
     settings = dataclasses.replace(settings, use_encoder=encoder is not None)
+    if args.delta_weight is not None:
+        settings = dataclasses.replace(settings, delta_weight=args.delta_weight)
+    if args.delta_weight_start is not None:
+        settings = dataclasses.replace(settings, delta_weight_start=args.delta_weight_start or None)
     report: dict = {"threads": args.threads, "clock": args.clock,
                     "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "clock"},
                     "encoder": None if encoder is None else encoder.meta.get("training"),

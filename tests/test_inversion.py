@@ -88,6 +88,22 @@ def test_pti_fits_full_resolution_pixels_when_the_losses_see_a_downsample(tiny, 
     assert full_psnr[1] > full_psnr[0] + 0.2
 
 
+def test_offset_penalty_falls_from_its_start(tiny, target) -> None:
+    """A high starting penalty keeps W+ rows together early; the freedom comes back by the end."""
+    _, img = target
+    pivot = tiny.w_avg[None].repeat(tiny.num_ws, 1).numpy()
+    base = InversionSettings(estimate=False, steps=20, lr=0.1, delta_weight=0.05)
+
+    def spread(settings: InversionSettings) -> list[float]:
+        ups = [u for u in iter_inversion(tiny, img, settings, init_wplus=pivot) if u.stage == "optimise"]
+        return [float((u.wplus - u.wplus.mean(1, keepdim=True)).norm()) for u in ups]
+
+    free = spread(dataclasses.replace(base, delta_weight_start=None))
+    held = spread(dataclasses.replace(base, delta_weight_start=1e5))
+    assert held[4] < 0.5 * free[4]  # early: rows held near one shared w
+    assert held[-1] > 2 * held[4]  # late: the penalty has fallen and rows move apart
+
+
 def test_pti_changes_only_synthesis_weights(tiny) -> None:
     names = synthesis_parameters(tiny)
     assert names and not any(".affine." in n or n.startswith("mapper.") for n in names)
