@@ -29,6 +29,8 @@ rendered at full resolution.
 
     python bench/locality.py                       # default model, 100 pairs, contact sheet
     python bench/locality.py --pairs 20 --stop-resolution 0
+    python bench/locality.py --fit --pairs 10 --mask-pairs 0 \
+        --contact docs/regions_contact_sheet_fitted.png    # the editor's "fit to this face"
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
+from stylestudio.engine.regions.fit import FitSettings, fit_named_region  # noqa: E402
 from stylestudio.engine.regions.locality import change, measure, pair_styles, prepare_pair, render_rgb  # noqa: E402
 from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
 from stylestudio.engine.regions.queries import QUERY_KINDS, QueryParams, blend_styles, query_layers  # noqa: E402
@@ -73,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eps", type=float, default=QueryParams.eps)
     ap.add_argument("--rho", type=float, default=QueryParams.rho)
     ap.add_argument("--tau", type=float, default=QueryParams.tau)
+    ap.add_argument("--fit", action="store_true",
+                    help="measure the editor's \"fit to this face\" instead: q fitted per pair (regions.fit), "
+                         "seconds per region and pair, so use fewer --pairs")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
                     help="contact sheet PNG ('' to skip)")
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
-          f"query {'per region, as tuned in the catalog' if fixed is None else fixed}")
+          f"query {'fitted to each pair (' + str(FitSettings()) + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
@@ -105,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {n:12s} clusters {cat.resolve(n)}  channels {sum(chosen[n].values()):5d} in {len(layers)} layers"
               f"  {describe(params[n])}")
 
+    def query_for(name: str, target, reference) -> dict:
+        """The region's catalog query, or with ``--fit`` the editor's fit to this pair."""
+        return fit_named_region(gen, cat, target, reference, cat.resolve(name)) if args.fit else qs[name]
+
     rows = {n: [] for n in names}
     t0 = time.time()
     for i in range(args.pairs):
         pair = prepare_pair(gen, cat, *pair_styles(gen, i, args.seed_base), size, stop)
         for n in names:
-            m = measure(gen, pair, cat.resolve(n), qs[n], size, stop, margin)
+            m = measure(gen, pair, cat.resolve(n), query_for(n, pair.target_styles, pair.reference_styles),
+                        size, stop, margin)
             if m is not None:
                 rows[n].append((m.inside, m.outside, m.moved, m.baseline_outside, m.area))
         if (i + 1) % 10 == 0 or i + 1 == args.pairs:
@@ -122,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mask_pairs > 0:
         mask_table(gen, cat, names, fixed or QueryParams(), args, size, stop, margin)
     if args.contact and args.contact_pairs > 0:
-        contact_sheet(gen, qs, names, args)
+        contact_sheet(gen, query_for, names, args)
     return 0
 
 
@@ -159,7 +170,7 @@ def table(rows: dict, names: list[str], t0: float) -> None:
     print(f"(in/out/base_out: mean |Δ| on 0–255, {time.time() - t0:.0f} s)")
 
 
-def contact_sheet(gen, qs: dict, names: list[str], args) -> None:
+def contact_sheet(gen, query_for, names: list[str], args) -> None:
     """Target, reference and the transfer of every region, rendered at full resolution."""
     sheet = []
     thumb = args.thumb
@@ -167,7 +178,7 @@ def contact_sheet(gen, qs: dict, names: list[str], args) -> None:
         s, r = pair_styles(gen, i, args.seed_base)
         row = list(render(gen, [s], thumb, None)) + list(render(gen, [r], thumb, None))
         for n in names:
-            row += list(render(gen, [blend_styles(s, r, qs[n], 1.0)], thumb, None))
+            row += list(render(gen, [blend_styles(s, r, query_for(n, s, r), 1.0)], thumb, None))
         sheet.append(row)
     save_sheet(Path(args.contact), sheet, ["target", "reference"] + names, thumb)
 

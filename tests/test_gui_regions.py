@@ -180,9 +180,22 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     wait_final(qtbot, window)
     assert_same_picture(canvas_array(window), reference_frame(window.holder.doc))
 
+    # "fit to this face": one undo step, a different picture, the same one the engine draws
+    tuned_picture = canvas_array(window)
+    steps = window.undo_stack.count()
+    panel.fit_box.click()
+    assert panel.current().fit and window.undo_stack.count() == steps + 1
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fit transfer to this face"
+    wait_final(qtbot, window)
+    fitted_picture = canvas_array(window)
+    assert_same_picture(fitted_picture, reference_frame(window.holder.doc))
+    assert np.abs(fitted_picture.astype(int) - tuned_picture.astype(int)).max() > 0
+
     # saved with the project
     path = tmp_path / "regions.stylestudio"
     assert window.save_to(path)
     saved = load_project(path).edit(panel.current().id)
     assert isinstance(saved, TransferEdit) and saved.region == e.region
-    assert saved.strength == panel.current().strength
+    assert saved.strength == panel.current().strength and saved.fit
+    window.undo_stack.undo()
+    assert not panel.current().fit and not panel.fit_box.isChecked()

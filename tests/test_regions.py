@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from stylestudio.engine.document import EditDocument, LatentSource, SeedSource
 from stylestudio.engine.edits.transfer import TransferEdit
@@ -216,6 +217,69 @@ def test_query_is_cached_per_catalog(tiny, catalog: Catalog) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# "fit to this face"
+
+
+def _in_out(a: Tensor, b: Tensor, region: np.ndarray, margin: int = 1) -> tuple[float, float]:
+    from stylestudio.engine.regions.masks import dilate
+
+    d = (a - b).abs().mean(1)[0].numpy()
+    return float(d[region].mean()), float(d[~dilate(region, margin)].mean())
+
+
+def test_fit_keeps_the_change_inside_the_region(tiny, catalog: Catalog) -> None:
+    from stylestudio.engine.regions.fit import FitSettings, fit_query
+    from stylestudio.engine.regions.queries import query_layers
+
+    s = tiny.styles(SeedSource(5, 0.7).latent(tiny))
+    r = tiny.styles(SeedSource(6, 0.7).latent(tiny))
+    region = np.zeros((32, 32), bool)
+    region[8:20, 10:24] = True  # a painted block: what matters is the fit's own objective
+    q0 = query_layers(catalog.rows((0, 1, 2, 3, 4)), QueryParams("sequential", eps=1e9, rho=0.0))
+    settings = FitSettings(steps=40, lr=0.1, beta=4.0)
+    q = fit_query(tiny, s, r, region, q0, settings)
+    assert q.keys() == q0.keys()
+    assert all(((v >= 0) & (v <= 1)).all() and not v[q0[k] == 0].any() for k, v in q.items())
+    with torch.no_grad():
+        plain = tiny.synthesize(s).image
+        start = tiny.synthesize(blend_styles(s, r, q0)).image
+        fitted = tiny.synthesize(blend_styles(s, r, q)).image
+    in0, out0 = _in_out(start, plain, region)
+    in1, out1 = _in_out(fitted, plain, region)
+    # the whole swap moves everything alike; the fit keeps much of the inside and drops the outside
+    assert out1 < 0.6 * out0, (in0, out0, in1, out1)
+    assert out1 / in1 < 0.75 * (out0 / in0), (in0, out0, in1, out1)
+    assert in1 > 0.3 * in0
+
+
+def test_fitted_transfer_is_fitted_once_per_pair(tiny, catalog: Catalog, monkeypatch) -> None:
+    """Strength changes and re-renders reuse the fit; a new reference fits again."""
+    import stylestudio.engine.edits.transfer as transfer_module
+
+    calls = []
+    real = transfer_module.fit_query
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transfer_module, "fit_query", counting)
+    renderer = _renderer(tiny, catalog)
+    catalog.cache.clear()
+    edit = TransferEdit(reference=SeedSource(7), region=("c2",), fit=True)
+    doc = EditDocument(model="tiny", source=SeedSource(5)).with_edit(edit)
+    fitted = renderer.render(doc)
+    unfitted = renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(7), region=("c2",), id=edit.id)))
+    assert len(calls) == 1 and not torch.equal(fitted, unfitted)
+    renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(7), region=("c2",), fit=True,
+                                               strength=0.4, id=edit.id)))
+    assert len(calls) == 1
+    renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(8), region=("c2",), fit=True, id=edit.id)))
+    assert len(calls) == 2
+    assert "fitted" in edit.describe()
+
+
+# ---------------------------------------------------------------------------------------------
 # painted masks
 
 
@@ -314,14 +378,15 @@ def test_transfer_edit_survives_a_project_round_trip(tmp_path: Path, tiny, catal
     ref = LatentSource(wplus=SeedSource(31).latent(tiny).numpy(), name="ref")
     mask = np.zeros((40, 40), np.float32)
     mask[10:20, 5:30] = 0.8
-    edit = TransferEdit(reference=ref, mask=mask, mask_mode="activations", strength=0.7, eps=2.5, rho=0.05)
+    edit = TransferEdit(reference=ref, mask=mask, mask_mode="activations", strength=0.7, eps=2.5, rho=0.05,
+                        fit=True)
     assert edit.mask.dtype == np.uint8 and edit.mask.max() == 204
     doc = EditDocument(model="tiny", source=SeedSource(30)).with_edit(edit)
     save_project(tmp_path / "p.stylestudio", doc)
     back = load_project(tmp_path / "p.stylestudio")
     e = back.edits[0]
     assert isinstance(e, TransferEdit) and e.id == edit.id
-    assert (e.strength, e.eps, e.rho, e.mask_mode) == (0.7, 2.5, 0.05, "activations")
+    assert (e.strength, e.eps, e.rho, e.mask_mode, e.fit) == (0.7, 2.5, 0.05, "activations", True)
     np.testing.assert_array_equal(e.mask, edit.mask)
     assert isinstance(e.reference, LatentSource)
     np.testing.assert_array_equal(e.reference.wplus, ref.wplus)

@@ -147,6 +147,39 @@ def test_transfer_mouth_on_the_default_model(default_generator, tmp_path: Path, 
     assert read_recipe(out)["edits"][0]["region"] == ["mouth"]
 
 
+@pytest.mark.slow
+def test_transfer_fitted_to_the_face_on_the_default_model(default_generator, tmp_path: Path, capsys) -> None:
+    """``--fit``: the skin takes more of the reference's look than with the tuned query, and stays local."""
+    import torch
+
+    from stylestudio.engine.document import SeedSource
+    from stylestudio.engine.regions.catalog import Catalog, find_catalog
+    from stylestudio.engine.regions.masks import dilate
+
+    gen = default_generator
+    cat = Catalog.load(find_catalog("mobilestylegan-ffhq"))
+    with torch.no_grad():
+        labels = cat.cluster_map(gen, gen.styles(SeedSource(12).latent(gen)), 256)[0].numpy()
+    region = np.isin(labels, cat.resolve("skin"))
+    grown = dilate(region, 8)
+    plain = tmp_path / "plain.png"
+    assert main(["generate", "--seed", "12", "--size", "256", "-o", str(plain)]) == 0
+    base = np.asarray(Image.open(plain)).astype(np.float32)
+    change = {}
+    for fit in (False, True):
+        out = tmp_path / f"skin_{fit}.png"
+        argv = ["transfer", "--target", "seed:12", "--reference", "seed:34", "--region", "skin", "--size", "256",
+                "-o", str(out)] + (["--fit"] if fit else [])
+        assert main(argv) == 0, capsys.readouterr().err
+        diff = np.abs(np.asarray(Image.open(out)).astype(np.float32) - base).mean(-1)
+        change[fit] = (diff[region].mean(), diff[~grown].mean())
+        assert read_recipe(out)["edits"][0].get("fit", False) is fit
+    (in0, out0), (in1, out1) = change[False], change[True]
+    print(f"skin: tuned query in {in0:.2f} out {out0:.2f}; fitted in {in1:.2f} out {out1:.2f}")
+    assert in1 > 1.5 * in0
+    assert out1 < 0.25 * in1
+
+
 def test_transfer_starts_from_the_regions_tuned_query(tiny_model: str, stylestudio_home: Path, tmp_path: Path,
                                                       capsys) -> None:
     import dataclasses

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="named region of the catalog (repeat or join with + for several; c3 = cluster 3)")
     where.add_argument("--mask", type=Path, help="painted region: an image, white (or opaque) = region")
     p.add_argument("--strength", type=float, default=1.0, help="0 = nothing, 1 = the reference's look (default 1)")
+    p.add_argument("--fit", action="store_true",
+                   help="fit the transfer to this target and reference: stronger and more local than the "
+                        "catalog's query, a few seconds on a CPU")
     p.add_argument("--psi", type=float, default=0.7, help="truncation ψ for seed faces (default 0.7)")
     p.add_argument("--catalog", default="default", help="region catalog name (default: default)")
     p.add_argument("--mask-mode", choices=MASK_MODES, default=DEFAULT_MASK_MODE,
@@ -76,7 +79,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     query = query_fields(cat.region_query(regions) if mask is None else None, query=args.query, lam=args.lam, eps=args.eps,
                          rho=args.rho, tau=args.tau)
     edit = TransferEdit(reference=reference.source, region=regions, mask=mask, mask_mode=args.mask_mode,
-                        coverage=args.coverage, strength=args.strength, catalog=args.catalog, **query)
+                        coverage=args.coverage, strength=args.strength, catalog=args.catalog, fit=args.fit, **query)
     doc = target.with_edit(edit)
     import dataclasses
 

@@ -270,6 +270,11 @@ class RegionsPanel(QWidget):
         # strength
         self.strength = StrengthRow(ctx, StrengthBinding(self))
 
+        self.fit_box = QCheckBox("Fit to this face")
+        self.fit_box.setToolTip("Fit the transfer to this face and this reference instead of using the region's\n"
+                                "averaged settings: a stronger change that stays more inside the region.\n"
+                                "Takes a few seconds per new reference or region on a CPU.")
+
         # advanced
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setText("Advanced")
@@ -324,6 +329,7 @@ class RegionsPanel(QWidget):
         lay.addLayout(brush)
         lay.addWidget(_section("Transfer"))
         lay.addWidget(self.strength)
+        lay.addWidget(self.fit_box)
         lay.addWidget(self.advanced_toggle)
         lay.addWidget(self.advanced)
         lay.addWidget(self.remove_button)
@@ -349,6 +355,7 @@ class RegionsPanel(QWidget):
         self.size_slider.valueChanged.connect(lambda v: setattr(self.painter, "size", v / 100))
         self.hardness_slider.valueChanged.connect(lambda v: setattr(self.painter, "hardness", v / 100))
         self.advanced_toggle.toggled.connect(self._on_advanced_toggled)
+        self.fit_box.toggled.connect(self._on_fit_toggled)
         self.query_box.currentTextChanged.connect(lambda v: self._setting("query", v, "Query"))
         self.lam_box.valueChanged.connect(lambda v: self._setting("lam", v, "λ"))
         self.eps_box.valueChanged.connect(lambda v: self._setting("eps", v, "ε"))
@@ -366,6 +373,7 @@ class RegionsPanel(QWidget):
 
     def _show_settings(self, e: TransferEdit) -> None:
         """The Advanced boxes show a transfer's query and mask settings."""
+        self.fit_box.setChecked(e.fit)
         self.query_box.setCurrentText(e.query)
         self.lam_box.setValue(e.lam)
         self.eps_box.setValue(e.eps)
@@ -399,7 +407,8 @@ class RegionsPanel(QWidget):
         return TransferEdit(reference=SeedSource(seed=self.ref_seed.value(), psi=psi), id=EDIT_ID,
                             query=self.query_box.currentText(), lam=self.lam_box.value(),
                             eps=self.eps_box.value(), rho=self.rho_box.value(), tau=self.tau_box.value(),
-                            mask_mode=self.mask_mode_box.currentText(), coverage=self.coverage_box.value())
+                            mask_mode=self.mask_mode_box.currentText(), coverage=self.coverage_box.value(),
+                            fit=self.fit_box.isChecked())
 
     def updated(self, doc: EditDocument, **changes: Any) -> EditDocument:
         """``doc`` with its transfer changed (created from the panel if needed); ``doc`` itself if unchanged."""
@@ -643,6 +652,10 @@ class RegionsPanel(QWidget):
             return
         shown = f"{value:.2f}" if isinstance(value, float) else str(value)
         self.change(f"Transfer {label} {shown}", **{name: value})
+
+    def _on_fit_toggled(self, on: bool) -> None:
+        if not self._syncing:
+            self.change("Fit transfer to this face" if on else "Transfer with the region's settings", fit=on)
 
     def _on_advanced_toggled(self, on: bool) -> None:
         self.advanced.setVisible(on)

@@ -18,6 +18,7 @@ from torch import Tensor
 from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, new_edit_id,
                         register_edit, source_from_json)
 from ..regions.catalog import DEFAULT_NAME, Catalog
+from ..regions.fit import FitSettings, fit_named_region, fit_query
 from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
 from ..regions.queries import QueryParams, blend_styles, query_layers
 from ...errors import InputError
@@ -53,6 +54,9 @@ class TransferEdit(Edit):
     eps: float = QueryParams.eps
     rho: float = QueryParams.rho
     tau: float = QueryParams.tau
+    #: "fit to this face": ``q`` fitted to this target and reference (regions.fit) instead of the
+    #: query above; stronger and more local, seconds per new pair on a CPU
+    fit: bool = False
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
 
@@ -120,6 +124,8 @@ class TransferEdit(Edit):
     def q(self, ctx: EditContext, styles: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
         """Per style layer, the channels taken from the reference (cached per catalog)."""
         cat: Catalog = ctx.resource("catalog", self.catalog)
+        if self.fit:
+            return self._fitted_q(ctx, cat)
         params = self.params
         if self.mask is None:
             key: tuple = ("named", cat.resolve(self.region), params)
@@ -145,6 +151,40 @@ class TransferEdit(Edit):
         cat.cache[key] = q
         return q
 
+    def _fitted_q(self, ctx: EditContext, cat: Catalog) -> dict[str, np.ndarray]:
+        """``q`` fitted to the document's own face and this reference (cached per pair and region).
+
+        Fitted on the source's styles before any edit, so moving a slider does not start a new fit.
+        """
+        settings = FitSettings()
+        base = ctx.base_styles
+        reference = ctx.source_styles(self.reference)
+        if self.mask is None:
+            what: tuple = ("named", cat.resolve(self.region))
+        else:
+            mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
+            what = ("mask", self.mask_mode, self.coverage if self.mask_mode == "clusters" else None, mh)
+        key = ("fit", what, _styles_digest(base), _styles_digest(reference), settings)
+        hit = cat.cache.get(key)
+        if hit is not None:
+            return hit
+        gen = ctx.generator
+        if self.mask is None:
+            q = fit_named_region(gen, cat, base, reference, what[1], settings)
+        else:  # the painted mask is the region; its clusters (or activations) say which channels may move
+            effects = None
+            if self.mask_mode == "clusters":
+                clusters = mask_clusters(cat, gen, base, self.mask, self.coverage)
+                rows, effects = cat.rows(clusters), cat.effect_rows(clusters)
+            else:
+                rows = mask_rows(cat, gen, base, self.mask)
+            q = fit_query(gen, base, reference, mask_array(self.mask) >= 0.5,
+                          query_layers(rows, settings.start, effects), settings)
+        if len(cat.cache) >= _QUERY_CACHE_SIZE:
+            cat.cache.pop(next(iter(cat.cache)))
+        cat.cache[key] = q
+        return q
+
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.enabled or self.strength == 0.0 or not self.has_region():
             return styles
@@ -154,7 +194,7 @@ class TransferEdit(Edit):
 
     def describe(self) -> str:
         what = "painted region" if self.mask is not None else " + ".join(self.region) or "no region"
-        return f"{what} from {self.reference.label()} ×{self.strength:.2f}"
+        return f"{what} from {self.reference.label()} ×{self.strength:.2f}" + (", fitted" if self.fit else "")
 
 
 def query_fields(tuned: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
