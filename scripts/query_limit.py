@@ -5,7 +5,8 @@
 The transfer ``σ_G = σ_S + diag(q)·(σ_R − σ_S)`` can only be as local as some ``q ∈ [0, 1]^C``
 allows. The catalog's queries pick ``q`` from averaged statistics; this script asks what the
 best ``q`` for one particular pair achieves, as evidence of where the limit lies (it is an
-experiment, not an editor feature: a fit costs seconds per transfer).
+experiment; the editor's "fit to this face", ``stylestudio.engine.regions.fit``, is the same fit
+with its defaults, and this script calls it).
 
 For each tuning pair (seeds 30000+) and region, starting from a generous query (``--start``,
 default the effect query at τ 0.3) and only over the channels it picked, ``q`` is fitted so the
@@ -32,37 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
+from stylestudio.engine.regions.fit import FitSettings, fit_query  # noqa: E402
 from stylestudio.engine.regions.locality import measure, pair_styles, prepare_pair  # noqa: E402
-from stylestudio.engine.regions.masks import dilate  # noqa: E402
-from stylestudio.engine.regions.queries import QueryParams, blend_styles, query_layers  # noqa: E402
-
-
-def fit_query(gen, s, r, region: np.ndarray, margin: int, q0: dict, stop: int | None, steps: int,
-              beta: float, lr: float) -> dict:
-    """``q`` over ``q0``'s channels, fitted to the composite (see the module doc)."""
-    inside = torch.from_numpy(region).float()[None, None]
-    outside = torch.from_numpy(~dilate(region, margin)).float()[None, None]
-    names = [n for n, v in q0.items() if np.any(v)]
-    with torch.no_grad():
-        target = gen.synthesize(s, stop_resolution=stop).image
-        start = gen.synthesize(blend_styles(s, r, q0), stop_resolution=stop).image
-    if target.shape[-1] != region.shape[-1]:
-        raise SystemExit("--size must equal the preview's output size")
-    allowed = {n: torch.from_numpy((q0[n] > 0).astype(np.float32)) for n in names}
-    theta = {n: torch.from_numpy(q0[n].astype(np.float32)).clone().requires_grad_(True) for n in names}
-    opt = torch.optim.Adam(list(theta.values()), lr=lr)
-    n_in, n_out = inside.sum() * 3, outside.sum() * 3
-    for _ in range(steps):
-        styles = dict(s)
-        for n in names:
-            styles[n] = s[n] + theta[n].clamp(0, 1) * allowed[n] * (r[n] - s[n])
-        img = gen.synthesize(styles, stop_resolution=stop).image
-        loss = (((img - start) ** 2) * inside).sum() / n_in \
-            + beta * ((((img - target) ** 2 + 1e-4).sqrt()) * outside).sum() / n_out
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return {n: (theta[n].detach().clamp(0, 1) * allowed[n]).numpy() if n in theta else v for n, v in q0.items()}
+from stylestudio.engine.regions.queries import QueryParams, query_layers  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             region = np.isin(pair.labels, list(clusters))
             q0 = query_layers(cat.rows(clusters), start, cat.effect_rows(clusters))
             for b in [None] + betas:
-                q = q0 if b is None else fit_query(gen, s, r, region, margin, q0, stop, args.steps, b, args.lr)
+                fit = FitSettings(steps=args.steps, beta=b or 1.0, lr=args.lr, resolution=stop or gen.resolution,
+                                  margin=args.dilate, start=start)
+                q = q0 if b is None else fit_query(gen, s, r, region, q0, fit)
                 m = measure(gen, pair, clusters, q, size, stop, margin)
                 if m is not None:
                     rows[(n, b)].append((m.inside, m.outside, m.baseline_outside))

@@ -254,16 +254,16 @@ def test_fit_keeps_the_change_inside_the_region(tiny, catalog: Catalog) -> None:
 
 def test_fitted_transfer_is_fitted_once_per_pair(tiny, catalog: Catalog, monkeypatch) -> None:
     """Strength changes and re-renders reuse the fit; a new reference fits again."""
-    import stylestudio.engine.edits.transfer as transfer_module
+    import stylestudio.engine.regions.fit as fit_module
 
     calls = []
-    real = transfer_module.fit_query
+    real = fit_module.fit_query
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(transfer_module, "fit_query", counting)
+    monkeypatch.setattr(fit_module, "fit_query", counting)  # named regions fit through fit_named_region
     renderer = _renderer(tiny, catalog)
     catalog.cache.clear()
     edit = TransferEdit(reference=SeedSource(7), region=("c2",), fit=True)
