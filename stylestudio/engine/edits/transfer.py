@@ -130,9 +130,7 @@ class TransferEdit(Edit):
         if self.mask is None:
             key: tuple = ("named", cat.resolve(self.region), params)
         else:
-            mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
-            extra = self.coverage if self.mask_mode == "clusters" else None
-            key = ("mask", self.mask_mode, extra, mh, _styles_digest(styles), params)
+            key = (*self._mask_key(), _styles_digest(styles), params)
         hit = cat.cache.get(key)
         if hit is not None:
             return hit
@@ -145,11 +143,13 @@ class TransferEdit(Edit):
             rows, effects = cat.rows(clusters), cat.effect_rows(clusters)
         else:  # activations inside the mask: no pixel-effect version, the effect query falls back
             rows = mask_rows(cat, gen, styles, self.mask)
-        q = query_layers(rows, params, effects)
-        if len(cat.cache) >= _QUERY_CACHE_SIZE:
-            cat.cache.pop(next(iter(cat.cache)))
-        cat.cache[key] = q
-        return q
+        return _remember(cat, key, query_layers(rows, params, effects))
+
+    def _mask_key(self) -> tuple:
+        """What identifies the painted region in the query caches."""
+        assert self.mask is not None
+        mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
+        return ("mask", self.mask_mode, self.coverage if self.mask_mode == "clusters" else None, mh)
 
     def _fitted_q(self, ctx: EditContext, cat: Catalog) -> dict[str, np.ndarray]:
         """``q`` fitted to the document's own face and this reference (cached per pair and region).
@@ -159,11 +159,7 @@ class TransferEdit(Edit):
         settings = FitSettings()
         base = ctx.base_styles
         reference = ctx.source_styles(self.reference)
-        if self.mask is None:
-            what: tuple = ("named", cat.resolve(self.region))
-        else:
-            mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
-            what = ("mask", self.mask_mode, self.coverage if self.mask_mode == "clusters" else None, mh)
+        what = ("named", cat.resolve(self.region)) if self.mask is None else self._mask_key()
         key = ("fit", what, _styles_digest(base), _styles_digest(reference), settings)
         hit = cat.cache.get(key)
         if hit is not None:
@@ -180,10 +176,7 @@ class TransferEdit(Edit):
                 rows = mask_rows(cat, gen, base, self.mask)
             q = fit_query(gen, base, reference, mask_array(self.mask) >= 0.5,
                           query_layers(rows, settings.start, effects), settings)
-        if len(cat.cache) >= _QUERY_CACHE_SIZE:
-            cat.cache.pop(next(iter(cat.cache)))
-        cat.cache[key] = q
-        return q
+        return _remember(cat, key, q)
 
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.enabled or self.strength == 0.0 or not self.has_region():
@@ -195,6 +188,14 @@ class TransferEdit(Edit):
     def describe(self) -> str:
         what = "painted region" if self.mask is not None else " + ".join(self.region) or "no region"
         return f"{what} from {self.reference.label()} ×{self.strength:.2f}" + (", fitted" if self.fit else "")
+
+
+def _remember(cat: Catalog, key: tuple, q: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Keep ``q`` in the catalog's bounded query cache (oldest out first)."""
+    if len(cat.cache) >= _QUERY_CACHE_SIZE:
+        cat.cache.pop(next(iter(cat.cache)))
+    cat.cache[key] = q
+    return q
 
 
 def query_fields(tuned: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:

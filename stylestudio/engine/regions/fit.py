@@ -16,14 +16,14 @@ a setting the user turns on rather than the default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import Cancelled, InputError
+from ...errors import InputError
 from .masks import dilate
 from .queries import QueryParams
 
@@ -51,8 +51,7 @@ def region_at(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor], region: np.ndarray,
-              q0: Mapping[str, np.ndarray], settings: FitSettings = FitSettings(),
-              cancelled: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+              q0: Mapping[str, np.ndarray], settings: FitSettings = FitSettings()) -> dict[str, np.ndarray]:
     """``q`` over ``q0``'s channels for this pair. ``region``: bool mask of any size on the target
     (one that vanishes at the fit's resolution is an :class:`InputError`).
 
@@ -89,8 +88,6 @@ def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor]
     opt = torch.optim.Adam(list(theta.values()), lr=settings.lr)
     with torch.enable_grad():
         for _ in range(settings.steps):
-            if cancelled is not None and cancelled():
-                raise Cancelled("fitting the transfer was cancelled")
             img = gen.synthesize(blended(), stop_resolution=stop).image
             loss = ((img - start).square() * inside).sum() / n_in \
                 + settings.beta * (((img - plain).square() + 1e-4).sqrt() * outside).sum() / n_out
@@ -104,8 +101,7 @@ def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor]
 
 
 def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[str, Tensor],
-                     clusters, settings: FitSettings = FitSettings(),
-                     cancelled: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+                     clusters, settings: FitSettings = FitSettings()) -> dict[str, np.ndarray]:
     """The fitted ``q`` of catalog ``clusters``, on the target's own cluster map (the editor's named
     regions and ``bench/locality.py --fit`` both go through here)."""
     from .queries import query_layers
@@ -116,5 +112,5 @@ def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[
     q0 = query_layers(cat.rows(clusters), settings.start, cat.effect_rows(clusters))
     if not region.any():  # e.g. ears under long hair: nothing of the region to take a look into
         return {n: np.zeros_like(np.asarray(v, np.float32)) for n, v in q0.items()}
-    return fit_query(gen, target, reference, region, q0, settings, cancelled)
+    return fit_query(gen, target, reference, region, q0, settings)
 
