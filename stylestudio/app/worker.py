@@ -472,6 +472,9 @@ class EngineWorker(QObject):
         has_edits = any(e.enabled for e in req.doc.edits)
         if quality == "final" and not has_edits:
             self._before_done[(m.name, req.doc.source.key())] = None
+        # counted before the frame leaves: a listener that sees the frame also sees it counted
+        self.stats["renders"] += 1
+        self.stats["finals" if quality == "final" else "previews"] += 1
         self.rendered.emit(RenderResult(req.seq, quality, qimg, m.name, m.generator.resolution,
                                         req.doc.source.key(), now - t0, req.posted_at, now, has_edits))
 
@@ -487,8 +490,6 @@ class EngineWorker(QObject):
                 img = engine.render(req.doc, "preview", self.preview_size)
                 if img.shape[-1] < m.generator.resolution:
                     self._emit_frame(req, "preview", img, m, t0)
-                    self.stats["previews"] += 1
-                    self.stats["renders"] += 1
                     with self._lock:
                         superseded = self._render is not None
                     if superseded:
@@ -499,8 +500,6 @@ class EngineWorker(QObject):
             if quality == "preview" and img.shape[-1] >= m.generator.resolution:
                 quality = "final"  # the model is small enough that previews are full frames
             self._emit_frame(req, quality, img, m, t0)
-            self.stats["renders"] += 1
-            self.stats["finals" if quality == "final" else "previews"] += 1
             self._last_source = source
             if quality == "final" and any(e.enabled for e in req.doc.edits):
                 key = (req.doc.model, req.doc.source.key())
