@@ -134,16 +134,19 @@ class TransferEdit(Edit):
         hit = cat.cache.get(key)
         if hit is not None:
             return hit
-        gen = ctx.generator
-        effects = None
         if self.mask is None:
             rows, effects = cat.rows(key[1]), cat.effect_rows(key[1])
-        elif self.mask_mode == "clusters":
-            clusters = mask_clusters(cat, gen, styles, self.mask, self.coverage)
-            rows, effects = cat.rows(clusters), cat.effect_rows(clusters)
-        else:  # activations inside the mask: no pixel-effect version, the effect query falls back
-            rows = mask_rows(cat, gen, styles, self.mask)
+        else:
+            rows, effects = self._mask_rows(ctx, cat, styles)
         return _remember(cat, key, query_layers(rows, params, effects))
+
+    def _mask_rows(self, ctx: EditContext, cat: Catalog, styles: Mapping[str, Tensor]) -> tuple[dict, dict | None]:
+        """The painted region's contribution rows (and pixel-effect rows, when it maps to clusters)."""
+        if self.mask_mode == "clusters":
+            clusters = mask_clusters(cat, ctx.generator, styles, self.mask, self.coverage)
+            return cat.rows(clusters), cat.effect_rows(clusters)
+        # activations inside the mask: no pixel-effect version, the effect query falls back
+        return mask_rows(cat, ctx.generator, styles, self.mask), None
 
     def _mask_key(self) -> tuple:
         """What identifies the painted region in the query caches."""
@@ -168,12 +171,7 @@ class TransferEdit(Edit):
         if self.mask is None:
             q = fit_named_region(gen, cat, base, reference, what[1], settings)
         else:  # the painted mask is the region; its clusters (or activations) say which channels may move
-            effects = None
-            if self.mask_mode == "clusters":
-                clusters = mask_clusters(cat, gen, base, self.mask, self.coverage)
-                rows, effects = cat.rows(clusters), cat.effect_rows(clusters)
-            else:
-                rows = mask_rows(cat, gen, base, self.mask)
+            rows, effects = self._mask_rows(ctx, cat, base)
             q = fit_query(gen, base, reference, mask_array(self.mask) >= 0.5,
                           query_layers(rows, settings.start, effects), settings)
         return _remember(cat, key, q)

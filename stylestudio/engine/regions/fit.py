@@ -20,12 +20,12 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import InputError
+from .catalog import resize_mask
 from .masks import dilate
-from .queries import QueryParams
+from .queries import QueryParams, blend_styles, query_layers
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,9 @@ class FitSettings:
 
 
 def region_at(mask: np.ndarray, size: int) -> np.ndarray:
-    """Any-size region mask (bool or 0–1) → bool [size, size] (area-averaged, then ≥ ½)."""
+    """Any-size region mask (bool or 0–1) → bool [size, size] (resized as soft masks are, then ≥ ½)."""
     m = torch.as_tensor(np.asarray(mask, np.float32))[None, None]
-    if m.shape[-1] != size or m.shape[-2] != size:
-        m = F.interpolate(m, size=(size, size), mode="area" if m.shape[-1] > size else "bilinear",
-                          **({} if m.shape[-1] > size else {"align_corners": False}))
-    return m[0, 0].numpy() >= 0.5
+    return resize_mask(m, (size, size))[0, 0].numpy() >= 0.5
 
 
 def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor], region: np.ndarray,
@@ -78,10 +75,7 @@ def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor]
              for n in names}
 
     def blended() -> dict[str, Tensor]:
-        styles = dict(target)
-        for n in names:
-            styles[n] = target[n] + theta[n].clamp(0, 1) * allowed[n] * (reference[n].to(target[n]) - target[n])
-        return styles
+        return blend_styles(target, reference, {n: theta[n].clamp(0, 1) * allowed[n] for n in names})
 
     with torch.no_grad():
         start = gen.synthesize(blended(), stop_resolution=stop).image
@@ -104,8 +98,6 @@ def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[
                      clusters, settings: FitSettings = FitSettings()) -> dict[str, np.ndarray]:
     """The fitted ``q`` of catalog ``clusters``, on the target's own cluster map (the editor's named
     regions and ``bench/locality.py --fit`` both go through here)."""
-    from .queries import query_layers
-
     with torch.no_grad():
         labels = cat.cluster_map(gen, target, settings.resolution)[0].cpu().numpy()
     region = np.isin(labels, list(clusters))

@@ -107,16 +107,18 @@ def blend_styles(styles: Mapping[str, "Tensor"], reference: Mapping[str, "Tensor
     """``σ_G = σ_S + strength·diag(q)·(σ_R − σ_S)`` on every layer that has a query.
 
     Layers without a query (or with ``q = 0``) are passed through untouched, so a later render can
-    reuse the cached activations of every stage before the first changed layer.
+    reuse the cached activations of every stage before the first changed layer. ``q`` rows may be
+    tensors, which gradients flow through (the per-face fit, ``regions.fit``).
     """
     import torch
 
     out = {}
     for name, s in styles.items():
         qq = q.get(name)
-        if qq is None or not np.any(qq) or strength == 0:
+        if qq is None or strength == 0 or (not isinstance(qq, torch.Tensor) and not np.any(qq)):
             out[name] = s
             continue
-        qt = torch.as_tensor(np.asarray(qq, np.float32), device=s.device, dtype=s.dtype)
+        qt = qq.to(s) if isinstance(qq, torch.Tensor) else torch.as_tensor(np.asarray(qq, np.float32),
+                                                                            device=s.device, dtype=s.dtype)
         out[name] = s + strength * qt * (reference[name].to(s) - s)
     return out
