@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true",
                     help="measure the editor's \"fit to this face\" instead: q fitted per pair (regions.fit), "
                          "seconds per region and pair, so use fewer --pairs")
+    ap.add_argument("--fit-start", choices=("both", "generous", "tuned"), default="both",
+                    help="with --fit: start from the generous query and the region's tuned one, keeping the more "
+                         "local fit (the editor's way), or from one of them only")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
                     help="contact sheet PNG ('' to skip)")
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
-          f"query {'fitted to each pair (' + str(FitSettings()) + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
+          f"query {'fitted to each pair (' + str(FitSettings()) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
@@ -113,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def query_for(name: str, target, reference) -> dict:
         """The region's catalog query, or with ``--fit`` the editor's fit to this pair."""
-        return fit_named_region(gen, cat, target, reference, cat.resolve(name)) if args.fit else qs[name]
+        if not args.fit:
+            return qs[name]
+        settings = FitSettings(start=params[name]) if args.fit_start == "tuned" else FitSettings()
+        also = params[name] if args.fit_start == "both" else None
+        return fit_named_region(gen, cat, target, reference, cat.resolve(name), settings, also=also)
 
     rows = {n: [] for n in names}
     t0 = time.time()

@@ -18,7 +18,7 @@ from torch import Tensor
 from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, new_edit_id,
                         register_edit, source_from_json)
 from ..regions.catalog import DEFAULT_NAME, Catalog
-from ..regions.fit import FitSettings, fit_named_region, fit_query
+from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts
 from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
 from ..regions.queries import QueryParams, blend_styles, query_layers
 from ...errors import InputError
@@ -163,17 +163,17 @@ class TransferEdit(Edit):
         base = ctx.base_styles
         reference = ctx.source_styles(self.reference)
         what = ("named", cat.resolve(self.region)) if self.mask is None else self._mask_key()
-        key = ("fit", what, _styles_digest(base), _styles_digest(reference), settings)
+        key = ("fit", what, _styles_digest(base), _styles_digest(reference), settings, self.params)
         hit = cat.cache.get(key)
         if hit is not None:
             return hit
         gen = ctx.generator
         if self.mask is None:
-            q = fit_named_region(gen, cat, base, reference, what[1], settings)
+            q = fit_named_region(gen, cat, base, reference, what[1], settings, also=self.params)
         else:  # the painted mask is the region; its clusters (or activations) say which channels may move
             rows, effects = self._mask_rows(ctx, cat, base)
             q = fit_query(gen, base, reference, mask_array(self.mask) >= 0.5,
-                          query_layers(rows, settings.start, effects), settings)
+                          fit_starts(rows, effects, settings, also=self.params), settings)
         return _remember(cat, key, q)
 
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
