@@ -190,6 +190,9 @@ def main() -> int:
                     help=f"W+ offset penalty (default the app's, {InversionSettings.delta_weight:g})")
     ap.add_argument("--delta-weight-start", type=float, default=None,
                     help="W+ offset penalty at the first step, falling to --delta-weight (default the app's)")
+    ap.add_argument("--far-lpips", default=None,
+                    help="'LO,HI': estimates at this LPIPS or worse let the W+ penalty fall sooner; 'off' "
+                         f"(default the app's, {InversionSettings.far_lpips})")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -209,6 +212,9 @@ def main() -> int:
         settings = dataclasses.replace(settings, delta_weight=args.delta_weight)
     if args.delta_weight_start is not None:
         settings = dataclasses.replace(settings, delta_weight_start=args.delta_weight_start or None)
+    if args.far_lpips is not None:
+        far = None if args.far_lpips == "off" else tuple(float(v) for v in args.far_lpips.split(","))
+        settings = dataclasses.replace(settings, far_lpips=far)
     report: dict = {"threads": args.threads, "clock": args.clock,
                     "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "clock"},
                     "encoder": None if encoder is None else encoder.meta.get("training"),

@@ -103,6 +103,24 @@ def test_offset_penalty_falls_from_its_start(tiny, target) -> None:
     assert held[4] < 0.5 * free[4]  # early: rows held near one shared w
     assert held[-1] > 2 * held[4]  # late: the penalty has fallen and rows move apart
 
+    # a face whose estimate is far from the model's range gets its rows' freedom sooner
+    near = spread(dataclasses.replace(base, delta_weight_start=1e5, far_lpips=None))
+    far = spread(dataclasses.replace(base, delta_weight_start=1e5, far_lpips=(0.0, 1e-6), far_fall=0.5))
+    assert far[4] == pytest.approx(near[4], rel=0.5)  # early both held
+    # Adam's normalised steps keep rows moving by about lr even under a huge penalty, so the
+    # difference is modest on the tiny model; without the rule the two runs are identical
+    assert all(f > 1.05 * n for f, n in zip(far[12:], near[12:]))
+
+
+def test_penalty_falls_sooner_only_for_faces_far_from_the_range() -> None:
+    from stylestudio.engine.inversion.invert import _penalty_fall
+
+    s = InversionSettings(delta_weight_fall=1.0, far_lpips=(0.3, 0.4), far_fall=0.5)
+    assert _penalty_fall(s, 0.2) == 1.0 and _penalty_fall(s, 0.3) == 1.0
+    assert _penalty_fall(s, 0.35) == pytest.approx(0.75)
+    assert _penalty_fall(s, 0.41) == _penalty_fall(s, 0.9) == 0.5
+    assert _penalty_fall(dataclasses.replace(s, far_lpips=None), 0.9) == 1.0
+
 
 def test_pti_changes_only_synthesis_weights(tiny) -> None:
     names = synthesis_parameters(tiny)
