@@ -35,6 +35,8 @@ rendered at full resolution.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -82,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-start", choices=("both", "generous", "tuned"), default="both",
                     help="with --fit: start from the generous query and the region's tuned one, keeping the more "
                          "local fit (the editor's way), or from one of them only")
+    ap.add_argument("--fit-beta", type=float, default=FitSettings.beta, help="with --fit: weight of the leak")
+    ap.add_argument("--fit-steps", type=int, default=FitSettings.steps, help="with --fit: Adam steps per start")
+    ap.add_argument("--save-rows", default=None,
+                    help="keep every pair's measurements in this JSON file (rewritten every 10 pairs)")
+    ap.add_argument("--table-from", default=None,
+                    help="print the table of a --save-rows file (e.g. an interrupted run) and stop")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
                     help="contact sheet PNG ('' to skip)")
@@ -89,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thumb", type=int, default=192, help="contact sheet tile size (default 192)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.table_from:
+        saved = json.loads(Path(args.table_from).read_text())
+        print(f"{saved['pairs']} pairs from {args.table_from}")
+        table(saved["rows"], list(saved["rows"]), time.time())
+        return 0
 
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
 
@@ -106,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
-          f"query {'fitted to each pair (' + str(FitSettings()) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
+          f"query {'fitted to each pair (' + str(FitSettings(steps=args.fit_steps, beta=args.fit_beta)) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
@@ -118,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         """The region's catalog query, or with ``--fit`` the editor's fit to this pair."""
         if not args.fit:
             return qs[name]
-        settings = FitSettings(start=params[name]) if args.fit_start == "tuned" else FitSettings()
+        settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta)
+        if args.fit_start == "tuned":
+            settings = dataclasses.replace(settings, start=params[name])
         also = params[name] if args.fit_start == "both" else None
         return fit_named_region(gen, cat, target, reference, cat.resolve(name), settings, also=also)
 
@@ -133,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows[n].append((m.inside, m.outside, m.moved, m.baseline_outside, m.area))
         if (i + 1) % 10 == 0 or i + 1 == args.pairs:
             el = time.time() - t0
+            if args.save_rows:
+                Path(args.save_rows).write_text(json.dumps({"pairs": i + 1, "rows": rows}))
             print(f"  … {i + 1}/{args.pairs} pairs, {el:.0f} s", file=sys.stderr, flush=True)
 
     if args.pairs > 0:
