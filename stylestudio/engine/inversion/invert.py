@@ -394,6 +394,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             left = max(1e-3, settings.deadline - (start - t0))
             budget = left if budget is None else min(budget, left)
         last = 0.0  # the previous step's seconds: a step that would end past the budget is not begun
+        fall = settings.delta_weight_fall  # decided at the first step, from how far the estimate is
         for step in range(settings.steps):
             began = clock()
             t = step / settings.steps

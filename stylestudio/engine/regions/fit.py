@@ -139,9 +139,11 @@ def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[
     with torch.no_grad():
         labels = cat.cluster_map(gen, target, settings.resolution)[0].cpu().numpy()
     region = np.isin(labels, list(clusters))
-    return fit_query(gen, target, reference, region, fit_starts(cat.rows(clusters), cat.effect_rows(clusters),
-                                                               settings, also), settings) \
-        if region.any() else _nothing(cat.rows(clusters))  # e.g. ears under long hair: nothing to take
+    rows = cat.rows(clusters)
+    if not region.any():  # e.g. ears under long hair: nothing of the region to take a look into
+        return {n: np.zeros_like(np.asarray(v, np.float32)) for n, v in rows.items()}
+    return fit_query(gen, target, reference, region, fit_starts(rows, cat.effect_rows(clusters), settings, also),
+                     settings)
 
 
 def fit_starts(rows: Mapping[str, np.ndarray], effects: Mapping[str, np.ndarray] | None, settings: FitSettings,
@@ -151,7 +153,3 @@ def fit_starts(rows: Mapping[str, np.ndarray], effects: Mapping[str, np.ndarray]
     moves; a tuned start keeps regions whose generous query leaks a lot (hair) as local as tuned."""
     params = [settings.start] + ([also] if also is not None and also != settings.start else [])
     return [query_layers(rows, p, effects) for p in params]
-
-
-def _nothing(rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {n: np.zeros_like(np.asarray(v, np.float32)) for n, v in rows.items()}
