@@ -118,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     qs = {n: query_layers(cat.rows(cat.resolve(n)), params[n], cat.effect_rows(cat.resolve(n))) for n in names}
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
+    fit_settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta)
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
-          f"query {'fitted to each pair (' + str(FitSettings(steps=args.fit_steps, beta=args.fit_beta)) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
+          f"query {'fitted to each pair (' + str(fit_settings) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
@@ -131,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         """The region's catalog query, or with ``--fit`` the editor's fit to this pair."""
         if not args.fit:
             return qs[name]
-        settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta)
-        if args.fit_start == "tuned":
-            settings = dataclasses.replace(settings, start=params[name])
+        settings = dataclasses.replace(fit_settings, start=params[name]) if args.fit_start == "tuned" else fit_settings
         also = params[name] if args.fit_start == "both" else None
         return fit_named_region(gen, cat, target, reference, cat.resolve(name), settings, also=also)
 

@@ -247,13 +247,12 @@ def _penalty_fall(settings: InversionSettings, first_lpips: float) -> float:
     return fall + far * (min(fall, settings.far_fall) - fall)
 
 
-def _delta_weight(settings: InversionSettings, t: float, fall: float | None = None) -> float:
+def _delta_weight(settings: InversionSettings, t: float, fall: float) -> float:
     """The W+ offset penalty at progress ``t`` (0..1) of the W+ stage, falling over ``fall``."""
     start, end = settings.delta_weight_start, settings.delta_weight
     if start is None or start <= 0 or end <= 0:
         return end
-    fall = max(settings.delta_weight_fall if fall is None else fall, 1e-6)
-    return start * (end / start) ** min(1.0, max(0.0, t / fall))
+    return start * (end / start) ** min(1.0, max(0.0, t / max(fall, 1e-6)))
 
 
 def _schedule(t: float, rampup: float = 0.05, rampdown: float = 0.3) -> float:
