@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model name (default: the built-in one)")
     ap.add_argument("--catalog", default="default")
     ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--first-pair", type=int, default=0,
+                    help="start at this pair (a long run split in parts; join them with --table-from A,B)")
     ap.add_argument("--mask-pairs", type=int, default=10, help="pairs for the painted-mask comparison (0: skip)")
     ap.add_argument("--regions", default=None, help="comma-separated (default: every named region)")
     ap.add_argument("--size", type=int, default=256, help="measuring resolution (default 256)")
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-rows", default=None,
                     help="keep every pair's measurements in this JSON file (rewritten every 10 pairs)")
     ap.add_argument("--table-from", default=None,
-                    help="print the table of a --save-rows file (e.g. an interrupted run) and stop")
+                    help="print the table of --save-rows files (an interrupted run; parts of a split one, comma-separated, are joined) and stop")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--contact", default=str(REPO / "docs" / "regions_contact_sheet.png"),
                     help="contact sheet PNG ('' to skip)")
@@ -98,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.table_from:
-        saved = json.loads(Path(args.table_from).read_text())
-        print(f"{saved['pairs']} pairs from {args.table_from}")
-        table(saved["rows"], list(saved["rows"]), time.time())
+        joined: dict[str, list] = {}
+        for part in args.table_from.split(","):
+            saved = json.loads(Path(part).read_text())
+            print(f"{saved['pairs']} pairs from {part}" + (f" (pairs {saved['first']}–{saved['first'] + saved['pairs'] - 1})"
+                                                          if "first" in saved else ""))
+            for n, r in saved["rows"].items():
+                joined.setdefault(n, []).extend(r)
+        table(joined, list(joined), time.time())
         return 0
 
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta)
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
           f"query {'fitted to each pair (' + str(fit_settings) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
-    print(f"{args.pairs} pairs, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
+    print(f"{args.pairs} pairs from pair {args.first_pair}, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
           + f", region margin {margin}px, threads {args.threads}")
     for n in names:
         layers = [k for k, c in chosen[n].items() if c]
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {n: [] for n in names}
     t0 = time.time()
     for i in range(args.pairs):
-        pair = prepare_pair(gen, cat, *pair_styles(gen, i, args.seed_base), size, stop)
+        pair = prepare_pair(gen, cat, *pair_styles(gen, args.first_pair + i, args.seed_base), size, stop)
         for n in names:
             m = measure(gen, pair, cat.resolve(n), query_for(n, pair.target_styles, pair.reference_styles),
                         size, stop, margin)
@@ -148,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if (i + 1) % 10 == 0 or i + 1 == args.pairs:
             el = time.time() - t0
             if args.save_rows:
-                Path(args.save_rows).write_text(json.dumps({"pairs": i + 1, "rows": rows}))
+                Path(args.save_rows).write_text(json.dumps({"pairs": i + 1, "first": args.first_pair, "rows": rows}))
             print(f"  … {i + 1}/{args.pairs} pairs, {el:.0f} s", file=sys.stderr, flush=True)
 
     if args.pairs > 0:

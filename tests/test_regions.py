@@ -236,7 +236,7 @@ def test_fit_keeps_the_change_inside_the_region(tiny, catalog: Catalog) -> None:
     region = np.zeros((32, 32), bool)
     region[8:20, 10:24] = True  # a painted block: what matters is the fit's own objective
     q0 = query_layers(catalog.rows((0, 1, 2, 3, 4)), QueryParams("sequential", eps=1e9, rho=0.0))
-    settings = FitSettings(steps=40, lr=0.1, beta=4.0)
+    settings = FitSettings(steps=40, lr=0.1, beta=4.0, colour_steps=0)  # the start's own goal only
     q = fit_query(tiny, s, r, region, q0, settings)
     assert q.keys() == q0.keys()
     assert all(((v >= 0) & (v <= 1)).all() and not v[q0[k] == 0].any() for k, v in q.items())
@@ -263,7 +263,7 @@ def test_fit_from_two_starts_keeps_the_more_local(tiny, catalog: Catalog) -> Non
     region[8:20, 10:24] = True
     generous = query_layers(catalog.rows((0, 1, 2, 3, 4)), QueryParams("sequential", eps=1e9, rho=0.0))
     narrow = query_layers(catalog.rows((0, 1)), QueryParams("sequential", eps=1.0, rho=0.3))
-    settings = FitSettings(steps=10, lr=0.1)
+    settings = FitSettings(steps=10, lr=0.1, colour_steps=0)
 
     def leak(q) -> float:
         with torch.no_grad():
@@ -278,6 +278,43 @@ def test_fit_from_two_starts_keeps_the_more_local(tiny, catalog: Catalog) -> Non
     for starts in ([generous, narrow], [narrow, generous]):
         q = fit_query(tiny, s, r, region, starts, settings)
         assert all(np.allclose(q[k], best[k], atol=1e-6) for k in best)
+
+
+def test_colour_fit_reaches_the_reference_colour_and_joins_only_when_the_starts_leak(tiny, catalog: Catalog) -> None:
+    """The colour fit pulls the region's mean colour toward the reference's, over any channel; it is
+    tried only when the starts' fits leak more than ``local_enough``, and then the more local wins."""
+    import dataclasses
+
+    from stylestudio.engine.regions.fit import FitSettings, _Pair, fit_query
+    from stylestudio.engine.regions.queries import query_layers
+
+    s = tiny.styles(SeedSource(5, 0.7).latent(tiny))
+    r = tiny.styles(SeedSource(6, 0.7).latent(tiny))
+    region = np.zeros((32, 32), bool)
+    region[8:20, 10:24] = True
+    narrow = query_layers(catalog.rows((0, 1)), QueryParams("sequential", eps=1.0, rho=0.3))
+    settings = FitSettings(steps=10, lr=0.1, colour_steps=30, colour_weight=4.0)
+    pair = _Pair(tiny, s, r, region, settings)
+
+    def colour_gap(q) -> float:
+        with torch.no_grad():
+            img = pair.render(q)
+        return float(((img * pair.inside).sum((2, 3)) / pair.inside.sum() - pair.reference_colour).norm())
+
+    coloured = pair.fit(narrow, goal="colour")
+    assert colour_gap(coloured) < 0.5 * colour_gap(narrow), (colour_gap(narrow), colour_gap(coloured))
+    assert any(v[narrow[k] == 0].any() for k, v in coloured.items())  # free of the start's channels
+    assert all(((v >= 0) & (v <= 1)).all() for v in coloured.values())
+
+    started = pair.fit(narrow)
+    assert abs(pair.leak(started) - pair.leak(coloured)) > 0.01 * pair.leak(started)
+    local = dataclasses.replace(settings, local_enough=1e9)  # every start local enough: no colour fit
+    q = fit_query(tiny, s, r, region, narrow, local)
+    assert all(np.allclose(q[k], started[k], atol=1e-6) for k in started)
+    strict = dataclasses.replace(settings, local_enough=0.0)  # never local enough: the more local of the two
+    best = min((started, coloured), key=pair.leak)
+    q = fit_query(tiny, s, r, region, narrow, strict)
+    assert all(np.allclose(q[k], best[k], atol=1e-6) for k in best)
 
 
 def test_fitted_transfer_is_fitted_once_per_pair(tiny, catalog: Catalog, monkeypatch) -> None:
