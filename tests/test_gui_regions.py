@@ -186,6 +186,7 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     panel.fit_box.click()
     assert panel.current().fit and window.undo_stack.count() == steps + 1
     assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fit transfer to this face"
+    assert window.statusBar().currentMessage().startswith("Fitting the transfer")  # the wait is explained
     wait_final(qtbot, window)
     fitted_picture = canvas_array(window)
     assert_same_picture(fitted_picture, reference_frame(window.holder.doc))

@@ -102,6 +102,11 @@ def region_map(engine: Any, doc: EditDocument, clusters: tuple[int, ...], name: 
     return np.isin(labels, clusters).astype(np.float32)
 
 
+#: transfer fields whose change starts a new fit (a strength change reuses it)
+_FIT_CHANGES = {"fit", "region", "mask", "reference", "mask_mode", "coverage", "query", "lam", "eps", "rho",
+                "tau"}
+
+
 # ---------------------------------------------------------------------------------------------
 # the strength slider
 
@@ -272,7 +277,8 @@ class RegionsPanel(QWidget):
 
         self.fit_box = QCheckBox("Fit to this face")
         self.fit_box.setToolTip("Fit the transfer to this face and this reference instead of using the region's\n"
-                                "averaged settings: a stronger change that stays more inside the region.\n"
+                                "averaged settings: a stronger change that stays more inside the region;\n"
+                                "smooth regions (skin, cheeks, forehead) take the reference's colouring.\n"
                                 "Takes a few seconds per new reference or region on a CPU.")
 
         # advanced
@@ -431,6 +437,9 @@ class RegionsPanel(QWidget):
         if after is doc:
             return False
         self.ctx.push(EditChangeCommand(self.ctx.holder, after, text, before=doc))
+        edit = self.current(after)
+        if edit is not None and edit.fit and edit.has_region() and _FIT_CHANGES & changes.keys():
+            self.ctx.status("Fitting the transfer to this face and reference (a few seconds on a CPU)…", 8000)
         return True
 
     # -- reference ------------------------------------------------------------------------------
