@@ -16,7 +16,9 @@ target outside it (a band of the bench's margin around the region is left free):
     loss = mean_in (G(q) − G(q₀))² + β · mean_out ρ(G(q) − T)
 
 ``ρ`` is a Charbonnier (smooth L1) penalty, since ``bench/locality.py`` measures mean absolute
-change. Both the start and the fitted ``q`` are measured exactly as the benchmark measures
+change. Where that fit still leaks more than ``FitSettings.local_enough``, the fit's colour goal
+(the reference's mean colour inside, over every channel) joins, as in the editor; ``--colour-steps 0``
+leaves it out. Both the start and the fitted ``q`` are measured exactly as the benchmark measures
 (``stylestudio.engine.regions.locality``).
 """
 from __future__ import annotations
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--beta", default="1,4", help="comma-separated outside weights to try")
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--colour-steps", type=int, default=FitSettings.colour_steps,
+                    help="steps of the colour fit tried when the start's fit leaks (0: never)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--stop-resolution", type=int, default=128)
     ap.add_argument("--dilate", type=float, default=0.03)
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             q0 = query_layers(cat.rows(clusters), start, cat.effect_rows(clusters))
             for b in [None] + betas:
                 fit = FitSettings(steps=args.steps, beta=b or 1.0, lr=args.lr, resolution=stop or gen.resolution,
-                                  margin=args.dilate, start=start)
+                                  margin=args.dilate, start=start, colour_steps=args.colour_steps)
                 q = q0 if b is None else fit_query(gen, s, r, region, q0, fit)
                 m = measure(gen, pair, clusters, q, size, stop, margin)
                 if m is not None:
