@@ -34,7 +34,7 @@ on rather than the default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -74,7 +74,8 @@ class _Pair:
     shares (the untouched render, the inside and the counted outside)."""
 
     def __init__(self, gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor],
-                 region: np.ndarray, settings: FitSettings, reference_region: np.ndarray | None = None) -> None:
+                 region: np.ndarray, settings: FitSettings,
+                 reference_region: np.ndarray | Callable[[], np.ndarray] | None = None) -> None:
         self.gen, self.target, self.reference, self.settings = gen, target, reference, settings
         self.stop = settings.resolution if settings.resolution < gen.resolution else None
         with torch.no_grad():
@@ -94,13 +95,15 @@ class _Pair:
     @property
     def reference_colour(self) -> Tensor:
         """Mean RGB [1, 3] of the region on the reference's preview (its own region where given and
-        present, else the target's: faces are aligned, so a painted mask means the same place)."""
+        present, else the target's: faces are aligned, so a painted mask means the same place). A
+        callable region is asked for only here, when a colour fit runs."""
         if self._reference_colour is None:
             with torch.no_grad():
                 image = self.gen.synthesize(dict(self.reference), stop_resolution=self.stop).image
             where = self.inside
-            if self._reference_region is not None:
-                own = region_at(self._reference_region, image.shape[-1])
+            given = self._reference_region() if callable(self._reference_region) else self._reference_region
+            if given is not None:
+                own = region_at(given, image.shape[-1])
                 if own.any():
                     where = torch.from_numpy(own).float()[None, None].to(image)
             self._reference_colour = (image * where).sum((2, 3)) / where.sum()
@@ -167,12 +170,13 @@ class _Pair:
 def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor], region: np.ndarray,
               q0: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]],
               settings: FitSettings = FitSettings(),
-              reference_region: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              reference_region: np.ndarray | Callable[[], np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """``q`` for this pair, fitted over the channels of ``q0`` (or of each of several starts), keeping
     the result that leaks least outside for what it changes inside. When even that one leaks more than
     ``settings.local_enough``, a colour fit from the last start joins the candidates. ``region``: bool
     mask of any size on the target (one that vanishes at the fit's resolution is an
-    :class:`InputError`); ``reference_region``: the same region on the reference, where known.
+    :class:`InputError`); ``reference_region``: the same region on the reference, where known (or a
+    callable giving it, so it is only worked out when the colour fit runs).
 
     Returns float32 rows in [0, 1] with the same layers as the start.
     """
@@ -200,8 +204,10 @@ def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[
     rows = cat.rows(clusters)
     if not region.any():  # e.g. ears under long hair: nothing of the region to take a look into
         return {n: np.zeros_like(np.asarray(v, np.float32)) for n, v in rows.items()}
-    with torch.no_grad():
-        on_reference = np.isin(cat.cluster_map(gen, reference, settings.resolution)[0].cpu().numpy(), list(clusters))
+    def on_reference() -> np.ndarray:
+        with torch.no_grad():
+            return np.isin(cat.cluster_map(gen, reference, settings.resolution)[0].cpu().numpy(), list(clusters))
+
     return fit_query(gen, target, reference, region, fit_starts(rows, cat.effect_rows(clusters), settings, also),
                      settings, reference_region=on_reference)
 
