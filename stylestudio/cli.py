@@ -152,14 +152,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_grad_enabled(grad_mode)  # a command may switch autograd off; callers keep theirs
 
 
+def gui_cannot_start() -> str | None:
+    """Why the editor cannot start on this machine (no display, missing X11 libraries), checked
+    before PySide6 is imported: Qt would otherwise print several lines and abort the process."""
+    from .app.display_check import diagnose
+
+    return diagnose()
+
+
 def launch_gui(parser: argparse.ArgumentParser, files: Sequence[str] = ()) -> int:
-    """Open the editor (on ``files`` when given) when the GUI can load, else print help."""
+    """Open the editor (on ``files`` when given); where it cannot run, say why in one line, exit 2."""
+    problem = gui_cannot_start()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         from .app.main import run_app
     except ImportError as exc:
-        parser.print_help()
-        print(f"\n(the editor cannot start here: {exc})", file=sys.stderr)
-        return 0
+        from .app.display_check import import_error_message, is_library_error
+
+        if not is_library_error(exc):
+            raise  # a bug in StyleStudio's own imports
+        if os.environ.get("STYLESTUDIO_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {import_error_message(exc)}", file=sys.stderr)
+        return 2
     return run_app(list(files))
 
 
