@@ -7,16 +7,20 @@ see one).
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
 from . import __version__
+from .engine.limits import (MAX_LATENT_ABS, MAX_LATENT_DIMS, MAX_LATENT_VALUES, MAX_LATENTS, MAX_SIZE, MIN_SIZE,
+                            PHOTO_SUFFIXES, PSI_MAX, PSI_MIN, SEED_MAX, SEED_MIN)
 from .errors import InputError, StyleStudioError
 
 COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions")
@@ -27,7 +31,8 @@ def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:
     p.add_argument("--model", default=None, help="model name (default: the built-in face model)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
     if output:
-        p.add_argument("--size", type=int, default=None, help="output size in pixels (default: model resolution)")
+        p.add_argument("--size", type=size_arg, default=None,
+                       help=f"output size in pixels, {MIN_SIZE} … {MAX_SIZE} (default: model resolution)")
         p.add_argument("-o", "--output", type=Path, required=True, help="output file (.png .jpg .tif, or .npy)")
 
 
@@ -45,13 +50,86 @@ def load_generator(args: argparse.Namespace):
     return name, ModelStore().load(name, device=device, progress=progress_printer)
 
 
+# ---- argument validation -----------------------------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one ``error: …`` line (exit 2), not usage plus a message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _number(text: str, kind: type, what: str):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{what} must be {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text!r}")
+    return value
+
+
+def bounded(kind: type, lo: float | None, hi: float | None, what: str = "the value"):
+    """An argparse ``type`` for a finite ``kind`` (int or float) within ``lo`` … ``hi`` (None: open)."""
+
+    def parse(text: str):
+        value = _number(text, kind, what)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            lo_s = "−∞" if lo is None else (f"{lo:g}" if kind is float else str(lo))
+            hi_s = "∞" if hi is None else (f"{hi:g}" if kind is float else str(hi))
+            raise argparse.ArgumentTypeError(f"{what} must be between {lo_s} and {hi_s}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+#: argparse types for the options every command shares; the bounds live in engine/limits.py.
+psi_arg = bounded(float, PSI_MIN, PSI_MAX, "truncation ψ")
+size_arg = bounded(int, MIN_SIZE, MAX_SIZE, "the size in pixels")
+seed_arg = bounded(int, SEED_MIN, SEED_MAX, "the seed")
+finite_float = bounded(float, None, None, "the value")
+
+
+def check_seed(seed: int, what: str = "seed") -> int:
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise InputError(f"{what} {seed} is out of range: seeds run from {SEED_MIN} to {SEED_MAX} (2^32 − 1)")
+    return seed
+
+
+def check_psi(psi: float, what: str = "ψ") -> float:
+    if not (math.isfinite(psi) and PSI_MIN <= psi <= PSI_MAX):
+        raise InputError(f"truncation {what} must be between {PSI_MIN:g} and {PSI_MAX:g}, got {psi}")
+    return psi
+
+
+def output_path(path: Path | None, *inputs: Path | str | None) -> Path | None:
+    """``path`` after :func:`safe_io.check_output`: called first thing by every command that writes,
+    so a missing or unwritable folder, or an output that is one of the inputs, is found at once."""
+    from .safe_io import check_output, os_error_message
+
+    if path is None:
+        return None
+    try:
+        return check_output(Path(path), inputs=inputs)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise InputError(os_error_message(Path(path), exc)) from None
+
+
+# ---- faces and latents from the command line ----------------------------------------------------
+
+
 def parse_source(spec: str, psi: float = 0.7):
-    """A face given on the command line: ``seed:N``, a ``.stylestudio`` project or a W/W+ ``.npy``.
+    """A face given on the command line: ``seed:N``, a ``.stylestudio`` project, a W/W+ ``.npy``
+    or a photo (:data:`~stylestudio.engine.limits.PHOTO_SUFFIXES`).
 
     Returns an :class:`~stylestudio.engine.document.EditDocument` (``model`` left empty for a
     bare latent or seed; the caller fills it in).
     """
     from .engine.document import EditDocument, LatentSource, SeedSource
+    from .engine.imageio import check_input_file
     from .engine.project import SUFFIX, load_project
 
     if spec.startswith("seed:"):
@@ -59,11 +137,16 @@ def parse_source(spec: str, psi: float = 0.7):
             seed = int(spec[5:])
         except ValueError:
             raise InputError(f"bad seed in {spec!r}: expected seed:N with an integer N") from None
+        check_seed(seed, f"seed in {spec!r}:")
+        check_psi(psi)
         return EditDocument(model="", source=SeedSource(seed=seed, psi=psi), title=f"seed {seed}")
     path = Path(spec)
-    if path.suffix == SUFFIX:
+    suffix = path.suffix.lower()
+    if suffix == SUFFIX:
+        if os.path.lexists(path):
+            check_input_file(path, "project")
         return load_project(path)
-    if path.suffix == ".npy":
+    if suffix == ".npy":
         return EditDocument(model="", source=LatentSource(wplus=load_latent(path), name=path.stem), title=path.stem)
     from .commands import invert  # noqa: F401  (registers the photo hook, also when no command ran)
 
@@ -71,52 +154,147 @@ def parse_source(spec: str, psi: float = 0.7):
         doc = hook(spec)
         if doc is not None:
             return doc
-    raise InputError(f"cannot use {spec!r} as a face: give seed:N, a .stylestudio project or a .npy latent")
+    raise InputError(f"cannot use {spec!r} as a face: give seed:N, a .stylestudio project, a .npy latent or a "
+                     f"photo ({' '.join(PHOTO_SUFFIXES)})")
 
 
 #: Further source parsers (e.g. photos) registered by command modules: spec → document or None.
 SOURCE_HOOKS: list = []
 
 
-def load_latent(path: Path) -> np.ndarray:
+def _npy_header(path: Path, f) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, read without loading (or unpickling) anything."""
+    from numpy.lib import format as npy
+
     try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({exc})") from exc
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-    return arr.astype(np.float32)
+        version = npy.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(f)
+        else:
+            raise InputError(f"{path}: unsupported .npy version {version[0]}.{version[1]} (save it with numpy.save)")
+    except InputError:
+        raise
+    except (ValueError, SyntaxError, EOFError, OSError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable .npy array ({reason})") from None
+    return tuple(int(d) for d in shape), dtype
+
+
+def load_latent(path: Path) -> np.ndarray:
+    """A latent .npy as float32, validated before it is loaded.
+
+    The header is read first: only plain numeric arrays of at most
+    :data:`~stylestudio.engine.limits.MAX_LATENT_DIMS` dimensions, :data:`MAX_LATENTS` latents and
+    :data:`MAX_LATENT_VALUES` numbers are loaded (object arrays would need unpickling and are never
+    loaded), then every value must be finite and within ±:data:`MAX_LATENT_ABS`.
+    """
+    from .engine.imageio import check_input_file
+
+    path = Path(path)
+    st = check_input_file(path, "latent .npy")
+    try:
+        with open(path, "rb") as f:
+            shape, dtype = _npy_header(path, f)
+            if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
+                raise InputError(f"{path}: expected a plain numeric array, got dtype {dtype}")
+            if not 1 <= len(shape) <= MAX_LATENT_DIMS:
+                raise InputError(f"{path}: a latent has 1 to {MAX_LATENT_DIMS} dimensions, this array has shape {shape}")
+            count = math.prod(shape)
+            if count == 0:
+                raise InputError(f"{path}: the array is empty (shape {shape})")
+            if count > MAX_LATENT_VALUES or (len(shape) > 1 and shape[0] > MAX_LATENTS):
+                raise InputError(f"{path}: shape {shape} is too large: at most {MAX_LATENTS} latents and "
+                                 f"{MAX_LATENT_VALUES} numbers in one file")
+            if st.st_size - f.tell() < count * dtype.itemsize:
+                raise InputError(f"{path}: the file is truncated (its header promises shape {shape})")
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
+    except InputError:
+        raise
+    except OSError as exc:
+        from .safe_io import os_error_message
+
+        raise InputError(os_error_message(path, exc)) from None
+    except (ValueError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({str(exc)[:160]})") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise InputError(f"{path}: the latent contains NaN or infinite values")
+    if np.abs(out).max() > MAX_LATENT_ABS:
+        raise InputError(f"{path}: the latent has values beyond ±{MAX_LATENT_ABS:g} "
+                         f"(largest {float(np.abs(out).max()):.3g}); it is not a latent of a face model")
+    return out
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def _resized(img: torch.Tensor, size: int | None) -> torch.Tensor:
+    img = img.detach().float()
+    if size is not None and size != img.shape[-1]:
+        img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear", antialias=True,
+                                              align_corners=False)
+    return img
+
+
+def write_images(path: Path, batches: Iterable[torch.Tensor], count: int, size: int | None = None,
+                 recipe: dict | None = None, quality: int = 95) -> None:
+    """Write ``count`` images arriving in ``batches`` (NCHW tensors) as they come, so memory holds
+    one batch, not all of them.
+
+    ``.npy``: one raw float32 [count, C, H, W] file, unclamped (its header is written first, then
+    each batch); image types: ``path`` for one image, ``STEM-i.SUFFIX`` for several, 8-bit. Every
+    file is written atomically.
+    """
+    from numpy.lib import format as npy
+
+    from .engine.imageio import check_size, image_format, resize, save_image
+    from .engine.render import to_uint8
+    from .safe_io import atomic_write
+
+    path = Path(path)
+    check_size(size)
+    if path.suffix.lower() == ".npy":
+        it = iter(batches)
+
+        def write(f) -> None:
+            first = next(it)
+            side = size or first.shape[-1]
+            shape = (count, int(first.shape[1]), side, side)
+            npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+                                           "shape": shape})
+            written = 0
+            for batch in itertools.chain([first], it):
+                arr = _resized(batch, size).cpu().numpy().astype("<f4", copy=False)
+                f.write(np.ascontiguousarray(arr).tobytes())
+                written += arr.shape[0]
+            if written != count:
+                raise RuntimeError(f"write_images: got {written} images, expected {count}")
+
+        atomic_write(path, write)
+        return
+    image_format(path)
+    index = 0
+    for batch in batches:
+        for i in range(batch.shape[0]):
+            target = path if count == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
+            save_image(target, resize(to_uint8(batch[i : i + 1]), size), recipe, quality)
+            index += 1
 
 
 def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe: dict | None = None,
                 quality: int = 95) -> None:
-    """``.npy``: the raw float32 NCHW batch, unclamped; image types: the first image, 8-bit."""
-    from .engine.imageio import resize, save_image
-    from .engine.render import to_uint8
-
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        img = image.detach().float()
-        if size is not None and size != img.shape[-1]:
-            img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear", antialias=True,
-                                                  align_corners=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, img.cpu().numpy().astype(np.float32))
-        return
-    if image.shape[0] > 1:
-        stem, suf = path.stem, path.suffix
-        for i in range(image.shape[0]):
-            save_image(path.with_name(f"{stem}-{i}{suf}"), resize(to_uint8(image[i : i + 1]), size), recipe, quality)
-        return
-    save_image(path, resize(to_uint8(image), size), recipe, quality)
+    """``.npy``: the raw float32 NCHW batch, unclamped; image types: one file per image, 8-bit."""
+    write_images(path, [image], int(image.shape[0]), size, recipe, quality)
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="stylestudio", description="StyleStudio portrait editor")
+    parser = OneLineParser(prog="stylestudio", description="StyleStudio portrait editor")
     parser.add_argument("--version", action="version", version=f"StyleStudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..cli import add_model_options, load_generator, parse_source, progress_printer
+from ..cli import add_model_options, bounded, load_generator, output_path, parse_source, progress_printer, psi_arg, seed_arg
 from ..errors import InputError
 
 
@@ -18,14 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = csub.add_parser("build", help="sample faces, cluster a layer, measure every style channel",
                         description="Saved per model in the user data folder (catalogs/<model>/<name>.json); "
                                     "it then takes precedence over a shipped catalog of the same name.")
-    b.add_argument("--k", type=int, default=14, help="number of clusters (default 14)")
+    b.add_argument("--k", type=bounded(int, 2, 64, "--k"), default=14, help="number of clusters (default 14)")
     b.add_argument("--layer", default=None, help="synthesis layer to cluster (default: the last 32-px feature layer)")
-    b.add_argument("--samples", type=int, default=200, help="faces sampled (default 200)")
-    b.add_argument("--fit-samples", type=int, default=None, help="faces used for k-means (default: --samples)")
-    b.add_argument("--psi", type=float, default=0.7, help="truncation ψ of the sampled faces (default 0.7)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--batch", type=int, default=4)
-    b.add_argument("--effect-samples", type=int, default=16,
+    b.add_argument("--samples", type=bounded(int, 1, 1_000_000, "--samples"), default=200, help="faces sampled (default 200)")
+    b.add_argument("--fit-samples", type=bounded(int, 1, 1_000_000, "--fit-samples"), default=None, help="faces used for k-means (default: --samples)")
+    b.add_argument("--psi", type=psi_arg, default=0.7, help="truncation ψ of the sampled faces (default 0.7)")
+    b.add_argument("--seed", type=seed_arg, default=0)
+    b.add_argument("--batch", type=bounded(int, 1, 1024, "--batch"), default=4)
+    b.add_argument("--effect-samples", type=bounded(int, 0, 100_000, "--effect-samples"), default=16,
                    help="faces for the pixel-effect matrices used by the effect query (default 16; 0 = skip)")
     b.add_argument("--name", default="default", help="catalog name (default: default)")
     add_model_options(b, output=False)
@@ -38,14 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lb = csub.add_parser("label", help="name a region: one or more clusters (empty list removes the name)")
     lb.add_argument("region", help="region name, e.g. mouth")
-    lb.add_argument("clusters", nargs="*", type=int, help="cluster numbers, e.g. 3 7")
+    lb.add_argument("clusters", nargs="*", type=bounded(int, 0, 63, "a cluster number"), help="cluster numbers, e.g. 3 7")
     lb.add_argument("--model", default=None)
     lb.add_argument("--name", default="default")
     lb.set_defaults(func=cmd_label)
 
     m = csub.add_parser("map", help="draw a face's cluster map (for naming clusters by eye)")
     m.add_argument("--target", required=True, help="seed:N, a project or a .npy latent")
-    m.add_argument("--psi", type=float, default=0.7)
+    m.add_argument("--psi", type=psi_arg, default=0.7)
     m.add_argument("--name", default="default")
     add_model_options(m)
     m.set_defaults(func=cmd_map)
@@ -130,9 +130,12 @@ def colour_map(labels: np.ndarray) -> np.ndarray:
 def cmd_map(args: argparse.Namespace) -> int:
     import torch
 
+    from ..engine.imageio import image_format as save_image_format
     from ..engine.imageio import save_image
     from ..engine.render import Renderer, to_uint8
 
+    output_path(args.output, args.target)
+    save_image_format(args.output)
     doc = parse_source(args.target, args.psi)
     if args.model is None:
         args.model = doc.model or None

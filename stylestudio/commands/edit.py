@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..cli import add_model_options, load_generator, parse_source
+from ..cli import add_model_options, load_generator, output_path, parse_source, psi_arg
+from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
 
 SLIDER_RANGE = 3.0
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="slider value, e.g. age=+2 (repeatable)")
     p.add_argument("--keep", default="all", help="all (default), none, or comma-separated attribute names")
     p.add_argument("--library", default="attributes", help="direction library (default: attributes)")
-    p.add_argument("--psi", type=float, default=0.7, help="truncation ψ for seed:N (default 0.7)")
+    p.add_argument("--psi", type=psi_arg, default=0.7, help=f"truncation ψ for seed:N, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
     p.add_argument("--save-project", default=None, help="also save the edited document as a .stylestudio project")
     add_model_options(p)
     p.set_defaults(func=cmd_edit)
@@ -79,6 +80,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     sets = parse_sets(args.sets)
     if not sets:
         raise InputError("nothing to do: give at least one --set NAME=VALUE")
+    output_path(args.output, args.source)
+    output_path(args.save_project, args.source)
     doc = parse_source(args.source, psi=args.psi)
     if args.model is None and doc.model:
         args.model = doc.model

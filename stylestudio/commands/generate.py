@@ -6,17 +6,23 @@ from pathlib import Path
 
 import torch
 
-from ..cli import add_model_options, load_generator, load_latent, write_image
+from ..cli import (add_model_options, bounded, load_generator, load_latent, output_path, psi_arg, seed_arg,
+                   write_image, write_images)
+from ..engine.limits import PSI_MAX, PSI_MIN, SEED_MAX
 from ..errors import InputError
+
+#: Latents synthesised (and written) at a time by ``render``: memory holds one chunk, not the batch.
+RENDER_CHUNK = 4
+cutoff_arg = bounded(int, 0, 1024, "--cutoff")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="render the face of a seed",
                        description="Seed N means z = numpy.random.RandomState(N).randn(1, z_dim), "
                                    "the NVlabs convention, identical on every machine.")
-    g.add_argument("--seed", type=int, required=True)
-    g.add_argument("--psi", type=float, default=0.7, help="truncation ψ (default 0.7)")
-    g.add_argument("--cutoff", type=int, default=None, help="truncate only the first K W+ rows")
+    g.add_argument("--seed", type=seed_arg, required=True, help=f"0 … {SEED_MAX}")
+    g.add_argument("--psi", type=psi_arg, default=0.7, help=f"truncation ψ, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
+    g.add_argument("--cutoff", type=cutoff_arg, default=None, help="truncate only the first K W+ rows")
     add_model_options(g)
     g.set_defaults(func=cmd_generate)
 
@@ -25,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--z", type=Path, help="z [N, z_dim]")
     src.add_argument("--w", type=Path, help="w [N, w_dim]")
     src.add_argument("--wplus", type=Path, help="W+ [N, num_ws, w_dim]")
-    r.add_argument("--psi", type=float, default=1.0, help="truncation ψ for --z (default 1)")
-    r.add_argument("--cutoff", type=int, default=None)
+    r.add_argument("--psi", type=psi_arg, default=1.0, help=f"truncation ψ for --z, {PSI_MIN:g} … {PSI_MAX:g} (default 1)")
+    r.add_argument("--cutoff", type=cutoff_arg, default=None)
     r.add_argument("--noise", choices=("const", "none", "random"), default="const")
     add_model_options(r)
     r.set_defaults(func=cmd_render)
@@ -36,6 +42,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..engine.document import EditDocument, SeedSource
     from ..engine.render import Renderer
 
+    output_path(args.output)
     name, gen = load_generator(args)
     doc = EditDocument(model=name, source=SeedSource(args.seed, args.psi, args.cutoff), title=f"seed {args.seed}")
     image = Renderer(gen, name).render(doc)
@@ -55,17 +62,30 @@ def _check(arr: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
 
 @torch.no_grad()
 def cmd_render(args: argparse.Namespace) -> int:
+    """Render latents ``RENDER_CHUNK`` at a time, each chunk written before the next is drawn."""
+    src = args.z if args.z is not None else args.w if args.w is not None else args.wplus
+    output_path(args.output, src)
+    latents = torch.from_numpy(load_latent(src))  # validated before the model is loaded
     name, gen = load_generator(args)
     dev = gen.device
     if args.z is not None:
-        z = _check(torch.from_numpy(load_latent(args.z)), (0, gen.z_dim), "z")
-        ws = gen.mapping(z.to(dev), args.psi, args.cutoff)
+        lat = _check(latents, (0, gen.z_dim), f"{src}: z")
     elif args.w is not None:
-        w = _check(torch.from_numpy(load_latent(args.w)), (0, gen.w_dim), "w")
-        ws = gen.broadcast_w(w.to(dev))
+        lat = _check(latents, (0, gen.w_dim), f"{src}: w")
     else:
-        ws = _check(torch.from_numpy(load_latent(args.wplus)), (0, gen.num_ws, gen.w_dim), "W+").to(dev)
-    images = [gen.synthesis(ws[i : i + 4], noise_mode=args.noise) for i in range(0, ws.shape[0], 4)]
-    write_image(args.output, torch.cat(images), args.size, recipe={"model": name})
+        lat = _check(latents, (0, gen.num_ws, gen.w_dim), f"{src}: W+")
+
+    def chunks():
+        for i in range(0, lat.shape[0], RENDER_CHUNK):
+            part = lat[i : i + RENDER_CHUNK].to(dev)
+            if args.z is not None:
+                ws = gen.mapping(part, args.psi, args.cutoff)
+            elif args.w is not None:
+                ws = gen.broadcast_w(part)
+            else:
+                ws = part
+            yield gen.synthesis(ws, noise_mode=args.noise).cpu()
+
+    write_images(args.output, chunks(), int(lat.shape[0]), args.size, recipe={"model": name})
     print(args.output)
     return 0

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from .. import cli
-from ..cli import add_model_options, load_generator
+from ..cli import add_model_options, bounded, load_generator, output_path
+from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+steps_arg = bounded(int, 0, 100000, "the number of steps")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,13 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "aligned, inverts it (estimate, W+ optimisation, optionally PTI fine-tuning) "
                                    "and saves a project that keeps the photo, so exports paste the edited face "
                                    "back into the full photo.")
-    p.add_argument("photo", type=Path, help="JPEG/PNG/TIFF/WebP photo (EXIF orientation is honoured; up to 100 MP)")
-    p.add_argument("--face", type=int, default=None, help="which face when the photo has several (see the list)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("photo", type=Path, help=f"a photo ({' '.join(PHOTO_SUFFIXES)}; EXIF orientation is honoured; "
+                                            "up to 100 MP)")
+    p.add_argument("--face", type=bounded(int, 0, 10000, "--face"), default=None, help="which face when the photo has several (see the list)")
+    p.add_argument("--steps", type=steps_arg, default=None,
                    help="W+ optimisation steps (default 80, about a minute on two CPU cores; 0: estimate only)")
-    p.add_argument("--time-budget", type=float, default=None, help="stop the W+ optimisation after this many seconds")
+    p.add_argument("--time-budget", type=bounded(float, 0.0, None, "--time-budget"), default=None, help="stop the W+ optimisation after this many seconds")
     p.add_argument("--pti", action="store_true", help="also fine-tune the generator around the latent (identity)")
-    p.add_argument("--pti-steps", type=int, default=None, help="fine-tuning steps with --pti (default 30)")
+    p.add_argument("--pti-steps", type=steps_arg, default=None, help="fine-tuning steps with --pti (default 30)")
     p.add_argument("--no-estimate", action="store_true", help="start from the average face instead")
     p.add_argument("--no-encoder", action="store_true",
                    help="estimate from random faces only, without the model's trained encoder")
@@ -38,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p, output=False)
     p.add_argument("-o", "--output", type=Path, required=True, help="project file to write (.stylestudio)")
     p.set_defaults(func=cmd_invert)
+
+
+def check_photo_suffix(path: Path) -> None:
+    """The same photo types everywhere: ``invert`` takes what ``--source`` takes."""
+    if path.suffix.lower() not in PHOTO_SUFFIXES:
+        raise InputError(f"{path}: not a photo type StyleStudio reads (use {' '.join(PHOTO_SUFFIXES)})")
 
 
 def choose_face(path: Path, index: int | None):
@@ -83,7 +91,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
     from ..engine.document import EditDocument
     from ..engine.face.align import align_face
-    from ..engine.imageio import save_image
+    from ..engine.imageio import image_format, save_image
     from ..engine.inversion import InversionSettings, invert, model_encoder
     from ..engine.photo import photo_source_from_file
     from ..engine.project import SUFFIX, save_project
@@ -91,10 +99,11 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
     if args.output.suffix != SUFFIX:
         raise InputError(f"-o must name a {SUFFIX} project file, got {args.output.name}")
-    for flag in ("steps", "pti_steps"):
-        v = getattr(args, flag)
-        if v is not None and not 0 <= v <= 100000:
-            raise InputError(f"--{flag.replace('_', '-')} must be between 0 and 100000")
+    output_path(args.output, args.photo)  # before the minute of inverting, not after it
+    output_path(args.reconstruction, args.photo)
+    if args.reconstruction is not None:
+        image_format(args.reconstruction)
+    check_photo_suffix(args.photo)
     photo, faces, face = choose_face(args.photo, args.face)
     index = faces.index(face)
     name, gen = load_generator(args)

@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_model_options, load_generator, parse_source
+from ..cli import add_model_options, finite_float, load_generator, output_path, parse_source, psi_arg
+from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
 
 
@@ -24,27 +25,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--region", action="append", metavar="NAME",
                        help="named region of the catalog (repeat or join with + for several; c3 = cluster 3)")
     where.add_argument("--mask", type=Path, help="painted region: an image, white (or opaque) = region")
-    p.add_argument("--strength", type=float, default=1.0, help="0 = nothing, 1 = the reference's look (default 1)")
+    p.add_argument("--strength", type=finite_float, default=1.0, help="0 = nothing, 1 = the reference's look (default 1)")
     p.add_argument("--fit", action="store_true",
                    help="fit the transfer to this target and reference: stronger and more local than the "
                         "catalog's query, a few seconds on a CPU")
-    p.add_argument("--psi", type=float, default=0.7, help="truncation ψ for seed faces (default 0.7)")
+    p.add_argument("--psi", type=psi_arg, default=0.7,
+                   help=f"truncation ψ for seed faces, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
     p.add_argument("--catalog", default="default", help="region catalog name (default: default)")
     p.add_argument("--mask-mode", choices=MASK_MODES, default=DEFAULT_MASK_MODE,
                    help=f"painted region → clusters it covers, or → the target's own activations (default {DEFAULT_MASK_MODE})")
-    p.add_argument("--coverage", type=float, default=DEFAULT_COVERAGE,
+    p.add_argument("--coverage", type=finite_float, default=DEFAULT_COVERAGE,
                    help=f"clusters mode: share of a cluster the mask must cover (default {DEFAULT_COVERAGE})")
     adv = p.add_argument_group(
         "query (advanced)", "A named region uses the settings measured to be the most local for it (stored in "
                             "the catalog, see `stylestudio catalog show`); otherwise the defaults below. "
                             "Any option given here overrides them.")
     adv.add_argument("--query", choices=QUERY_KINDS, default=None, help=f"default {QueryParams.kind}")
-    adv.add_argument("--lam", type=float, default=None, help=f"simple query gain λ (default {QueryParams.lam})")
-    adv.add_argument("--eps", type=float, default=None,
+    adv.add_argument("--lam", type=finite_float, default=None, help=f"simple query gain λ (default {QueryParams.lam})")
+    adv.add_argument("--eps", type=finite_float, default=None,
                      help=f"sequential: out-of-region budget ε per layer (default {QueryParams.eps})")
-    adv.add_argument("--rho", type=float, default=None,
+    adv.add_argument("--rho", type=finite_float, default=None,
                      help=f"sequential: minimum in-region share ρ of a channel (default {QueryParams.rho})")
-    adv.add_argument("--tau", type=float, default=None,
+    adv.add_argument("--tau", type=finite_float, default=None,
                      help=f"effect: minimum share τ of a channel's pixel effect inside the region (default {QueryParams.tau})")
     p.add_argument("--save-project", type=Path, default=None, help="also save the edited document as a project")
     add_model_options(p)
@@ -58,6 +60,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from ..engine.regions.masks import load_mask
     from ..engine.render import Renderer, to_uint8
 
+    output_path(args.output, args.target, args.reference, args.mask)
+    output_path(args.save_project, args.target, args.reference, args.mask)
     target = parse_source(args.target, args.psi)
     reference = parse_source(args.reference, args.psi)
     if args.model is None:

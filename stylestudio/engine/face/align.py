@@ -13,7 +13,6 @@ decoding, so a hostile or enormous file cannot exhaust memory.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ...errors import InputError
-from ..imageio import load_rgb
+from ..imageio import decode_rgb, image_size, load_rgb
+from ..limits import MAX_IMAGE_PIXELS
 
-MAX_PHOTO_PIXELS = 100_000_000  #: photos above 100 megapixels are refused (≈300 MB decoded)
+MAX_PHOTO_PIXELS = MAX_IMAGE_PIXELS  #: photos above 100 megapixels are refused (≈300 MB decoded)
 SUPERSAMPLE = 2  #: the quad is resampled at this multiple of the output size, then downscaled
 
 
@@ -59,18 +59,9 @@ class Alignment:
 
 def check_photo_file(path: Path | io.BytesIO, label: str | None = None) -> tuple[int, int]:
     """Read only the header: (width, height); refuses files too large to edit safely."""
-    label = label or Path(path).name  # type: ignore[arg-type]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
-            with Image.open(path) as img:
-                w, h = img.size
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{label}: not a readable image ({exc})") from exc
-    check_pixel_count(w, h, label)
-    return w, h
+    if isinstance(path, io.BytesIO):
+        return image_size(path.getvalue(), label or "the photo", MAX_PHOTO_PIXELS)
+    return image_size(Path(path), label or str(path), MAX_PHOTO_PIXELS)
 
 
 def check_pixel_count(w: int, h: int, what: str = "the photo") -> None:
@@ -83,20 +74,12 @@ def check_pixel_count(w: int, h: int, what: str = "the photo") -> None:
 
 def load_photo(path: Path) -> np.ndarray:
     """A photo as HxWx3 uint8, upright (EXIF orientation applied), size-checked before decoding."""
-    check_photo_file(path)
-    return load_rgb(path)
+    return load_rgb(Path(path), MAX_PHOTO_PIXELS)
 
 
 def decode_photo(data: bytes, label: str = "the project's photo") -> np.ndarray:
     """Like :func:`load_photo` for the bytes of an image file (as kept in a project)."""
-    from PIL import ImageOps
-
-    check_photo_file(io.BytesIO(data), label)
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{label}: not a readable image ({exc})") from exc
+    return decode_rgb(data, label, MAX_PHOTO_PIXELS)
 
 
 def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:

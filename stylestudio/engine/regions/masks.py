@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ...errors import InputError
 from ..generator import Generator
+from ..limits import MAX_MASK_PIXELS
 from .catalog import Catalog, cluster_probs, resize_mask
 
 MASK_MODES = ("clusters", "activations")
@@ -56,22 +57,25 @@ def mask_array(mask: np.ndarray) -> np.ndarray:
 
 
 def load_mask(path: Path) -> np.ndarray:
-    """A mask image file → uint8 [H, W] (its alpha channel when it has one, else its brightness)."""
-    from PIL import Image
+    """A mask image file → uint8 [H, W] (its alpha channel when it has one, else its brightness).
 
+    Read like a photo (no pipes or folders, damaged files are one line), but with the smaller
+    :data:`~stylestudio.engine.limits.MAX_MASK_PIXELS` limit: a mask becomes float32 arrays.
+    """
+    from ..imageio import open_image, to_grey8
+
+    label = str(path)
+    with open_image(Path(path), label, MAX_MASK_PIXELS, what="mask image") as img:
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            arr = np.asarray(img.convert("RGBA"))[..., 3]
+            if arr.min() == 255:  # opaque everywhere: the picture itself is the mask
+                arr = np.asarray(to_grey8(img))
+        else:
+            arr = np.asarray(to_grey8(img))
     try:
-        with Image.open(path) as img:
-            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-                arr = np.asarray(img.convert("RGBA"))[..., 3]
-                if arr.min() == 255:  # opaque everywhere: the picture itself is the mask
-                    arr = np.asarray(img.convert("L"))
-            else:
-                arr = np.asarray(img.convert("L"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such mask file") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{Path(path).name}: not a readable mask image ({exc})") from exc
-    mask_array(arr)  # validates: not empty
+        mask_array(arr)  # validates: not empty
+    except InputError as exc:
+        raise InputError(f"{label}: {exc}") from None
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
