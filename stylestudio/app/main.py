@@ -34,7 +34,13 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     project = next((a for a in argv if not a.startswith("-")), None)
 
     def after_show() -> None:
-        if not window.offer_recovery() and project:
+        try:
+            recovered = window.offer_recovery()
+        except Exception:  # recovery must never stop the editor, nor the project asked for, from opening
+            logging.getLogger(__name__).exception("looking for unsaved work failed")
+            window.report_error("Could not look for unsaved work", "unexpected failure (a bug; details in the log)")
+            recovered = False
+        if not recovered and project:
             window.open_path(Path(project), ask=False)
 
     QTimer.singleShot(0, after_show)

@@ -25,7 +25,7 @@ from .. import paths
 from ..engine.document import EditDocument, SeedSource
 from ..engine.model_store import DEFAULT_MODEL, ModelStore
 from ..engine.project import SUFFIX, load_project, save_project
-from ..errors import StyleStudioError
+from ..errors import Cancelled, InputError, StyleStudioError
 from . import gc_guard
 from . import theme as theme_mod
 from .autosave import AutosaveManager, AutosaveStore, Recoverable
@@ -50,6 +50,39 @@ THUMBNAIL_PX = 256
 
 def _has_edits(doc: EditDocument) -> bool:
     return any(e.enabled for e in doc.edits)
+
+
+def file_error(path: Path | str, exc: BaseException) -> str:
+    """One line naming ``path`` for a failed open/save/export/import.
+
+    Our own errors (bad input) speak for themselves; anything else is a bug: said to be unexpected
+    and logged with its traceback (the caller is inside ``except``).
+    """
+    path = Path(path)
+    if isinstance(exc, StyleStudioError):
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return text if (str(path) in text or path.name in text) else f"{path}: {text}"
+    if isinstance(exc, OSError):
+        from ..safe_io import os_error_message
+
+        return os_error_message(path, exc)
+    log.error("unexpected failure with %s", path, exc_info=exc)
+    detail = " ".join(str(exc).split())[:300]
+    return f"{path}: unexpected {type(exc).__name__}{': ' + detail if detail else ''} (a bug; details in the log)"
+
+
+def _naming_file(path: Path, fn: Callable) -> Callable:
+    """Wrap a worker job so its failure message names ``path`` (and says "unexpected" for a bug)."""
+
+    def run(engine: Any, ctx: Any) -> Any:
+        try:
+            return fn(engine, ctx)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            raise InputError(file_error(path, exc)) from exc
+
+    return run
 
 
 class MainWindow(QMainWindow):
@@ -572,10 +605,10 @@ class MainWindow(QMainWindow):
             store = ModelStore()
             if doc.model != DEFAULT_MODEL and not store.has(doc.model):
                 raise StyleStudioError(
-                    f"this project was made with the model “{doc.model}”, which is not installed. "
+                    f"{Path(path).name}: this project was made with the model “{doc.model}”, which is not installed. "
                     f"Import its checkpoint (Models ▸ Import Checkpoint…) under that name, then open it again.")
-        except StyleStudioError as exc:
-            self.report_error("Could not open the project", str(exc))
+        except Exception as exc:  # bad input or a bug: a dialog either way, the editor keeps running
+            self.report_error("Could not open the project", file_error(path, exc))
             return False
         self.set_document(doc, path)
         self.settings.add_recent(path)
@@ -615,8 +648,8 @@ class MainWindow(QMainWindow):
         doc = dataclasses.replace(self.holder.doc, title=path.stem)
         try:
             save_project(path, doc, self._thumbnail())
-        except (OSError, StyleStudioError) as exc:
-            self.report_error("Could not save the project", f"{path}: {exc}")
+        except Exception as exc:  # a full disk, a read-only folder, or a bug: never lose the window
+            self.report_error("Could not save the project", file_error(path, exc))
             return False
         self.project_path = path
         self.undo_stack.setClean()
@@ -664,8 +697,15 @@ class MainWindow(QMainWindow):
         """Render the document at full resolution in the worker and write it with its recipe."""
         from ..engine.export import export_document
 
+        from ..safe_io import check_output
+
         doc = self.holder.doc
         path = Path(path)
+        try:
+            check_output(path)  # a missing or read-only folder is said at once, not after rendering
+        except Exception as exc:
+            self.report_error("Export failed", file_error(path, exc))
+            return 0
 
         def run(engine: Engine, ctx: Any) -> Path:
             ctx.progress(f"Exporting {path.name}…", -1)
@@ -678,7 +718,7 @@ class MainWindow(QMainWindow):
             if on_done is not None:
                 on_done(p)
 
-        return self.run_job(f"Export {path.name}", run, done, "Export failed")
+        return self.run_job(f"Export {path.name}", _naming_file(path, run), done, "Export failed")
 
     def copy_image(self, on_done: Callable[[QImage], None] | None = None) -> int:
         from ..engine.export import final_picture
@@ -769,7 +809,7 @@ class MainWindow(QMainWindow):
             if on_done is not None:
                 on_done(model_name)
 
-        return self.run_job(f"Import {Path(path).name}", run, done, "Import failed")
+        return self.run_job(f"Import {Path(path).name}", _naming_file(Path(path), run), done, "Import failed")
 
     # -- dialogs ----------------------------------------------------------------------------------
     def preferences_dialog(self) -> None:
@@ -811,20 +851,25 @@ class MainWindow(QMainWindow):
     # recovery, close
     def offer_recovery(self, ask: Callable[[Recoverable], bool] | None = None) -> bool:
         """After a crash: offer the newest orphaned autosave. Returns True if recovered."""
-        orphans = AutosaveStore.orphans()
-        if not orphans:
+        try:
+            scan = AutosaveStore.scan()
+        except Exception as exc:  # an unreadable autosave folder must not stop the editor
+            self.report_error("Could not look for unsaved work", file_error(paths.data_home() / "autosave", exc))
             return False
-        item, others = orphans[0], orphans[1:]
+        for line in scan.set_aside:
+            self.report_error("Autosave set aside", line)
+        if not scan.found:
+            return False
+        item, others = scan.found[0], scan.found[1:]
         for o in others:
             o._lock.unlock()  # offered again next time
         ask = ask or self._ask_recover_dialog
         try:
-            if not ask(item):
-                item.discard()
-                return False
-            doc = item.load()
-        except StyleStudioError as exc:
-            self.report_error("Could not recover", str(exc))
+            doc = item.load()  # read it before asking: what cannot be read is set aside, never deleted
+        except Exception as exc:
+            self.report_error("Autosave set aside", item.set_aside(file_error(item.path, exc)))
+            return False
+        if not ask(item):
             item.discard()
             return False
         path = Path(item.project_path) if item.project_path else None

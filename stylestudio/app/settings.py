@@ -7,15 +7,22 @@ values fall back to defaults: a damaged settings file must never stop the editor
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import logging
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import paths
+from ..errors import StyleStudioError
+from ..safe_io import atomic_write_text, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
+MAX_SETTINGS_BYTES = 1 << 20  #: ours are ~2 KB; a larger file is not read (defaults instead)
+MAX_TEXT = 4096  #: longest model name, device or recent path kept
+MAX_SEED = 2**32 - 1  #: seeds are numpy RandomState seeds
 PREVIEW_SIZES = (128, 256, 512)
 THEMES = ("system", "dark", "light")
 
@@ -55,10 +62,25 @@ class Settings:
 
     @classmethod
     def load(cls) -> "Settings":
+        """The user's settings; a missing, damaged or hostile file gives defaults (never an exception)."""
         s = cls()
         try:
-            data = json.loads(cls.path().read_text())
-        except (OSError, ValueError):
+            path = cls.path()
+        except OSError as exc:  # the config folder cannot even be made
+            log.warning("settings folder unusable (%s), using default settings", exc)
+            return s
+        remove_stale_temporaries(path.parent)  # left by a save that was killed
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_SETTINGS_BYTES + 1)
+            if len(raw) > MAX_SETTINGS_BYTES:
+                log.warning("%s: larger than %d KiB, using default settings", path, MAX_SETTINGS_BYTES // 1024)
+                return s
+            data = json.loads(raw.decode("utf-8"))
+        except FileNotFoundError:
+            return s
+        except (OSError, ValueError, RecursionError) as exc:
+            log.warning("%s: unreadable (%s), using default settings", path, type(exc).__name__)
             return s
         if not isinstance(data, dict):
             return s
@@ -83,27 +105,37 @@ class Settings:
         self.thumbnail_size = max(48, min(256, int(self.thumbnail_size)))
         self.preview_budget_ms = max(10, min(2000, int(self.preview_budget_ms)))
         self.threads = max(0, min(256, int(self.threads)))
-        self.last_psi = max(0.0, min(1.5, float(self.last_psi)))
-        self.recent_files = [str(p) for p in self.recent_files if isinstance(p, str)][:MAX_RECENT]
+        psi = float(self.last_psi)
+        self.last_psi = max(0.0, min(1.5, psi)) if math.isfinite(psi) else 0.7
+        if not 0 <= int(self.last_seed) <= MAX_SEED:
+            self.last_seed = 1
+        self.recent_files = [p for p in self.recent_files if _plain_text(p)][:MAX_RECENT]
+        if not _plain_text(self.default_model) or "/" in self.default_model or "\\" in self.default_model:
+            self.default_model = ""
+        if not _plain_text(self.device):
+            self.device = "auto"
+        for name in ("window_geometry", "window_state"):
+            if len(getattr(self, name)) > 1 << 16:
+                setattr(self, name, "")
 
-    def save(self) -> None:
-        """Atomic write (temporary file + rename), like projects."""
+    def save(self) -> bool:
+        """Atomic write (temporary file + rename; the file keeps its permissions). A failure (full
+        disk, read-only folder) is logged in one line and returns False: settings never stop the editor."""
         if not self.persist:
-            return
+            return True
         data = asdict(self)
         extra = data.pop("extra")
         data.update({k: v for k, v in extra.items() if k not in data})
-        target = self.path()
-        fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=2)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            target = self.path()
+            atomic_write_text(target, json.dumps(data, indent=2))
+        except (StyleStudioError, OSError, ValueError) as exc:
+            log.warning("settings not saved: %s", exc)
+            return False
+        return True
 
     def add_recent(self, path: Path | str) -> None:
+        """Put ``path`` first in the recent files (resolved, so one file is listed once)."""
         p = str(Path(path).resolve())
         self.recent_files = [p] + [r for r in self.recent_files if r != p]
         del self.recent_files[MAX_RECENT:]
@@ -112,3 +144,8 @@ class Settings:
         from ..engine.model_store import DEFAULT_MODEL
 
         return self.default_model or DEFAULT_MODEL
+
+
+def _plain_text(value: object) -> bool:
+    """A string a path or a name can be made of: bounded, no NUL (which makes ``Path`` calls raise)."""
+    return isinstance(value, str) and len(value) <= MAX_TEXT and "\x00" not in value
