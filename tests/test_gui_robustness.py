@@ -361,7 +361,7 @@ def test_start_with_a_malformed_side_file_still_opens_the_project(qtbot, tmp_pat
     save_project(project, EditDocument(model=TINY, source=SeedSource(seed=8)))
     folder = autosave_dir()
     store = _orphan(folder, "startup-bad")
-    store.meta_path.write_bytes(b"[{]")
+    store.meta_path.write_bytes(b"[1, 2]")  # a list: once a traceback at every start
     script = textwrap.dedent("""
         import sys
         from PySide6.QtCore import QTimer
@@ -386,7 +386,7 @@ def test_start_with_a_malformed_side_file_still_opens_the_project(qtbot, tmp_pat
         assert "Traceback" not in proc.stderr, proc.stderr
         assert f"OPENED True {project}" in proc.stdout, (proc.stdout, proc.stderr)
         assert "startup-bad.json" in proc.stdout, "the user was told about the set-aside autosave"
-        assert (folder / UNREADABLE / "startup-bad.json").read_bytes() == b"[{]"
+        assert (folder / UNREADABLE / "startup-bad.json").read_bytes() == b"[1, 2]"
         assert (folder / UNREADABLE / "startup-bad.stylestudio").exists()
     finally:
         for p in (folder / UNREADABLE).glob("startup-bad*"):
