@@ -1,6 +1,7 @@
 """Project files (atomic zip of JSON + arrays) and the headless ``render-project`` command."""
 from __future__ import annotations
 
+import errno
 import zipfile
 
 import numpy as np
@@ -45,11 +46,11 @@ def test_a_crash_mid_save_keeps_the_previous_file(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def exploding_save(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     wplus = np.zeros((1, 6, 16), np.float32)
     monkeypatch.setattr(project_mod.np, "save", exploding_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match="keep.stylestudio: the disk is full"):
         save_project(path, EditDocument(model="m", source=LatentSource(wplus=wplus)))
     monkeypatch.undo()
     assert path.read_bytes() == before

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_model_options, load_generator, write_image
+from ..cli import add_model_options, load_generator, write_image  # noqa: F401  (write_image: re-exported)
+from ..errors import InputError, ModelFormatError, UnknownModelError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,13 +16,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render_project(args: argparse.Namespace) -> int:
+    """Render the project; a failure the project causes (its model, a resource it names, values
+    that cannot be drawn) is one line naming the project file."""
     from ..engine.export import export_document
     from ..engine.project import load_project
+    from ..engine.render import Renderer
+    from ..safe_io import check_output
 
+    check_output(args.output, inputs=[args.project])
     doc = load_project(args.project)
-    if args.model is None:
+    label = args.project.name
+    from_project = args.model is None
+    if from_project:
         args.model = doc.model or None
-    name, gen = load_generator(args)
-    export_document(gen, name, doc, args.output, size=args.size)
+    try:
+        name, gen = load_generator(args)
+    except (UnknownModelError, ModelFormatError) as exc:
+        if not from_project:
+            raise
+        raise InputError(f"{label}: model: {exc}") from None
+    renderer = Renderer(gen, name)
+    try:
+        renderer.document_styles(doc)  # the latent, the resources and the edits: the project's part
+    except InputError as exc:
+        raise InputError(f"{label}: {exc}") from None
+    export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     print(args.output)
     return 0

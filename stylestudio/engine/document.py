@@ -12,10 +12,11 @@ arrays under keys it chooses, prefixed by its position so nothing collides.
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol, TypeVar
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -24,8 +25,154 @@ from torch import Tensor
 from ..errors import InputError
 
 DOCUMENT_VERSION = 1
+#: Truncation ψ accepted everywhere (CLI, GUI, projects): 1 is the untruncated model, 0 the average
+#: face, negative values the "anti-face"; beyond ±2 faces leave the model's range entirely.
+PSI_RANGE = (-2.0, 2.0)
+MAX_SEED = 2**32
+MAX_TEXT = 1000  #: characters of a title, a name or an id
+MAX_EDITS = 1000
+MAX_NAMES = 64  #: entries of a list of names (regions, kept attributes)
 
 Arrays = dict[str, np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding: every value read from a project is checked for type and range, and a bad one is
+# refused with the path of the field (``edits[2].amount: expected a finite number, got 'abc'``)
+
+
+def show(value: Any) -> str:
+    """A short repr of a value for an error message."""
+    r = repr(value)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def at(where: str, name: str) -> str:
+    """The path of field ``name`` inside ``where`` (``edits[2]`` + ``amount``)."""
+    return f"{where}.{name}" if where else name
+
+
+def field_error(where: str, what: str) -> InputError:
+    return InputError(f"{where}: {what}" if where else what)
+
+
+def as_number(value: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
+    """A finite float within [lo, hi] (booleans and text are refused, not converted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise field_error(where, f"expected a finite number, got {show(value)}")
+    try:
+        f = float(value)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise field_error(where, f"expected a finite number, got {show(value)}")
+    if (lo is not None and f < lo) or (hi is not None and f > hi):
+        raise field_error(where, f"must be between {lo:g} and {hi:g}, got {f:g}")
+    return f
+
+
+def as_int(value: Any, where: str, lo: int, hi: int) -> int:
+    """A whole number within [lo, hi] (a float such as 3.0 is accepted, 3.5 is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise field_error(where, f"expected a whole number, got {show(value)}")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise field_error(where, f"expected a whole number, got {show(value)}")
+    i = int(value)
+    if not lo <= i <= hi:
+        raise field_error(where, f"must be between {lo} and {hi}, got {show(i)}")
+    return i
+
+
+def as_bool(value: Any, where: str) -> bool:
+    """Strictly ``true`` or ``false``: the text "false" is not quietly read as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise field_error(where, f"expected true or false, got {show(value)}")
+    return bool(value)
+
+
+def as_text(value: Any, where: str, max_len: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise field_error(where, f"expected text, got {show(value)}")
+    if len(value) > max_len:
+        raise field_error(where, f"text longer than {max_len} characters")
+    return value
+
+
+def as_names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names (or one name) as a tuple of strings."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise field_error(where, f"expected a list of names, got {show(value)}")
+    if len(value) > MAX_NAMES:
+        raise field_error(where, f"more than {MAX_NAMES} names")
+    return tuple(as_text(v, f"{where}[{i}]", 200) for i, v in enumerate(value))
+
+
+def as_mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise field_error(where, f"expected an object {{…}}, got {show(value)}")
+    return value
+
+
+def as_choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise field_error(where, f"must be one of {', '.join(choices)}, got {show(value)}")
+    return value
+
+
+def optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``check`` that lets ``null`` through as None."""
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def as_array(value: Any, where: str, finite: bool = True) -> np.ndarray:
+    """A numeric array, copied and made read-only (a document is a value: nobody may change it)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None:
+        raise field_error(where, f"expected a numeric array, got dtype {arr.dtype}")
+    arr = arr.astype(arr.dtype.newbyteorder("="), copy=True)
+    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise field_error(where, "holds NaN or infinite values")
+    arr.setflags(write=False)
+    return arr
+
+
+class _Prefixed(Mapping):
+    """The arrays under ``prefix`` with the prefix removed; reads nothing until an array is asked for
+    (a project's arrays load lazily, so only those the document refers to are ever read)."""
+
+    def __init__(self, base: Mapping[str, np.ndarray], prefix: str) -> None:
+        self._base, self._prefix = base, prefix
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._base[self._prefix + key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (self._prefix + key) in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        return (k[n:] for k in list(self._base) if k.startswith(self._prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def sub_arrays(arrays: Mapping[str, np.ndarray], prefix: str) -> Mapping[str, np.ndarray]:
+    """The arrays whose keys start with ``prefix``, keyed without it (lazily)."""
+    return _Prefixed(arrays, prefix)
+
+
+def construct(cls: type[T], kwargs: dict[str, Any], where: str) -> T:
+    """``cls(**kwargs)``, its own validation errors given the path of the entry."""
+    try:
+        return cls(**kwargs)
+    except InputError as exc:
+        raise field_error(where, str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise field_error(where, f"bad {getattr(cls, 'kind', cls.__name__)} entry ({exc})") from None
 
 
 class EditContext(Protocol):
@@ -77,6 +224,9 @@ class Serialisable:
 
     kind: ClassVar[str]
     array_fields: ClassVar[tuple[str, ...]] = ()
+    #: field name → ``check(value, where)`` returning the checked value; fields read from a file
+    #: without a check are refused, so every value a project can set is validated
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, **_plain_fields(self, self.array_fields)}
@@ -86,20 +236,22 @@ class Serialisable:
                 if getattr(self, name) is not None}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]):
+    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = ""):
+        """Decode one entry; ``where`` is its path in the document, for error messages."""
+        data = as_mapping(data, where)
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         kwargs: dict[str, Any] = {}
         for k, v in data.items():
-            if k == "kind" or k not in names:
-                continue
-            kwargs[k] = tuple(v) if isinstance(v, list) else v
+            if k == "kind" or k not in names or k in cls.array_fields:
+                continue  # unknown keys: written by a later version, ignored
+            check = cls.field_checks.get(k)
+            if check is None:
+                raise field_error(at(where, k), "cannot be set from a file")
+            kwargs[k] = check(v, at(where, k))
         for name in cls.array_fields:
             if name in arrays:
-                kwargs[name] = np.asarray(arrays[name])
-        try:
-            return cls(**kwargs)
-        except TypeError as exc:
-            raise InputError(f"bad {cls.kind} entry in document: {exc}") from exc
+                kwargs[name] = as_array(arrays[name], at(where, name))
+        return construct(cls, kwargs, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +285,7 @@ def seed_to_z(seed: int, z_dim: int) -> Tensor:
     on every machine (the Mersenne Twister + Box–Muller stream of NumPy's legacy RandomState is
     platform independent).
     """
-    if not 0 <= int(seed) < 2**32:
+    if not 0 <= int(seed) < MAX_SEED:
         raise InputError(f"seed must be in [0, 2^32), got {seed}")
     return torch.from_numpy(np.random.RandomState(int(seed)).randn(1, z_dim).astype(np.float32))
 
@@ -142,9 +294,20 @@ def seed_to_z(seed: int, z_dim: int) -> Tensor:
 @dataclass(frozen=True)
 class SeedSource(Source):
     kind: ClassVar[str] = "seed"
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "seed": lambda v, w: as_int(v, w, 0, MAX_SEED - 1),
+        "psi": lambda v, w: as_number(v, w, *PSI_RANGE),
+        "cutoff": optional(lambda v, w: as_int(v, w, 0, 1024)),
+    }
     seed: int = 0
     psi: float = 0.7
     cutoff: int | None = None
+
+    def __post_init__(self) -> None:
+        as_int(self.seed, "seed", 0, MAX_SEED - 1)
+        as_number(self.psi, "ψ (psi)", *PSI_RANGE)
+        if self.cutoff is not None:
+            as_int(self.cutoff, "cutoff", 0, 1024)
 
     def latent(self, generator: Any) -> Tensor:
         z = seed_to_z(self.seed, generator.z_dim).to(generator.device)
@@ -164,11 +327,18 @@ class LatentSource(Source):
 
     kind: ClassVar[str] = "latent"
     array_fields: ClassVar[tuple[str, ...]] = ("wplus",)
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {"name": as_text}
     wplus: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     name: str = "latent"
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = ""):
+        if "wplus" not in arrays:
+            raise field_error(at(where, "wplus"), "missing: the project lacks the face's latent")
+        return super().from_json(data, arrays, where)
+
     def latent(self, generator: Any) -> Tensor:
-        wp = torch.as_tensor(np.asarray(self.wplus, np.float32))
+        wp = torch.tensor(np.asarray(self.wplus, np.float32))
         if wp.dim() == 2:
             wp = wp[None]
         if wp.shape[1:] == (generator.w_dim,):
@@ -186,11 +356,13 @@ class LatentSource(Source):
         return self.name
 
 
-def source_from_json(data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Source:
-    cls = _SOURCES.get(str(data.get("kind")))
+def source_from_json(data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = "source") -> Source:
+    data = as_mapping(data, where)
+    kind = data.get("kind")
+    cls = _SOURCES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise InputError(f"unknown face source kind {data.get('kind')!r}")
-    return cls.from_json(data, arrays)  # type: ignore[return-value]
+        raise field_error(at(where, "kind"), f"unknown face source kind {show(kind)}")
+    return cls.from_json(data, arrays, where)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,11 +391,13 @@ class Edit(Serialisable, ABC):
         return self.kind
 
 
-def edit_from_json(data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Edit:
-    cls = _EDITS.get(str(data.get("kind")))
+def edit_from_json(data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = "edit") -> Edit:
+    data = as_mapping(data, where)
+    kind = data.get("kind")
+    cls = _EDITS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise InputError(f"unknown edit kind {data.get('kind')!r}")
-    return cls.from_json(data, arrays)  # type: ignore[return-value]
+        raise field_error(at(where, "kind"), f"unknown edit kind {show(kind)}")
+    return cls.from_json(data, arrays, where)  # type: ignore[return-value]
 
 
 def edit_kinds() -> list[str]:
@@ -234,6 +408,10 @@ def edit_kinds() -> list[str]:
 # the document
 
 
+EXPORT_FORMATS = ("png", "jpeg", "jpg", "tiff", "tif")
+MAX_EXPORT_SIZE = 8192
+
+
 @dataclass(frozen=True)
 class ExportSettings:
     format: str = "png"  #: png | jpeg | tiff
@@ -241,13 +419,20 @@ class ExportSettings:
     quality: int = 95  #: JPEG quality
     paste_back: bool = True  #: photos: export the whole photo with the face blended back
 
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "format": lambda v, w: as_choice(v, w, EXPORT_FORMATS),
+        "size": optional(lambda v, w: as_int(v, w, 1, MAX_EXPORT_SIZE)),
+        "quality": lambda v, w: as_int(v, w, 1, 100),
+        "paste_back": as_bool,
+    }
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ExportSettings":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_json(cls, data: Mapping[str, Any], where: str = "export") -> "ExportSettings":
+        data = as_mapping(data, where)
+        return cls(**{k: check(data[k], at(where, k)) for k, check in cls.field_checks.items() if k in data})
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,22 +485,28 @@ class EditDocument:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "EditDocument":
-        try:
-            version = int(doc.get("document_version", 0))
-            if version > DOCUMENT_VERSION:
-                raise InputError(f"document version {version} is newer than this StyleStudio supports")
-            src_arrays = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("source.")}
-            source = source_from_json(doc["source"], src_arrays)
-            edits = []
-            for i, e in enumerate(doc.get("edits", [])):
-                prefix = f"edit{i}."
-                edits.append(edit_from_json(e, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}))
-            return cls(
-                model=str(doc["model"]),
-                source=source,
-                edits=tuple(edits),
-                export=ExportSettings.from_json(doc.get("export", {})),
-                title=str(doc.get("title", "Untitled")),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"the document is damaged or incomplete ({type(exc).__name__}: {exc})") from exc
+        """Decode a document, checking every field; ``arrays`` may be lazy (only referenced ones are read).
+
+        Raises :class:`InputError` naming the bad field, e.g. ``edits[2].amount: expected a finite
+        number, got 'abc'``.
+        """
+        doc = as_mapping(doc, "the document")
+        version = as_int(doc.get("document_version", 0), "document_version", 0, 2**31)
+        if version > DOCUMENT_VERSION:
+            raise InputError(f"saved by a newer StyleStudio (document version {version}; this version reads "
+                             f"up to {DOCUMENT_VERSION}): update StyleStudio to open it")
+        for key in ("model", "source"):
+            if key not in doc:
+                raise field_error(key, "missing from the document (damaged or incomplete)")
+        model = as_text(doc["model"], "model", 200)
+        source = source_from_json(doc["source"], sub_arrays(arrays, "source."), "source")
+        raw_edits = doc.get("edits", [])
+        if not isinstance(raw_edits, list):
+            raise field_error("edits", f"expected a list, got {show(raw_edits)}")
+        if len(raw_edits) > MAX_EDITS:
+            raise field_error("edits", f"more than {MAX_EDITS} edits")
+        edits = tuple(edit_from_json(e, sub_arrays(arrays, f"edit{i}."), f"edits[{i}]")
+                      for i, e in enumerate(raw_edits))
+        return cls(model=model, source=source, edits=edits,
+                   export=ExportSettings.from_json(doc.get("export", {}), "export"),
+                   title=as_text(doc.get("title", "Untitled"), "title"))

@@ -14,6 +14,7 @@ whose mask is zero — everything away from the face — are copied from the pho
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,13 +24,44 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from .document import EditDocument, Source, register_source
+from .document import (EditDocument, Source, as_int, as_mapping, as_text, at, construct,
+                       field_error, register_source, show)
 from .export import COMPOSITORS
-from .face.align import Alignment, align_face, decode_photo, ffhq_quad
+from .face.align import Alignment, align_face, check_photo_file, decode_photo, ffhq_quad
 from ..errors import InputError
 
 DELTA_PREFIX = "delta:"
 Progress = Callable[[str, float], None]
+MAX_COORDINATE = 1e6  #: landmarks and the crop quad lie within a photo of at most 100 megapixels
+MAX_FACE_INDEX = 10_000
+
+
+def _check_quad(quad: np.ndarray, where: str) -> None:
+    """The FFHQ crop must be a real square-ish quad: paste-back inverts its 2x2 matrix."""
+    tl, bl, _, tr = np.asarray(quad, np.float64)
+    ex, ey = tr - tl, bl - tl
+    lx, ly = float(np.hypot(*ex)), float(np.hypot(*ey))
+    cross = abs(float(ex[0] * ey[1] - ex[1] * ey[0]))
+    if lx < 1.0 or ly < 1.0 or cross < 0.5 * lx * ly:
+        raise field_error(where, "the face's crop square is degenerate (its corners do not span a square)")
+
+
+def _decoded_array(arrays: Mapping[str, np.ndarray], name: str, where: str, dtype: Any,
+                   shape: tuple[int, ...] | None = None, readonly: bool = True) -> np.ndarray:
+    """Array ``name`` as a ``dtype`` copy, finite, of ``shape`` when given; read-only unless asked
+    (PTI deltas stay writable: ``torch.as_tensor`` warns on read-only arrays)."""
+    arr = np.asarray(arrays[name])
+    if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None:
+        raise field_error(at(where, name), f"expected a numeric array, got dtype {arr.dtype}")
+    if shape is not None and arr.shape != shape:
+        raise field_error(at(where, name), f"has shape {arr.shape}, expected {shape}")
+    if np.dtype(dtype).kind == "u" and arr.dtype != dtype:
+        raise field_error(at(where, name), f"expected {np.dtype(dtype).name} bytes, got dtype {arr.dtype}")
+    out = arr.astype(dtype, copy=True)  # one copy, in native byte order
+    if out.dtype.kind == "f" and (not np.isfinite(out).all() or (out.size and np.abs(out).max() > 1e30)):
+        raise field_error(at(where, name), "holds NaN, infinite or absurdly large values")
+    out.setflags(write=not readonly)
+    return out
 
 
 @register_source
@@ -61,25 +93,39 @@ class PhotoSource(Source):
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "PhotoSource":
+    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = "") -> "PhotoSource":
+        """Decode and check a photo entry: finite alignment and latent, a usable crop quad."""
+        data = as_mapping(data, where)
         missing = [n for n in cls.array_fields if n not in arrays]
         if missing:
-            raise InputError(f"photo entry lacks {', '.join(missing)}")
-        names = list(data.get("weight_deltas") or [])
+            raise field_error(where, f"photo entry lacks {', '.join(missing)}")
+        names = _delta_names(data.get("weight_deltas") or [], at(where, "weight_deltas"))
         lost = [n for n in names if DELTA_PREFIX + n not in arrays]
         if lost:
-            raise InputError(f"photo entry lacks the fine-tuned weights {lost[0]!r}")
-        deltas = {n: np.asarray(arrays[DELTA_PREFIX + n], np.float32) for n in names} or None
-        src = cls(photo_bytes=np.asarray(arrays["photo_bytes"], np.uint8).ravel(), name=str(data.get("name", "photo")),
-                  face_index=int(data.get("face_index", 0)),
-                  landmarks=np.asarray(arrays["landmarks"], np.float32),
-                  quad=np.asarray(arrays["quad"], np.float64),
-                  wplus=np.asarray(arrays["wplus"], np.float32), weight_deltas=deltas,
-                  inversion=dict(data.get("inversion") or {}))
-        if src.landmarks.shape != (68, 2) or src.quad.shape != (4, 2):
-            raise InputError(f"photo alignment has shapes {src.landmarks.shape}, {src.quad.shape}; "
-                             "expected (68, 2) landmarks and a (4, 2) quad")
-        return src
+            raise field_error(where, f"photo entry lacks the fine-tuned weights {lost[0]!r}")
+        deltas = {n: _decoded_array(arrays, DELTA_PREFIX + n, where, np.float32, readonly=False) for n in names} or None
+        landmarks = _decoded_array(arrays, "landmarks", where, np.float32)
+        quad = _decoded_array(arrays, "quad", where, np.float64)
+        if landmarks.shape != (68, 2) or quad.shape != (4, 2):
+            raise field_error(where, f"photo alignment has shapes {landmarks.shape}, {quad.shape}; "
+                                     "expected (68, 2) landmarks and a (4, 2) quad")
+        for arr, name in ((landmarks, "landmarks"), (quad, "quad")):
+            if np.abs(arr).max() > MAX_COORDINATE:
+                raise field_error(at(where, name), "lies far outside any photo")
+        _check_quad(quad, at(where, "quad"))
+        wplus = _decoded_array(arrays, "wplus", where, np.float32)
+        if wplus.size and wplus.ndim != 2:
+            raise field_error(at(where, "wplus"), f"has shape {wplus.shape}, expected [num_ws, w_dim]")
+        inversion = as_mapping(data.get("inversion") or {}, at(where, "inversion"))
+        for k, v in inversion.items():
+            if not isinstance(v, (str, int, float, bool, type(None))) or (isinstance(v, str) and len(v) > 1000):
+                raise field_error(at(where, f"inversion.{k}"), f"expected a plain value, got {show(v)}")
+        photo_bytes = _decoded_array(arrays, "photo_bytes", where, np.uint8)
+        check_photo_file(io.BytesIO(photo_bytes.tobytes()), at(where, "photo_bytes"))  # the header only
+        return construct(cls, dict(
+            photo_bytes=photo_bytes.ravel(), name=as_text(data.get("name", "photo"), at(where, "name")),
+            face_index=as_int(data.get("face_index", 0), at(where, "face_index"), 0, MAX_FACE_INDEX),
+            landmarks=landmarks, quad=quad, wplus=wplus, weight_deltas=deltas, inversion=dict(inversion)), where)
 
     # ---- identity and derived data ------------------------------------------------------------
     @cached_property
@@ -147,7 +193,14 @@ class PhotoSource(Source):
         if wp.shape != (generator.num_ws, generator.w_dim):
             raise InputError(f"the photo was inverted into a model with W+ {wp.shape}; this model needs "
                              f"({generator.num_ws}, {generator.w_dim})")
-        return torch.from_numpy(wp)[None].to(generator.device)
+        return torch.tensor(wp)[None].to(generator.device)  # a copy: decoded arrays are read-only
+
+
+def _delta_names(value: Any, where: str) -> list[str]:
+    """The names of a PTI fine-tune's parameters (one per synthesis parameter: hundreds)."""
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise field_error(where, "expected a list of at most 10000 parameter names")
+    return [as_text(v, f"{where}[{i}]", 200) for i, v in enumerate(value)]
 
 
 def photo_source_from_file(path: Path, landmarks: np.ndarray, face_index: int = 0) -> PhotoSource:

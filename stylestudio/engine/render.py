@@ -7,6 +7,7 @@ only fine layers) restarts synthesis at the first stage whose styles differ.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,36 @@ from .generator import Generator
 
 ResourceLoader = Callable[["Resources", str], Any]
 _LOADERS: dict[str, ResourceLoader] = {}
+MAX_NAME_LENGTH = 100
+
+
+def check_resource_name(name: Any, what: str = "resource", where: str = "") -> str:
+    """``name`` if it can name a resource file (a direction library, a region catalog, an encoder).
+
+    Names become file names under ``<data>/<kind>/<model>/``, and they may come from a project
+    file, so anything that could leave that folder or hide a file (a path separator, a leading
+    dot, a control character) is refused. The one validator for every kind of resource name.
+    """
+    prefix = f"{where}: " if where else ""
+    if not isinstance(name, str):
+        raise InputError(f"{prefix}invalid {what} name {str(name)[:40]!r}: expected text")
+    if (not name or len(name) > MAX_NAME_LENGTH or name.startswith(".") or name != name.strip()
+            or any(ch in "/\\:" or unicodedata.category(ch)[0] == "C" for ch in name)):
+        raise InputError(f"{prefix}invalid {what} name {name[:MAX_NAME_LENGTH]!r}: use at most "
+                         f"{MAX_NAME_LENGTH} characters, no path separators, no leading dot")
+    return name
+
+
+def check_finite(tensor: Tensor, what: str) -> Tensor:
+    """``tensor`` when every value is finite; a NaN or infinity would silently render black."""
+    if not bool(torch.isfinite(tensor).all()):
+        raise InputError(f"{what} holds NaN or infinite values; refusing to draw a black picture")
+    return tensor
+
+
+def check_finite_styles(styles: "dict[str, Tensor]", what: str) -> None:
+    if not all(bool(torch.isfinite(v).all()) for v in styles.values()):
+        raise InputError(f"{what} holds NaN or infinite values; refusing to draw a black picture")
 
 
 def register_resource_loader(kind: str) -> Callable[[ResourceLoader], ResourceLoader]:
@@ -45,6 +76,7 @@ class Resources:
     def get(self, kind: str, name: str) -> Any:
         key = (kind, name)
         if key not in self._cache:
+            check_resource_name(name, {"directions": "direction library"}.get(kind, kind))
             loader = _LOADERS.get(kind)
             if loader is None:
                 raise InputError(f"no loader for resources of kind {kind!r}")
@@ -56,6 +88,8 @@ class Resources:
 
     def find_file(self, kind: str, filename: str) -> Path | None:
         """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""
+        check_resource_name(filename, "resource file")
+        check_resource_name(self.model, "model")
         for root in (paths.data_home(), paths.resources_dir()):
             p = Path(root) / kind / self.model / filename
             if p.is_file():
@@ -134,6 +168,7 @@ class Renderer:
             self._latents.move_to_end(key)
             return self._latents[key]
         ws = source.latent_with(self.generator, self.resources).detach()
+        check_finite(ws, f"the latent of {source.label()!r}")
         self._latents[key] = ws
         while len(self._latents) > self._latent_cache_size:
             self._latents.popitem(last=False)
@@ -148,10 +183,13 @@ class Renderer:
         ws = self.latent(doc.source)
         base = self.styles_of(ws)
         ctx = _Context(self.generator, ws, base, self)
+        check_finite_styles(base, f"the styles of {doc.source.label()!r}")
         styles = base
-        for edit in doc.edits:
+        for i, edit in enumerate(doc.edits):
             if edit.enabled:
                 styles = edit.apply(ctx, styles)
+                if styles is not base:
+                    check_finite_styles(styles, f"edit {i + 1} ({edit.kind})")
         return styles
 
     def synthesis_generator(self, source: Source) -> Generator:
@@ -178,6 +216,7 @@ class Renderer:
                       generator: Generator | None = None) -> Tensor:
         """Synthesize, restarting at the first stage whose styles differ from the last render."""
         gen = generator or self.generator
+        check_finite_styles(styles, "the styles to draw")
         start = 0
         if (self._last_styles is not None and self._last_stop == stop_resolution and self._last_cache
                 and self._last_gen is gen):

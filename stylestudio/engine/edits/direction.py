@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 from torch import Tensor
 
-from ..document import Edit, EditContext, new_edit_id, register_edit
+from ..document import Edit, EditContext, as_bool, as_names, as_number, as_text, new_edit_id, register_edit
+from ..render import check_resource_name
+
+#: Slider units a project may hold: sliders span ±3 (one unit is one standard deviation of the
+#: model's faces), and ±100 is already far outside any face; beyond it a value is damage.
+MAX_AMOUNT = 100.0
 
 
 @register_edit
@@ -20,12 +25,24 @@ class DirectionEdit(Edit):
     """
 
     kind: ClassVar[str] = "direction"
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "library": lambda v, w: check_resource_name(v, "direction library", w),
+        "name": lambda v, w: as_text(v, w, 200),
+        "amount": lambda v, w: as_number(v, w, -MAX_AMOUNT, MAX_AMOUNT),
+        "keep": as_names,
+        "id": lambda v, w: as_text(v, w, 200),
+        "enabled": as_bool,
+    }
     library: str = "sefa"
     name: str = "factor1"
     amount: float = 0.0
     keep: tuple[str, ...] = ()
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        check_resource_name(self.library, "direction library")
+        as_number(self.amount, "amount", -MAX_AMOUNT, MAX_AMOUNT)
 
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.enabled or self.amount == 0.0:

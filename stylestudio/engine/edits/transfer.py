@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 from torch import Tensor
 
-from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, new_edit_id,
-                        register_edit, source_from_json)
+from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, as_bool, as_choice,
+                        as_names, as_number, as_text, at, construct, field_error, new_edit_id, register_edit,
+                        source_from_json, sub_arrays)
+from ..render import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
 from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts
 from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
@@ -24,6 +26,7 @@ from ..regions.queries import QueryParams, blend_styles, query_layers
 from ...errors import InputError
 
 MAX_STRENGTH = 2.0
+MAX_MASK_SIDE = 4096  #: painted masks are at most the canvas' resolution; larger is damage
 _QUERY_CACHE_SIZE = 64
 
 
@@ -42,6 +45,21 @@ class TransferEdit(Edit):
 
     kind: ClassVar[str] = "transfer"
     array_fields: ClassVar[tuple[str, ...]] = ("mask",)
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "region": as_names,
+        "mask_mode": lambda v, w: as_choice(v, w, MASK_MODES),
+        "coverage": lambda v, w: as_number(v, w, 0.0, 1.0),
+        "strength": lambda v, w: as_number(v, w, 0.0, MAX_STRENGTH),
+        "catalog": lambda v, w: check_resource_name(v, "region catalog", w),
+        "query": lambda v, w: as_text(v, w, 100),
+        "lam": lambda v, w: as_number(v, w, 0.0, 1e6),
+        "eps": lambda v, w: as_number(v, w, 0.0, 1e6),
+        "rho": lambda v, w: as_number(v, w, 0.0, 1.0),
+        "tau": lambda v, w: as_number(v, w, 0.0, 1.0),
+        "fit": as_bool,
+        "id": lambda v, w: as_text(v, w, 200),
+        "enabled": as_bool,
+    }
     reference: Source = field(default_factory=SeedSource)
     region: tuple[str, ...] = ()
     mask: np.ndarray | None = None
@@ -65,6 +83,7 @@ class TransferEdit(Edit):
             raise InputError("the reference of a transfer must be a face source")
         if isinstance(self.region, str):
             object.__setattr__(self, "region", (self.region,))
+        check_resource_name(self.catalog, "region catalog")
         if self.mask is not None:
             if self.region:
                 raise InputError("give either named regions or a painted mask, not both")
@@ -82,10 +101,19 @@ class TransferEdit(Edit):
     def _stored_mask(mask: np.ndarray) -> np.ndarray:
         """Masks are stored as uint8 0–255: small in projects, exact on reload."""
         m = np.asarray(mask)
+        if m.ndim >= 2 and max(m.shape[:2]) > MAX_MASK_SIDE:
+            raise InputError(f"mask: {m.shape[1]}×{m.shape[0]} pixels; painted masks are at most "
+                             f"{MAX_MASK_SIDE}×{MAX_MASK_SIDE}")
+        if m.dtype.kind == "f" and not np.isfinite(m).all():
+            raise InputError("mask: holds NaN or infinite values")
         if m.dtype == np.uint8 and m.ndim == 2:
             mask_array(m)
-            return m
-        return np.round(mask_array(m) * 255.0).astype(np.uint8)
+        else:
+            m = np.round(mask_array(m) * 255.0).astype(np.uint8)
+        if m.flags.writeable:
+            m = m.copy()
+            m.setflags(write=False)  # the document is a value: its mask cannot change under it
+        return m
 
     @property
     def params(self) -> QueryParams:
@@ -106,16 +134,16 @@ class TransferEdit(Edit):
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "TransferEdit":
+    def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = "") -> "TransferEdit":
+        if not isinstance(data, Mapping):
+            raise field_error(where, "expected an object {…}")
         data = dict(data)
         ref = data.pop("reference", None)
         if not isinstance(ref, Mapping):
-            raise InputError("transfer edit without a reference face")
-        reference = source_from_json(ref, {k[len("reference."):]: v for k, v in arrays.items()
-                                           if k.startswith("reference.")})
-        own = {k: v for k, v in arrays.items() if not k.startswith("reference.")}
-        edit = super().from_json(data, own)
-        return _replace(edit, reference=reference)
+            raise field_error(at(where, "reference"), "missing: a transfer needs a reference face")
+        reference = source_from_json(ref, sub_arrays(arrays, "reference."), at(where, "reference"))
+        edit = super().from_json(data, arrays, where)  # reads only its own array, "mask"
+        return construct(_replace, {"edit": edit, "reference": reference}, where)
 
     # -- the edit ---------------------------------------------------------------------------
     def has_region(self) -> bool:
