@@ -13,6 +13,8 @@ of that stage, which is what interactive previews use.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -23,6 +25,53 @@ from torch import Tensor, nn
 
 #: Per-layer style vectors, ordered as ``Generator.style_layout``; each value is [N, channels].
 Styles = "OrderedDict[str, Tensor]"
+
+
+# ---- constructor-argument checks ------------------------------------------------------------------
+# Model files (foreign checkpoints, a hand-edited ``model.json``) decide these arguments, so every
+# generator checks them before allocating anything: types, signs and upper bounds that keep a
+# 400-byte file from asking for gigabytes.
+
+#: the largest latent width accepted (released StyleGAN2 models use 512)
+MAX_LATENT_DIM = 2048
+#: the largest channel count of one layer (released StyleGAN2 models use 512)
+MAX_CHANNELS = 4096
+#: the largest output resolution accepted
+MAX_RESOLUTION = 4096
+#: the most mapping-network layers accepted (released models use 2..8)
+MAX_MAPPING_LAYERS = 32
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int in ``low..high``; ValueError naming ``name`` otherwise (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number, got {_short(value)}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {int(value)}")
+    return int(value)
+
+
+def check_float(name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a finite float (``positive``: > 0); ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {_short(value)}")
+    out = float(value)
+    if not math.isfinite(out) or (positive and out <= 0):
+        raise ValueError(f"{name} must be a finite{' positive' if positive else ''} number, got {out}")
+    return out
+
+
+def check_resolution(name: str, value: Any, low: int = 4, high: int = MAX_RESOLUTION) -> int:
+    """A power-of-two resolution in ``low..high``."""
+    res = check_int(name, value, low, high)
+    if res & (res - 1):
+        raise ValueError(f"{name} must be a power of two, got {res}")
+    return res
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
 import re
 import shutil
-import tempfile
+import stat
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
+from torch import Tensor
 
 from ..errors import ModelFormatError, UnknownModelError
 from .. import paths
+from ..safe_io import atomic_install_dir, os_error_message, remove_stale_temporaries
 from .generator import Generator
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "mobilestylegan-ffhq"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: the most weight memory a model may need; checked from its settings before anything is
+#: allocated (the default model needs 40 MB, a 1024 px StyleGAN2 130 MB)
+MAX_WEIGHT_BYTES = 1 << 30
+#: the first bytes of a legacy (pre-1.6, not zip) ``torch.save`` file: a pickled magic number
+LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
 
@@ -59,20 +70,110 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def one_line(exc: BaseException | str, limit: int = 200) -> str:
+    """An exception's message squeezed onto one short line (user-facing errors are one line)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        shown = repr(name) if len(str(name)) <= 40 else repr(str(name)[:40]) + f"… ({len(str(name))} characters)"
         raise ModelFormatError(
-            f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+            f"invalid model name {shown}: use letters, digits, '.', '_' or '-' (at most 64)"
         )
     return name
 
 
-def save_native(gen: Generator, folder: Path, source: dict[str, Any]) -> None:
-    """Write ``gen`` atomically as a native model folder."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+# ---- checks of a model's settings and weights before they are used -------------------------------
+
+def plan_state(cls: type[Generator], config: Any) -> dict[str, torch.Size]:
+    """The state-dict shapes ``cls(**config)`` will have, found without allocating its weights.
+
+    The constructor checks its arguments' types and bounds; it then runs on the ``meta`` device
+    (shapes only), and a model needing more than :data:`MAX_WEIGHT_BYTES` is refused, so a tiny
+    file declaring a huge model costs nothing. Raises :class:`ModelFormatError` (one line).
+    """
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ModelFormatError("the model's settings are not a table of named values")
     try:
+        with torch.device("meta"):
+            planned = cls(**config)
+    except (TypeError, ValueError, ArithmeticError, RuntimeError, IndexError, KeyError) as exc:
+        raise ModelFormatError(f"the settings are not a valid {cls.arch} generator ({one_line(exc)})") from None
+    shapes = {k: v.shape for k, v in planned.state_dict().items()}
+    need = sum(4 * s.numel() for s in shapes.values())
+    if need > MAX_WEIGHT_BYTES:
+        raise ModelFormatError(f"the settings describe a model with {need / 2**20:.0f} MB of weights, more than "
+                               f"the {MAX_WEIGHT_BYTES // 2**20} MB StyleStudio accepts")
+    return shapes
+
+
+def check_tensor_data(key: str, value: Any) -> Tensor:
+    """A floating tensor whose elements are all present in its storage (no zero-stride giant views)."""
+    if not isinstance(value, Tensor):
+        raise ModelFormatError(f"weight {key} is not a tensor")
+    if not (value.is_floating_point() and value.element_size() <= 8):
+        raise ModelFormatError(f"weight {key} holds {str(value.dtype).replace('torch.', '')} values, "
+                               f"not floating-point numbers")
+    if value.numel() * value.element_size() > value.untyped_storage().nbytes():
+        raise ModelFormatError(f"weight {key} declares shape {tuple(value.shape)}, more values than the file holds")
+    return value
+
+
+def check_weights(state: Any, shapes: Mapping[str, torch.Size], optional: Iterable[str] = ()) -> None:
+    """``state`` has exactly the planned keys and shapes, and only finite values.
+
+    ``optional`` keys may be absent (the caller fills them in). One line naming the first tensor
+    that is wrong.
+    """
+    if not isinstance(state, dict):
+        raise ModelFormatError("the weights are not a table of named tensors")
+    missing = [k for k in shapes if k not in state and k not in set(optional)]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ModelFormatError(f"missing weight {', '.join(missing[:3])}{more}")
+    extra = [str(k) for k in state if k not in shapes]
+    if extra:
+        more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
+        raise ModelFormatError(f"unexpected weight {', '.join(e[:80] for e in extra[:3])}{more}")
+    for key, value in state.items():
+        check_tensor_data(key, value)
+        if value.shape != shapes[key]:
+            raise ModelFormatError(f"weight {key} has shape {tuple(value.shape)}, expected {tuple(shapes[key])}")
+    for key, value in state.items():
+        if not bool(torch.isfinite(value).all()):
+            raise ModelFormatError(f"weight {key} holds NaN or infinite values")
+
+
+def check_torch_archive(path: Path, limit: int = MAX_WEIGHT_BYTES + (64 << 20)) -> None:
+    """Refuse a ``torch.save`` zip archive whose members would unpack to more than ``limit`` bytes."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise ModelFormatError(f"not a readable PyTorch archive, the file is truncated or damaged "
+                               f"({one_line(exc)})") from None
+    if total > limit:
+        raise ModelFormatError(f"the archive unpacks to {total / 2**20:.0f} MB, more than a model "
+                               f"StyleStudio accepts ({limit // 2**20} MB)")
+
+
+def build_generator(cls: type[Generator], config: dict[str, Any], state: dict[str, Tensor]) -> Generator:
+    """Construct ``cls(**config)`` and load ``state`` (already checked against :func:`plan_state`)."""
+    try:
+        gen = cls(**config)
+        gen.load_state_dict({k: v.detach().to(torch.float32) for k, v in state.items()}, strict=True)
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise ModelFormatError(f"the weights do not fit the described architecture ({one_line(exc)})") from None
+    return gen.eval().requires_grad_(False)
+
+
+# ---- the native format ---------------------------------------------------------------------------
+
+def save_native(gen: Generator, folder: Path, source: dict[str, Any]) -> None:
+    """Write ``gen`` as a native model folder; an existing one stays until the new one is complete."""
+    def fill(tmp: Path) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
         torch.save(state, tmp / "weights.pt")
         meta = {
@@ -84,36 +185,59 @@ def save_native(gen: Generator, folder: Path, source: dict[str, Any]) -> None:
             "weights_sha256": sha256_file(tmp / "weights.pt"),
         }
         (tmp / "model.json").write_text(json.dumps(meta, indent=2))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    try:
+        atomic_install_dir(Path(folder), fill)
+    except OSError as exc:
+        raise ModelFormatError(f"cannot install the model: {os_error_message(Path(folder), exc)}") from None
 
 
 def load_native(folder: Path, device: torch.device | str = "cpu") -> Generator:
+    """Read a native model folder; its ``model.json`` may have been edited, so everything is checked
+    (settings, weight memory, shapes, finite values) before the model is built."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / "model.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{folder}: not a StyleStudio model folder ({exc})") from exc
-    if meta.get("format") != "stylestudio-model":
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelFormatError(f"{folder}: not a StyleStudio model folder ({one_line(exc)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "stylestudio-model":
         raise ModelFormatError(f"{folder}: model.json is not a StyleStudio model description")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFormatError(f"{folder}: made by a newer StyleStudio (format {meta['format_version']})")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFormatError(f"{folder}: model.json has an unreadable format_version")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(f"{folder}: made by a newer StyleStudio (format {version})")
     weights = folder / "weights.pt"
     expected = meta.get("weights_sha256")
-    if expected and sha256_file(weights) != expected:
-        raise ModelFormatError(f"{folder}: weights.pt does not match its recorded hash (damaged file)")
-    cls = architecture(meta["arch"])
     try:
-        gen = cls(**meta["config"])
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        gen.load_state_dict(state)
-    except (RuntimeError, TypeError, KeyError, EOFError) as exc:
-        raise ModelFormatError(f"{folder}: weights do not fit the described architecture ({exc})") from exc
-    return gen.eval().requires_grad_(False).to(device)
+        if expected and sha256_file(weights) != expected:
+            raise ModelFormatError(f"{folder}: weights.pt does not match its recorded hash (damaged file)")
+    except OSError as exc:
+        raise ModelFormatError(f"{folder}: weights.pt cannot be read ({os_error_message(weights, exc)})") from None
+    arch = meta.get("arch")
+    try:
+        cls = architecture(arch if isinstance(arch, str) else repr(arch)[:40])
+        config = meta.get("config")
+        shapes = plan_state(cls, config)
+        check_torch_archive(weights)
+        state = _load_weights(weights)
+        check_weights(state, shapes)
+        gen = build_generator(cls, config, state)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{folder}: {exc}") from None
+    return gen.to(device)
+
+
+def _load_weights(path: Path) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise ModelFormatError(f"weights.pt cannot be read ({one_line(exc)})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, zipfile.BadZipFile, MemoryError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelFormatError(f"weights.pt is damaged ({one_line(exc)})") from None
 
 
 class ModelStore:
@@ -122,27 +246,44 @@ class ModelStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else paths.models_dir()
         self.root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.root)  # half-written models of a killed import
 
     def folder(self, name: str) -> Path:
         return self.root / validate_name(name)
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / "model.json").is_file())
+        return sorted(p.name for p in self.root.iterdir()
+                      if _NAME_RE.match(p.name) and (p / "model.json").is_file())
 
     def info(self, name: str) -> ModelInfo:
         folder = self.folder(name)
         if not (folder / "model.json").is_file():
             raise UnknownModelError(f"no model named {name!r} (installed: {', '.join(self.names()) or 'none'})")
-        meta = json.loads((folder / "model.json").read_text())
-        cfg = meta.get("config", {})
-        return ModelInfo(name, meta.get("arch", "?"), int(cfg.get("resolution", cfg.get("img_resolution", 0))),
-                         meta.get("source", {}), folder)
+        try:
+            meta = json.loads((folder / "model.json").read_text())
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ModelFormatError(f"{folder / 'model.json'}: unreadable ({one_line(exc)})") from None
+        meta = meta if isinstance(meta, dict) else {}
+        cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        res = cfg.get("resolution", cfg.get("img_resolution", 0))
+        source = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+        return ModelInfo(name, str(meta.get("arch", "?")), res if isinstance(res, int) else 0, source, folder)
 
     def has(self, name: str) -> bool:
-        return (self.root / name / "model.json").is_file()
+        return (self.folder(name) / "model.json").is_file()
 
-    def add(self, gen: Generator, name: str, source: dict[str, Any]) -> ModelInfo:
-        save_native(gen, self.folder(name), source)
+    def check_name_free(self, name: str, provisioning: bool = False) -> str:
+        """``name`` if a model may be stored under it: the default model's name is reserved."""
+        validate_name(name)
+        if name == DEFAULT_MODEL and not provisioning:
+            raise ModelFormatError(f"the name {DEFAULT_MODEL!r} is reserved for the built-in model; "
+                                   f"choose another --name")
+        return name
+
+    def add(self, gen: Generator, name: str, source: dict[str, Any], *, provisioning: bool = False) -> ModelInfo:
+        """Store ``gen`` as ``name``; a model already there is replaced only once the new one is
+        complete. ``provisioning`` is for the code that installs the default model."""
+        save_native(gen, self.folder(self.check_name_free(name, provisioning)), source)
         return self.info(name)
 
     def remove(self, name: str) -> None:
@@ -167,27 +308,54 @@ class ModelStore:
         if self.has(DEFAULT_MODEL) and not force:
             return self.info(DEFAULT_MODEL)
         gen, source = provision_default(progress)
-        return self.add(gen, DEFAULT_MODEL, source)
+        return self.add(gen, DEFAULT_MODEL, source, provisioning=True)
 
     def import_file(self, path: Path, name: str | None = None) -> ModelInfo:
-        """Convert a foreign checkpoint into the native format."""
+        """Convert a foreign checkpoint into the native format (the name is checked first)."""
         path = Path(path)
-        if not path.is_file():
-            raise ModelFormatError(f"{path}: no such file")
+        try:
+            name = self.check_name_free(name or re.sub(r"[^A-Za-z0-9._-]", "-", path.stem)[:64].lstrip("._-")
+                                        or "model")
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{path.name}: {exc}") from None
         gen, fmt = read_checkpoint(path)
-        name = validate_name(name or re.sub(r"[^A-Za-z0-9._-]", "-", path.stem)[:64] or "model")
-        source = {"format": fmt, "file": path.name, "sha256": sha256_file(path)}
+        try:
+            digest = sha256_file(path) if path.is_file() else ""
+        except OSError as exc:
+            raise ModelFormatError(os_error_message(path, exc)) from None
+        source = {"format": fmt, "file": path.name, "sha256": digest}
         return self.add(gen, name, source)
+
+
+def _check_model_file(path: Path) -> os.stat_result:
+    """The file's status, or one line saying why it cannot be a model file (checked before opening,
+    so a FIFO never blocks the import)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelFormatError(os_error_message(path, exc)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFormatError(f"{path}: is a folder, not a model file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFormatError(f"{path}: is not a regular file (a pipe or device), not a model file")
+    return st
 
 
 def read_checkpoint(path: Path) -> tuple[Generator, str]:
     """Read any supported checkpoint without executing its contents; returns (generator, format)."""
     path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if (path / "model.json").exists() if path.is_dir() else False:
-        return load_native(path), "stylestudio"
-    if head[:2] == b"PK":  # torch zip archive: rosinality (or plain state dict)
+    try:
+        if path.is_dir() and (path / "model.json").is_file():
+            return load_native(path), "stylestudio"
+    except OSError as exc:
+        raise ModelFormatError(os_error_message(path, exc)) from None
+    _check_model_file(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(LEGACY_TORCH_MAGIC))
+    except OSError as exc:
+        raise ModelFormatError(os_error_message(path, exc)) from None
+    if head[:2] == b"PK" or head.startswith(LEGACY_TORCH_MAGIC):  # torch.save archive (zip or legacy)
         from .stylegan2.rosinality import load_rosinality
 
         return load_rosinality(path), "rosinality"

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..generator import Generator, StyleLayer, SynthesisResult
+from ..generator import (MAX_CHANNELS, MAX_LATENT_DIM, MAX_MAPPING_LAYERS, Generator, StyleLayer, SynthesisResult,
+                         check_int, check_resolution)
 
 CHANNELS = (512, 512, 512, 512, 512, 256, 128, 64)
 SLOPE = 0.2
@@ -266,7 +267,14 @@ class MobileStyleGAN(Generator):
     def __init__(self, z_dim: int = 512, w_dim: int = 512, resolution: int = 1024,
                  channels: Iterable[int] = CHANNELS, mapping_layers: int = 8) -> None:
         super().__init__()
-        self.channels = tuple(int(c) for c in channels)
+        # model.json decides these: check types and bounds before anything is allocated
+        z_dim = check_int("z_dim", z_dim, 1, MAX_LATENT_DIM)
+        w_dim = check_int("w_dim", w_dim, 1, MAX_LATENT_DIM)
+        resolution = check_resolution("resolution", resolution, 8)
+        mapping_layers = check_int("mapping_layers", mapping_layers, 1, MAX_MAPPING_LAYERS)
+        if not isinstance(channels, (list, tuple)) or len(channels) > 12:
+            raise ValueError("channels must be a list of at most 12 channel counts")
+        self.channels = tuple(check_int("channels", c, 1, MAX_CHANNELS) for c in channels)
         if len(self.channels) < 2 or 8 * 2 ** (len(self.channels) - 1) != resolution:
             raise ValueError(f"{len(self.channels)} channel entries give {8 * 2 ** (len(self.channels) - 1)} px, "
                              f"not {resolution}")

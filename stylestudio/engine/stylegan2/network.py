@@ -20,16 +20,20 @@ import math
 from collections import OrderedDict
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..generator import Generator, StyleLayer, SynthesisResult
+from ..generator import (MAX_CHANNELS, MAX_LATENT_DIM, MAX_MAPPING_LAYERS, MAX_RESOLUTION, Generator, StyleLayer,
+                         SynthesisResult, check_float, check_int, check_resolution)
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
 DEFAULT_FILTER = (1.0, 3.0, 3.0, 1.0)
 NOISE_MODES = ("const", "none", "random")
+#: the longest 1-D resampling filter accepted (StyleGAN2 uses 4 taps)
+MAX_FILTER_TAPS = 16
 
 
 # ---- low-level ops ------------------------------------------------------------------------------
@@ -113,7 +117,11 @@ def taps_from_kernel(kernel: Tensor) -> list[float]:
     Checkpoints store the 2-D kernel (NVlabs: normalised; rosinality: ×4 for upsampling); the
     generator keeps only the 1-D taps. Raises ``ValueError`` if the kernel is not separable.
     """
+    if kernel.numel() > MAX_FILTER_TAPS ** 2:
+        raise ValueError(f"resampling kernel has unexpected shape {tuple(kernel.shape)}")
     k = kernel.detach().to(torch.float64).cpu()
+    if not bool(torch.isfinite(k).all()) or not float(k.sum()) > 0:
+        raise ValueError("resampling kernel is zero, negative overall or not finite")
     if k.dim() == 1:
         taps = k / k.sum()
     elif k.dim() == 2 and k.shape[0] == k.shape[1]:
@@ -249,19 +257,17 @@ class StyleGAN2Generator(Generator):
         resample_filter: Sequence[float] = DEFAULT_FILTER,
     ) -> None:
         super().__init__()
-        if img_resolution < 4 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of two ≥ 4, got {img_resolution}")
-        if z_dim < 1 or w_dim < 1 or num_mapping_layers < 1:
-            raise ValueError("z_dim, w_dim and num_mapping_layers must be positive")
-        self._config: dict[str, Any] = dict(
-            z_dim=int(z_dim), w_dim=int(w_dim), img_resolution=int(img_resolution),
-            img_channels=int(img_channels), num_mapping_layers=int(num_mapping_layers),
-            mapping_lr_multiplier=float(mapping_lr_multiplier),
-            mapping_layer_features=None if mapping_layer_features is None else int(mapping_layer_features),
-            channel_base=int(channel_base), channel_max=int(channel_max),
-            conv_clamp=None if conv_clamp is None else float(conv_clamp), use_noise=bool(use_noise),
-            resample_filter=[float(t) for t in resample_filter],
-        )
+        self._config: dict[str, Any] = self.check_config(
+            z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+            num_mapping_layers=num_mapping_layers, mapping_lr_multiplier=mapping_lr_multiplier,
+            mapping_layer_features=mapping_layer_features, channel_base=channel_base, channel_max=channel_max,
+            conv_clamp=conv_clamp, use_noise=use_noise, resample_filter=resample_filter)
+        z_dim, w_dim, img_resolution = self._config["z_dim"], self._config["w_dim"], self._config["img_resolution"]
+        img_channels, num_mapping_layers = self._config["img_channels"], self._config["num_mapping_layers"]
+        mapping_lr_multiplier = self._config["mapping_lr_multiplier"]
+        mapping_layer_features = self._config["mapping_layer_features"]
+        channel_base, channel_max = self._config["channel_base"], self._config["channel_max"]
+        use_noise = self._config["use_noise"]
         self.z_dim, self.w_dim = int(z_dim), int(w_dim)
         self.resolution = int(img_resolution)
         self.img_channels = int(img_channels)
@@ -298,6 +304,38 @@ class StyleGAN2Generator(Generator):
         self._taps = tuple(l.name for l in layout)
 
     # ---- construction ---------------------------------------------------------------------------
+    @staticmethod
+    def check_config(*, z_dim: Any, w_dim: Any, img_resolution: Any, img_channels: Any, num_mapping_layers: Any,
+                     mapping_lr_multiplier: Any, mapping_layer_features: Any, channel_base: Any, channel_max: Any,
+                     conv_clamp: Any, use_noise: Any, resample_filter: Any) -> dict[str, Any]:
+        """The constructor arguments checked and normalised; ValueError naming the first bad one.
+
+        Model files decide these, so types, signs and upper bounds are checked before anything is
+        allocated (a tiny file must not be able to ask for gigabytes).
+        """
+        res = check_resolution("img_resolution", img_resolution)
+        if not isinstance(resample_filter, (list, tuple)) or not 1 <= len(resample_filter) <= MAX_FILTER_TAPS:
+            raise ValueError(f"resample_filter must be a list of 1 to {MAX_FILTER_TAPS} numbers")
+        taps = [check_float("resample_filter", t) for t in resample_filter]
+        if not sum(taps) > 0:
+            raise ValueError("resample_filter must have a positive sum")
+        if not isinstance(use_noise, (bool, np.bool_)):
+            raise ValueError(f"use_noise must be true or false, got {use_noise!r:.40}")
+        base = check_int("channel_base", channel_base, 1, MAX_CHANNELS * MAX_RESOLUTION)
+        if base < res:
+            raise ValueError(f"channel_base {base} gives no channels at {res} px (it must be at least {res})")
+        return dict(
+            z_dim=check_int("z_dim", z_dim, 1, MAX_LATENT_DIM), w_dim=check_int("w_dim", w_dim, 1, MAX_LATENT_DIM),
+            img_resolution=res, img_channels=check_int("img_channels", img_channels, 1, 16),
+            num_mapping_layers=check_int("num_mapping_layers", num_mapping_layers, 1, MAX_MAPPING_LAYERS),
+            mapping_lr_multiplier=check_float("mapping_lr_multiplier", mapping_lr_multiplier, positive=True),
+            mapping_layer_features=None if mapping_layer_features is None else
+            check_int("mapping_layer_features", mapping_layer_features, 1, MAX_LATENT_DIM),
+            channel_base=base, channel_max=check_int("channel_max", channel_max, 1, MAX_CHANNELS),
+            conv_clamp=None if conv_clamp is None else check_float("conv_clamp", conv_clamp, positive=True),
+            use_noise=bool(use_noise), resample_filter=taps,
+        )
+
     @property
     def config(self) -> dict[str, Any]:
         return dict(self._config, resample_filter=list(self._config["resample_filter"]))
