@@ -137,3 +137,79 @@ def test_to_uint8_clamps_and_rounds():
     out = to_uint8(img)
     assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
     assert out[..., 0].tolist() == [[0, 0], [128, 255]]
+
+
+# ---- nothing black: non-finite latents and styles are refused ---------------------------------------
+
+
+def test_render_refuses_a_nan_latent(gen):
+    wplus = np.zeros((gen.num_ws, gen.w_dim), np.float32)
+    wplus[1, 3] = np.nan
+    doc = EditDocument(model=TINY, source=LatentSource(wplus=wplus, name="bad"))
+    with pytest.raises(InputError, match="latent of 'bad' holds NaN or infinite values"):
+        Renderer(gen, TINY).render(doc)
+
+
+def test_render_refuses_non_finite_styles(gen):
+    r = Renderer(gen, TINY)
+    styles = r.document_styles(EditDocument(model=TINY, source=SeedSource(seed=1)))
+    name = next(iter(styles))
+    bad = dict(styles, **{name: styles[name].clone().fill_(float("inf"))})
+    with pytest.raises(InputError, match="NaN or infinite"):
+        r.render_styles(bad)
+
+
+def test_an_edit_that_gives_nan_is_refused(gen):
+    vec = np.full(gen.w_dim, np.nan, np.float32)
+    lib = DirectionLibrary(TINY, [Direction("broken", "Broken", vec, (), unit=1.0)])
+    r = Renderer(gen, TINY)
+    r.resources.put("directions", "test", lib)
+    doc = EditDocument(model=TINY, source=SeedSource(seed=4),
+                       edits=(DirectionEdit(library="test", name="broken", amount=1.0, id="b"),))
+    with pytest.raises(InputError, match=r"edit 1 \(direction\) holds NaN"):
+        r.render(doc)
+
+
+# ---- decoding checks every field ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b["source"].update(psi=float("nan")), r"source\.psi: expected a finite number, got nan"),
+    (lambda b: b["source"].update(psi=3.0), r"source\.psi: must be between -2 and 2"),
+    (lambda b: b["source"].update(seed="abc"), r"source\.seed: expected a whole number, got 'abc'"),
+    (lambda b: b["source"].update(cutoff="x"), r"source\.cutoff: expected a whole number"),
+    (lambda b: b["edits"][0].update(amount=1e6), r"edits\[0\]\.amount: must be between -100 and 100"),
+    (lambda b: b["edits"][0].update(enabled="false"), r"edits\[0\]\.enabled: expected true or false, got 'false'"),
+    (lambda b: b["edits"][0].update(library="../../x"), r"edits\[0\]\.library: invalid direction library name"),
+    (lambda b: b["export"].update(size="x"), r"export\.size: expected a whole number, got 'x'"),
+    (lambda b: b["export"].update(size=10 ** 6), r"export\.size: must be between 1 and 8192"),
+    (lambda b: b.update(edits={}), r"edits: expected a list"),
+])
+def test_bad_fields_are_refused_with_their_path(mutate, message):
+    body, arrays = EditDocument(model="m", source=SeedSource(seed=1), edits=(edit(),)).to_json()
+    mutate(body)
+    with pytest.raises(InputError, match=message):
+        EditDocument.from_json(body, arrays)
+
+
+def test_a_nan_latent_is_refused_on_decode():
+    body, arrays = EditDocument(model="m", source=LatentSource(wplus=np.zeros((1, 4, 8), np.float32))).to_json()
+    arrays["source.wplus"] = np.full((1, 4, 8), np.nan, np.float32)
+    with pytest.raises(InputError, match=r"source\.wplus: holds NaN"):
+        EditDocument.from_json(body, arrays)
+
+
+def test_psi_range_holds_for_every_seed_face():
+    with pytest.raises(InputError, match="finite number"):
+        SeedSource(seed=1, psi=float("inf"))
+    with pytest.raises(InputError, match="between -2 and 2"):
+        SeedSource(seed=1, psi=2.5)
+    assert SeedSource(seed=1, psi=-1.5).psi == -1.5
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", ".hidden", "a\\b", "", "x\n", "c:evil"])
+def test_resources_refuse_names_that_leave_their_folder(gen, name):
+    r = Renderer(gen, TINY)
+    for kind in ("directions", "catalog", "encoder"):
+        with pytest.raises(InputError, match="invalid"):
+            r.resources.get(kind, name)

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import errno
+import json
+import os
+import stat
+import struct
 import zipfile
 
 import numpy as np
@@ -114,3 +118,122 @@ def test_render_project_cli_errors_are_one_line(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     assert cli_main(["render-project", str(bad), "-o", str(tmp_path / "y.png")]) == 2
     assert "damaged" in capsys.readouterr().err
+
+
+# ---- saving keeps what the user set up (safe_io.atomic_write) ---------------------------------------
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_project_gets_the_umask_mode(tmp_path, umask_022):
+    path = tmp_path / "new.stylestudio"
+    save_project(path, sample_doc())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_resaving_keeps_the_files_mode(tmp_path, umask_022, mode):
+    path = tmp_path / "kept.stylestudio"
+    save_project(path, sample_doc())
+    os.chmod(path, mode)
+    save_project(path, sample_doc(model="other"))
+    assert stat.S_IMODE(path.stat().st_mode) == mode and load_project(path).model == "other"
+
+
+def test_saving_through_a_symlink_updates_its_target(tmp_path):
+    target = tmp_path / "real.stylestudio"
+    save_project(target, sample_doc())
+    link = tmp_path / "link.stylestudio"
+    link.symlink_to(target)
+    save_project(link, sample_doc(model="through-link"))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert load_project(target).model == "through-link"
+
+
+def test_hard_links_stay_joined(tmp_path):
+    a = tmp_path / "a.stylestudio"
+    save_project(a, sample_doc())
+    b = tmp_path / "b.stylestudio"
+    os.link(a, b)
+    save_project(a, sample_doc(model="joined"))
+    assert os.path.samefile(a, b) and load_project(b).model == "joined"
+
+
+def test_a_failed_save_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "t.stylestudio"
+
+    def failing_writestr(self, *args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", failing_writestr)
+    with pytest.raises(InputError, match="t.stylestudio"):
+        save_project(path, sample_doc())
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    assert not list(tmp_path.glob(".t.stylestudio.*.tmp"))
+
+
+# ---- loading: read-only arrays, only referenced arrays, headers before data ------------------------
+
+
+def test_loaded_arrays_are_read_only(tmp_path):
+    from stylestudio.engine.edits.transfer import TransferEdit
+
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:9, 4:9] = 255
+    wplus = np.random.RandomState(1).randn(1, 6, 16).astype(np.float32)
+    doc = EditDocument(model="m", source=LatentSource(wplus=wplus),
+                       edits=(TransferEdit(reference=LatentSource(wplus=wplus), mask=mask, id="t"),))
+    save_project(tmp_path / "r.stylestudio", doc)
+    back = load_project(tmp_path / "r.stylestudio")
+    for arr in (back.source.wplus, back.edits[0].mask, back.edits[0].reference.wplus):
+        assert not arr.flags.writeable
+        with pytest.raises(ValueError):
+            arr[0] = 1
+
+
+def test_only_the_arrays_the_document_uses_are_read(tmp_path, monkeypatch):
+    wplus = np.zeros((1, 6, 16), np.float32)
+    path = tmp_path / "u.stylestudio"
+    save_project(path, EditDocument(model="m", source=LatentSource(wplus=wplus)))
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members["manifest.json"])
+    manifest["arrays"].append("unused")
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["arrays/unused.npy"] = b"\x93NUMPY garbage that would not parse"
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    read = []
+    real = project_mod._read_npy
+    monkeypatch.setattr(project_mod, "_read_npy", lambda zf, info, key: read.append(key) or real(zf, info, key))
+    assert np.array_equal(load_project(path).source.wplus, wplus)
+    assert read == ["source.wplus"]
+
+
+def test_an_array_header_is_checked_before_its_data_is_read(tmp_path):
+    path = tmp_path / "h.stylestudio"
+    save_project(path, EditDocument(model="m", source=LatentSource(wplus=np.zeros((1, 6, 16), np.float32))))
+    header = repr({"descr": "<f4", "fortran_order": False, "shape": (1, 18, 2 ** 40)}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    _rewrite(path, "arrays/source.wplus.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+    with pytest.raises(InputError, match=r"h.stylestudio: arrays/source.wplus.npy: holds a latent of shape"):
+        load_project(path)
+
+
+def test_field_errors_name_the_file_and_the_field(tmp_path):
+    path = tmp_path / "f.stylestudio"
+    save_project(path, sample_doc())
+    body = json.loads(zipfile.ZipFile(path).read("document.json"))
+    body["edits"][0]["amount"] = "abc"
+    _rewrite(path, "document.json", json.dumps(body).encode())
+    with pytest.raises(InputError) as info:
+        load_project(path)
+    assert str(info.value) == "f.stylestudio: edits[0].amount: expected a finite number, got 'abc'"

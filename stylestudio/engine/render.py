@@ -99,9 +99,10 @@ class Resources:
 
 @register_resource_loader("directions")
 def _load_directions(res: Resources, name: str):
-    from .directions.library import DirectionLibrary
+    from .directions.library import DirectionLibrary, check_library_name
     from .directions.sefa import sefa_library
 
+    check_library_name(name)
     if name == "sefa":
         return sefa_library(res.generator, res.model)
     path = res.find_file("directions", f"{name}.ssdir")

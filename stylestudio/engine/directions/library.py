@@ -48,6 +48,14 @@ def project_out(vector: np.ndarray, normals: Sequence[np.ndarray]) -> np.ndarray
     return (v - n @ coeff).astype(np.float32)
 
 
+def check_library_name(name: object, where: str = "") -> str:
+    """A direction library's name, checked like every resource name (it becomes ``<name>.ssdir``
+    under the data folder, and projects carry it)."""
+    from ..render import check_resource_name
+
+    return check_resource_name(name, "direction library", where)
+
+
 class DirectionLibrary:
     def __init__(self, model: str, directions: Iterable[Direction] = (), kind: str = "attributes",
                  meta: dict[str, Any] | None = None) -> None:
@@ -123,10 +131,14 @@ class DirectionLibrary:
                     raise InputError(f"{path}: made by a newer StyleStudio")
                 dirs = []
                 for d in meta["directions"]:
+                    if not isinstance(d.get("name"), str) or not d["name"]:
+                        raise ValueError(f"a direction without a name: {str(d)[:40]}")
                     vec = np.load(BytesIO(zf.read(f"vectors/{d['name']}.npy")), allow_pickle=False)
                     dirs.append(Direction(d["name"], d.get("label", d["name"]), vec.astype(np.float32),
                                           tuple(int(i) for i in d.get("layers", ())), float(d.get("unit", 1.0)),
                                           dict(d.get("meta", {}))))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{path}: damaged direction library ({exc})") from exc
-        return cls(meta["model"], dirs, meta.get("kind", "attributes"), meta.get("meta", {}))
+                model, kind, extra = str(meta["model"]), str(meta.get("kind", "attributes")), dict(meta.get("meta", {}))
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError, NotImplementedError,
+                RuntimeError, OverflowError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: damaged direction library ({type(exc).__name__}: {exc})") from None
+        return cls(model, dirs, kind, extra)

@@ -7,7 +7,7 @@ from typing import Any, Callable, ClassVar
 from torch import Tensor
 
 from ..document import Edit, EditContext, as_bool, as_names, as_number, as_text, new_edit_id, register_edit
-from ..render import check_resource_name
+from ..directions.library import check_library_name
 
 #: Slider units a project may hold: sliders span ±3 (one unit is one standard deviation of the
 #: model's faces), and ±100 is already far outside any face; beyond it a value is damage.
@@ -26,7 +26,7 @@ class DirectionEdit(Edit):
 
     kind: ClassVar[str] = "direction"
     field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
-        "library": lambda v, w: check_resource_name(v, "direction library", w),
+        "library": lambda v, w: check_library_name(v, w),
         "name": lambda v, w: as_text(v, w, 200),
         "amount": lambda v, w: as_number(v, w, -MAX_AMOUNT, MAX_AMOUNT),
         "keep": as_names,
@@ -41,7 +41,7 @@ class DirectionEdit(Edit):
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        check_resource_name(self.library, "direction library")
+        check_library_name(self.library)
         as_number(self.amount, "amount", -MAX_AMOUNT, MAX_AMOUNT)
 
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
