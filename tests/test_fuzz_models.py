@@ -245,6 +245,9 @@ def build_cases(d: Path) -> list[Case]:
         raw(f"truncated-{int(frac * 1000)}", data[: max(1, int(len(data) * frac))])
     raw("payload-os-system", _payload_os_system(marker))
     raw("payload-getattr-chain", _payload_getattr_chain(marker))
+    for power in (33, 40, 62):  # a bytes opcode declaring 8 GB … 4 EB that the file does not hold
+        raw(f"declared-bytes-2e{power}", b"\x80\x04\x8e" + (1 << power).to_bytes(8, "little") + b"abc",
+            rss_bound_mb=SIZE_RSS_MB)
     raw("poison-easydict", POISON_EASYDICT)
     raw("poison-function", POISON_FUNCTION)
 
@@ -378,7 +381,7 @@ def _mutation_run(tmp_path: Path, count: int, seed: int) -> None:
         p = tmp_path / f"mut{i}.pkl"
         p.write_bytes(mutated)
         cases.append(_import(p, f"mut{i}"))
-    for i, mutated in enumerate(_mutations(rdata, max(1, count // 8), seed + 1)):
+    for i, mutated in enumerate(_mutations(rdata, max(2, count // 20), seed + 1)):  # 28 MB each
         p = tmp_path / f"rmut{i}.pt"
         p.write_bytes(mutated)
         cases.append(_import(p, f"rmut{i}"))
@@ -504,9 +507,19 @@ def test_native_weights_with_nan_are_refused(tmp_path: Path) -> None:
 
 
 def test_plan_matches_the_real_model_and_bounds_memory() -> None:
-    for cfg in (TINY, dict(TINY, img_resolution=32, channel_base=1024, channel_max=64, use_noise=False)):
+    from stylestudio.engine.mobilestylegan.network import MobileStyleGAN
+
+    for cfg in (TINY, dict(TINY, img_resolution=32, channel_base=1024, channel_max=64, use_noise=False),
+                dict(TINY, img_resolution=4, img_channels=1, mapping_layer_features=5, num_mapping_layers=3),
+                dict(z_dim=4, w_dim=6, img_resolution=16, channel_base=40)):
         shapes = plan_state(StyleGAN2Generator, cfg)
         assert shapes == {k: v.shape for k, v in StyleGAN2Generator(**cfg).state_dict().items()}
+    small = dict(z_dim=16, w_dim=16, resolution=32, channels=[16, 8, 4], mapping_layers=2)
+    assert plan_state(MobileStyleGAN, small) == {k: v.shape for k, v in MobileStyleGAN(**small).state_dict().items()}
+    for bad in (dict(small, channels=[4096] * 12, resolution=16384), dict(small, channels=[-4, 8, 4]),
+                dict(small, mapping_layers=10 ** 6), dict(small, z_dim=16000, w_dim=16000)):
+        with pytest.raises(ModelFormatError):
+            plan_state(MobileStyleGAN, bad)
     big = dict(z_dim=512, w_dim=512, img_resolution=1024, img_channels=3)
     assert sum(4 * s.numel() for s in plan_state(StyleGAN2Generator, big).values()) < MAX_WEIGHT_BYTES
     with pytest.raises(ModelFormatError, match="MB"):
@@ -521,6 +534,23 @@ def test_legacy_rosinality_checkpoints_import(tmp_path: Path) -> None:
     for key, value in new.state_dict().items():
         if "noise_const" not in key:
             assert torch.equal(gen.state_dict()[key], value), key
+
+
+def test_unreadable_file_is_one_line_even_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from stylestudio.engine import model_store
+
+    path = write_snapshot(tmp_path / "locked.pkl")
+
+    def denied(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(model_store, "open", denied, raising=False)
+    with pytest.raises(ModelFormatError, match="locked.pkl: permission denied"):
+        ModelStore(tmp_path / "models").import_file(path, "locked")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

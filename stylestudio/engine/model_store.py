@@ -97,11 +97,14 @@ def plan_state(cls: type[Generator], config: Any) -> dict[str, torch.Size]:
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
         raise ModelFormatError("the model's settings are not a table of named values")
     try:
-        with torch.device("meta"):
-            planned = cls(**config)
+        planner = getattr(cls, "planned_shapes", None)
+        if planner is not None:  # computed directly (the meta device's first use imports a lot)
+            shapes = {k: torch.Size(v) for k, v in planner(**config).items()}
+        else:
+            with torch.device("meta"):
+                shapes = {k: v.shape for k, v in cls(**config).state_dict().items()}
     except (TypeError, ValueError, ArithmeticError, RuntimeError, IndexError, KeyError) as exc:
         raise ModelFormatError(f"the settings are not a valid {cls.arch} generator ({one_line(exc)})") from None
-    shapes = {k: v.shape for k, v in planned.state_dict().items()}
     need = sum(4 * s.numel() for s in shapes.values())
     if need > MAX_WEIGHT_BYTES:
         raise ModelFormatError(f"the settings describe a model with {need / 2**20:.0f} MB of weights, more than "

@@ -16,6 +16,7 @@ Synthesis stages are the resolution blocks: stage ``i`` is block ``b{4·2^i}``.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections import OrderedDict
 from typing import Any, Iterable, Mapping, Sequence
@@ -335,6 +336,42 @@ class StyleGAN2Generator(Generator):
             conv_clamp=None if conv_clamp is None else check_float("conv_clamp", conv_clamp, positive=True),
             use_noise=bool(use_noise), resample_filter=taps,
         )
+
+    @classmethod
+    def planned_shapes(cls, **kwargs: Any) -> dict[str, tuple[int, ...]]:
+        """The state-dict shapes the constructor would make, computed without building anything.
+
+        Used to check a model file's settings (memory) and weights (shapes) before allocating.
+        """
+        bound = inspect.signature(cls.__init__).bind(None, **kwargs)
+        bound.apply_defaults()
+        cfg = cls.check_config(**{k: v for k, v in bound.arguments.items() if k != "self"})
+        w, n_layers = cfg["w_dim"], cfg["num_mapping_layers"]
+        feats = cfg["mapping_layer_features"] or w
+        dims = [cfg["z_dim"]] + [feats] * (n_layers - 1) + [w]
+        out: dict[str, tuple[int, ...]] = {"w_avg": (w,)}
+        for i in range(n_layers):
+            out[f"mapper.fc{i}.weight"], out[f"mapper.fc{i}.bias"] = (dims[i + 1], dims[i]), (dims[i + 1],)
+        res_max = cfg["img_resolution"]
+        channels = {r: min(cfg["channel_base"] // r, cfg["channel_max"]) for r in (2 ** i for i in range(1, 13))}
+
+        def layer(prefix: str, cin: int, cout: int, res: int, k: int = 3) -> None:
+            out[f"{prefix}.affine.weight"], out[f"{prefix}.affine.bias"] = (cin, w), (cin,)
+            out[f"{prefix}.weight"], out[f"{prefix}.bias"] = (cout, cin, k, k), (cout,)
+            if k == 3 and cfg["use_noise"]:
+                out[f"{prefix}.noise_const"], out[f"{prefix}.noise_strength"] = (res, res), ()
+
+        res = 4
+        while res <= res_max:
+            c = channels[res]
+            if res == 4:
+                out["blocks.b4.const"] = (c, 4, 4)
+            else:
+                layer(f"blocks.b{res}.conv0", channels[res // 2], c, res)
+            layer(f"blocks.b{res}.conv1", c, c, res)
+            layer(f"blocks.b{res}.torgb", c, cfg["img_channels"], res, k=1)
+            res *= 2
+        return out
 
     @property
     def config(self) -> dict[str, Any]:
