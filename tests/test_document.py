@@ -175,9 +175,10 @@ def test_an_edit_that_gives_nan_is_refused(gen):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda b: b["source"].update(psi=float("nan")), r"source\.psi: expected a finite number, got nan"),
-    (lambda b: b["source"].update(psi=3.0), r"source\.psi: must be between -2 and 2"),
+    (lambda b: b["source"].update(psi=3.0), r"source\.psi: must be between -1 and 2"),
     (lambda b: b["source"].update(seed="abc"), r"source\.seed: expected a whole number, got 'abc'"),
     (lambda b: b["source"].update(cutoff="x"), r"source\.cutoff: expected a whole number"),
+    (lambda b: b["source"].update(psi=-1.5), r"source\.psi: must be between -1 and 2"),
     (lambda b: b["edits"][0].update(amount=1e6), r"edits\[0\]\.amount: must be between -100 and 100"),
     (lambda b: b["edits"][0].update(enabled="false"), r"edits\[0\]\.enabled: expected true or false, got 'false'"),
     (lambda b: b["edits"][0].update(library="../../x"), r"edits\[0\]\.library: invalid direction library name"),
@@ -202,9 +203,9 @@ def test_a_nan_latent_is_refused_on_decode():
 def test_psi_range_holds_for_every_seed_face():
     with pytest.raises(InputError, match="finite number"):
         SeedSource(seed=1, psi=float("inf"))
-    with pytest.raises(InputError, match="between -2 and 2"):
+    with pytest.raises(InputError, match="between -1 and 2"):
         SeedSource(seed=1, psi=2.5)
-    assert SeedSource(seed=1, psi=-1.5).psi == -1.5
+    assert SeedSource(seed=1, psi=-0.5).psi == -0.5
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", ".hidden", "a\\b", "", "x\n", "c:evil"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_model_options, load_generator, write_image  # noqa: F401  (write_image: re-exported)
+from ..cli import add_model_options, load_generator, output_path
 from ..errors import InputError, ModelFormatError, UnknownModelError
 
 
@@ -21,9 +21,8 @@ def cmd_render_project(args: argparse.Namespace) -> int:
     from ..engine.export import export_document
     from ..engine.project import load_project
     from ..engine.render import Renderer
-    from ..safe_io import check_output
 
-    check_output(args.output, inputs=[args.project])
+    output_path(args.output, args.project)  # a bad -o (or -o the project itself) is found first
     doc = load_project(args.project)
     label = args.project.name
     from_project = args.model is None

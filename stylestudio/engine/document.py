@@ -23,12 +23,12 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
+from .limits import MAX_LATENT_ABS, MAX_SIZE, MIN_SIZE, PSI_MAX, PSI_MIN, SEED_MAX
 
 DOCUMENT_VERSION = 1
-#: Truncation ψ accepted everywhere (CLI, GUI, projects): 1 is the untruncated model, 0 the average
-#: face, negative values the "anti-face"; beyond ±2 faces leave the model's range entirely.
-PSI_RANGE = (-2.0, 2.0)
-MAX_SEED = 2**32
+#: Truncation ψ accepted everywhere (CLI, GUI, projects): the bounds of :mod:`.limits`.
+PSI_RANGE = (PSI_MIN, PSI_MAX)
+MAX_SEED = SEED_MAX + 1
 MAX_TEXT = 1000  #: characters of a title, a name or an id
 MAX_EDITS = 1000
 MAX_NAMES = 64  #: entries of a list of names (regions, kept attributes)
@@ -135,7 +135,15 @@ def as_array(value: Any, where: str, finite: bool = True) -> np.ndarray:
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=True)
     if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise field_error(where, "holds NaN or infinite values")
+
     arr.setflags(write=False)
+    return arr
+
+
+def check_latent(arr: np.ndarray, where: str) -> np.ndarray:
+    """A latent's values: finite and within ±MAX_LATENT_ABS (beyond, the generator overflows to NaN)."""
+    if arr.size and not (np.isfinite(arr).all() and float(np.abs(arr).max()) <= MAX_LATENT_ABS):
+        raise field_error(where, f"holds NaN, infinite or absurd values (a latent lies within ±{MAX_LATENT_ABS:g})")
     return arr
 
 
@@ -335,7 +343,9 @@ class LatentSource(Source):
     def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = ""):
         if "wplus" not in arrays:
             raise field_error(at(where, "wplus"), "missing: the project lacks the face's latent")
-        return super().from_json(data, arrays, where)
+        src = super().from_json(data, arrays, where)
+        check_latent(src.wplus, at(where, "wplus"))
+        return src
 
     def latent(self, generator: Any) -> Tensor:
         wp = torch.tensor(np.asarray(self.wplus, np.float32))
@@ -409,7 +419,6 @@ def edit_kinds() -> list[str]:
 
 
 EXPORT_FORMATS = ("png", "jpeg", "jpg", "tiff", "tif")
-MAX_EXPORT_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -421,7 +430,7 @@ class ExportSettings:
 
     field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
         "format": lambda v, w: as_choice(v, w, EXPORT_FORMATS),
-        "size": optional(lambda v, w: as_int(v, w, 1, MAX_EXPORT_SIZE)),
+        "size": optional(lambda v, w: as_int(v, w, MIN_SIZE, MAX_SIZE)),
         "quality": lambda v, w: as_int(v, w, 1, 100),
         "paste_back": as_bool,
     }

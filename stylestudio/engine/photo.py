@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from .document import (EditDocument, Source, as_int, as_mapping, as_text, at, construct,
+from .document import (EditDocument, Source, as_int, as_mapping, as_text, at, check_latent, construct,
                        field_error, register_source, show)
 from .export import COMPOSITORS
 from .face.align import Alignment, align_face, check_photo_file, decode_photo, ffhq_quad
@@ -113,7 +113,7 @@ class PhotoSource(Source):
             if np.abs(arr).max() > MAX_COORDINATE:
                 raise field_error(at(where, name), "lies far outside any photo")
         _check_quad(quad, at(where, "quad"))
-        wplus = _decoded_array(arrays, "wplus", where, np.float32)
+        wplus = check_latent(_decoded_array(arrays, "wplus", where, np.float32), at(where, "wplus"))
         if wplus.size and wplus.ndim != 2:
             raise field_error(at(where, "wplus"), f"has shape {wplus.shape}, expected [num_ws, w_dim]")
         inversion = as_mapping(data.get("inversion") or {}, at(where, "inversion"))

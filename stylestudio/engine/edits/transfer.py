@@ -18,6 +18,7 @@ from torch import Tensor
 from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, as_bool, as_choice,
                         as_names, as_number, as_text, at, construct, field_error, new_edit_id, register_edit,
                         source_from_json, sub_arrays)
+from ..limits import MAX_MASK_PIXELS
 from ..render import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
 from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts
@@ -26,7 +27,7 @@ from ..regions.queries import QueryParams, blend_styles, query_layers
 from ...errors import InputError
 
 MAX_STRENGTH = 2.0
-MAX_MASK_SIDE = 4096  #: painted masks are at most the canvas' resolution; larger is damage
+MAX_MASK_SIDE = 4096  #: painted masks: at most 4096 on a side (and limits.MAX_MASK_PIXELS in all)
 _QUERY_CACHE_SIZE = 64
 
 
@@ -101,7 +102,7 @@ class TransferEdit(Edit):
     def _stored_mask(mask: np.ndarray) -> np.ndarray:
         """Masks are stored as uint8 0–255: small in projects, exact on reload."""
         m = np.asarray(mask)
-        if m.ndim >= 2 and max(m.shape[:2]) > MAX_MASK_SIDE:
+        if m.ndim >= 2 and (max(m.shape[:2]) > MAX_MASK_SIDE or m.shape[0] * m.shape[1] > MAX_MASK_PIXELS):
             raise InputError(f"mask: {m.shape[1]}×{m.shape[0]} pixels; painted masks are at most "
                              f"{MAX_MASK_SIDE}×{MAX_MASK_SIDE}")
         if m.dtype.kind == "f" and not np.isfinite(m).all():
