@@ -452,6 +452,19 @@ def test_reimport_keeps_the_old_model_until_the_new_one_is_complete(tmp_path: Pa
         store.import_file(second, "same")
     monkeypatch.undo()
     assert (first.path / "weights.pt").read_bytes() == before
+    # the new folder is complete but cannot be moved into place: the old one must still be there
+    real_rename = os.rename
+
+    def failing_rename(src: Any, dst: Any) -> None:
+        if Path(dst) == first.path and Path(src).name.startswith(".same.") and ".old-" not in Path(src).name:
+            raise OSError(5, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises((ModelFormatError, OSError)):
+        store.import_file(second, "same")
+    monkeypatch.undo()
+    assert (first.path / "weights.pt").read_bytes() == before
     assert store.names() == ["same"] and load_native(first.path) is not None
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
     store.import_file(second, "same")
