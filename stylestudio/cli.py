@@ -7,7 +7,6 @@ see one).
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import os
 import sys
@@ -240,6 +239,12 @@ def _resized(img: torch.Tensor, size: int | None) -> torch.Tensor:
     return img
 
 
+def _write_raw(f, batch: torch.Tensor, size: int | None) -> int:
+    arr = _resized(batch, size).cpu().numpy().astype("<f4", copy=False)
+    f.write(np.ascontiguousarray(arr).tobytes())
+    return int(arr.shape[0])
+
+
 def write_images(path: Path, batches: Iterable[torch.Tensor], count: int, size: int | None = None,
                  recipe: dict | None = None, quality: int = 95) -> None:
     """Write ``count`` images arriving in ``batches`` (NCHW tensors) as they come, so memory holds
@@ -266,11 +271,11 @@ def write_images(path: Path, batches: Iterable[torch.Tensor], count: int, size: 
             shape = (count, int(first.shape[1]), side, side)
             npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
                                            "shape": shape})
-            written = 0
-            for batch in itertools.chain([first], it):
-                arr = _resized(batch, size).cpu().numpy().astype("<f4", copy=False)
-                f.write(np.ascontiguousarray(arr).tobytes())
-                written += arr.shape[0]
+            written = _write_raw(f, first, size)
+            del first  # each batch is dropped before the next one is drawn
+            for batch in it:
+                written += _write_raw(f, batch, size)
+                del batch
             if written != count:
                 raise RuntimeError(f"write_images: got {written} images, expected {count}")
 
@@ -283,6 +288,7 @@ def write_images(path: Path, batches: Iterable[torch.Tensor], count: int, size: 
             target = path if count == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
             save_image(target, resize(to_uint8(batch[i : i + 1]), size), recipe, quality)
             index += 1
+        del batch  # each batch is dropped before the next one is drawn
 
 
 def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe: dict | None = None,
@@ -307,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not argv or (len(argv) == 1 and argv[0].endswith(".stylestudio") and not argv[0].startswith("-")):
         return launch_gui(parser, argv)  # no command, or a project to open (file managers pass one)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (one line printed by OneLineParser), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

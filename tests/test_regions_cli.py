@@ -85,7 +85,7 @@ def test_transfer_named_region_and_mask(tiny_model: str, tmp_path: Path, capsys)
 @pytest.mark.parametrize("argv, message", [
     (["--region", "beard"], "unknown region"),
     (["--region", "c0", "--strength", "9"], "strength"),
-    (["--mask", "/nonexistent/mask.png"], "no such mask"),
+    (["--mask", "/nonexistent/mask.png"], "mask.png: no such file"),
     (["--region", "c0", "--catalog", "nothere"], "catalog build"),
     (["--region", "c0", "--reference", "seed:x"], "bad seed"),
 ])
