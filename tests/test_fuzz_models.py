@@ -8,7 +8,6 @@ one ``error: <file>: …`` line, within its memory bound, without running any pa
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import pickle

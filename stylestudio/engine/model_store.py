@@ -273,7 +273,10 @@ class ModelStore:
         return ModelInfo(name, str(meta.get("arch", "?")), res if isinstance(res, int) else 0, source, folder)
 
     def has(self, name: str) -> bool:
-        return (self.folder(name) / "model.json").is_file()
+        """Whether ``name`` is installed (an invalid name, e.g. 300 characters, is simply not)."""
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            return False
+        return (self.root / name / "model.json").is_file()
 
     def check_name_free(self, name: str, provisioning: bool = False) -> str:
         """``name`` if a model may be stored under it: the default model's name is reserved."""
