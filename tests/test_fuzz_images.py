@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from stylestudio.engine import imageio
 from stylestudio.engine.face.align import load_photo
 from stylestudio.engine.imageio import image_size, load_rgb, save_image
-from stylestudio.engine.limits import MAX_IMAGE_PIXELS, MAX_MASK_PIXELS, PHOTO_SUFFIXES
+from stylestudio.engine.limits import MAX_IMAGE_PIXELS, MAX_MASK_PIXELS, MAX_MASK_SIDE, PHOTO_SUFFIXES
 from stylestudio.engine.regions.masks import load_mask
 from stylestudio.errors import InputError
 from tests.fuzz.harness import MARKER_NAME, Case, check, run_cases
@@ -184,6 +184,9 @@ def test_pixel_limits_are_checked_before_decoding(tmp_path: Path) -> None:
     side = int(MAX_MASK_PIXELS**0.5) + 1
     path.write_bytes(png_claiming(side, side))
     with pytest.raises(InputError, match="megapixels"):
+        load_mask(path)
+    path.write_bytes(png_claiming(MAX_MASK_SIDE + 1, 16))  # few pixels, but wider than any mask
+    with pytest.raises(InputError, match="at most"):
         load_mask(path)
 
 

@@ -23,7 +23,8 @@ MAX_SIZE = 8192
 MAX_IMAGE_PIXELS = 100_000_000
 
 #: Painted masks: at most 4096 × 4096 (a mask is turned into float32, 64 MB at this size).
-MAX_MASK_PIXELS = 4096 * 4096
+MAX_MASK_SIDE = 4096
+MAX_MASK_PIXELS = MAX_MASK_SIDE * MAX_MASK_SIDE
 
 #: Latent ``.npy`` files: at most this many latents in one file and this many numbers in all
 #: (16 M float32 = 64 MB; e.g. 1800 W+ latents of a 1024-px model).

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ...errors import InputError
 from ..generator import Generator
-from ..limits import MAX_MASK_PIXELS
+from ..limits import MAX_MASK_PIXELS, MAX_MASK_SIDE
 from .catalog import Catalog, cluster_probs, resize_mask
 
 MASK_MODES = ("clusters", "activations")
@@ -66,6 +66,9 @@ def load_mask(path: Path) -> np.ndarray:
 
     label = str(path)
     with open_image(Path(path), label, MAX_MASK_PIXELS, what="mask image") as img:
+        if max(img.size) > MAX_MASK_SIDE:
+            raise InputError(f"{label}: the mask image is {img.size[0]}×{img.size[1]}; painted masks are at most "
+                             f"{MAX_MASK_SIDE}×{MAX_MASK_SIDE}")
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             arr = np.asarray(img.convert("RGBA"))[..., 3]
             if arr.min() == 255:  # opaque everywhere: the picture itself is the mask
