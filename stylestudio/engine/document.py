@@ -135,7 +135,6 @@ def as_array(value: Any, where: str, finite: bool = True) -> np.ndarray:
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=True)
     if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise field_error(where, "holds NaN or infinite values")
-
     arr.setflags(write=False)
     return arr
 

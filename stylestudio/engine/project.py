@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..safe_io import atomic_write
+from ..safe_io import atomic_write, os_error_message
 from .document import EditDocument, show
 
 PROJECT_FORMAT = "stylestudio-project"
@@ -270,9 +270,11 @@ def load_project(path: Path) -> EditDocument:
         raise InputError(f"{path.name}: uses a zip feature StyleStudio does not read ({exc})") from None
     except RuntimeError as exc:  # zipfile: "File … is encrypted, password required"
         raise InputError(f"{path.name}: unreadable project ({exc})") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError, ValueError, OSError, EOFError,
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError, ValueError, EOFError,
             OverflowError, MemoryError) as exc:
         raise InputError(f"{path.name}: damaged or truncated project file ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:  # unreadable: permissions, an I/O error
+        raise InputError(os_error_message(path, exc)) from None
 
 
 def project_thumbnail(path: Path) -> Image.Image | None:
