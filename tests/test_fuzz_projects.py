@@ -283,6 +283,9 @@ def finding_cases(b: Builder, m: Members) -> None:
     b.add("library_traversal", doc(lambda d: set_path(d, ("edits", 0, "library"), "../../../../../tmp/evil")))
     b.add("library_absolute", doc(lambda d: set_path(d, ("edits", 0, "library"), "/etc/passwd")))
     b.add("library_hidden", doc(lambda d: set_path(d, ("edits", 0, "library"), ".hidden")))
+    b.add("library_absent", doc(lambda d: set_path(d, ("edits", 0, "library"), "nosuchlibrary")))
+    b.add("model_absent", doc(lambda d: d.update(model="no-such-model")))
+    b.add("model_traversal", doc(lambda d: d.update(model="../../models/x")))
     b.add("catalog_traversal", doc(lambda d: set_path(d, ("edits", 1, "catalog"), "..\\..\\x")))
     # 4: causes that reached the catch-all
     b.add("manifest_list", with_raw(m, "manifest.json", b"[1, 2, 3]"))
@@ -430,6 +433,7 @@ def test_named_findings_answer_with_one_line(valid_project, photo_members, tmp_p
     assert "edits[0].enabled: expected true or false" in by_name["enabled_text"]["stderr"]
     assert "source.psi" in by_name["psi_nan"]["stderr"] and "source.seed" in by_name["seed_text"]["stderr"]
     assert "edits[0].library" in by_name["library_traversal"]["stderr"]
+    assert "nosuchlibrary" in by_name["library_absent"]["stderr"]
     assert "newer StyleStudio" in by_name["format_version_newer"]["stderr"]
     assert "newer StyleStudio" in by_name["document_newer"]["stderr"]
     for name in ("mask_16000", "npy_header_4tb_mask", "npy_header_4tb_latent", "unused_arrays_declare_gigabytes"):
