@@ -353,6 +353,14 @@ def launch_gui(parser: argparse.ArgumentParser, files: Sequence[str] = ()) -> in
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    try:  # an unusable data or settings folder is one line here, not a failure inside Qt
+        from . import paths
+
+        paths.data_home()
+        paths.config_home()
+    except StyleStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         from .app.main import run_app
     except ImportError as exc:

@@ -144,3 +144,13 @@ def test_no_display_subprocess_exits_2_without_abort():
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no display:"), proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_an_unusable_data_folder_is_one_line_before_the_editor_starts(tmp_path):
+    not_a_folder = tmp_path / "home"
+    not_a_folder.write_text("a file where the data folder should be")
+    proc = _run_cli({"STYLESTUDIO_HOME": str(not_a_folder), "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(not_a_folder) in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr

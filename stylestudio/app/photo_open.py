@@ -24,14 +24,14 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QLabel, QL
 
 from ..engine.document import EditDocument
 from ..engine.inversion import InversionSettings
+from ..engine.limits import PHOTO_SUFFIXES
 from .undo_commands import SetExportSettingsCommand
 from .worker import qimage_from_array
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
-PHOTO_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
+PHOTO_FILTER = f"Photos ({' '.join('*' + s for s in PHOTO_SUFFIXES)});;All files (*)"
 CHOOSER_PX = 128
 STAGES = {"estimate": "First estimate", "optimise": "Refining", "pti": "Fine-tuning for identity", "done": "Done"}
 
