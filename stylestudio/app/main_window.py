@@ -46,6 +46,9 @@ AREA = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea
 EXPORT_FILTERS = {"PNG image (*.png)": ".png", "JPEG image (*.jpg *.jpeg)": ".jpg", "TIFF image (*.tif *.tiff)": ".tif"}
 PROJECT_FILTER = f"StyleStudio project (*{SUFFIX})"
 THUMBNAIL_PX = 256
+RIGHT_DOCK_PX = 520  #: default width of the right dock: sliders ≥ 200 px beside label, value, units, pin
+LEFT_DOCK_PX = 320
+HISTORY_PX = 150  #: default height of the History strip under the editing tabs
 
 
 def _has_edits(doc: EditDocument) -> bool:
@@ -133,6 +136,7 @@ class MainWindow(QMainWindow):
         self.photo = PhotoOpener(self)  #: File ▸ Open Photo…, dropped photos
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.resize(1440, 900)
+        self._size_docks()
         self._restore_layout()
 
         self.holder.changed.connect(self._on_doc_changed)
@@ -363,14 +367,26 @@ class MainWindow(QMainWindow):
             self.addAction(toggle)
             self.panels[spec.key] = widget
             self.docks[spec.key] = dock
-        right = [d for k, d in self.docks.items() if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
-        if right:
-            self.resizeDocks(right, [3] * (len(right) - 1) + [2] if len(right) > 1 else [1],
-                             Qt.Orientation.Vertical)
-            self.resizeDocks([right[0]], [380], Qt.Orientation.Horizontal)
-        left = [d for d in self.docks.values() if self.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
+
+    def _size_docks(self) -> None:
+        """Default dock sizes for the window's size: the right column wide enough for full-length
+        sliders (value, units and pin beside them), its editing tabs (Factors, Attributes, Regions)
+        tall enough for every slider, History a short strip below."""
+        area = self.dockWidgetArea
+        right = [d for d in self.docks.values() if area(d) == Qt.DockWidgetArea.RightDockWidgetArea
+                 and not d.isFloating()]
+        stacked: list[QDockWidget] = []  # one per vertical slot: the first dock of each tab group
+        for d in right:
+            if not any(d in self.tabifiedDockWidgets(s) for s in stacked):
+                stacked.append(d)
+        if stacked:
+            self.resizeDocks([stacked[0]], [RIGHT_DOCK_PX], Qt.Orientation.Horizontal)
+        if len(stacked) > 1:
+            rest = max(1, self.height() - 140 - HISTORY_PX * (len(stacked) - 1))
+            self.resizeDocks(stacked, [rest] + [HISTORY_PX] * (len(stacked) - 1), Qt.Orientation.Vertical)
+        left = [d for d in self.docks.values() if area(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
         if left:
-            self.resizeDocks([left[0]], [340], Qt.Orientation.Horizontal)
+            self.resizeDocks([left[0]], [LEFT_DOCK_PX], Qt.Orientation.Horizontal)
 
     # slots (bound methods, so Qt disconnects them when the window goes away)
     def _on_undo_text(self, text: str) -> None:

@@ -727,4 +727,4 @@ def _resolve(info: dict[str, Any], name: str) -> tuple[int, ...]:
 
 
 register_panel(PanelSpec("regions", "Regions", lambda ctx: RegionsPanel(ctx), area="right", order=40,
-                         icon="faces", shortcut="Ctrl+Shift+G"))
+                         icon="faces", shortcut="Ctrl+Shift+G", tab_with="sliders-sefa"))

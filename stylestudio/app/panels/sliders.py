@@ -5,7 +5,10 @@
 * :class:`SliderRow` — label, slider, value box, reset. A mouse drag is *one* undo step
   (every move pushes a :class:`~..undo_commands.SliderCommand` with the drag's token and they
   merge); moves during a drag ask for previews; the release asks for the final frame. Keyboard
-  steps in quick succession merge too.
+  steps in quick succession merge too. The slider is at least :data:`SLIDER_MIN_PX` long (a
+  −3…+3 range on 64 px made one pixel worth 0.1); Shift+arrow steps by :data:`FINE_TICKS` and a
+  Shift+drag moves ten times slower. The mouse wheel moves a slider only when it has the focus:
+  otherwise it scrolls the panel (scrolling must not change the sliders passing under the pointer).
 * :class:`SliderGroup` — rows for a list of bindings, kept in sync with the document (undo,
   redo, opening a project all move the sliders).
 * :class:`DirectionSlidersPanel` — a group built from a direction library of the current model
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import (QAbstractScrollArea, QApplication, QDoubleSpinBox, QHBoxLayout, QLabel,
+                               QScrollArea, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from ...engine.document import EditDocument
 from ...engine.edits.direction import DirectionEdit
@@ -30,6 +34,85 @@ from . import register_slider_library
 
 TICKS_PER_UNIT = 100
 KEY_MERGE_S = 0.8  #: keyboard steps closer than this form one undo step
+SLIDER_MIN_PX = 200  #: shortest slider: fine control needs room (−3…+3 over 200 px: 0.03 a pixel)
+STEP_TICKS = 5  #: an arrow key step (0.05)
+FINE_TICKS = 1  #: a Shift+arrow step (0.01)
+FINE_DRAG = 0.1  #: a Shift+drag moves the value this much slower than the pointer
+
+
+def forward_wheel(widget: QWidget, event: QEvent) -> bool:
+    """Give a wheel event meant for an unfocused control to the scroll area around it (if any)."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QAbstractScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        bar = parent.verticalScrollBar()
+        if bar.maximum() > bar.minimum():
+            QApplication.sendEvent(bar, event)
+    event.accept()
+    return True
+
+
+class FineSlider(QSlider):
+    """A horizontal slider with fine control: Shift+arrow steps, a slow Shift+drag, no stray wheel.
+
+    The wheel only moves it when it has keyboard focus (StrongFocus: a click or Tab gives it);
+    otherwise the wheel scrolls the enclosing scroll area.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setMinimumWidth(SLIDER_MIN_PX)
+        self.setSingleStep(STEP_TICKS)
+        self.setPageStep(50)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        #: (pointer x, value, speed) where the current relative drag speed began (Shift+drag)
+        self._anchor: tuple[float, int, float] | None = None
+        self._last_x: float | None = None
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt name)
+        step = {Qt.Key.Key_Right: 1, Qt.Key.Key_Up: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: -1}.get(
+            Qt.Key(event.key()))
+        if step is not None and event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.setValue(self.value() + step * FINE_TICKS)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            forward_wheel(self, event)
+
+    def _ticks_per_px(self) -> float:
+        return (self.maximum() - self.minimum()) / max(1, self.width() - 14)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        """Shift+drag moves :data:`FINE_DRAG` times the pointer's speed; once Shift was used in a
+        drag, the rest of it is relative too, so letting Shift go never makes the handle jump."""
+        fine = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        x = event.position().x()
+        last, self._last_x = self._last_x, x
+        if not self.isSliderDown() or (self._anchor is None and not fine):
+            super().mouseMoveEvent(event)
+            return
+        speed = FINE_DRAG if fine else 1.0
+        if self._anchor is None or self._anchor[2] != speed:  # from where the pointer was last
+            self._anchor = (x if last is None else last, self.sliderPosition(), speed)
+        x0, v0, _ = self._anchor
+        self.setSliderPosition(round(v0 + (x - x0) * self._ticks_per_px() * speed))
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        self._anchor = None
+        super().mouseReleaseEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        self._anchor = None
+        self._last_x = event.position().x()
+        super().mousePressEvent(event)
 
 
 class SliderBinding(Protocol):
@@ -99,17 +182,12 @@ class SliderRow(QWidget):
         self._synced: tuple[float, bool] | None = None
 
         self.label = QLabel(binding.label)
-        self.label.setMinimumWidth(74)
+        self.label.setMinimumWidth(64)
         self.label.setToolTip(binding.tooltip or binding.label)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = FineSlider()
         self.slider.setRange(round(binding.minimum * TICKS_PER_UNIT), round(binding.maximum * TICKS_PER_UNIT))
-        self.slider.setSingleStep(5)
-        self.slider.setPageStep(50)
-        self.slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.slider.setToolTip(binding.tooltip or binding.label)
+        self.slider.setToolTip(f"{binding.tooltip or binding.label}\nShift+arrows or Shift+drag: fine steps")
         self.slider.setAccessibleName(binding.label)
-        self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.slider.installEventFilter(self)
         self.spin = QDoubleSpinBox()
         self.spin.setRange(binding.minimum, binding.maximum)
         self.spin.setDecimals(2)
@@ -126,11 +204,11 @@ class SliderRow(QWidget):
 
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 1, 0, 1)
-        lay.setSpacing(8)
-        lay.addWidget(self.label)
-        lay.addWidget(self.slider, 1)
-        lay.addWidget(self.spin)
-        lay.addWidget(self.reset_button)
+        lay.setSpacing(6)
+        lay.addWidget(self.label, 0)
+        lay.addWidget(self.slider, 1)  # the slider takes all the room the row gets
+        lay.addWidget(self.spin, 0)
+        lay.addWidget(self.reset_button, 0)
 
         self.slider.sliderPressed.connect(self._on_pressed)
         self.slider.valueChanged.connect(self._on_slider)
@@ -207,10 +285,9 @@ class SliderRow(QWidget):
             self.ctx.push(ResetEditCommand(self.ctx.holder, self.binding.key, self.binding.label))
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        # Scrolling the panel must not move sliders it passes over: wheel only when focused.
-        if event.type() == QEvent.Type.Wheel and not obj.hasFocus():  # type: ignore[attr-defined]
-            event.ignore()
-            return True
+        # Scrolling the panel must not change the value box it passes over: wheel only when focused.
+        if event.type() == QEvent.Type.Wheel and isinstance(obj, QWidget) and not obj.hasFocus():
+            return forward_wheel(obj, event)
         return super().eventFilter(obj, event)
 
 

@@ -1,0 +1,142 @@
+"""The editor's rough edges found by a new user, checked through the real widgets (issue 15).
+
+The right dock at the default window size, long sliders with fine steps, a wheel that scrolls
+the panel instead of the slider under the pointer, the Regions list and overlay, the photo's
+progress and "show original", and the Export dialog.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from test_gui_support import TINY, close_window, ensure_test_model, make_window, wait_sliders
+
+pytestmark = pytest.mark.gui
+ATTRIBUTES = ("age", "gender", "smile", "yaw", "pitch", "glasses", "beard", "hair", "mouth", "light")
+
+
+def fully_shown(widget) -> bool:
+    """Is all of ``widget`` on screen (not clipped by a scroll area, not in a hidden tab)?"""
+    if not widget.isVisible():
+        return False
+    return widget.visibleRegion().boundingRect().size() == widget.size()
+
+
+@pytest.fixture
+def attr_window(qtbot):
+    """The window with a ten-attribute library for the tiny model (removed afterwards)."""
+    from stylestudio import paths
+    from stylestudio.engine.directions.library import Direction, DirectionLibrary
+
+    gen = ensure_test_model(TINY)
+    rng = np.random.default_rng(0)
+    dirs = []
+    for n in ATTRIBUTES:
+        v = rng.standard_normal(gen.w_dim).astype(np.float32)
+        dirs.append(Direction(n, n.capitalize(), v / np.linalg.norm(v), (), 0.5,
+                              {"attribute_unit": "years", "unit_change": 6.0}))
+    folder = paths.data_home() / "directions" / TINY
+    folder.mkdir(parents=True, exist_ok=True)
+    lib = folder / "attributes.ssdir"
+    DirectionLibrary(TINY, dirs).save(lib)
+    w = make_window(qtbot)
+    yield w
+    close_window(w)
+    lib.unlink()
+
+
+def wheel(widget, dy: int = -120) -> None:
+    """One notch of the mouse wheel over the middle of ``widget``."""
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, dy), Qt.MouseButton.NoButton,
+                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+def mouse(widget, kind: QEvent.Type, x: float, shift: bool = False) -> None:
+    pos = QPointF(x, widget.height() / 2)
+    buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
+    ev = QMouseEvent(kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove
+                     else Qt.MouseButton.NoButton, buttons,
+                     Qt.KeyboardModifier.ShiftModifier if shift else Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_right_dock_shows_all_attribute_sliders_and_the_regions_strength(qtbot, attr_window):
+    w = attr_window
+    assert (w.width(), w.height()) == (1440, 900)
+    panel = w.panel("attributes")
+    qtbot.waitUntil(lambda: len(panel.rows) == len(ATTRIBUTES), timeout=10000)
+    w.docks["attributes"].raise_()
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    rows = [panel.row(name) for name in ATTRIBUTES]
+    parts = [p for r in rows for p in (r.slider, r.spin, r.reset_button) + (() if r.pin.isHidden() else (r.pin,))]
+    qtbot.waitUntil(lambda: all(fully_shown(p) for p in parts), timeout=5000)  # no scrolling, nothing clipped
+    assert all(r.slider.width() >= 200 for r in rows), [r.slider.width() for r in rows]
+    group = wait_sliders(qtbot, w)
+    w.docks["sliders-sefa"].raise_()
+    qtbot.waitUntil(group.isVisible, timeout=5000)
+    qtbot.waitUntil(lambda: all(fully_shown(r.slider) for r in group.rows), timeout=5000)
+    assert all(r.slider.width() >= 200 for r in group.rows)
+    regions = w.panel("regions")
+    w.docks["regions"].raise_()
+    qtbot.waitUntil(regions.isVisible, timeout=5000)
+    qtbot.waitUntil(lambda: fully_shown(regions.strength.slider) and fully_shown(regions.fit_box), timeout=5000)
+    assert regions.strength.slider.width() >= 200
+    assert w.canvas.width() >= 520, "the picture keeps most of the window"
+
+
+def test_fine_steps_and_the_wheel_scrolls_the_panel_not_the_slider(qtbot, attr_window):
+    w = attr_window
+    group = wait_sliders(qtbot, w)
+    w.docks["sliders-sefa"].raise_()
+    qtbot.waitUntil(group.isVisible, timeout=5000)
+    row = group.row("Factor 3")
+    # keyboard: an arrow steps 0.05, Shift+arrow 0.01
+    row.slider.setFocus()
+    QTest.keyClick(row.slider, Qt.Key.Key_Right)
+    assert w.holder.doc.edit("sefa:factor3").amount == pytest.approx(0.05)
+    QTest.keyClick(row.slider, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert w.holder.doc.edit("sefa:factor3").amount == pytest.approx(0.06)
+    QTest.keyClick(row.slider, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(row.slider, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert w.holder.doc.edit("sefa:factor3").amount == pytest.approx(0.04)
+
+    # a drag: 60 px plainly, then 60 px more with Shift held moves a tenth as far
+    s = group.row("Factor 5").slider
+    x0 = 7 + (s.width() - 14) / 2  # the handle, at 0
+    mouse(s, QEvent.Type.MouseButtonPress, x0)
+    assert s.isSliderDown()
+    mouse(s, QEvent.Type.MouseMove, x0 + 60)
+    plain = s.value()
+    mouse(s, QEvent.Type.MouseMove, x0 + 120, shift=True)
+    fine = s.value() - plain
+    mouse(s, QEvent.Type.MouseMove, x0 + 120)  # Shift let go: no jump
+    assert s.value() == plain + fine
+    mouse(s, QEvent.Type.MouseButtonRelease, x0 + 120)
+    print(f"60 px: {plain / 100:+.2f} plain, {fine / 100:+.2f} with Shift")
+    assert plain >= 100 and 0 < fine <= plain / 8, (plain, fine)
+    assert plain / 100 <= 1.5, "one pixel is at most 0.025"
+    assert w.holder.doc.edit("sefa:factor5").amount == pytest.approx(s.value() / 100)
+
+    # the wheel over an unfocused slider scrolls the panel and leaves the value alone
+    w.resize(1440, 560)  # the factors no longer fit: the panel scrolls
+    panel = w.panel("sliders-sefa")
+    bar = panel.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+    target = group.row("Factor 2")
+    w.canvas.setFocus()
+    steps = w.undo_stack.count()
+    before, top = target.slider.value(), bar.value()
+    wheel(target.slider)
+    wheel(target.spin)
+    assert target.slider.value() == before and w.undo_stack.count() == steps
+    assert bar.value() > top, "the wheel scrolled the panel"
+    # …and moves it once the slider has the focus (clicked or tabbed to)
+    target.slider.setFocus()
+    wheel(target.slider, +120)
+    assert target.slider.value() != before and w.undo_stack.count() == steps + 1
