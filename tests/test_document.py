@@ -214,3 +214,100 @@ def test_resources_refuse_names_that_leave_their_folder(gen, name):
     for kind in ("directions", "catalog", "encoder"):
         with pytest.raises(InputError, match="invalid"):
             r.resources.get(kind, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# the attribute switches (Keep others, pins) are document state
+
+
+def test_attribute_switches_round_trip_and_default_for_old_documents():
+    from stylestudio.engine.document import AttributeSettings
+
+    doc = EditDocument(model="m", source=SeedSource(seed=1),
+                       attributes=AttributeSettings(keep_others=False, pins=("smile", "age", "smile")))
+    assert doc.attributes.pins == ("age", "smile"), "one spelling for one state: sorted, unique"
+    body, arrays = doc.to_json()
+    body = json.loads(json.dumps(body))
+    assert body["attributes"] == {"keep_others": False, "pins": ["age", "smile"]}
+    assert EditDocument.from_json(body, arrays).attributes == doc.attributes
+    del body["attributes"]  # a project saved before the switches were document state
+    assert EditDocument.from_json(body, arrays).attributes == AttributeSettings()
+    assert AttributeSettings().keep_others and AttributeSettings().pins == ()
+    # what a move holds still: every other name (Keep others), else the pinned ones
+    names = ["age", "gender", "smile", "yaw"]
+    assert AttributeSettings().keep_for(names, "age") == ("gender", "smile", "yaw")
+    assert doc.attributes.keep_for(names, "age") == ("smile",)
+    assert doc.attributes.keep_for(names, "yaw") == ("age", "smile")
+    assert doc.attributes.keep_for(names, "unknown") == ()
+    # the switches survive the document's own updates
+    assert doc.with_edit(edit()).with_source(SeedSource(seed=2)).attributes == doc.attributes
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"keep_others": "false"}, "attributes.keep_others: expected true or false, got 'false'"),
+    ({"keep_others": 0}, "attributes.keep_others: expected true or false, got 0"),
+    ({"pins": [1]}, "attributes.pins[0]: expected text, got 1"),
+    ({"pins": {"a": 1}}, "attributes.pins: expected a list of names"),
+    ({"pins": ["x"] * 65}, "attributes.pins: more than 64 names"),
+    ([], "attributes: expected an object"),
+])
+def test_bad_attribute_switches_are_refused_naming_the_field(value, message):
+    body, arrays = EditDocument(model="m", source=SeedSource(seed=1)).to_json()
+    body["attributes"] = value
+    with pytest.raises(InputError) as info:
+        EditDocument.from_json(body, arrays)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# a document's arrays can never change, so nothing cached from them goes stale
+
+
+def test_document_arrays_can_never_be_made_writable_again():
+    from stylestudio.engine.edits.transfer import TransferEdit
+
+    wplus = np.random.RandomState(0).randn(1, 4, 8).astype(np.float32)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 255
+    src = LatentSource(wplus=wplus)
+    t = TransferEdit(reference=LatentSource(wplus=wplus), mask=mask, id="t")
+    key, mask_key = src.key(), t._mask_key()
+    wplus[:] = 0  # the caller's own array changes: the document took a copy
+    mask[:] = 0
+    for arr in (src.wplus, t.mask):
+        assert not arr.flags.writeable
+        with pytest.raises(ValueError):
+            arr.setflags(write=True)  # not even on request
+        with pytest.raises(ValueError):
+            arr.flat[0] = 1
+    assert src.key() == key and t._mask_key() == mask_key
+    body, arrays = EditDocument(model="m", source=src, edits=(t,)).to_json()
+    back = EditDocument.from_json(body, {k: np.array(v) for k, v in arrays.items()})
+    with pytest.raises(ValueError):
+        back.source.wplus.setflags(write=True)
+
+
+def test_a_photo_sources_cached_digest_cannot_go_stale():
+    """PhotoSource.digest is a cached property over its arrays and PTI deltas: they are immutable."""
+    from stylestudio.engine.photo import PhotoSource
+
+    quad = np.array([[0, 0], [0, 10], [10, 10], [10, 0]], np.float64)
+    deltas = {"w": np.ones(3, np.float32)}
+    wplus = np.zeros((4, 8), np.float32)
+    src = PhotoSource(photo_bytes=np.arange(16, dtype=np.uint8), quad=quad, wplus=wplus, weight_deltas=deltas)
+    digest = src.digest
+    wplus[:] = 1  # what the caller still holds
+    deltas["w"][:] = 5
+    deltas["x"] = np.zeros(1, np.float32)
+    for arr in (src.photo_bytes, src.landmarks, src.quad, src.wplus, src.weight_deltas["w"]):
+        with pytest.raises(ValueError):
+            arr.setflags(write=True)
+    with pytest.raises(TypeError):
+        src.weight_deltas["y"] = np.zeros(1)  # type: ignore[index]
+    assert list(src.weight_deltas) == ["w"]
+    fresh = PhotoSource(photo_bytes=np.arange(16, dtype=np.uint8), quad=quad, wplus=np.zeros((4, 8), np.float32),
+                        weight_deltas={"w": np.ones(3, np.float32)})
+    assert fresh.digest == digest == src.digest
+    import pickle
+
+    assert pickle.loads(pickle.dumps(src)).digest == digest  # a document can go to a worker process

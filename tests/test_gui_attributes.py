@@ -79,6 +79,52 @@ def test_keep_others_and_pins_go_into_the_edits(qtbot, attr_window) -> None:
     assert not attr_edits(w.holder.doc)
 
 
+def test_keep_others_and_pins_are_saved_restored_and_undoable(qtbot, attr_window, tmp_path) -> None:
+    """The switches are document state: turn Keep others off, move a slider, save, reopen in a new
+    window — the checkbox is off there and the next move keeps nothing; undo restores them."""
+    w, panel = attr_window
+    panel.keep_box.click()  # the real checkbox, as a user clicks it
+    assert not panel.keep_box.isChecked() and w.holder.doc.attributes.keep_others is False
+    assert w.undo_stack.text(w.undo_stack.index() - 1) == "Keep others: off"
+    slider_drag(qtbot, panel.row("age").slider, [0.6, 0.7])
+    assert attr_edits(w.holder.doc)["age"].keep == ()
+    panel.row("yaw").pin.click()
+    assert w.holder.doc.attributes.pins == ("yaw",) and attr_edits(w.holder.doc)["age"].keep == ("yaw",)
+    path = tmp_path / "switches.stylestudio"
+    assert w.save_to(path)
+
+    w2 = make_window(qtbot)
+    try:
+        panel2 = w2.panel("attributes")
+        qtbot.waitUntil(lambda: len(panel2.rows) == len(NAMES), timeout=10000)
+        assert panel2.keep_box.isChecked(), "a new document keeps others"
+        assert w2.open_path(path)
+        assert not panel2.keep_box.isChecked() and panel2.row("yaw").pin.isChecked()
+        assert not panel2.row("smile").pin.isChecked()
+        panel2.row("gender").slider.setValue(-150)  # the next move keeps the pinned one only
+        assert attr_edits(w2.holder.doc)["gender"].keep == ("yaw",)
+        panel2.row("yaw").pin.click()  # unpin: every attribute edit now keeps nothing
+        assert {n: e.keep for n, e in attr_edits(w2.holder.doc).items()} == {"age": (), "gender": ()}
+        panel2.keep_box.click()  # on again: everything is kept
+        assert set(attr_edits(w2.holder.doc)["gender"].keep) == {"age", "smile", "yaw"}
+        w2.undo_stack.undo()  # the widgets follow the document back
+        assert not panel2.keep_box.isChecked() and attr_edits(w2.holder.doc)["gender"].keep == ()
+        w2.undo_stack.undo()
+        assert panel2.row("yaw").pin.isChecked() and attr_edits(w2.holder.doc)["gender"].keep == ("yaw",)
+        w2.undo_stack.redo()
+        w2.undo_stack.redo()
+        assert panel2.keep_box.isChecked() and w2.holder.doc.attributes.keep_others
+        wait_final(qtbot, w2)
+        assert not w2.errors, w2.errors
+    finally:
+        close_window(w2)
+    # in the first window, undo walks back through the pin and the switch too
+    w.undo_stack.undo()  # pin
+    w.undo_stack.undo()  # the drag
+    w.undo_stack.undo()  # keep others off
+    assert panel.keep_box.isChecked() and w.holder.doc.attributes.keep_others and not attr_edits(w.holder.doc)
+
+
 def test_new_slider_from_examples(qtbot, attr_window) -> None:
     from stylestudio.app.examples_dialog import WITH, ExamplesDialog
     from stylestudio.engine.directions.examples import custom_library_path

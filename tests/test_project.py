@@ -237,3 +237,19 @@ def test_field_errors_name_the_file_and_the_field(tmp_path):
     with pytest.raises(InputError) as info:
         load_project(path)
     assert str(info.value) == "f.stylestudio: edits[0].amount: expected a finite number, got 'abc'"
+
+
+def test_attribute_switches_are_saved_in_the_project(tmp_path):
+    from stylestudio.engine.document import AttributeSettings
+
+    doc = sample_doc().with_attributes(AttributeSettings(keep_others=False, pins=("smile",)))
+    save_project(tmp_path / "k.stylestudio", doc)
+    assert load_project(tmp_path / "k.stylestudio").attributes == doc.attributes
+    path = tmp_path / "bad.stylestudio"
+    save_project(path, doc)
+    body = json.loads(zipfile.ZipFile(path).read("document.json"))
+    body["attributes"]["keep_others"] = "no"
+    _rewrite(path, "document.json", json.dumps(body).encode())
+    with pytest.raises(InputError) as info:
+        load_project(path)
+    assert str(info.value) == "bad.stylestudio: attributes.keep_others: expected true or false, got 'no'"

@@ -12,12 +12,19 @@ that ends where it began makes its command obsolete, so it leaves no empty step 
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand
 
-from ..engine.document import EditDocument, ExportSettings, SeedSource
+from ..engine.document import AttributeSettings, EditDocument, ExportSettings, SeedSource
+from ..engine.edits.direction import DirectionEdit
+
+
+def history_value(value: float, signed: bool) -> str:
+    """A value in the History: an offset (a slider amount) with its sign, an absolute value without."""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
 class DocumentHolder(QObject):
@@ -79,7 +86,7 @@ class SetTruncationCommand(DocumentCommand):
         if not isinstance(src, SeedSource):
             raise ValueError("truncation applies to generated (seed) faces only")
         after = before.with_source(SeedSource(seed=src.seed, psi=round(float(psi), 4), cutoff=src.cutoff))
-        super().__init__(holder, before, after, f"Truncation ψ {psi:.2f}")
+        super().__init__(holder, before, after, f"Truncation ψ {history_value(psi, False)}")
         self.drag_token = drag_token
         self.interactive = interactive
 
@@ -111,8 +118,12 @@ class SliderCommand(DocumentCommand):
 
     def __init__(self, holder: DocumentHolder, after: EditDocument, edit_id: str, label: str,
                  value: float, drag_token: int, interactive: bool = False,
-                 before: EditDocument | None = None) -> None:
-        super().__init__(holder, before if before is not None else holder.doc, after, f"{label} {value:+.2f}")
+                 before: EditDocument | None = None, signed: bool | None = None) -> None:
+        before = before if before is not None else holder.doc
+        if signed is None:  # direction amounts are offsets from the face; anything else (strength) is absolute
+            edit = after.edit(edit_id) or before.edit(edit_id)
+            signed = edit is None or isinstance(edit, DirectionEdit)
+        super().__init__(holder, before, after, f"{label} {history_value(value, signed)}")
         self.edit_id = edit_id
         self.drag_token = drag_token
         self.interactive = interactive
@@ -157,7 +168,7 @@ class ResetAllEditsCommand(DocumentCommand):
         before = holder.doc
         keep = tuple(e for e in before.edits
                      if library is not None and getattr(e, "library", None) != library)
-        after = EditDocument(before.model, before.source, keep, before.export, before.title)
+        after = dataclasses.replace(before, edits=keep)  # the rest of the document (switches, export) stays
         super().__init__(holder, before, after, f"Reset {label}")
 
 
@@ -165,8 +176,6 @@ class ToggleEditCommand(DocumentCommand):
     """Bypass an edit without losing its value (compare with and without it)."""
 
     def __init__(self, holder: DocumentHolder, edit_id: str, enabled: bool, label: str) -> None:
-        import dataclasses
-
         before = holder.doc
         edit = before.edit(edit_id)
         if edit is None:
@@ -179,8 +188,6 @@ class SwitchModelCommand(DocumentCommand):
     """Render the same recipe with another model (source and edits are kept)."""
 
     def __init__(self, holder: DocumentHolder, model: str) -> None:
-        import dataclasses
-
         before = holder.doc
         super().__init__(holder, before, dataclasses.replace(before, model=model), f"Model: {model}")
 
@@ -189,7 +196,32 @@ class SetExportSettingsCommand(DocumentCommand):
     """Export format/size/quality are part of the recipe, so changing them is undoable."""
 
     def __init__(self, holder: DocumentHolder, export: ExportSettings) -> None:
-        import dataclasses
-
         before = holder.doc
         super().__init__(holder, before, dataclasses.replace(before, export=export), "Export settings")
+
+
+class KeepSwitchCommand(DocumentCommand):
+    """Keep others or a pin changed (the Attributes panel).
+
+    The switches are document state (:class:`~stylestudio.engine.document.AttributeSettings`), so
+    the switches and the attribute edits' ``keep`` they rewrote move together on undo/redo, and
+    the panel's widgets simply show the document.
+    """
+
+    def __init__(self, holder: DocumentHolder, after: EditDocument, text: str,
+                 before: EditDocument | None = None) -> None:
+        super().__init__(holder, before if before is not None else holder.doc, after, text)
+
+    @property
+    def settings(self) -> tuple[AttributeSettings, AttributeSettings]:
+        return self.before.attributes, self.after.attributes
+
+
+class ResetLibrariesCommand(DocumentCommand):
+    """Remove every edit of the given direction libraries (the Attributes panel's Reset)."""
+
+    def __init__(self, holder: DocumentHolder, libraries: tuple[str, ...], label: str) -> None:
+        before = holder.doc
+        after = dataclasses.replace(before, edits=tuple(e for e in before.edits
+                                                        if getattr(e, "library", None) not in libraries))
+        super().__init__(holder, before, after, f"Reset {label}")

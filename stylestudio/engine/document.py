@@ -127,16 +127,59 @@ def optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     return lambda value, where: None if value is None else check(value, where)
 
 
+def is_frozen(arr: np.ndarray) -> bool:
+    """Is ``arr`` a view of immutable bytes (so that nothing can ever write to it)?"""
+    if arr.flags.writeable:
+        return False
+    base: Any = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
+def frozen_array(value: Any) -> np.ndarray:
+    """``value`` as an array over its own immutable bytes.
+
+    ``setflags(write=False)`` alone is a request: whoever holds the array (or its base) may switch
+    writing back on and change a document, and with it the digests cached from it. An array over
+    a ``bytes`` object can never be made writable, so a document's arrays are values for good.
+    """
+    arr = np.asarray(value)
+    if is_frozen(arr):
+        return arr
+    arr = np.ascontiguousarray(arr)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
+class FrozenArrays(Mapping):
+    """A read-only name → frozen array mapping (a document's dict of arrays, e.g. PTI deltas);
+    unlike ``MappingProxyType`` it pickles, so a document can go to a worker process."""
+
+    def __init__(self, arrays: Mapping[str, Any]) -> None:
+        self._arrays = {str(k): frozen_array(v) for k, v in arrays.items()}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._arrays[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __repr__(self) -> str:
+        return f"FrozenArrays({sorted(self._arrays)})"
+
+
 def as_array(value: Any, where: str, finite: bool = True) -> np.ndarray:
-    """A numeric array, copied and made read-only (a document is a value: nobody may change it)."""
+    """A numeric array, copied and made immutable (a document is a value: nobody may change it)."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None:
         raise field_error(where, f"expected a numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(arr.dtype.newbyteorder("="), copy=True)
+    arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
     if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise field_error(where, "holds NaN or infinite values")
-    arr.setflags(write=False)
-    return arr
+    return frozen_array(arr)
 
 
 def check_latent(arr: np.ndarray, where: str) -> np.ndarray:
@@ -338,6 +381,9 @@ class LatentSource(Source):
     wplus: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     name: str = "latent"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wplus", frozen_array(self.wplus))  # a document is a value
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str = ""):
         if "wplus" not in arrays:
@@ -443,6 +489,49 @@ class ExportSettings:
         return cls(**{k: check(data[k], at(where, k)) for k, check in cls.field_checks.items() if k in data})
 
 
+@dataclass(frozen=True)
+class AttributeSettings:
+    """How the named attribute sliders hold each other still (conditional editing).
+
+    With ``keep_others`` (the default) a move of one attribute holds every other named attribute
+    still; a *pinned* attribute is held still by every move even with ``keep_others`` off. Part of
+    the document, so the switches are undoable, saved and reopened with the edits they shaped.
+    """
+
+    keep_others: bool = True
+    pins: tuple[str, ...] = ()  #: attribute names (of the ``attributes`` library), sorted, unique
+
+    field_checks: ClassVar[dict[str, Callable[[Any, str], Any]]] = {
+        "keep_others": as_bool,
+        "pins": as_names,
+    }
+
+    def __post_init__(self) -> None:
+        as_bool(self.keep_others, "keep_others")
+        pins = as_names(self.pins, "pins")
+        object.__setattr__(self, "keep_others", bool(self.keep_others))
+        object.__setattr__(self, "pins", tuple(sorted(set(pins))))  # one spelling for one state
+
+    def keep_for(self, names: "list[str] | tuple[str, ...]", name: str) -> tuple[str, ...]:
+        """What a move of ``name`` holds still among ``names`` (the library's, in its order)."""
+        if name not in names:
+            return ()
+        return tuple(n for n in names if n != name and (self.keep_others or n in self.pins))
+
+    def with_pin(self, name: str, on: bool) -> "AttributeSettings":
+        pins = set(self.pins) | {name} if on else set(self.pins) - {name}
+        return dataclasses.replace(self, pins=tuple(pins))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"keep_others": self.keep_others, "pins": list(self.pins)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "attributes") -> "AttributeSettings":
+        data = as_mapping(data, where)
+        return construct(cls, {k: check(data[k], at(where, k)) for k, check in cls.field_checks.items()
+                               if k in data}, where)
+
+
 @dataclass(frozen=True, eq=False)
 class EditDocument:
     model: str
@@ -450,6 +539,12 @@ class EditDocument:
     edits: tuple[Edit, ...] = ()
     export: ExportSettings = ExportSettings()
     title: str = "Untitled"
+    attributes: AttributeSettings = AttributeSettings()  #: Keep others and pins
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attributes, AttributeSettings):
+            raise InputError(f"attributes: expected AttributeSettings, got {show(self.attributes)}")
+        object.__setattr__(self, "edits", tuple(self.edits))  # a list passed in could change under us
 
     # -- immutable updates (each returns a new document) -----------------------------------
     def with_source(self, source: Source) -> "EditDocument":
@@ -470,6 +565,9 @@ class EditDocument:
     def edit(self, edit_id: str) -> Edit | None:
         return next((e for e in self.edits if e.id == edit_id), None)
 
+    def with_attributes(self, attributes: AttributeSettings) -> "EditDocument":
+        return dataclasses.replace(self, attributes=attributes)
+
     # -- serialisation ------------------------------------------------------------------------
     def to_json(self) -> tuple[dict[str, Any], Arrays]:
         arrays: Arrays = {}
@@ -488,6 +586,7 @@ class EditDocument:
             "source": src,
             "edits": edits,
             "export": self.export.to_json(),
+            "attributes": self.attributes.to_json(),
         }
         return doc, arrays
 
@@ -517,4 +616,5 @@ class EditDocument:
                       for i, e in enumerate(raw_edits))
         return cls(model=model, source=source, edits=edits,
                    export=ExportSettings.from_json(doc.get("export", {}), "export"),
-                   title=as_text(doc.get("title", "Untitled"), "title"))
+                   title=as_text(doc.get("title", "Untitled"), "title"),
+                   attributes=AttributeSettings.from_json(doc.get("attributes", {}), "attributes"))

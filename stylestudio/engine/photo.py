@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from .document import (EditDocument, Source, as_int, as_mapping, as_text, at, check_latent, construct,
-                       field_error, register_source, show)
+from .document import (EditDocument, FrozenArrays, Source, as_int, as_mapping, as_text, at, check_latent, construct,
+                       field_error, frozen_array, register_source, show)
 from .export import COMPOSITORS
 from .face.align import Alignment, align_face, check_photo_file, decode_photo, ffhq_quad
 from ..errors import InputError
@@ -47,9 +47,8 @@ def _check_quad(quad: np.ndarray, where: str) -> None:
 
 
 def _decoded_array(arrays: Mapping[str, np.ndarray], name: str, where: str, dtype: Any,
-                   shape: tuple[int, ...] | None = None, readonly: bool = True) -> np.ndarray:
-    """Array ``name`` as a ``dtype`` copy, finite, of ``shape`` when given; read-only unless asked
-    (PTI deltas stay writable: ``torch.as_tensor`` warns on read-only arrays)."""
+                   shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Array ``name`` as an immutable ``dtype`` copy (see ``frozen_array``), finite, of ``shape`` when given."""
     arr = np.asarray(arrays[name])
     if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None:
         raise field_error(at(where, name), f"expected a numeric array, got dtype {arr.dtype}")
@@ -57,11 +56,10 @@ def _decoded_array(arrays: Mapping[str, np.ndarray], name: str, where: str, dtyp
         raise field_error(at(where, name), f"has shape {arr.shape}, expected {shape}")
     if np.dtype(dtype).kind == "u" and arr.dtype != dtype:
         raise field_error(at(where, name), f"expected {np.dtype(dtype).name} bytes, got dtype {arr.dtype}")
-    out = arr.astype(dtype, copy=True)  # one copy, in native byte order
+    out = arr.astype(dtype, copy=False)  # native byte order; frozen_array makes the one copy
     if out.dtype.kind == "f" and (not np.isfinite(out).all() or (out.size and np.abs(out).max() > 1e30)):
         raise field_error(at(where, name), "holds NaN, infinite or absurdly large values")
-    out.setflags(write=not readonly)
-    return out
+    return frozen_array(out)
 
 
 @register_source
@@ -79,6 +77,13 @@ class PhotoSource(Source):
     wplus: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  #: [num_ws, w_dim]; empty: not inverted
     weight_deltas: Mapping[str, np.ndarray] | None = None  #: PTI: parameter → (tuned − stored)
     inversion: Mapping[str, Any] = field(default_factory=dict)  #: settings and final loss, for the record
+
+    def __post_init__(self) -> None:
+        # a document is a value: its arrays can never change, so the cached digest never goes stale
+        for name in self.array_fields:
+            object.__setattr__(self, name, frozen_array(getattr(self, name)))
+        if self.weight_deltas is not None:
+            object.__setattr__(self, "weight_deltas", FrozenArrays(self.weight_deltas))
 
     # ---- serialisation: the deltas are a dict of arrays --------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -103,7 +108,7 @@ class PhotoSource(Source):
         lost = [n for n in names if DELTA_PREFIX + n not in arrays]
         if lost:
             raise field_error(where, f"photo entry lacks the fine-tuned weights {lost[0]!r}")
-        deltas = {n: _decoded_array(arrays, DELTA_PREFIX + n, where, np.float32, readonly=False) for n in names} or None
+        deltas = {n: _decoded_array(arrays, DELTA_PREFIX + n, where, np.float32) for n in names} or None
         landmarks = _decoded_array(arrays, "landmarks", where, np.float32)
         quad = _decoded_array(arrays, "quad", where, np.float64)
         if landmarks.shape != (68, 2) or quad.shape != (4, 2):

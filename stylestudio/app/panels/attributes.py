@@ -4,9 +4,10 @@ The panel shows one slider per direction of the model's ``attributes`` library, 
 what a slider unit means in the attribute's own units (the library measured it: "±1 ≈ 6.3
 years"). Conditional editing lives in each edit's ``keep``: with **Keep others** on (the
 default) a slider holds every other named attribute still; a **pinned** attribute is held still
-by every slider even with Keep others off. Switching either rewrites ``keep`` on the attribute
-edits already in the document (one undo step that also restores the switches), so what is on
-screen always matches the switches.
+by every slider even with Keep others off. The switches are document state
+(``EditDocument.attributes``): saved in the project, undoable, and the widgets only show the
+document. Switching either rewrites ``keep`` on the attribute edits already in the document (one
+undo step), so what is on screen always matches the switches.
 
 Below the named sliders are the user's own sliders (the ``custom`` library, made with
 "New slider from examples…"; see :mod:`..examples_dialog`).
@@ -21,11 +22,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QToolButton,
                                QVBoxLayout, QWidget)
 
-from ...engine.document import EditDocument
+from ...engine.document import AttributeSettings, EditDocument
 from ...engine.edits.direction import DirectionEdit
 from .. import theme
 from ..context import EditorContext
-from ..undo_commands import DocumentCommand, DocumentHolder
+from ..undo_commands import KeepSwitchCommand, ResetLibrariesCommand
 from . import PanelSpec, register_panel
 from .sliders import DirectionBinding, SliderRow
 
@@ -42,18 +43,18 @@ SHORT_UNITS = {"years": "yr", "degrees": "°", "CIE L*": "L*", "logit P(female)"
 class AttributeBinding(DirectionBinding):
     """A direction slider whose edit carries ``keep``: the attributes to hold still while it moves.
 
-    ``keep_for(name)`` asks the panel (Keep others, pins) at the moment of the move, so a drag
-    always uses the switches as they are now.
+    ``keep_for(doc, name)`` reads the switches of the document being changed, so a move always
+    uses the switches as they are in that document.
     """
 
-    keep_for: Callable[[str], tuple[str, ...]] = field(default=lambda _n: (), compare=False)
+    keep_for: Callable[[EditDocument, str], tuple[str, ...]] = field(default=lambda _d, _n: (), compare=False)
 
     def apply(self, doc: EditDocument, value: float) -> EditDocument:
         value = round(float(value), 4)
         old = doc.edit(self.key)
         if value == 0.0:
             return doc.without_edit(self.key) if old is not None else doc
-        keep = self.keep_for(self.name)
+        keep = self.keep_for(doc, self.name)
         if isinstance(old, DirectionEdit):
             if old.amount == value and old.keep == keep:
                 return doc
@@ -62,46 +63,15 @@ class AttributeBinding(DirectionBinding):
                                            id=self.key))
 
 
-def with_keep(doc: EditDocument, keep_for: Callable[[str], tuple[str, ...]]) -> EditDocument:
-    """``doc`` with every attribute edit's ``keep`` recomputed (the switches changed)."""
+def with_keep(doc: EditDocument, names: list[str] | tuple[str, ...]) -> EditDocument:
+    """``doc`` with every attribute edit's ``keep`` recomputed from its switches (they changed)."""
     out = doc
     for e in doc.edits:
         if isinstance(e, DirectionEdit) and e.library == LIBRARY:
-            keep = keep_for(e.name)
+            keep = doc.attributes.keep_for(names, e.name)
             if keep != e.keep:
                 out = out.with_edit(dataclasses.replace(e, keep=keep))
     return out
-
-
-KeepState = tuple[bool, frozenset]  #: (keep others, pinned names)
-
-
-class KeepSwitchCommand(DocumentCommand):
-    """Keep others / a pin changed: the edits' ``keep`` and the switches move together on undo."""
-
-    def __init__(self, holder: DocumentHolder, after: EditDocument, text: str, before_state: KeepState,
-                 after_state: KeepState, set_state: Callable[[KeepState], None]) -> None:
-        super().__init__(holder, holder.doc, after, text)
-        self.states = (before_state, after_state)
-        self.set_state = set_state
-
-    def redo(self) -> None:
-        self.set_state(self.states[1])
-        super().redo()
-
-    def undo(self) -> None:
-        self.set_state(self.states[0])
-        super().undo()
-
-
-class ResetLibrariesCommand(DocumentCommand):
-    """Remove every edit of the given libraries (the panel's Reset)."""
-
-    def __init__(self, holder: DocumentHolder, libraries: tuple[str, ...], label: str) -> None:
-        before = holder.doc
-        after = dataclasses.replace(before, edits=tuple(e for e in before.edits
-                                                        if getattr(e, "library", None) not in libraries))
-        super().__init__(holder, before, after, f"Reset {label}")
 
 
 class AttributeRow(SliderRow):
@@ -179,8 +149,6 @@ class AttributesPanel(QWidget):
     def __init__(self, ctx: EditorContext) -> None:
         super().__init__()
         self.ctx = ctx
-        self.keep_others = True
-        self.pinned: set[str] = set()
         self.names: list[str] = []  #: the attribute library's directions, in order
         self.rows: list[AttributeRow] = []
         self._model = ""
@@ -202,7 +170,7 @@ class AttributesPanel(QWidget):
         top.addWidget(self.reset_all, 0, Qt.AlignmentFlag.AlignTop)
 
         self.keep_box = QCheckBox("Keep others")
-        self.keep_box.setChecked(True)
+        self.keep_box.setChecked(ctx.doc.attributes.keep_others)
         self.keep_box.setToolTip("Each slider holds every other named attribute still (conditional editing). "
                                  "Pinned attributes are held still even when this is off.")
         self.keep_box.toggled.connect(self._on_keep_toggled)
@@ -229,43 +197,48 @@ class AttributesPanel(QWidget):
         if ctx.model is not None:
             self._on_model(ctx.model)
 
-    # -- keep / pins ----------------------------------------------------------------------------
-    def keep_for(self, name: str) -> tuple[str, ...]:
+    # -- keep / pins: document state, the widgets show it ---------------------------------------
+    @property
+    def settings(self) -> AttributeSettings:
+        return self.ctx.doc.attributes
+
+    @property
+    def keep_others(self) -> bool:
+        return self.settings.keep_others
+
+    @property
+    def pinned(self) -> frozenset[str]:
+        return frozenset(self.settings.pins)
+
+    def keep_for(self, name: str, doc: EditDocument | None = None) -> tuple[str, ...]:
         """What a move of ``name`` holds still: all others (Keep others) or the pinned ones."""
-        if name not in self.names:
-            return ()
-        return tuple(n for n in self.names if n != name and (self.keep_others or n in self.pinned))
+        return (doc if doc is not None else self.ctx.doc).attributes.keep_for(self.names, name)
 
-    def state(self) -> KeepState:
-        return (self.keep_others, frozenset(self.pinned))
-
-    def _set_state(self, state: KeepState) -> None:
-        self.keep_others, pinned = state[0], set(state[1])
-        self.pinned = pinned
+    def _show_settings(self, settings: AttributeSettings) -> None:
+        """Put the document's switches on the widgets (without the widgets pushing a change)."""
         self._setting_state = True
         try:
-            self.keep_box.setChecked(self.keep_others)
+            self.keep_box.setChecked(settings.keep_others)
             for row in self.rows:
                 if row.binding.library == LIBRARY:
-                    row.pin.setChecked(row.binding.name in pinned)
+                    row.pin.setChecked(row.binding.name in settings.pins)
         finally:
             self._setting_state = False
 
     def set_keep_others(self, on: bool) -> None:
-        self._change_state((bool(on), frozenset(self.pinned)), f"Keep others: {'on' if on else 'off'}")
+        self._change(dataclasses.replace(self.settings, keep_others=bool(on)),
+                     f"Keep others: {'on' if on else 'off'}")
 
     def set_pinned(self, name: str, on: bool) -> None:
-        pinned = set(self.pinned) | {name} if on else set(self.pinned) - {name}
         label = next((r.binding.label for r in self.rows if r.binding.name == name), name)
-        self._change_state((self.keep_others, frozenset(pinned)), f"{'Pin' if on else 'Unpin'} {label}")
+        self._change(self.settings.with_pin(name, on), f"{'Pin' if on else 'Unpin'} {label}")
 
-    def _change_state(self, new: KeepState, text: str) -> None:
-        old = self.state()
-        if new == old:
+    def _change(self, new: AttributeSettings, text: str) -> None:
+        doc = self.ctx.doc
+        if new == doc.attributes:
             return
-        self._set_state(new)
-        after = with_keep(self.ctx.doc, self.keep_for)
-        self.ctx.push(KeepSwitchCommand(self.ctx.holder, after, text, old, new, self._set_state))
+        after = with_keep(doc.with_attributes(new), self.names)
+        self.ctx.push(KeepSwitchCommand(self.ctx.holder, after, text, before=doc))
 
     def _on_keep_toggled(self, on: bool) -> None:
         if not self._setting_state:
@@ -291,7 +264,6 @@ class AttributesPanel(QWidget):
             return
         named, custom = items.get(LIBRARY, []), items.get(CUSTOM, [])
         self.names = [it["name"] for it in named]
-        self.pinned &= set(self.names)
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -299,8 +271,7 @@ class AttributesPanel(QWidget):
         self.rows = []
         for it in named:
             row = self._row(AttributeBinding(LIBRARY, it["name"], it["label"], tooltip=it["tooltip"],
-                                             keep_for=self.keep_for), it, pinnable=True)
-            row.pin.setChecked(it["name"] in self.pinned)
+                                             keep_for=lambda d, n: self.keep_for(n, d)), it, pinnable=True)
             row.pin.toggled.connect(lambda on, n=it["name"]: None if self._setting_state else self.set_pinned(n, on))
             lay.addWidget(row)
         if custom:
@@ -337,6 +308,7 @@ class AttributesPanel(QWidget):
         self.hint.setText(f"No attributes for {model}: {message}")
 
     def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        self._show_settings(doc.attributes)
         for row in self.rows:
             row.sync(doc)
         self.reset_all.setEnabled(any(getattr(e, "library", None) in (LIBRARY, CUSTOM) for e in doc.edits))

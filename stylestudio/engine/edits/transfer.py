@@ -16,8 +16,8 @@ import numpy as np
 from torch import Tensor
 
 from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fields, as_bool, as_choice,
-                        as_names, as_number, as_text, at, construct, field_error, new_edit_id, register_edit,
-                        source_from_json, sub_arrays)
+                        as_names, as_number, as_text, at, construct, field_error, frozen_array, new_edit_id,
+                        register_edit, source_from_json, sub_arrays)
 from ..limits import MAX_MASK_PIXELS
 from ..render import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
@@ -111,10 +111,7 @@ class TransferEdit(Edit):
             mask_array(m)
         else:
             m = np.round(mask_array(m) * 255.0).astype(np.uint8)
-        if m.flags.writeable:
-            m = m.copy()
-            m.setflags(write=False)  # the document is a value: its mask cannot change under it
-        return m
+        return frozen_array(m)  # the document is a value: its mask can never change under it
 
     @property
     def params(self) -> QueryParams:

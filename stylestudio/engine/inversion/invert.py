@@ -187,7 +187,7 @@ def apply_weight_deltas(gen: Generator, deltas: Mapping[str, np.ndarray | Tensor
     with torch.no_grad():
         for name, d in deltas.items():
             p = params.get(name)
-            d = torch.as_tensor(np.asarray(d) if not isinstance(d, Tensor) else d)
+            d = torch.tensor(np.asarray(d)) if not isinstance(d, Tensor) else d  # a copy: documents' arrays are immutable
             if p is not None and d.numel() == p.numel() == 1:
                 d = d.reshape(p.shape)  # scalars come back from .npy files as shape (1,)
             if p is None or tuple(p.shape) != tuple(d.shape):
