@@ -86,7 +86,7 @@ def test_render_npy_matches_oracle_unclamped(capsys, tiny_model: str, oracle_dir
         (["render", "--model", "tiny", "--wplus", "{tmp}/not_npy.npy", "-o", "{tmp}/x.npy"], "not a readable"),
         (["generate", "--model", "tiny", "--seed", "1", "-o", "{tmp}/x.bmpx"], "unsupported image type"),
         (["models", "import", "{tmp}/garbage.pkl"], "not a recognised checkpoint"),
-        (["models", "import", "{tmp}/truncated.pkl"], ""),
+        (["models", "import", "{tmp}/truncated.pkl"], "truncated.pkl: not a readable NVlabs snapshot, the file is truncated"),
         (["models", "import", "{tmp}/missing.pkl"], "no such file"),
         (["render-project", "{tmp}/missing.stylestudio", "-o", "{tmp}/x.png"], "no such project file"),
         (["render-project", "{tmp}/not_npy.npy", "-o", "{tmp}/x.png"], "damaged"),
@@ -99,6 +99,7 @@ def test_bad_input_is_one_line(capsys, tiny_model: str, oracle_dir: Path, tmp_pa
     data = (oracle_dir / TINY).read_bytes()
     (tmp_path / "truncated.pkl").write_bytes(data[: len(data) // 3])
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert needle, "an empty needle is in every message: each case must say what it expects"
     rc, _, err = run(capsys, *argv)
     assert rc == 2, err
     lines = err.strip().splitlines()
@@ -125,3 +126,59 @@ def test_console_script_runs(tmp_path: Path) -> None:
     cmd = [exe] if exe else [sys.executable, "-m", "stylestudio.cli"]
     res = subprocess.run(cmd + ["models", "list"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# `stylestudio edit`: the editor's attribute names, and its Keep others / pins
+
+def _write_attributes(model: str, w_dim: int) -> dict[str, str]:
+    """A small ``attributes`` library for ``model`` in the private data folder; name → label."""
+    from stylestudio import paths
+    from stylestudio.engine.directions.library import Direction, DirectionLibrary
+
+    labels = {"age": "Age", "smile": "Smile", "yaw": "Head yaw", "eyes_open": "Eyes open"}
+    rng = np.random.default_rng(0)
+    dirs = []
+    for name, label in labels.items():
+        v = rng.standard_normal(w_dim).astype(np.float32)
+        dirs.append(Direction(name, label, v / np.linalg.norm(v), (), 0.5, {}))
+    folder = paths.data_home() / "directions" / model
+    folder.mkdir(parents=True, exist_ok=True)
+    DirectionLibrary(model, dirs).save(folder / "attributes.ssdir")
+    return labels
+
+
+def test_edit_takes_the_editors_labels_and_its_keep_rule(capsys, tmp_path: Path) -> None:
+    from stylestudio.engine.document import AttributeSettings
+    from stylestudio.engine.project import load_project
+
+    from test_gui_support import TINY as TINY_MODEL, ensure_test_model
+
+    _write_attributes(TINY_MODEL, ensure_test_model(TINY_MODEL).w_dim)
+
+    def edit(name: str, *argv: str):
+        project = tmp_path / f"{name}.stylestudio"
+        rc, _, err = run(capsys, "edit", "--model", TINY_MODEL, *argv, "-o", str(tmp_path / f"{name}.png"),
+                         "--save-project", str(project))
+        assert rc == 0, err
+        return load_project(project)
+
+    by_label = edit("labels", "--source", "seed:3", "--set", "Head yaw=1", "--set", "Eyes open=-0.5",
+                    "--keep", "Smile")
+    by_name = edit("names", "--source", "seed:3", "--set", "yaw=1", "--set", "eyes_open=-0.5", "--keep", "smile")
+    as_typed = edit("typed", "--source", "seed:3", "--set", "head_yaw=1", "--set", "EYES-OPEN=-0.5",
+                    "--keep", "SMILE")
+    for doc in (by_label, by_name, as_typed):
+        assert [(e.name, e.amount, e.keep) for e in doc.edits] == [("yaw", 1.0, ("smile",)),
+                                                                   ("eyes_open", -0.5, ("smile",))]
+        # --keep a list = Keep others off with those pinned, saved for the editor to show
+        assert doc.attributes == AttributeSettings(keep_others=False, pins=("smile",))
+    # a project's own switches apply when --keep is not given; a new face keeps all others
+    again = edit("again", "--source", str(tmp_path / "labels.stylestudio"), "--set", "Age=2")
+    assert again.edits[-1].keep == ("smile",) and again.attributes == by_label.attributes
+    fresh = edit("fresh", "--source", "seed:4", "--set", "Age=2")
+    assert fresh.edits[0].keep == ("smile", "yaw", "eyes_open") and fresh.attributes == AttributeSettings()
+    rc, _, err = run(capsys, "edit", "--model", TINY_MODEL, "--source", "seed:3", "--set", "beard=1",
+                     "-o", str(tmp_path / "x.png"))
+    assert rc == 2 and err.strip().splitlines() == [
+        "error: no slider 'beard' (have: age, smile, yaw (Head yaw), eyes_open)"]
