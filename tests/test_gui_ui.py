@@ -140,3 +140,52 @@ def test_fine_steps_and_the_wheel_scrolls_the_panel_not_the_slider(qtbot, attr_w
     target.slider.setFocus()
     wheel(target.slider, +120)
     assert target.slider.value() != before and w.undo_stack.count() == steps + 1
+
+
+def test_regions_list_names_first_clusters_behind_advanced_and_an_outline_on_demand(qtbot):
+    from test_gui_support import wait_final
+
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("regions")
+        w.docks["regions"].raise_()
+        qtbot.waitUntil(lambda: panel.catalog is not None or panel.catalog_missing, timeout=10000)
+        info = {"model": panel._model, "k": 6, "names": {"eyes": (0, 1), "mouth": (2,)},
+                "clusters": ["eyes", "eyes", "mouth", "c3", "c4", "c5"], "area": [0.05] * 6, "queries": {}}
+        panel._set_catalog(panel._model, info)
+        assert panel.visible_regions() == ["eyes", "mouth"], "named regions only, by default"
+        assert panel.clusters_toggle.isVisible() and not panel.clusters_toggle.isChecked()
+        panel.clusters_toggle.click()
+        assert panel.visible_regions() == ["eyes", "mouth", "c3", "c4", "c5"]
+        assert "5% of the picture" in panel.region_list.item(2).text()
+        panel.clusters_toggle.click()
+        assert panel.visible_regions() == ["eyes", "mouth"]
+        # a catalog nobody named shows its clusters (there is nothing else to pick)
+        panel._set_catalog(panel._model, dict(info, names={}, clusters=[f"c{i}" for i in range(6)]))
+        assert len(panel.visible_regions()) == 6 and not panel.clusters_toggle.isVisible()
+        panel._set_catalog(panel._model, info)
+
+        # the region: no overlay by default; "Show region" (beside the list) draws an outline, not a fill
+        box = panel.show_region_box
+        assert box.isVisible() and not box.isChecked() and box.text() == "Show region"
+        mask = np.zeros((256, 256), np.uint8)
+        mask[64:192, 64:192] = 255
+        wait_final(qtbot, w)
+        panel.painter.set_mask(mask)  # as the document's painted region is shown (no catalog here to render it)
+        canvas = w.canvas
+        r = canvas.image_rect()
+
+        def at(img, x: float, y: float):
+            return img.pixelColor(round(r.left() + x / 256 * r.width()), round(r.top() + y / 256 * r.height()))
+
+        hidden = canvas.grab().toImage()
+        box.click()
+        shown = canvas.grab().toImage()
+        assert at(shown, 128, 128) == at(hidden, 128, 128), "the inside is not tinted"
+        assert at(shown, 100, 100) == at(hidden, 100, 100)
+        edge = [(64, 128), (191, 128), (128, 64), (128, 191)]
+        assert all(at(shown, x, y) != at(hidden, x, y) for x, y in edge), "the outline is drawn on the border"
+        box.click()
+        assert canvas.grab().toImage() == hidden
+    finally:
+        close_window(w)

@@ -10,6 +10,10 @@ after undo/redo the panel calls :meth:`MaskPainter.set_mask` with the document's
 
 The canvas hands its mouse events to an *active* tool first (``Canvas.tool``); this module is
 that tool. Left button paints (or erases in eraser mode), the right button always erases.
+
+The region is drawn as an *outline* (a coloured line with a dark halo), never as a fill: a
+tinted face looks like the edit's result and hides it. It is shown only while the user asks
+(``overlay_visible``, the panel's "Show region") or while the brush is active.
 """
 from __future__ import annotations
 
@@ -78,7 +82,7 @@ class MaskPainter(QObject):
         self.size = 0.08  #: brush diameter as a fraction of the picture width
         self.hardness = 0.6
         self.eraser = False
-        self.overlay_visible = True
+        self.overlay_visible = False  #: off by default: the picture itself is what the user judges
         self.color = QColor(255, 60, 110)
         self.mask = np.zeros((MASK_RES, MASK_RES), np.float32)
         self._stroking = False
@@ -161,7 +165,7 @@ class MaskPainter(QObject):
 
     def paint(self, p: QPainter, rect: QRectF) -> None:
         """Draw the overlay over the picture (``rect``) and the brush outline under the pointer."""
-        if self.overlay_visible and (self.active or self.mask.any()):
+        if (self.overlay_visible or self.active) and self.mask.any():
             p.save()
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(rect, self.overlay_image())
@@ -178,11 +182,28 @@ class MaskPainter(QObject):
             p.restore()
 
     def overlay_image(self) -> QImage:
-        """The mask as a semi-transparent colour layer (cached until the mask changes)."""
+        """The region's outline as an RGBA layer (cached until the mask changes).
+
+        The line is the boundary of the half-covered mask: the inside pixels next to the outside in
+        the brush colour, the outside pixels next to the inside in translucent black, so it reads
+        on light and dark skin alike; everything else stays fully transparent.
+        """
         if self._overlay is None:
-            rgba = np.empty((MASK_RES, MASK_RES, 4), np.uint8)
-            rgba[..., 0], rgba[..., 1], rgba[..., 2] = self.color.red(), self.color.green(), self.color.blue()
-            rgba[..., 3] = np.round(self.mask * 120).astype(np.uint8)
+            edge, halo = outline(self.mask >= 0.5)
+            rgba = np.zeros((MASK_RES, MASK_RES, 4), np.uint8)
+            rgba[halo] = (0, 0, 0, 150)
+            rgba[edge] = (self.color.red(), self.color.green(), self.color.blue(), 255)
             self._overlay = QImage(rgba.data, MASK_RES, MASK_RES, 4 * MASK_RES,
                                    QImage.Format.Format_RGBA8888).copy()
         return self._overlay
+
+
+def outline(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(edge, halo) of a boolean region: its pixels with an outside 4-neighbour, and the outside
+    pixels with an inside 4-neighbour (the picture's border counts as outside)."""
+    pad = np.pad(inside, 1, constant_values=False)
+    core = pad[1:-1, 1:-1]
+    n = (pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:])
+    all_in = n[0] & n[1] & n[2] & n[3]
+    any_in = n[0] | n[1] | n[2] | n[3]
+    return core & ~all_in, ~core & any_in

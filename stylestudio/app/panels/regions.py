@@ -44,6 +44,7 @@ from .sliders import SliderRow
 EDIT_ID = "regions"
 THUMB_PX = 56
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
+CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 2  #: True on an unnamed cluster's item
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +223,20 @@ class RegionsPanel(QWidget):
         self.region_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.region_list.setToolTip("Pick one or more regions (Ctrl-click to combine), or paint one")
         self.region_list.setMaximumHeight(150)
+        #: the catalog's unnamed clusters ("c7 · 5 % of the picture") are for experts: hidden until asked
+        self.clusters_toggle = QToolButton()
+        self.clusters_toggle.setText("Advanced: unnamed clusters")
+        self.clusters_toggle.setCheckable(True)
+        self.clusters_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.clusters_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.clusters_toggle.setAutoRaise(True)
+        self.clusters_toggle.setToolTip("Also list the catalog's unnamed clusters (parts of the picture the "
+                                        "catalog found but nobody named)")
+        self.clusters_toggle.hide()
+        self.show_region_box = QCheckBox("Show region")
+        self.show_region_box.setChecked(False)
+        self.show_region_box.setToolTip("Outline the picked or painted region on the face (the brush shows it "
+                                        "while painting)")
         self.catalog_hint = QLabel("Waiting for the model…")
         self.catalog_hint.setObjectName("Hint")
         self.catalog_hint.setWordWrap(True)
@@ -251,9 +266,7 @@ class RegionsPanel(QWidget):
         self.invert_button = QToolButton()
         self.invert_button.setText("Invert")
         self.invert_button.setToolTip("Swap painted and unpainted")
-        self.overlay_box = QCheckBox("Overlay")
-        self.overlay_box.setChecked(True)
-        self.overlay_box.setToolTip("Show the painted region over the face")
+        self.overlay_box = self.show_region_box  #: the old name of the "Show region" switch
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(1, 40)
         self.size_slider.setValue(round(self.painter.size * 100))
@@ -267,7 +280,6 @@ class RegionsPanel(QWidget):
         for w in (self.paint_button, self.eraser_button, self.clear_button, self.invert_button):
             tools.addWidget(w)
         tools.addStretch(1)
-        tools.addWidget(self.overlay_box)
         brush = QFormLayout()
         brush.addRow("Size", self.size_slider)
         brush.addRow("Hardness", self.hardness_slider)
@@ -326,10 +338,15 @@ class RegionsPanel(QWidget):
         lay.setSpacing(6)
         lay.addWidget(_section("Reference face"))
         lay.addLayout(ref)
-        lay.addWidget(_section("Region"))
+        region_head = QHBoxLayout()
+        region_head.addWidget(_section("Region"))
+        region_head.addStretch(1)
+        region_head.addWidget(self.show_region_box)
+        lay.addLayout(region_head)
         lay.addWidget(self.catalog_hint)
         lay.addWidget(self.build_button)
         lay.addWidget(self.region_list)
+        lay.addWidget(self.clusters_toggle)
         lay.addWidget(_section("…or paint it"))
         lay.addLayout(tools)
         lay.addLayout(brush)
@@ -357,7 +374,8 @@ class RegionsPanel(QWidget):
         self.eraser_action.toggled.connect(self._on_eraser_toggled)
         self.clear_button.clicked.connect(self.clear_mask)
         self.invert_button.clicked.connect(self.invert_mask)
-        self.overlay_box.toggled.connect(self._on_overlay)
+        self.show_region_box.toggled.connect(self._on_overlay)
+        self.clusters_toggle.toggled.connect(self.show_clusters)
         self.size_slider.valueChanged.connect(lambda v: setattr(self.painter, "size", v / 100))
         self.hardness_slider.valueChanged.connect(lambda v: setattr(self.painter, "hardness", v / 100))
         self.advanced_toggle.toggled.connect(self._on_advanced_toggled)
@@ -550,7 +568,12 @@ class RegionsPanel(QWidget):
                     continue
                 item = QListWidgetItem(f"c{i}  ·  {info['area'][i] * 100:.0f}% of the picture")
                 item.setData(REGION_ROLE, f"c{i}")
+                item.setData(CLUSTER_ROLE, True)
                 self.region_list.addItem(item)
+            # named regions first and alone; the clusters behind "Advanced" (shown when nothing is named)
+            self.clusters_toggle.setVisible(bool(named))
+            self.clusters_toggle.setChecked(not named)
+            self.show_clusters(not named)
             self.catalog_hint.setText(f"{len(named)} named regions, {info['k']} clusters" if named else
                                       f"{info['k']} unnamed clusters (name them with `stylestudio catalog label`)")
         self._set_catalog_enabled(info is not None)
@@ -599,6 +622,22 @@ class RegionsPanel(QWidget):
     def _on_eraser_toggled(self, on: bool) -> None:
         self.painter.eraser = on
         self.painter.changed.emit()
+
+    def show_clusters(self, on: bool) -> None:
+        """List (or hide) the catalog's unnamed clusters below the named regions."""
+        if self.clusters_toggle.isChecked() != on:
+            self.clusters_toggle.setChecked(on)  # comes back here through toggled
+            return
+        self.clusters_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        for i in range(self.region_list.count()):
+            item = self.region_list.item(i)
+            if item.data(CLUSTER_ROLE):
+                item.setHidden(not on)
+
+    def visible_regions(self) -> list[str]:
+        """The names the list shows now (hidden clusters left out)."""
+        return [it.data(REGION_ROLE) for it in (self.region_list.item(i) for i in range(self.region_list.count()))
+                if not it.isHidden()]
 
     def _on_overlay(self, on: bool) -> None:
         self.painter.overlay_visible = on
@@ -693,6 +732,8 @@ class RegionsPanel(QWidget):
             for i in range(self.region_list.count()):
                 item = self.region_list.item(i)
                 item.setSelected(item.data(REGION_ROLE) in region)
+                if item.isSelected() and item.isHidden():  # a cluster picked earlier: show it
+                    self.show_clusters(True)
         finally:
             self._syncing = False
         self.strength.sync(doc)
