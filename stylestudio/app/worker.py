@@ -12,7 +12,16 @@ The GUI never calls a network. It *posts* work to :class:`EngineClient`:
 * jobs: any callable ``fn(engine, ctx)`` run in the worker with progress and cancellation
   (loading or importing a model, exporting, copying to the clipboard, describing a library).
 
-Priority: render > jobs > "before" images > thumbnails. Everything the worker sends back
+Long jobs (``submit_task`` with a request of lane ``"jobs"``: building a catalog, inverting a
+photo, exporting…) run in a SECOND thread, :class:`JobWorker`, with its own session and so its
+own copy of each model it uses: a catalog build that takes minutes never delays a frame. Renders
+keep priority over it: that thread lowers its own OS priority (Linux nice values are per thread)
+and runs torch with fewer intra-op threads (``JOB_TORCH_THREADS``; with torch's OpenMP backend
+the count is per calling thread, so the render thread keeps all cores; with another backend it
+is process-wide and is left alone). Resources a job makes (a new catalog or slider library) are
+forwarded to the render session when the job ends.
+
+Priority in the render thread: render > jobs > "before" images > thumbnails. Everything the worker sends back
 arrives through queued signals in the GUI thread. An exception never escapes the worker: it
 becomes a ``render_failed``/``job_failed`` message that the window shows.
 """
@@ -32,17 +41,14 @@ import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from ..engine.device import pick_device
-from ..engine.document import EditDocument, seed_to_z
-from ..engine.generator import Generator
-from ..engine.model_store import ModelStore
-from ..engine.render import Renderer, Resources, to_uint8
+from ..engine.document import EditDocument
+from ..engine.render import to_uint8
+# the Qt-free session moved to the engine; re-exported so old imports keep working
+from ..engine.session import QUALITIES, Engine, LoadedModel, ModelDescription, Session  # noqa: F401
+from ..engine.progress import CancelToken
 from ..errors import Cancelled, StyleStudioError
 
 log = logging.getLogger(__name__)
-
-QUALITIES = ("preview", "final")
-
 
 def qimage_from_array(array: np.ndarray) -> QImage:
     """HxWx3 uint8 → a QImage that owns its pixels (safe to hand to another thread)."""
@@ -112,22 +118,21 @@ class ThumbnailRequest:
     size: int
 
 
-@dataclass(frozen=True)
-class ModelDescription:
-    name: str
-    arch: str
-    resolution: int
-    num_ws: int
-    w_dim: int
-    device: str
-    parameters: int
-    style_layers: int
+_job_ids = itertools.count(1)
+_job_ids_lock = threading.Lock()
+
+
+def next_job_id() -> int:
+    """Job ids are unique across both worker threads."""
+    with _job_ids_lock:
+        return next(_job_ids)
 
 
 class JobContext:
-    """Handed to a job: report progress, learn about cancellation."""
+    """Handed to a job: report progress, learn about cancellation (the engine's convention:
+    :mod:`stylestudio.engine.progress`; ``progress`` raises Cancelled once cancelled)."""
 
-    def __init__(self, job_id: int, worker: "EngineWorker", cancel: threading.Event) -> None:
+    def __init__(self, job_id: int, worker: Any, cancel: CancelToken) -> None:
         self.job_id = job_id
         self._worker = worker
         self._cancel = cancel
@@ -145,6 +150,11 @@ class JobContext:
         self._worker.job_progress.emit(self.job_id, str(message), float(fraction))
         self.check()
 
+    @property
+    def cancel_token(self) -> CancelToken:
+        """The :data:`~stylestudio.engine.progress.Cancel` callable to hand to engine code."""
+        return self._cancel
+
 
 @dataclass
 class Job:
@@ -153,159 +163,7 @@ class Job:
     fn: Callable[["Engine", JobContext], Any]
     cancellable: bool = True
     quiet: bool = False  #: no progress bar (short bookkeeping jobs)
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-# ---------------------------------------------------------------------------------------------
-# the engine proper (no Qt): loaded models, renderers
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    generator: Generator
-    resources: Resources
-    renderers: dict[str, Renderer]
-    description: ModelDescription
-    #: output pixels per unit of ``stop_resolution`` (1 for StyleGAN2, 2 for wavelet models)
-    stop_scale: float | None = None
-    #: smoothed seconds of a preview render per ``stop_resolution`` (for adaptive previews)
-    preview_times: dict[int, float] = field(default_factory=dict)
-    previews: int = 0
-
-
-class Engine:
-    """Loaded models and their renderers. Lives in (and is only touched by) the worker thread."""
-
-    MAX_LOADED = 2
-    MIN_PREVIEW_PX = 64  #: adaptive previews never get smaller than this
-    PREVIEW_RETRY = 20  #: every Nth preview may retry a stage once found too slow
-
-    def __init__(self, device: str = "auto", threads: int = 0, store: ModelStore | None = None,
-                 preview_budget_ms: float = 60.0) -> None:
-        self.store = store or ModelStore()
-        self.preview_budget_s = preview_budget_ms / 1000
-        self.device_name = device
-        self.device = pick_device(device)
-        if threads > 0:
-            torch.set_num_threads(threads)
-        self.models: OrderedDict[str, LoadedModel] = OrderedDict()
-
-    def set_device(self, device: str) -> None:
-        dev = pick_device(device)
-        self.device_name = device
-        if dev != self.device:
-            self.device = dev
-            self.models.clear()
-
-    def is_loaded(self, name: str) -> bool:
-        return name in self.models
-
-    def model(self, name: str, progress: Callable[[str, float], None] | None = None) -> LoadedModel:
-        if name in self.models:
-            self.models.move_to_end(name)
-            return self.models[name]
-        gen = self.store.load(name, device=self.device, progress=progress)
-        resources = Resources(gen, name)
-        renderers = {q: Renderer(gen, name, resources) for q in (*QUALITIES, "before")}
-        d = gen.describe()
-        desc = ModelDescription(name, d["arch"], d["resolution"], d["num_ws"], d["w_dim"], str(self.device),
-                                d["parameters"], d["style_layers"])
-        loaded = LoadedModel(name, gen, resources, renderers, desc)
-        loaded.stop_scale = self._probe_stop_scale(gen)
-        self.models[name] = loaded
-        while len(self.models) > self.MAX_LOADED:
-            self.models.popitem(last=False)
-        return loaded
-
-    @staticmethod
-    @torch.no_grad()
-    def _probe_stop_scale(gen: Generator) -> float | None:
-        """Output pixels per unit of ``stop_resolution`` (1 for StyleGAN2, 2 for wavelet models),
-        learned from a synthesis stopped at the coarsest stage (costs next to nothing)."""
-        coarsest = min(l.resolution for l in gen.style_layout)
-        try:
-            styles = gen.styles(gen.broadcast_w(gen.w_avg[None]))
-            img = gen.synthesize(styles, stop_resolution=coarsest).image
-        except Exception:  # a generator without previews: full frames only
-            return None
-        return img.shape[-1] / coarsest
-
-    def generator(self, name: str) -> Generator:
-        return self.model(name).generator
-
-    def renderer(self, name: str, quality: str = "final") -> Renderer:
-        return self.model(name).renderers[quality]
-
-    def stop_for(self, m: LoadedModel, size: int, adaptive: bool = False) -> int | None:
-        """The ``stop_resolution`` for a quick frame of at most ``size`` px (None: no coarse frames).
-
-        With ``adaptive``, the largest such stage whose measured render time fits
-        ``preview_budget_s`` (never below ``MIN_PREVIEW_PX``): a fast GPU gets sharp previews, a
-        busy laptop CPU small ones, and both stay fluid. Stages not measured yet are tried, and a
-        stage found too slow is retried now and then (the machine may have been busy).
-        """
-        gen, scale = m.generator, m.stop_scale
-        if scale is None:
-            return None
-        coarser = sorted(r for r in {l.resolution for l in gen.style_layout} if r * scale < gen.resolution)
-        if not coarser:
-            return None
-        fit = [r for r in coarser if r * scale <= size] or coarser[:1]
-        usable = [r for r in fit if r * scale >= min(self.MIN_PREVIEW_PX, size)] or fit[-1:]
-        if not adaptive:
-            return usable[-1]
-        m.previews += 1
-        chosen = usable[0]
-        for r in reversed(usable):
-            t = m.preview_times.get(r)
-            if t is None or t <= self.preview_budget_s:
-                chosen = r
-                break
-        # A stage once too slow is retried only when the current one is far inside the budget
-        # (each stage costs 2–3× the one before, so the next may fit now that the machine got
-        # faster), never while it struggles: a retry costs a slow frame.
-        larger = [r for r in usable if r > chosen]
-        fast = m.preview_times.get(chosen, 1e9) <= self.preview_budget_s / 3
-        if larger and fast and m.previews % self.PREVIEW_RETRY == 0:
-            return larger[0]
-        return chosen
-
-    def thumbnail_stop(self, m: LoadedModel, size: int) -> int | None:
-        """The coarsest stage whose image is at least ``size`` px (downscaling keeps it crisp)."""
-        gen, scale = m.generator, m.stop_scale
-        if scale is None:
-            return None
-        enough = sorted(r for r in {l.resolution for l in gen.style_layout}
-                        if size <= r * scale < gen.resolution)
-        return enough[0] if enough else None
-
-    @torch.no_grad()
-    def render(self, doc: EditDocument, quality: str, preview_size: int) -> torch.Tensor:
-        m = self.model(doc.model)
-        stop = self.stop_for(m, preview_size, adaptive=True) if quality == "preview" else None
-        renderer = m.renderers["before" if quality == "before" else quality]
-        if quality == "before":
-            doc = EditDocument(doc.model, doc.source)
-        t0 = time.perf_counter()
-        image = renderer.render(doc, stop_resolution=stop)
-        if stop is not None:
-            dt = time.perf_counter() - t0
-            old = m.preview_times.get(stop)
-            m.preview_times[stop] = dt if old is None else 0.7 * old + 0.3 * dt
-        return image
-
-    @torch.no_grad()
-    def thumbnails(self, model: str, seeds: tuple[int, ...], psi: float, size: int) -> list[np.ndarray]:
-        m = self.model(model)
-        gen = m.generator
-        z = torch.cat([seed_to_z(s, gen.z_dim) for s in seeds]).to(gen.device)
-        ws = gen.mapping(z, psi)
-        stop = self.thumbnail_stop(m, size)
-        img = gen.synthesize(gen.styles(ws), stop_resolution=stop).image
-        img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
-                                              antialias=True, align_corners=False)
-        return [to_uint8(img[i : i + 1]) for i in range(img.shape[0])]
+    cancel: CancelToken = field(default_factory=CancelToken)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,15 +203,13 @@ class EngineWorker(QObject):
         self._in_flight = False
         self._last_source: tuple | None = None
         self._announced: ModelDescription | None = None
-        self._ids = itertools.count(1)
         #: counters read by tests and the benchmark
         self.stats = {"render_requests": 0, "renders": 0, "dropped": 0, "previews": 0, "finals": 0}
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
 
     # -- posting (any thread) -------------------------------------------------------------------
     def next_id(self) -> int:
-        with self._lock:
-            return next(self._ids)
+        return next_job_id()
 
     def post_render(self, req: RenderRequest) -> None:
         with self._lock:
@@ -372,6 +228,17 @@ class EngineWorker(QObject):
         with self._lock:
             self._jobs.append(job)
         self._wake.emit()
+
+    def post_install(self, items: list[tuple[str, str, str, Any]]) -> None:
+        """Resources a job made in another session (a new catalog): make them current here, ahead
+        of any job posted later (so a region map asked for after a build sees the new catalog)."""
+
+        def install(engine: Engine, ctx: JobContext) -> None:
+            for model, kind, name, value in items:
+                if engine.is_loaded(model):
+                    engine.model(model).resources.put(kind, name, value)
+
+        self.post_job(Job(self.next_id(), "Install resources", install, cancellable=False, quiet=True))
 
     def cancel(self, job_id: int | None = None) -> None:
         """Cancel one job (or the running one): a queued job is dropped, a running one is told."""
@@ -552,7 +419,9 @@ class EngineWorker(QObject):
         ctx = JobContext(job.id, self, job.cancel)
         try:
             ctx.check()
-            result = job.fn(self._ensure_engine(), ctx)
+            engine = self._ensure_engine()
+            result = job.fn(engine, ctx)
+            engine.take_published()  # already current in this (the render) session
         except Cancelled:
             self.job_failed.emit(job.id, "cancelled", True)
         except Exception as exc:
@@ -563,18 +432,188 @@ class EngineWorker(QObject):
 
 
 # ---------------------------------------------------------------------------------------------
+# the job worker (lives in the job thread): long jobs beside the renders
+
+
+JOB_TORCH_THREADS = 1  #: torch intra-op threads of the job thread (renders keep the rest)
+JOB_NICE = 10  #: how much lower the job thread's OS priority is (Linux: per thread)
+
+
+def lower_this_thread_priority(torch_threads: int = JOB_TORCH_THREADS, nice: int = JOB_NICE) -> dict[str, Any]:
+    """Give the calling thread less of the machine than the render thread; says what it did.
+
+    * torch's intra-op thread count: with the OpenMP backend ``torch.set_num_threads`` sets the
+      calling thread's own count (OpenMP's per-thread setting), so the render thread keeps all
+      cores. With another backend it is one process-wide pool: then it is left alone rather than
+      slowing the renders too.
+    * the OS priority: on Linux a nice value is per thread (``setpriority`` on the thread id); the
+      OpenMP helpers this thread starts inherit it. Elsewhere it is process-wide: left alone.
+    """
+    import sys
+
+    done: dict[str, Any] = {}
+    if "OpenMP" in torch.__config__.parallel_info() and torch_threads > 0:
+        before = torch.get_num_threads()
+        torch.set_num_threads(min(before, torch_threads))
+        done["torch_threads"] = torch.get_num_threads()
+    if sys.platform.startswith("linux") and nice > 0:
+        import os
+
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+            done["nice"] = os.getpriority(os.PRIO_PROCESS, tid)
+        except OSError:  # not allowed (some sandboxes): the torch threads still help
+            pass
+    return done
+
+
+class JobWorker(QObject):
+    """A queue of long jobs run one after the other in their own thread and session.
+
+    Same job signals as :class:`EngineWorker`; the session is made on first use from the same
+    factory (its own model copies, loaded the first time a job needs them).
+    """
+
+    job_started = Signal(int, str, bool, bool)
+    job_progress = Signal(int, str, float)
+    job_finished = Signal(int, object)
+    job_failed = Signal(int, str, bool)
+    installs = Signal(object)  #: [(model, kind, name, value)] a finished job made
+    _wake = Signal()
+
+    def __init__(self, engine_factory: Callable[[], Engine]) -> None:
+        super().__init__()
+        self._engine_factory = engine_factory
+        self.engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._jobs: list[Job] = []
+        self._current_job: Job | None = None
+        self._in_flight = False
+        self.priority: dict[str, Any] | None = None  #: what :func:`lower_this_thread_priority` did
+        self.stats = {"jobs": 0}
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+
+    def next_id(self) -> int:
+        return next_job_id()
+
+    def post_job(self, job: Job) -> None:
+        with self._lock:
+            self._jobs.append(job)
+        self._wake.emit()
+
+    def cancel(self, job_id: int | None = None) -> None:
+        """Cancel one job (None: the running one): a queued job is dropped, a running one is told."""
+        dropped: list[Job] = []
+        with self._lock:
+            for job in list(self._jobs):
+                if job_id is not None and job.id == job_id:
+                    self._jobs.remove(job)
+                    dropped.append(job)
+            cur = self._current_job
+        if cur is not None and (job_id is None or cur.id == job_id) and cur.cancellable:
+            cur.cancel.set()
+        for job in dropped:
+            self.job_failed.emit(job.id, "cancelled", True)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._in_flight or self._jobs)
+
+    @Slot()
+    def _drain(self) -> None:
+        if self.priority is None:
+            self.priority = lower_this_thread_priority()
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    self._in_flight = False
+                    return
+                self._in_flight = True
+                job = self._current_job = self._jobs.pop(0)
+            try:
+                self._do_job(job)
+            finally:
+                with self._lock:
+                    self._current_job = None
+
+    def _do_job(self, job: Job) -> None:
+        self.job_started.emit(job.id, job.title, job.cancellable, job.quiet)
+        ctx = JobContext(job.id, self, job.cancel)
+        try:
+            ctx.check()
+            if self.engine is None:
+                self.engine = self._engine_factory()
+            result = job.fn(self.engine, ctx)
+        except Cancelled:
+            self.job_failed.emit(job.id, "cancelled", True)
+        except Exception as exc:
+            log.error("job %r failed:\n%s", job.title, traceback.format_exc())
+            self.job_failed.emit(job.id, error_text(exc), False)
+        else:
+            published = self.engine.take_published()
+            if published:
+                self.installs.emit(published)  # before the result: the render session learns first
+            self.stats["jobs"] += 1
+            self.job_finished.emit(job.id, result)
+        finally:
+            if self.engine is not None and job.cancel.is_set():
+                self.engine.take_published()
+
+
+# ---------------------------------------------------------------------------------------------
 # the GUI-side handle
 
 
+@dataclass
+class JobRecord:
+    """What the Jobs panel shows of one (non-quiet) job."""
+
+    id: int
+    title: str
+    lane: str  #: "render" (the render thread) or "jobs" (the job thread)
+    state: str = "queued"  #: queued | running | finished | failed | cancelled
+    message: str = ""
+    fraction: float = -1.0
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    ended_at: float | None = None
+    result: str = ""  #: one line about the result, or the error
+    cancellable: bool = True
+    request: Any = None  #: the task request, when it was one
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left, from the time so far and the fraction done (None: unknown)."""
+        if self.state != "running" or self.started_at is None or not 0.02 <= self.fraction < 1:
+            return None
+        spent = (now if now is not None else time.monotonic()) - self.started_at
+        return spent * (1 - self.fraction) / self.fraction
+
+
 class EngineClient(QObject):
-    """Owns the worker thread; the only way the GUI reaches the engine.
+    """Owns the render thread and the job thread; the only way the GUI reaches the engine.
 
     Job callbacks (``on_done(result)``, ``on_error(message, cancelled)``) run in the GUI thread.
+    :attr:`records` keeps every non-quiet job (queued, running, ended) for the Jobs panel;
+    ``jobs_changed(id)`` says one changed.
     """
 
     job_started = Signal(int, str, bool, bool)
     job_progress = Signal(int, str, float)
     job_ended = Signal(int)
+    jobs_changed = Signal(int)
+    #: False routes long tasks to the render thread as before the job thread existed (tests use it
+    #: to show what the job thread is for)
+    separate_job_thread = True
+    MAX_RECORDS = 50  #: ended jobs kept for the panel
 
     def __init__(self, engine_factory: Callable[[], Engine], preview_size: int = 256,
                  parent: QObject | None = None) -> None:
@@ -583,13 +622,21 @@ class EngineClient(QObject):
         self.thread.setObjectName("stylestudio-engine")
         self.worker = EngineWorker(engine_factory, preview_size)
         self.worker.moveToThread(self.thread)
+        self.job_thread = QThread()
+        self.job_thread.setObjectName("stylestudio-jobs")
+        self.job_worker = JobWorker(engine_factory)
+        self.job_worker.moveToThread(self.job_thread)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self._describe: dict[int, Callable[[Any], str]] = {}
+        self.records: OrderedDict[int, JobRecord] = OrderedDict()
         self._seq = itertools.count(1)
+        for w in (self.worker, self.job_worker):
+            w.job_started.connect(self._on_job_started)
+            w.job_progress.connect(self._on_job_progress)
+            w.job_finished.connect(self._on_job_finished)
+            w.job_failed.connect(self._on_job_failed)
+        self.job_worker.installs.connect(self.worker.post_install)
         w = self.worker
-        w.job_started.connect(self.job_started)
-        w.job_progress.connect(self.job_progress)
-        w.job_finished.connect(self._on_job_finished)
-        w.job_failed.connect(self._on_job_failed)
         # convenience re-exports
         self.rendered = w.rendered
         self.render_failed = w.render_failed
@@ -598,6 +645,7 @@ class EngineClient(QObject):
         self.model_loaded = w.model_loaded
         self.idle = w.idle
         self.thread.start()
+        self.job_thread.start()
 
     def render(self, doc: EditDocument, quality: str = "final", progressive: bool = False) -> int:
         if quality not in QUALITIES:
@@ -612,14 +660,43 @@ class EngineClient(QObject):
         return token
 
     def submit(self, title: str, fn: Callable[[Engine, JobContext], Any], on_done: Callable | None = None,
-               on_error: Callable | None = None, cancellable: bool = True, quiet: bool = False) -> int:
-        job = Job(self.worker.next_id(), title, fn, cancellable, quiet)
+               on_error: Callable | None = None, cancellable: bool = True, quiet: bool = False,
+               lane: str = "render", request: Any = None) -> int:
+        """Run ``fn(session, ctx)`` in the render thread (``lane="render"``: quick work on the
+        render session, e.g. switching device) or the job thread (``"jobs"``)."""
+        if lane not in ("render", "jobs"):
+            raise ValueError(f"lane must be 'render' or 'jobs', got {lane!r}")
+        if lane == "jobs" and not self.separate_job_thread:
+            lane = "render"
+        job = Job(next_job_id(), title, fn, cancellable, quiet)
         self._callbacks[job.id] = (on_done, on_error)
-        self.worker.post_job(job)
+        if not quiet:
+            self.records[job.id] = JobRecord(job.id, title, lane, cancellable=cancellable, request=request)
+            self._trim_records()
+            self.jobs_changed.emit(job.id)
+        (self.job_worker if lane == "jobs" else self.worker).post_job(job)
         return job.id
 
+    def submit_task(self, request: Any, on_done: Callable | None = None, on_error: Callable | None = None,
+                    quiet: bool | None = None, title: str | None = None) -> int:
+        """Run an :mod:`stylestudio.engine.tasks` request on its lane; long ones show in the Jobs panel."""
+        from ..engine import tasks
+
+        lane = tasks.lane(request)
+        quiet = (lane == "render") if quiet is None else quiet
+
+        def fn(session: Engine, ctx: JobContext) -> Any:
+            return tasks.run(session, request, ctx.progress, ctx.cancel_token)
+
+        job_id = self.submit(title or tasks.title(request), fn, on_done, on_error, quiet=quiet, lane=lane,
+                             request=request)
+        self._describe[job_id] = lambda result: tasks.describe_result(request, result)
+        return job_id
+
     def cancel(self, job_id: int | None = None) -> None:
+        """Cancel one job, wherever it is queued or runs (None: the running ones)."""
         self.worker.cancel(job_id)
+        self.job_worker.cancel(job_id)
 
     def set_preview_size(self, size: int, budget_ms: float | None = None) -> None:
         self.worker.preview_size = int(size)
@@ -627,27 +704,71 @@ class EngineClient(QObject):
             self.worker.preview_budget_ms = float(budget_ms)
 
     def busy(self) -> bool:
-        return self.worker.pending()
+        return self.worker.pending() or self.job_worker.pending()
+
+    def active_jobs(self) -> list[JobRecord]:
+        return [r for r in self.records.values() if r.active]
+
+    def _trim_records(self) -> None:
+        ended = [i for i, r in self.records.items() if not r.active]
+        for i in ended[: max(0, len(ended) - self.MAX_RECORDS)]:
+            del self.records[i]
+
+    def _on_job_started(self, job_id: int, title: str, cancellable: bool, quiet: bool) -> None:
+        rec = self.records.get(job_id)
+        if rec is None and not quiet:  # started by the worker itself (loading a model)
+            rec = self.records[job_id] = JobRecord(job_id, title, "render", cancellable=cancellable)
+        if rec is not None:
+            rec.state, rec.started_at = "running", time.monotonic()
+            self.jobs_changed.emit(job_id)
+        self.job_started.emit(job_id, title, cancellable, quiet)
+
+    def _on_job_progress(self, job_id: int, message: str, fraction: float) -> None:
+        rec = self.records.get(job_id)
+        if rec is not None and rec.active:
+            rec.message, rec.fraction = message, fraction
+            self.jobs_changed.emit(job_id)
+        self.job_progress.emit(job_id, message, fraction)
+
+    def _end(self, job_id: int, state: str, text: str) -> None:
+        rec = self.records.get(job_id)
+        if rec is not None:
+            rec.state, rec.result, rec.ended_at = state, text, time.monotonic()
+            if state == "finished":
+                rec.fraction = 1.0
+            self.jobs_changed.emit(job_id)
 
     def _on_job_finished(self, job_id: int, result: Any) -> None:
         on_done, _ = self._callbacks.pop(job_id, (None, None))
+        describe = self._describe.pop(job_id, None)
+        try:
+            text = describe(result) if describe is not None else "done"
+        except Exception:  # a description must never lose the result
+            text = "done"
+        self._end(job_id, "finished", text)
         self.job_ended.emit(job_id)
         if on_done is not None:
             on_done(result)
 
     def _on_job_failed(self, job_id: int, message: str, cancelled: bool) -> None:
         _, on_error = self._callbacks.pop(job_id, (None, None))
+        self._describe.pop(job_id, None)
+        self._end(job_id, "cancelled" if cancelled else "failed", "cancelled" if cancelled else message)
         self.job_ended.emit(job_id)
         if on_error is not None:
             on_error(message, cancelled)
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Cancel what runs, stop the thread (pending work is abandoned)."""
+        """Cancel what runs, stop both threads (pending work is abandoned)."""
         with self.worker._lock:
             self.worker._render = None
             self.worker._thumbs = None
             self.worker._jobs.clear()
             self.worker._before.clear()
+        self.job_worker.clear()
         self.worker.cancel(None)
+        self.job_worker.cancel(None)
         self.thread.quit()
+        self.job_thread.quit()
         self.thread.wait(timeout_ms)
+        self.job_thread.wait(timeout_ms)

@@ -67,17 +67,29 @@ def _load(model: str, name: str):
     return path, Catalog.load(path)
 
 
+def cli_session(args: argparse.Namespace):
+    """(model name, session) for ``--model``/``--device``, the model loaded with printed progress."""
+    from ..engine.model_store import DEFAULT_MODEL
+    from ..engine.session import Session
+
+    session = Session(device=getattr(args, "device", None) or "auto")
+    name = args.model or DEFAULT_MODEL
+    session.model(name, progress=progress_printer)
+    return name, session
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from ..engine.regions.catalog import build_catalog, shipped_catalog_path, user_catalog_path
+    from ..engine import tasks
+    from ..engine.regions.catalog import shipped_catalog_path
 
     if args.samples < 1 or args.batch < 1:
         raise InputError("--samples and --batch must be positive")
-    name, gen = load_generator(args)
-    target = user_catalog_path(name, args.name)  # validates the name before the long job
-    cat = build_catalog(gen, name, k=args.k, layer=args.layer, samples=args.samples,
-                        fit_samples=args.fit_samples, psi=args.psi, seed=args.seed, batch=args.batch,
-                        effect_samples=max(0, args.effect_samples), progress=progress_printer)
-    path = cat.save(target)
+    name, session = cli_session(args)
+    request = tasks.BuildCatalog(name, k=args.k, samples=args.samples, name=args.name, layer=args.layer,
+                                 fit_samples=args.fit_samples, psi=args.psi, seed=args.seed, batch=args.batch,
+                                 effect_samples=max(0, args.effect_samples))
+    built = tasks.run(session, request, progress_printer)
+    cat, path = built.catalog, built.path
     print(f"saved {path} ({cat.k} clusters of {cat.layer}, {args.samples} faces, {cat.meta['seconds']} s)")
     if shipped_catalog_path(name, args.name).is_file():
         print(f"note: it now takes precedence over the shipped catalog {args.name!r} and its region names; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import bounded, load_generator, output_path, progress_printer, psi_arg, seed_arg
+from ..cli import bounded, output_path, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,13 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     import torch
 
-    from ..engine.directions.builder import build_attribute_library
+    from ..engine import tasks
+    from .catalog import cli_session
 
     output_path(args.output)  # before hours of labelling, not after
     torch.set_grad_enabled(False)
-    name, gen = load_generator(args)
-    lib, path = build_attribute_library(gen, name, args.samples, seed=args.seed, psi=args.psi,
-                                        refit=not args.no_refit, output=args.output, progress=progress_printer)
+    name, session = cli_session(args)
+    request = tasks.BuildDirections(name, args.samples, seed=args.seed, psi=args.psi, refit=not args.no_refit,
+                                    output=args.output)
+    lib, path = tasks.run(session, request, progress_printer)
     print(f"{len(lib.names())} directions ({', '.join(lib.names())}) → {path}")
     return 0
 

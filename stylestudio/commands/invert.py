@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import cli
-from ..cli import add_model_options, bounded, load_generator, output_path
+from ..cli import add_model_options, bounded, output_path
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
 
@@ -89,13 +89,14 @@ def cmd_invert(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
+    from ..engine import tasks
     from ..engine.document import EditDocument
-    from ..engine.face.align import align_face
     from ..engine.imageio import image_format, save_image
-    from ..engine.inversion import InversionSettings, invert, model_encoder
-    from ..engine.photo import photo_source_from_file
+    from ..engine.inversion import InversionSettings
     from ..engine.project import SUFFIX, save_project
-    from ..engine.render import Renderer, Resources, to_uint8
+    from ..engine.render import to_uint8
+    from ..engine.tasks.photo import aligned_photo
+    from .catalog import cli_session
 
     if args.output.suffix != SUFFIX:
         raise InputError(f"-o must name a {SUFFIX} project file, got {args.output.name}")
@@ -106,8 +107,6 @@ def cmd_invert(args: argparse.Namespace) -> int:
     check_photo_suffix(args.photo)
     photo, faces, face = choose_face(args.photo, args.face)
     index = faces.index(face)
-    name, gen = load_generator(args)
-    aligned, _ = align_face(photo, face.landmarks, gen.resolution)
 
     settings = InversionSettings()
     changes: dict = {"estimate": not args.no_estimate, "pti": args.pti, "use_encoder": not args.no_encoder}
@@ -118,20 +117,22 @@ def cmd_invert(args: argparse.Namespace) -> int:
     if args.pti_steps is not None:
         changes["pti_steps"] = args.pti_steps
     settings = dataclasses.replace(settings, **changes)
-    resources = Resources(gen, name)
-    encoder = model_encoder(resources) if settings.estimate and settings.use_encoder else None
-    result = invert(gen, aligned, settings, progress=_ThrottledProgress(), encoder=encoder)
+    name, session = cli_session(args)
+    request = tasks.InvertPhoto(name, args.photo, face.landmarks, index, settings)
+    source = tasks.run(session, request, _ThrottledProgress())
 
-    source = photo_source_from_file(args.photo, face.landmarks, index).with_inversion(result, settings)
-    final = result.history[-1]
     doc = EditDocument(model=name, source=source, title=args.photo.stem)
-    recon = to_uint8(Renderer(gen, name, resources).render(doc))
+    renderer = session.renderer(name, "final")
+    recon = to_uint8(renderer.render(doc))
     thumb = np.asarray(Image.fromarray(recon).resize((256, 256), Image.LANCZOS))
     save_project(args.output, doc, thumbnail=thumb)
     if args.reconstruction is not None:
+        aligned = aligned_photo(request, renderer.generator.resolution)
         save_image(args.reconstruction, np.concatenate([aligned, recon], axis=1))
+    final = {"lpips": source.inversion.get("lpips", float("nan"))}
+    seconds = source.inversion.get("seconds", 0.0)
     print(f"{args.output}: face {index} of {len(faces)}, LPIPS {final['lpips']:.3f} "
-          f"after {result.seconds:.0f} s{' (with PTI)' if settings.pti else ''}")
+          f"after {seconds:.0f} s{' (with PTI)' if settings.pti else ''}")
     return 0
 
 

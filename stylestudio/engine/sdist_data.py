@@ -30,9 +30,8 @@ from ..errors import Cancelled, ProvisioningError
 from .model_store import sha256_file  # noqa: F401  (re-exported: the one hash helper)
 
 ENV_WHEELHOUSE = "STYLESTUDIO_WHEELHOUSE"
-Progress = Callable[[str, float], None]
-#: A cancel request: returns True once the user asked to stop.
-CancelCheck = Callable[[], bool]
+#: the engine's one progress-and-cancel convention (engine/progress.py)
+from .progress import CancelCheck, Progress  # noqa: E402
 
 
 @dataclass(frozen=True)

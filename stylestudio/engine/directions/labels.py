@@ -18,8 +18,7 @@ from torch import Tensor
 
 from ...errors import Cancelled, InputError
 
-Progress = Callable[[str, float], None]
-CancelCheck = Callable[[], bool]
+from ..progress import CancelCheck, Progress  # noqa: E402  (the engine's one convention)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from ..generator import Generator, flatten_styles
 from ..perceptual import LPIPS, load_lpips
 from .encoder import FeatureEncoder, downsample
 
-Progress = Callable[[str, float], None]
+from ..progress import Progress  # noqa: E402  (the engine's one convention)
 
 
 @dataclass(frozen=True)

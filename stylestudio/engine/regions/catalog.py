@@ -42,22 +42,14 @@ CATALOG_VERSION = 2  #: 2 adds effect matrices and per-region query settings (1 
 DEFAULT_K = 14
 DEFAULT_NAME = "default"
 
-Progress = Callable[[str, float], None]
-#: A cancel request: a callable returning True, or anything with ``is_set()`` (threading.Event).
-CancelFlag = Any
+# The engine's one progress-and-cancel convention (engine/progress.py); old names kept.
+from ..progress import CancelFlag, Progress, check_cancel, is_cancelled  # noqa: E402,F401
 
-
-def _is_cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if hasattr(cancel, "is_set"):
-        return bool(cancel.is_set())
-    return bool(cancel())
+_is_cancelled = is_cancelled
 
 
 def _check_cancel(cancel: CancelFlag) -> None:
-    if _is_cancelled(cancel):
-        raise Cancelled("catalog building was cancelled")
+    check_cancel(cancel, "catalog building was cancelled")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""A session of the engine: the loaded models, the device and their resources (no Qt).
+
+:class:`Engine` (also known as :data:`Session`) is what every task in :mod:`.tasks` runs
+against. It is not thread-safe: each thread that runs engine work has its own session (the GUI
+has two, one for renders and one for long jobs, see ``app/worker.py``; the CLI has one).
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .device import pick_device
+from .document import EditDocument, seed_to_z
+from .generator import Generator
+from .model_store import ModelStore
+from .progress import Progress
+from .render import Renderer, Resources, to_uint8
+
+QUALITIES = ("preview", "final")
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    name: str
+    arch: str
+    resolution: int
+    num_ws: int
+    w_dim: int
+    device: str
+    parameters: int
+    style_layers: int
+
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    generator: Generator
+    resources: Resources
+    renderers: dict[str, Renderer]
+    description: ModelDescription
+    #: output pixels per unit of ``stop_resolution`` (1 for StyleGAN2, 2 for wavelet models)
+    stop_scale: float | None = None
+    #: smoothed seconds of a preview render per ``stop_resolution`` (for adaptive previews)
+    preview_times: dict[int, float] = field(default_factory=dict)
+    previews: int = 0
+
+
+class Engine:
+    """Loaded models and their renderers, on one device. Only one thread may use a session:
+    the GUI's render thread has one, its job thread another (a copy of each model it uses), the
+    CLI one for the command."""
+
+    MAX_LOADED = 2
+    MIN_PREVIEW_PX = 64  #: adaptive previews never get smaller than this
+    PREVIEW_RETRY = 20  #: every Nth preview may retry a stage once found too slow
+
+    def __init__(self, device: str = "auto", threads: int = 0, store: ModelStore | None = None,
+                 preview_budget_ms: float = 60.0) -> None:
+        self.store = store or ModelStore()
+        self.preview_budget_s = preview_budget_ms / 1000
+        self.device_name = device
+        self.device = pick_device(device)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.models: OrderedDict[str, LoadedModel] = OrderedDict()
+        #: resources installed by tasks run in this session (see :meth:`install`)
+        self.published: list[tuple[str, str, str, Any]] = []
+
+    def set_device(self, device: str) -> None:
+        dev = pick_device(device)
+        self.device_name = device
+        if dev != self.device:
+            self.device = dev
+            self.models.clear()
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self.models
+
+    def model(self, name: str, progress: Progress | None = None) -> LoadedModel:
+        """The loaded model ``name`` (loaded, or provisioned, on first use)."""
+        if name in self.models:
+            self.models.move_to_end(name)
+            return self.models[name]
+        gen = self.store.load(name, device=self.device, progress=progress)
+        resources = Resources(gen, name)
+        renderers = {q: Renderer(gen, name, resources) for q in (*QUALITIES, "before")}
+        d = gen.describe()
+        desc = ModelDescription(name, d["arch"], d["resolution"], d["num_ws"], d["w_dim"], str(self.device),
+                                d["parameters"], d["style_layers"])
+        loaded = LoadedModel(name, gen, resources, renderers, desc)
+        loaded.stop_scale = self._probe_stop_scale(gen)
+        self.models[name] = loaded
+        while len(self.models) > self.MAX_LOADED:
+            self.models.popitem(last=False)
+        return loaded
+
+    @staticmethod
+    @torch.no_grad()
+    def _probe_stop_scale(gen: Generator) -> float | None:
+        """Output pixels per unit of ``stop_resolution`` (1 for StyleGAN2, 2 for wavelet models),
+        learned from a synthesis stopped at the coarsest stage (costs next to nothing)."""
+        coarsest = min(l.resolution for l in gen.style_layout)
+        try:
+            styles = gen.styles(gen.broadcast_w(gen.w_avg[None]))
+            img = gen.synthesize(styles, stop_resolution=coarsest).image
+        except Exception:  # a generator without previews: full frames only
+            return None
+        return img.shape[-1] / coarsest
+
+    def install(self, model: str, kind: str, name: str, value: Any) -> None:
+        """Make a resource a task just made (a catalog, a direction library) current in this
+        session, and remember it in :attr:`published` so the sessions of other threads can be told
+        (the GUI's job thread forwards it to the render thread's session)."""
+        if model in self.models:
+            self.models[model].resources.put(kind, name, value)
+        self.published.append((model, kind, name, value))
+
+    def take_published(self) -> list[tuple[str, str, str, Any]]:
+        """The resources installed since the last call (and forget them)."""
+        out, self.published = self.published, []
+        return out
+
+    def generator(self, name: str) -> Generator:
+        return self.model(name).generator
+
+    def renderer(self, name: str, quality: str = "final") -> Renderer:
+        return self.model(name).renderers[quality]
+
+    def stop_for(self, m: LoadedModel, size: int, adaptive: bool = False) -> int | None:
+        """The ``stop_resolution`` for a quick frame of at most ``size`` px (None: no coarse frames).
+
+        With ``adaptive``, the largest such stage whose measured render time fits
+        ``preview_budget_s`` (never below ``MIN_PREVIEW_PX``): a fast GPU gets sharp previews, a
+        busy laptop CPU small ones, and both stay fluid. Stages not measured yet are tried, and a
+        stage found too slow is retried now and then (the machine may have been busy).
+        """
+        gen, scale = m.generator, m.stop_scale
+        if scale is None:
+            return None
+        coarser = sorted(r for r in {l.resolution for l in gen.style_layout} if r * scale < gen.resolution)
+        if not coarser:
+            return None
+        fit = [r for r in coarser if r * scale <= size] or coarser[:1]
+        usable = [r for r in fit if r * scale >= min(self.MIN_PREVIEW_PX, size)] or fit[-1:]
+        if not adaptive:
+            return usable[-1]
+        m.previews += 1
+        chosen = usable[0]
+        for r in reversed(usable):
+            t = m.preview_times.get(r)
+            if t is None or t <= self.preview_budget_s:
+                chosen = r
+                break
+        # A stage once too slow is retried only when the current one is far inside the budget
+        # (each stage costs 2–3× the one before, so the next may fit now that the machine got
+        # faster), never while it struggles: a retry costs a slow frame.
+        larger = [r for r in usable if r > chosen]
+        fast = m.preview_times.get(chosen, 1e9) <= self.preview_budget_s / 3
+        if larger and fast and m.previews % self.PREVIEW_RETRY == 0:
+            return larger[0]
+        return chosen
+
+    def thumbnail_stop(self, m: LoadedModel, size: int) -> int | None:
+        """The coarsest stage whose image is at least ``size`` px (downscaling keeps it crisp)."""
+        gen, scale = m.generator, m.stop_scale
+        if scale is None:
+            return None
+        enough = sorted(r for r in {l.resolution for l in gen.style_layout}
+                        if size <= r * scale < gen.resolution)
+        return enough[0] if enough else None
+
+    @torch.no_grad()
+    def render(self, doc: EditDocument, quality: str, preview_size: int) -> torch.Tensor:
+        m = self.model(doc.model)
+        stop = self.stop_for(m, preview_size, adaptive=True) if quality == "preview" else None
+        renderer = m.renderers["before" if quality == "before" else quality]
+        if quality == "before":
+            doc = EditDocument(doc.model, doc.source)
+        t0 = time.perf_counter()
+        image = renderer.render(doc, stop_resolution=stop)
+        if stop is not None:
+            dt = time.perf_counter() - t0
+            old = m.preview_times.get(stop)
+            m.preview_times[stop] = dt if old is None else 0.7 * old + 0.3 * dt
+        return image
+
+    @torch.no_grad()
+    def thumbnails(self, model: str, seeds: tuple[int, ...], psi: float, size: int) -> list[np.ndarray]:
+        m = self.model(model)
+        gen = m.generator
+        z = torch.cat([seed_to_z(s, gen.z_dim) for s in seeds]).to(gen.device)
+        ws = gen.mapping(z, psi)
+        stop = self.thumbnail_stop(m, size)
+        img = gen.synthesize(gen.styles(ws), stop_resolution=stop).image
+        img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
+                                              antialias=True, align_corners=False)
+        return [to_uint8(img[i : i + 1]) for i in range(img.shape[0])]
+
+
+#: the name the task layer uses
+Session = Engine

@@ -1,0 +1,78 @@
+"""Every long engine operation as one frozen request and one ``run`` function (no Qt).
+
+A request is a frozen dataclass saying *what* to do (model name, settings, paths); the function
+registered for its type with :func:`task` does it::
+
+    result = run(session, BuildCatalog(model="tiny32", k=6, samples=16), progress, cancel)
+
+``session`` is an :class:`~stylestudio.engine.session.Session`; ``progress`` and ``cancel``
+follow :mod:`stylestudio.engine.progress`. The CLI builds requests from its arguments and runs
+them with a printing progress; the GUI builds the same requests and submits them to its job
+thread (``EngineClient.submit_task``), which shows them in the Jobs panel. Neither runs engine
+code itself.
+
+``lane`` (a class attribute of each request) tells the GUI where it runs: ``"jobs"`` for long
+work on the job thread with its own model copy (never blocking renders), ``"render"`` for quick
+look-ups that must see the render session's state (a region map, a thumbnail).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from ..progress import Cancel, Progress, check_cancel, no_progress
+
+R = TypeVar("R")
+
+#: request type → run function
+TASKS: dict[type, Callable[..., Any]] = {}
+
+
+def task(request_type: type) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Register ``fn(session, request, progress, cancel)`` as the runner of ``request_type``."""
+
+    def register(fn: Callable[..., R]) -> Callable[..., R]:
+        TASKS[request_type] = fn
+        return fn
+
+    return register
+
+
+def run(session: Any, request: Any, progress: Progress | None = None, cancel: Cancel = None) -> Any:
+    """Run ``request`` in ``session`` (in the calling thread)."""
+    _load_builtin()
+    try:
+        fn = TASKS[type(request)]
+    except KeyError:
+        raise TypeError(f"no task runs a {type(request).__name__}") from None
+    check_cancel(cancel)
+    return fn(session, request, progress or no_progress, cancel)
+
+
+def title(request: Any) -> str:
+    """What the Jobs panel calls this request."""
+    t = getattr(request, "title", None)
+    return t() if callable(t) else type(request).__name__
+
+
+def lane(request: Any) -> str:
+    return getattr(request, "lane", "jobs")
+
+
+def describe_result(request: Any, result: Any) -> str:
+    """One line about a finished request's result, for the Jobs panel."""
+    d = getattr(request, "describe_result", None)
+    return d(result) if callable(d) else "done"
+
+
+def _load_builtin() -> None:
+    from . import catalog, directions, export, photo  # noqa: F401  (each registers its tasks)
+
+
+from .catalog import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap  # noqa: E402
+from .directions import BuildDirections, SliderFromExamples  # noqa: E402
+from .export import CopyPicture, ExportImage  # noqa: E402
+from .photo import FindFaces, InvertPhoto  # noqa: E402
+
+__all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
+           "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
+           "ExportImage", "FindFaces", "InvertPhoto"]

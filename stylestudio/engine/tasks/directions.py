@@ -1,0 +1,95 @@
+"""Direction tasks: build a model's attribute library (long), a slider from example faces."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..progress import Cancel, Progress, checking
+from . import task
+
+
+@dataclass(frozen=True)
+class BuildDirections:
+    """Label ``samples`` generated faces and fit the attribute directions: ``(library, path)``."""
+
+    model: str
+    samples: int = 3000
+    seed: int = 0
+    psi: float = 0.8
+    refit: bool = True
+    output: Path | None = None  #: None: the user data folder, which the editor uses
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return f"Build attribute sliders for {self.model}"
+
+    def describe_result(self, result: tuple[Any, Path]) -> str:
+        return f"{len(result[0].names())} directions → {result[1].name}"
+
+
+@task(BuildDirections)
+def build_directions(session: Any, req: BuildDirections, progress: Progress, cancel: Cancel) -> tuple[Any, Path]:
+    import torch
+
+    from ..directions.builder import build_attribute_library
+
+    m = session.model(req.model, progress=checking(progress, cancel))
+    with torch.no_grad():
+        lib, path = build_attribute_library(m.generator, req.model, req.samples, seed=req.seed, psi=req.psi,
+                                            refit=req.refit, output=req.output, progress=progress,
+                                            cancelled=cancel)
+    if req.output is None:
+        session.install(req.model, "directions", "attributes", lib)
+    return lib, path
+
+
+@dataclass(frozen=True)
+class SliderFromExamples:
+    """W of each seed → a direction (named attributes in ``keep`` projected out), saved into the
+    user's ``custom`` library and installed in the session. The result is the library path."""
+
+    model: str
+    name: str
+    positives: tuple[int, ...]
+    negatives: tuple[int, ...]
+    psi: float = 0.7
+    keep: tuple[str, ...] = ()
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return f"Fit slider “{self.name}”"
+
+    def describe_result(self, result: str) -> str:
+        return f"saved in {Path(result).name}"
+
+
+@task(SliderFromExamples)
+def slider_from_examples(session: Any, req: SliderFromExamples, progress: Progress, cancel: Cancel) -> str:
+    import numpy as np
+    import torch
+
+    from ...errors import InputError
+    from ..directions.examples import direction_from_examples, save_custom_direction
+    from ..directions.library import DirectionLibrary
+    from ..document import seed_to_z
+
+    progress(f"Fitting “{req.name}” from {len(req.positives)} + {len(req.negatives)} faces…", -1)
+    m = session.model(req.model, progress=checking(progress, cancel))
+    gen = m.generator
+
+    @torch.no_grad()
+    def latents(seeds: tuple[int, ...]) -> list[torch.Tensor]:
+        return [gen.mapping(seed_to_z(s, gen.z_dim).to(gen.device), req.psi)[0].cpu() for s in seeds]
+
+    normals: list[np.ndarray] = []
+    if req.keep:
+        try:
+            lib = m.resources.get("directions", "attributes")
+            normals = [lib[k].vector for k in req.keep if k in lib]
+        except InputError:
+            normals = []
+    direction = direction_from_examples(gen, latents(req.positives), latents(req.negatives), req.name, keep=normals)
+    path = save_custom_direction(req.model, direction)
+    session.install(req.model, "directions", "custom", DirectionLibrary.load(path))
+    return str(path)

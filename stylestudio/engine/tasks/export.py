@@ -1,0 +1,58 @@
+"""Export tasks: write the document's final picture to a file, or hand it back as pixels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..document import EditDocument
+from ..progress import Cancel, Progress, checking
+from . import task
+
+
+@dataclass(frozen=True)
+class ExportImage:
+    """Render ``doc`` at full resolution and write it (with its recipe) to ``path``, atomically."""
+
+    doc: EditDocument
+    path: Path
+    size: int | None = None
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return f"Export {Path(self.path).name}"
+
+    def describe_result(self, result: Path) -> str:
+        return f"wrote {Path(result).name}"
+
+
+@task(ExportImage)
+def export_image(session: Any, req: ExportImage, progress: Progress, cancel: Cancel) -> Path:
+    from ..export import export_document
+
+    path = Path(req.path)
+    progress(f"Exporting {path.name}…", -1)
+    m = session.model(req.doc.model, progress=checking(progress, cancel))
+    export_document(m.generator, req.doc.model, req.doc, path, size=req.size, renderer=m.renderers["final"])
+    return path
+
+
+@dataclass(frozen=True)
+class CopyPicture:
+    """The document's final picture (HxWx3 uint8), e.g. for the clipboard."""
+
+    doc: EditDocument
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return "Copy image"
+
+
+@task(CopyPicture)
+def copy_picture(session: Any, req: CopyPicture, progress: Progress, cancel: Cancel) -> np.ndarray:
+    from ..export import final_picture
+
+    m = session.model(req.doc.model, progress=checking(progress, cancel))
+    return final_picture(m.renderers["final"], req.doc)

@@ -1,0 +1,103 @@
+"""Long jobs beside live editing: a catalog build runs while a slider is dragged.
+
+The build runs in the job thread with its own model copy, so frames asked for during it keep
+arriving before it ends (on the old single worker thread they all waited for the job); it then
+shows its result in the Jobs panel; a second build is cancelled from the Jobs panel.
+"""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from test_gui_support import TINY, close_window, make_window, wait_final, wait_sliders  # noqa: F401
+
+pytestmark = pytest.mark.gui
+
+
+def _remove_catalog() -> None:
+    from stylestudio.engine.regions.catalog import user_catalog_path
+
+    p = user_catalog_path(TINY)
+    for f in (p, p.with_suffix(".npz")):
+        f.unlink(missing_ok=True)
+
+
+class Drag:
+    """Holds a slider's handle down and moves it back and forth, one step per call."""
+
+    def __init__(self, slider) -> None:
+        self.slider = slider
+        self.margin = 7
+        self.width = slider.width() - 2 * self.margin
+        self.steps = 0
+        frac = (slider.value() - slider.minimum()) / (slider.maximum() - slider.minimum())
+        QTest.mousePress(slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, self.pos(frac))
+        assert slider.isSliderDown(), "the press did not grab the handle"
+
+    def pos(self, f: float) -> QPoint:
+        return QPoint(round(self.margin + f * self.width), self.slider.height() // 2)
+
+    def step(self) -> None:
+        self.steps += 1
+        QTest.mouseMove(self.slider, self.pos(0.35 + 0.3 * ((self.steps * 7) % 11) / 10))
+
+    def release(self) -> None:
+        QTest.mouseRelease(self.slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, self.pos(0.5))
+
+
+def test_a_catalog_build_runs_while_a_slider_is_dragged_and_can_be_cancelled(qtbot):
+    _remove_catalog()
+    w = make_window(qtbot)
+    try:
+        regions, jobs = w.panel("regions"), w.panel("jobs")
+        qtbot.waitUntil(lambda: regions.catalog_missing, timeout=10000)
+        row = wait_sliders(qtbot, w).rows[0]
+        w.docks["sliders-sefa"].raise_()
+        qtbot.waitUntil(row.slider.isVisible, timeout=5000)
+        frames: list = []
+        w.engine.rendered.connect(frames.append)
+        started: dict[int, int] = {}  # job id → the newest render seq when it started
+        w.engine.job_started.connect(lambda jid, *_: started.setdefault(jid, w._latest_seq))
+
+        job = regions.build_catalog(k=6, samples=100)  # ≈10 s of work on two cores
+        rec = w.engine.records[job]
+        assert rec.lane == "jobs" and jobs.row_text(job, 0).startswith("Build region catalog")
+        qtbot.waitUntil(lambda: job in started and rec.state == "running", timeout=20000)
+        start_seq = started[job]
+
+        during: list = []
+        drag = Drag(row.slider)
+        while rec.state == "running" and len(during) < 4:
+            drag.step()
+            qtbot.wait(40)
+            if rec.state == "running":
+                during = [f for f in frames if f.seq > start_seq]
+        drag.release()
+        assert len(during) >= 4, (f"only {len(during)} frames asked for after the job started arrived "
+                                  f"before it ended: the job blocked the renders")
+        assert any(f.quality == "preview" for f in during)
+
+        qtbot.waitUntil(lambda: rec.state != "running", timeout=120000)
+        assert rec.state == "finished", rec.result
+        assert "6 clusters" in jobs.row_text(job, 4)
+        qtbot.waitUntil(lambda: regions.catalog is not None, timeout=10000)
+        assert regions.catalog["k"] == 6
+        assert not jobs.cancel_buttons[job].isVisible() or not jobs.cancel_buttons[job].isEnabled()
+        wait_final(qtbot, w)
+
+        # a second run, cancelled from the Jobs panel's own button
+        second = regions.build_catalog(k=6, samples=5000)
+        rec2 = w.engine.records[second]
+        qtbot.waitUntil(lambda: rec2.state == "running" and rec2.fraction > 0, timeout=30000)
+        w.docks["jobs"].show()
+        w.docks["jobs"].raise_()
+        button = jobs.cancel_buttons[second]
+        assert button.isEnabled()
+        button.click()
+        qtbot.waitUntil(lambda: not rec2.active, timeout=30000)
+        assert rec2.state == "cancelled"
+        assert jobs.row_text(second, 4) == "cancelled"
+        assert regions.catalog is not None  # the first build's catalog is still in use
+    finally:
+        close_window(w)
