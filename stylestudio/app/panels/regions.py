@@ -6,9 +6,10 @@ step: a reference or region pick, a brush stroke, clear/invert, a setting
 (:class:`~..undo_commands.EditChangeCommand`), and a strength drag, merged into one step like
 any slider. Because the edit lives in the document it is saved with the project.
 
-Everything that needs the engine runs in the worker as a job: reading the model's region
-catalog, building one when the model has none (cancellable, with progress), the reference's
-thumbnail, and the target's cluster map for showing a named region on the canvas.
+The panel runs no engine code: it builds :mod:`stylestudio.engine.tasks` requests. Building a
+catalog (long, cancellable, with progress in the Jobs panel) runs in the job thread beside the
+renders, so the face stays editable meanwhile; reading the catalog, the reference's thumbnail and
+the target's cluster map (for showing a named region on the canvas) are quick render-thread tasks.
 
 A picked named region is shown on the canvas like a painted one (its clusters on this face's
 own cluster map); painting over it starts from that shape, so a named region can be refined
@@ -33,6 +34,7 @@ from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
 from ...engine.regions.catalog import DEFAULT_K, DEFAULT_NAME
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
+from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from ..mask_painter import MASK_RES, MaskPainter, to_document_mask, to_mask_array
@@ -45,62 +47,6 @@ EDIT_ID = "regions"
 THUMB_PX = 56
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 2  #: True on an unnamed cluster's item
-
-
-# ---------------------------------------------------------------------------------------------
-# worker side (these run in the engine thread, never in the GUI)
-
-
-def catalog_info(engine: Any, model: str, name: str = DEFAULT_NAME) -> dict[str, Any] | None:
-    """The catalog's regions for the list, or None when the model has no catalog yet."""
-    m = engine.model(model)
-    if m.resources.find_file("catalogs", f"{name}.json") is None:
-        try:  # built in this session but not found on disk (should not happen): use the cache
-            cat = m.resources._cache[("catalog", name)]
-        except KeyError:
-            return None
-    else:
-        cat = m.resources.get("catalog", name)
-    return {"model": model, "k": cat.k, "names": {n: tuple(c) for n, c in cat.names.items()},
-            "clusters": [cat.cluster_name(i) for i in range(cat.k)],
-            "area": [float(a) for a in cat.area], "queries": {n: cat.region_query(n) for n in cat.queries}}
-
-
-def build_catalog_job(engine: Any, ctx: Any, model: str, k: int, samples: int,
-                      name: str = DEFAULT_NAME) -> dict[str, Any] | None:
-    """Build, save in the user data folder and install the catalog of ``model`` (long, cancellable)."""
-    from ...engine.regions.catalog import build_catalog, user_catalog_path
-
-    m = engine.model(model, progress=ctx.progress)
-    target = user_catalog_path(model, name)
-    cat = build_catalog(m.generator, model, k=k, samples=samples, effect_samples=16, progress=ctx.progress,
-                        cancel=lambda: ctx.cancelled)
-    cat.save(target)
-    m.resources.put("catalog", name, cat)
-    return catalog_info(engine, model, name)
-
-
-def reference_thumbnail(engine: Any, model: str, source: Source, size: int) -> np.ndarray:
-    """A small picture of the reference face (any source kind)."""
-    import torch
-
-    from ...engine.render import to_uint8
-
-    r = engine.renderer(model, "before")
-    with torch.no_grad():
-        img = r.generator.synthesize(r.styles_of(r.latent(source))).image
-        img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
-                                              antialias=True, align_corners=False)
-    return to_uint8(img)
-
-
-def region_map(engine: Any, doc: EditDocument, clusters: tuple[int, ...], name: str = DEFAULT_NAME) -> np.ndarray:
-    """Where ``clusters`` lie on the document's own face (after its other edits), as a mask."""
-    r = engine.renderer(doc.model, "before")
-    cat = r.resources.get("catalog", name)
-    others = dataclasses.replace(doc, edits=tuple(e for e in doc.edits if not isinstance(e, TransferEdit)))
-    labels = cat.cluster_map(r.generator, r.document_styles(others), MASK_RES)[0].cpu().numpy()
-    return np.isin(labels, clusters).astype(np.float32)
 
 
 #: transfer fields whose change starts a new fit (a strength change reuses it)
@@ -504,8 +450,7 @@ class RegionsPanel(QWidget):
             if self._thumb_key == key:
                 self.ref_thumb.setPixmap(QPixmap.fromImage(qimage_from_array(arr)))
 
-        self.ctx.engine.submit("Reference thumbnail", lambda eng, c: reference_thumbnail(eng, model, source, THUMB_PX),
-                               on_done=done, quiet=True)
+        self.ctx.engine.submit_task(ReferenceThumbnail(model, source, THUMB_PX), on_done=done)
 
     # -- catalog ----------------------------------------------------------------------------
     def _on_model(self, desc: Any) -> None:
@@ -517,14 +462,14 @@ class RegionsPanel(QWidget):
         self._set_catalog_enabled(False)
         self.catalog_hint.setText(f"Reading the region catalog of {desc.name}…")
         model = desc.name
-        self.ctx.engine.submit("Region catalog", lambda e, c: catalog_info(e, model),
-                               on_done=lambda info: self._set_catalog(model, info),
-                               on_error=lambda msg, cancelled: self._catalog_failed(model, msg), quiet=True)
+        self.ctx.engine.submit_task(CatalogInfo(model), on_done=lambda info: self._set_catalog(model, info),
+                                    on_error=lambda msg, cancelled: self._catalog_failed(model, msg))
         self._thumb_key = None
         self._update_thumbnail(self.ctx.doc)
 
     def build_catalog(self, k: int = DEFAULT_K, samples: int = 200) -> int:
-        """Start building the current model's catalog (progress in the status bar, Esc cancels)."""
+        """Start building the current model's catalog in the job thread (progress in the Jobs panel
+        and the status bar, Esc cancels); editing goes on meanwhile."""
         model = self._model or self.ctx.doc.model
         self.build_button.setEnabled(False)
         self.catalog_hint.setText(f"Building the region catalog of {model}…")
@@ -536,9 +481,9 @@ class RegionsPanel(QWidget):
             if not cancelled:
                 self.ctx.report_error("Build catalog failed", message)
 
-        self.build_job = self.ctx.engine.submit(
-            f"Build region catalog for {model}", lambda e, c: build_catalog_job(e, c, model, k, samples),
-            on_done=lambda info: self._set_catalog(model, info), on_error=failed)
+        self.build_job = self.ctx.engine.submit_task(
+            BuildCatalog(model, k=k, samples=samples), on_done=lambda built: self._set_catalog(model, built.info),
+            on_error=failed)
         return self.build_job
 
     def _build_dialog(self) -> None:
@@ -691,8 +636,7 @@ class RegionsPanel(QWidget):
                 self.painter._overlay = None
                 self.painter.changed.emit()
 
-        self.ctx.engine.submit("Region map", lambda eng, c: region_map(eng, snapshot, clusters), on_done=done,
-                               quiet=True)
+        self.ctx.engine.submit_task(RegionMap(snapshot, clusters, MASK_RES), on_done=done)
 
     # -- settings ---------------------------------------------------------------------------
     def _setting(self, name: str, value: Any, label: str) -> None:
