@@ -6,14 +6,19 @@ it needs the face detector and the LPIPS weights but not the default model.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from stylestudio.app.worker import array_from_qimage
 
 from stylestudio.engine.inversion import InversionSettings
 
-from test_gui_support import close_window, make_window, wait_final, wait_sliders
+from test_gui_support import activate, canvas_array, close_window, make_window, wait_final, wait_sliders
 
 pytestmark = pytest.mark.gui
 skdata = pytest.importorskip("skimage.data")
@@ -35,6 +40,15 @@ def photo_window(qtbot):
     close_window(w)
 
 
+def shown_picture(window) -> np.ndarray:
+    """What the canvas draws over the picture's rectangle, scaled back to the model's size."""
+    canvas = window.canvas
+    rect = canvas.image_rect().toRect()
+    grab = canvas.grab(rect).toImage()
+    arr = array_from_qimage(grab)
+    return np.asarray(Image.fromarray(arr).resize((canvas.logical, canvas.logical), Image.BOX))
+
+
 def far_from_face(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     x0, y0 = landmarks.min(0)
     x1, y1 = landmarks.max(0)
@@ -50,12 +64,39 @@ def test_open_photo_invert_edit_and_export_the_whole_photo(qtbot, photo_window, 
     assert w.actions_by_name["open_photo"].shortcut().toString() == "Ctrl+Shift+O"
     opened: list = []
     w.photo.opened.connect(opened.append)
+    texts: list[str] = []
+    w.engine.job_progress.connect(lambda _job, message, _f: texts.append(message))
+    shown: set[str] = set()  #: the canvas label while previews come (polled in the GUI thread)
     w.photo.open_photo(path)
-    qtbot.waitUntil(lambda: bool(opened), timeout=120000)
+    qtbot.waitUntil(lambda: shown.add(w.render_label.text()) or bool(opened), timeout=120000)
     assert w.photo.previews >= 2, "intermediate reconstructions were shown while it refined"
     doc = w.holder.doc
     assert doc.source.kind == "photo" and doc.source.inverted and doc.title == "astronaut"
     wait_final(qtbot, w)
+
+    # one progress line, in plain words: no stage step counts, no LPIPS figure (that is in a tooltip)
+    inverting = [t for t in texts if t.startswith("Inverting astronaut.png")]
+    assert inverting and all("LPIPS" not in t and "/" not in t for t in texts), texts
+    assert all(any(f"likeness: {word}" in t for word in ("good", "fair", "poor")) for t in inverting)
+    assert all(re.search(r"· \d+ % ·", t) for t in inverting)
+    previews = [t for t in shown if t.startswith("Inverting")]
+    assert previews and all(re.search(r"\d", t) is None for t in previews), "no second, different counter"
+    assert "likeness" in w.statusBar().currentMessage() and "LPIPS" not in w.statusBar().currentMessage()
+    assert "LPIPS" in w.render_label.toolTip()
+
+    # "show original" (hold \\) shows the photo's aligned crop, not the model's reconstruction of it
+    inversion = canvas_array(w)
+    crop = doc.source.aligned(32)
+    activate(qtbot, w)
+    QTest.keyPress(w, Qt.Key.Key_Backslash)
+    assert w.canvas.hold_original
+    held = shown_picture(w)
+    QTest.keyRelease(w, Qt.Key.Key_Backslash)
+    to_photo = np.abs(held.astype(int) - crop).mean()
+    to_inversion = np.abs(held.astype(int) - inversion).mean()
+    print(f"held picture vs photo crop {to_photo:.1f}, vs inversion {to_inversion:.1f}")
+    assert to_photo < 6 and to_photo < to_inversion / 2
+    assert np.array_equal(array_from_qimage(w.canvas.original_image()), crop)
 
     group = wait_sliders(qtbot, w)
     group.row("Factor 1").slider.setValue(200)

@@ -3,6 +3,9 @@
 The canvas always lays the picture out at the model's *logical* resolution (e.g. 1024 px) and
 draws whatever frame it has into that rectangle: a 256-px preview while a slider moves, the
 full frame afterwards. So zoom and pan never jump when a preview is replaced by the final frame.
+
+"Original" (hold ``\\``, split view) is the unedited face; for a photo project it is the *photo*
+itself (its aligned crop, :meth:`Canvas.set_original`), not the model's inversion of it.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ class Canvas(QWidget):
         self.logical = 0  #: model resolution; 0 = nothing to show yet
         self._after: QPixmap | None = None
         self._before: QPixmap | None = None
+        self._original: QPixmap | None = None  #: a photo project's aligned photo: "original" shows it
         self._after_image: QImage | None = None
         self._pending_frame: tuple[int, str] | None = None
         self.frame_seq = -1
@@ -70,6 +74,17 @@ class Canvas(QWidget):
         if self.comparing():
             self.update()
 
+    def set_original(self, image: QImage | None) -> None:
+        """The picture "original" shows instead of the unedited render (a photo's aligned crop), or None."""
+        self._original = QPixmap.fromImage(image) if image is not None else None
+        if self.comparing():
+            self.update()
+
+    def original_image(self) -> QImage | None:
+        """What "original" shows now: the photo for a photo project, else the unedited face (if known)."""
+        pix = self._original if self._original is not None else self._before
+        return pix.toImage() if pix is not None else None
+
     def clear(self, message: str = "") -> None:
         self._after = self._before = self._after_image = None
         self.placeholder = message
@@ -80,7 +95,7 @@ class Canvas(QWidget):
         return self._after_image
 
     def has_before(self) -> bool:
-        return self._before is not None
+        return self._before is not None or self._original is not None
 
     # -- view state -----------------------------------------------------------------------------
     def scale(self) -> float:
@@ -187,10 +202,10 @@ class Canvas(QWidget):
         upscale = self._scale * self.logical / max(1, self._after.width())
         smooth = upscale < 4.0 or self._after.width() < self.logical  # crisp pixels only when zoomed far in
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        before = self._before if self._before is not None else self._after
+        before = next(x for x in (self._original, self._before, self._after) if x is not None)
         if self.hold_original:
             p.drawPixmap(rect, before, QRectF(before.rect()))
-            self._badge(p, rect, "Original", Qt.AlignmentFlag.AlignLeft)
+            self._badge(p, rect, "Photo" if self._original is not None else "Original", Qt.AlignmentFlag.AlignLeft)
         elif self.split:
             x = rect.left() + rect.width() * self.split_pos
             left = QRectF(rect.left(), rect.top(), x - rect.left(), rect.height())

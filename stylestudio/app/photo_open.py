@@ -33,7 +33,31 @@ if TYPE_CHECKING:
 
 PHOTO_FILTER = f"Photos ({' '.join('*' + s for s in PHOTO_SUFFIXES)});;All files (*)"
 CHOOSER_PX = 128
-STAGES = {"estimate": "First estimate", "optimise": "Refining", "pti": "Fine-tuning for identity", "done": "Done"}
+ORIGINAL_MAX_PX = 1024  #: the photo's crop shown as "original" is at most this many pixels a side
+STAGES = {"estimate": "Finding a first likeness", "optimise": "Refining the likeness",
+          "pti": "Fine-tuning for identity", "done": "Done"}
+#: LPIPS (perceptual distance to the photo's crop) → a plain word; the number goes in a tooltip
+LIKENESS = ((0.30, "good"), (0.45, "fair"), (float("inf"), "poor"))
+
+
+def likeness(lpips: float) -> str:
+    """"good" / "fair" / "poor": how close the reconstruction looks to the photo (from LPIPS)."""
+    return next(word for limit, word in LIKENESS if float(lpips) <= limit)
+
+
+def likeness_tip(lpips: float) -> str:
+    return (f"LPIPS {float(lpips):.3f}: the perceptual distance between the model's face and the photo "
+            f"(lower is closer; good ≤ {LIKENESS[0][0]:.2f}, fair ≤ {LIKENESS[1][0]:.2f})")
+
+
+def inversion_text(name: str, stage: str, fraction: float, lpips: float) -> str:
+    """The one progress line of an inversion: what it does, how far overall, and the likeness in words.
+
+    One overall percentage rather than each stage's own step count ("Refining (2/80)" beside
+    "First estimate (20/21)" read as two disagreeing progress reports).
+    """
+    return (f"Inverting {name}: {STAGES.get(stage, stage)} · {max(0.0, min(1.0, fraction)) * 100:.0f} % · "
+            f"likeness: {likeness(lpips)}")
 
 
 def find_faces(path: Path, progress: Callable[[str, float], None]) -> tuple[list[Any], list[np.ndarray]]:
@@ -122,16 +146,46 @@ class PhotoOpener(QObject):
         menu = w.file_menu
         menu.insertAction(w.recent_menu.menuAction(), self.open_action)
         menu.insertAction(w.actions_by_name["copy"], self.paste_action)
+        self._original_key: tuple | None = None  #: (photo key, size) of the crop the canvas shows as original
         w.holder.changed.connect(self._on_doc)
+        w.ctx.model_changed.connect(self._on_model)
         self._on_doc(w.holder.doc, False)
 
     # -- export option ----------------------------------------------------------------------------
     def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+        self._show_original(doc)
         is_photo = doc.source.kind == "photo"
         self.paste_action.setEnabled(is_photo)
         self.paste_action.blockSignals(True)
         self.paste_action.setChecked(is_photo and doc.export.paste_back)
         self.paste_action.blockSignals(False)
+
+    def _show_original(self, doc: EditDocument) -> None:
+        """A photo project's "original" is the photo: its aligned crop, at the model's resolution."""
+        src = doc.source
+        if src.kind != "photo":
+            if self._original_key is not None:
+                self._original_key = None
+                self.window.canvas.set_original(None)
+            return
+        model = self.window.ctx.model
+        size = model.resolution if model is not None and model.name == doc.model else (
+            self.window.canvas.logical or 256)
+        size = min(int(size), ORIGINAL_MAX_PX)
+        key = (src.key(), size)
+        if key == self._original_key:
+            return
+        self._original_key = key
+        try:
+            crop = src.aligned(size)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - an unreadable photo must not stop editing
+            self.window.canvas.set_original(None)
+            self.window.statusBar().showMessage(f"The photo cannot be shown as the original: {exc}", 6000)
+            return
+        self.window.canvas.set_original(qimage_from_array(np.ascontiguousarray(crop)))
+
+    def _on_model(self, _desc: Any) -> None:
+        self._show_original(self.window.holder.doc)  # the crop follows the model's resolution
 
     def _on_paste_toggled(self, on: bool) -> None:
         doc = self.window.holder.doc
@@ -192,14 +246,14 @@ class PhotoOpener(QObject):
             aligned, _ = align_face(load_photo(path), source.landmarks, gen.resolution, quad=source.quad)
             result, last = None, None
             for u in iter_inversion(gen, aligned, settings, encoder=encoder):
-                text = f"{STAGES[u.stage]} ({u.step}/{u.total}) · LPIPS {u.lpips:.3f}"
                 if u.image is not None:
-                    self._preview.emit(ctx.job_id, qimage_from_array(to_uint8(u.image[:1])), gen.resolution, text)
+                    self._preview.emit(ctx.job_id, qimage_from_array(to_uint8(u.image[:1])), gen.resolution,
+                                       f"{u.lpips:.6f}")
                 last = u
                 if u.result is not None:
                     result = u.result
                     break
-                ctx.progress(f"Inverting {path.name}: {text}", u.fraction)
+                ctx.progress(inversion_text(path.name, u.stage, u.fraction, u.lpips), u.fraction)
             assert result is not None and last is not None
             record = {"steps": settings.steps if settings.optimise else 0, "pti": settings.pti,
                       "pti_steps": settings.pti_steps if settings.pti else 0, "estimate": settings.estimate,
@@ -213,8 +267,10 @@ class PhotoOpener(QObject):
             self.job = 0
             doc = EditDocument(model=model, source=source, title=path.stem)
             self.window.set_document(doc, None, modified=True)
+            lpips = float(source.inversion.get("lpips", 0.0))
             self.window.statusBar().showMessage(
-                f"{path.name}: face inverted (LPIPS {source.inversion.get('lpips', 0):.3f}) — ready to edit", 8000)
+                f"{path.name}: face inverted, likeness {likeness(lpips)} — ready to edit", 8000)
+            self.window.render_label.setToolTip(likeness_tip(lpips))
             self.opened.emit(doc)
 
         self.job = self.window.engine.submit(f"Invert {path.name}", run, done, self._failed)
@@ -225,7 +281,12 @@ class PhotoOpener(QObject):
             return  # cancelled or superseded: never show a stale reconstruction
         self.previews += 1
         self.window.canvas.set_frame(image, resolution, -1, "preview")
-        self.window.render_label.setText(f"Inverting · {text}")
+        # the progress line is the status bar's job text; here only what the picture is
+        self.window.render_label.setText("Inverting · the model's face so far")
+        try:
+            self.window.render_label.setToolTip(likeness_tip(float(text)))
+        except ValueError:
+            pass
 
     def _failed(self, message: str, cancelled: bool) -> None:
         self.job = 0
