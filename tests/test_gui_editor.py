@@ -286,6 +286,49 @@ def test_unsaved_changes_prompt_on_close(qtbot, window):
     window.ask_unsaved = lambda: "discard"
 
 
+def test_the_quit_question_answers_from_the_keyboard(qtbot, window):
+    """Save, Don't Save and Cancel have mnemonics: Alt+S, Alt+D, Alt+C."""
+    from PySide6.QtGui import QKeySequence
+
+    box, answers = window.unsaved_box()
+    qtbot.addWidget(box)
+    buttons = {b.text(): b for b in box.buttons()}
+    assert set(buttons) == {"&Save", "&Don't Save", "&Cancel"}
+    for text, key in (("&Save", "Alt+S"), ("&Don't Save", "Alt+D"), ("&Cancel", "Alt+C")):
+        assert buttons[text].shortcut() == QKeySequence(key), text
+    assert answers == {buttons["&Save"]: "save", buttons["&Don't Save"]: "discard"}
+    assert box.escapeButton() is buttons["&Cancel"] and box.defaultButton() is buttons["&Save"]
+    from PySide6.QtWidgets import QApplication
+
+    box.show()
+    box.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is box, timeout=5000)
+    QTest.keyClick(box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: box.clickedButton() is not None, timeout=5000)  # a mnemonic animates its click
+    assert answers.get(box.clickedButton()) == "discard"
+
+
+def test_history_signs_offsets_but_not_absolute_values(qtbot, window):
+    """A slider amount is an offset ("Factor 1 +1.50"); a strength or ψ is a value ("Strength 1.66")."""
+    from stylestudio.app.undo_commands import SetTruncationCommand, SliderCommand
+    from stylestudio.engine.edits.transfer import TransferEdit
+
+    group = wait_sliders(qtbot, window)
+    group.row("Factor 1").spin.setValue(1.5)
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Factor 1 +1.50"
+    group.row("Factor 1").spin.setValue(-0.25)
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Factor 1 -0.25"
+    holder = window.holder
+    transfer = TransferEdit(reference=SeedSource(seed=3), region=("mouth",), strength=1.66, id="transfer")
+    after = holder.doc.with_edit(transfer)
+    assert SliderCommand(holder, after, "transfer", "Strength", 1.66, 1).text() == "Strength 1.66"
+    assert SliderCommand(holder, after, "transfer", "Strength", 1.66, 1, signed=True).text() == "Strength +1.66"
+    assert SetTruncationCommand(holder, 0.7).text() == "Truncation ψ 0.70"
+    # the recipe's own descriptions follow the same rule
+    assert transfer.describe() == "mouth from seed 3 (ψ 0.7) ×1.66"
+    assert DirectionEdit(library="attributes", name="age", amount=1.5).describe() == "age +1.50"
+
+
 def test_open_a_damaged_project_shows_an_error(qtbot, window, tmp_path):
     bad = tmp_path / "broken.stylestudio"
     bad.write_bytes(b"PK\x03\x04 this is not really a zip")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
@@ -62,6 +63,13 @@ def test_500_rapid_slider_moves_leave_no_backlog(qtbot):
 
 
 def test_stale_frames_are_never_shown_over_newer_ones(qtbot):
+    """Frames arrive in request order from one worker, so the guard is tested directly: a frame of
+    an older request delivered late (a slow job's render, a second worker) and a preview that
+    arrives after its request's final are both ignored."""
+    import dataclasses
+
+    from PySide6.QtGui import QImage
+
     w = make_window(qtbot, model=SMALL)
     try:
         shown: list[int] = []
@@ -71,7 +79,26 @@ def test_stale_frames_are_never_shown_over_newer_ones(qtbot):
         wait_final(qtbot, w)
         assert shown == sorted(shown)
         assert w.holder.doc.source.seed == 39
-        assert_same_picture(canvas_array(w), reference_frame(w.holder.doc))
+        current = canvas_array(w)
+        assert_same_picture(current, reference_frame(w.holder.doc))
+        latest = w.last_result
+        assert latest.quality == "final" and w.canvas.frame_seq == latest.seq
+        blank = QImage(latest.image.size(), latest.image.format())
+        blank.fill(0)  # a frame that would be plain to see if it got through
+        late_older = dataclasses.replace(latest, seq=latest.seq - 1, image=blank)
+        late_preview = dataclasses.replace(latest, quality="preview", image=blank)
+        for stale in (late_older, late_preview):
+            w.engine.rendered.emit(stale)  # the real path: the window's slot for worker frames
+            QApplication.processEvents()
+            assert w.last_result is latest and w.canvas.frame_seq == latest.seq
+            assert all(seq <= latest.seq for seq in shown)
+            assert_same_picture(canvas_array(w), current, tol=0)
+        assert w.frame_is_current()
+        # a newer frame still gets through
+        newer = dataclasses.replace(latest, seq=latest.seq + 1, image=blank)
+        w.engine.rendered.emit(newer)
+        QApplication.processEvents()
+        assert w.last_result is newer and int(canvas_array(w).max()) == 0
     finally:
         close_window(w)
 
@@ -149,19 +176,49 @@ def test_engine_is_only_touched_by_the_worker_thread(qtbot):
         close_window(w)
 
 
-def test_document_snapshots_are_immutable_while_rendering(qtbot):
-    """The worker renders the snapshot it was given even if the GUI moves on."""
-    w = make_window(qtbot, model=SMALL)
-    try:
-        doc = w.holder.doc.with_edit(DirectionEdit(library="sefa", name="factor1", amount=2.0, id="sefa:factor1"))
-        seq = w.engine.render(doc, "final")
-        got = []
-        w.engine.rendered.connect(lambda r: got.append(r) if r.seq == seq else None)
-        qtbot.waitUntil(lambda: bool(got), timeout=5000)
-        from stylestudio.app.worker import array_from_qimage
+def test_document_changes_while_rendering_do_not_reach_the_frame_in_flight(qtbot):
+    """The worker renders the snapshot it was given: the GUI moves a slider and picks another face
+    while that frame is being drawn, and the frame still shows the document as it was asked for."""
+    from stylestudio.app.worker import array_from_qimage
 
-        assert_same_picture(array_from_qimage(got[0].image), reference_frame(doc))
+    w = make_window(qtbot, model=SMALL)
+    engine = w.engine.worker.engine
+    original = engine.render
+    entered, release = threading.Event(), threading.Event()
+
+    def gated(*args, **kwargs):  # hold the render in flight until the GUI has changed the document
+        entered.set()
+        assert release.wait(20), "the test never released the render"
+        return original(*args, **kwargs)
+
+    try:
+        group = wait_sliders(qtbot, w)
+        wait_final(qtbot, w)
+        results: list = []
+        w.engine.rendered.connect(results.append)
+        engine.render = gated
+        group.row("Factor 1").spin.setValue(2.0)
+        asked, seq = w.holder.doc, w._latest_seq
+        qtbot.waitUntil(entered.is_set, timeout=10000)  # the worker now holds ``asked``
+        group.row("Factor 1").spin.setValue(-2.0)  # the user moves on meanwhile
+        w.panel("faces").pick(31)
+        moved_on = w.holder.doc
+        assert moved_on.source.seed == 31 and moved_on.edit("sefa:factor1").amount == -2.0
+        assert asked.edit("sefa:factor1").amount == 2.0 and asked.source != moved_on.source
+        release.set()
+        wait_final(qtbot, w)
+        frames = [r for r in results if r.seq == seq]
+        assert frames, "the frame in flight is delivered"
+        expected = reference_frame(asked)
+        final = [r for r in frames if r.quality == "final"]
+        assert final, [r.quality for r in frames]
+        assert_same_picture(array_from_qimage(final[-1].image), expected)
+        # and the screen ends on the document as it is now
+        assert_same_picture(canvas_array(w), reference_frame(moved_on))
+        assert np.abs(expected.astype(int) - reference_frame(moved_on).astype(int)).max() > 10
     finally:
+        release.set()
+        engine.render = original
         close_window(w)
 
 

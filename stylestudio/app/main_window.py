@@ -18,8 +18,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSize, Qt, QUrl
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDesktopServices, QGuiApplication, QImage,
                            QKeySequence, QUndoStack)
-from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QFileDialog, QLabel, QLineEdit,
-                               QMainWindow, QMessageBox, QProgressBar, QToolButton, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QDockWidget, QFileDialog, QLabel,
+                               QLineEdit, QMainWindow, QMessageBox, QProgressBar, QToolButton, QWidget)
 
 from .. import paths
 from ..engine.document import EditDocument, SeedSource
@@ -573,15 +573,24 @@ class MainWindow(QMainWindow):
 
     # =========================================================================================
     # file actions
-    def _ask_unsaved_dialog(self) -> str:
+    def unsaved_box(self) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
+        """The "save the changes?" question; its buttons have mnemonics (Alt+S, Alt+D, Alt+C)
+        so it can be answered from the keyboard. Returns the box and button → answer."""
         box = QMessageBox(QMessageBox.Icon.Question, "StyleStudio",
                           f"Save the changes to “{self.document_name()}”?",
-                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                          | QMessageBox.StandardButton.Cancel, self)
+                          QMessageBox.StandardButton.NoButton, self)
         box.setInformativeText("Your edits are lost if you don't save them.")
-        answer = box.exec()
-        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
-            QMessageBox.StandardButton(answer), "cancel")
+        answers = {box.addButton("&Save", QMessageBox.ButtonRole.AcceptRole): "save",
+                   box.addButton("&Don't Save", QMessageBox.ButtonRole.DestructiveRole): "discard"}
+        cancel = box.addButton("&Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(next(iter(answers)))  # type: ignore[arg-type]
+        box.setEscapeButton(cancel)
+        return box, answers
+
+    def _ask_unsaved_dialog(self) -> str:
+        box, answers = self.unsaved_box()
+        box.exec()
+        return answers.get(box.clickedButton(), "cancel")
 
     def maybe_save(self) -> bool:
         """True if it is fine to drop the current document."""
@@ -901,8 +910,8 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work?",
                           f"StyleStudio did not close properly last time. Recover “{item.title}” "
                           f"(autosaved {when})?", QMessageBox.StandardButton.NoButton, self)
-        recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        recover = box.addButton("&Recover", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&Discard", QMessageBox.ButtonRole.DestructiveRole)
         box.exec()
         return box.clickedButton() is recover
 
