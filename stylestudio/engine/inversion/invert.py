@@ -187,7 +187,8 @@ def apply_weight_deltas(gen: Generator, deltas: Mapping[str, np.ndarray | Tensor
     with torch.no_grad():
         for name, d in deltas.items():
             p = params.get(name)
-            d = torch.tensor(np.asarray(d)) if not isinstance(d, Tensor) else d  # a copy: documents' arrays are immutable
+            # a copy: a document's arrays are immutable (torch warns on sharing read-only memory)
+            d = torch.tensor(np.asarray(d)) if not isinstance(d, Tensor) else d
             if p is not None and d.numel() == p.numel() == 1:
                 d = d.reshape(p.shape)  # scalars come back from .npy files as shape (1,)
             if p is None or tuple(p.shape) != tuple(d.shape):
