@@ -101,3 +101,35 @@ def test_a_catalog_build_runs_while_a_slider_is_dragged_and_can_be_cancelled(qtb
         assert regions.catalog is not None  # the first build's catalog is still in use
     finally:
         close_window(w)
+
+
+def test_the_job_thread_yields_to_the_render_thread(qtbot):
+    """Jobs run with fewer torch threads and a lower OS priority than renders; renders keep theirs."""
+    import os
+    import sys
+    import threading
+
+    import torch
+
+    w = make_window(qtbot)
+    try:
+        seen: dict[str, tuple] = {}
+
+        def probe(lane: str):
+            def fn(session, ctx):
+                tid = threading.get_native_id()
+                nice = os.getpriority(os.PRIO_PROCESS, tid) if sys.platform.startswith("linux") else 0
+                return torch.get_num_threads(), nice, threading.current_thread().name, id(session)
+            w.engine.submit(f"probe {lane}", fn, lambda r: seen.__setitem__(lane, r), lane=lane, quiet=True)
+
+        probe("render")
+        probe("jobs")
+        qtbot.waitUntil(lambda: len(seen) == 2, timeout=20000)
+        (r_threads, r_nice, _, r_session), (j_threads, j_nice, _, j_session) = seen["render"], seen["jobs"]
+        assert r_session != j_session  # each thread has its own session (and model copies)
+        if "OpenMP" in torch.__config__.parallel_info():
+            assert j_threads == 1 and r_threads == torch.get_num_threads()
+        if sys.platform.startswith("linux") and w.engine.job_worker.priority.get("nice") is not None:
+            assert j_nice > r_nice
+    finally:
+        close_window(w)

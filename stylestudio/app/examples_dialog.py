@@ -1,9 +1,10 @@
 """"New slider from examples…": pick faces with a quality and faces without, name it, get a slider.
 
 The dialog shows pages of seed faces (the same seeds and ψ as the face browser). A click cycles
-a face through *with* → *without* → unmarked. The fitting itself
-(:func:`~stylestudio.engine.directions.examples.direction_from_examples`) runs in the worker as
-a job: :func:`fit_slider_from_seeds`.
+a face through *with* → *without* → unmarked. The fitting itself is
+the engine task :class:`~stylestudio.engine.tasks.SliderFromExamples`; this module only builds
+requests (:func:`fit_slider_from_seeds` is the job body for it, the page thumbnails are
+:class:`~stylestudio.engine.tasks.FaceThumbnails`).
 """
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import re
 from typing import Any
 
 import numpy as np
-import torch
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from ..engine.document import SeedSource, seed_to_z
+from ..engine import tasks
+from ..engine.document import SeedSource
+from ..engine.tasks import FaceThumbnails, SliderFromExamples
 from .context import EditorContext
 from .worker import qimage_from_array
 
@@ -30,31 +32,10 @@ COLOURS = {WITH: QColor(46, 160, 90, 140), WITHOUT: QColor(200, 70, 60, 140)}
 
 def fit_slider_from_seeds(engine: Any, ctx: Any, model: str, name: str, positives: list[int],
                           negatives: list[int], psi: float, keep: list[str]) -> str:
-    """Worker side: W of each seed → a direction (named attributes in ``keep`` projected out),
-    saved into the user's ``custom`` library; the loaded model sees it at once. Returns the path."""
-    from ..engine.directions.examples import direction_from_examples, save_custom_direction
-    from ..engine.directions.library import DirectionLibrary
-    from ..errors import InputError
-
-    ctx.progress(f"Fitting “{name}” from {len(positives)} + {len(negatives)} faces…", -1)
-    m = engine.model(model, progress=ctx.progress)
-    gen = m.generator
-
-    @torch.no_grad()
-    def latents(seeds: list[int]) -> list[torch.Tensor]:
-        return [gen.mapping(seed_to_z(s, gen.z_dim).to(gen.device), psi)[0].cpu() for s in seeds]
-
-    normals: list[np.ndarray] = []
-    if keep:
-        try:
-            lib = m.resources.get("directions", "attributes")
-            normals = [lib[k].vector for k in keep if k in lib]
-        except InputError:
-            normals = []
-    direction = direction_from_examples(gen, latents(positives), latents(negatives), name, keep=normals)
-    path = save_custom_direction(model, direction)
-    m.resources.put("directions", "custom", DirectionLibrary.load(path))
-    return str(path)
+    """A job body for ``submit``/``run_job``: runs the :class:`~stylestudio.engine.tasks.SliderFromExamples`
+    request in the session it is given. Returns the library path."""
+    request = SliderFromExamples(model, name, tuple(positives), tuple(negatives), psi, tuple(keep))
+    return tasks.run(engine, request, ctx.progress, ctx.cancel_token)
 
 
 class ExamplesDialog(QDialog):
@@ -128,8 +109,8 @@ class ExamplesDialog(QDialog):
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.grid.addItem(item)
         model, psi = self.ctx.doc.model, self.psi
-        self.ctx.engine.submit("Example faces", lambda e, c: e.thumbnails(model, tuple(seeds), psi, THUMB),
-                               on_done=lambda arrays: self._show(seeds, arrays), quiet=True)
+        self.ctx.engine.submit_task(FaceThumbnails(model, tuple(seeds), psi, THUMB),
+                                    on_done=lambda arrays: self._show(seeds, arrays))
 
     def _show(self, seeds: list[int], arrays: list[np.ndarray]) -> None:
         for s, a in zip(seeds, arrays):

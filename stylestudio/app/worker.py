@@ -297,6 +297,9 @@ class EngineWorker(QObject):
 
     def _ensure_engine(self) -> Engine:
         if self.engine is None:
+            # this thread's own torch thread count, not whatever the job thread set last (see
+            # lower_this_thread_priority); a factory with an explicit count sets it again
+            torch.set_num_threads(PROCESS_TORCH_THREADS)
             self.engine = self._engine_factory()
         if self.preview_budget_ms is not None:
             self.engine.preview_budget_s = self.preview_budget_ms / 1000
@@ -436,6 +439,9 @@ class EngineWorker(QObject):
 
 
 JOB_TORCH_THREADS = 1  #: torch intra-op threads of the job thread (renders keep the rest)
+#: the process's torch thread count before any worker thread changed it (read at import, in the
+#: main thread): the render thread sets it for itself, see :func:`lower_this_thread_priority`
+PROCESS_TORCH_THREADS = torch.get_num_threads()
 JOB_NICE = 10  #: how much lower the job thread's OS priority is (Linux: per thread)
 
 
@@ -444,8 +450,11 @@ def lower_this_thread_priority(torch_threads: int = JOB_TORCH_THREADS, nice: int
 
     * torch's intra-op thread count: with the OpenMP backend ``torch.set_num_threads`` sets the
       calling thread's own count (OpenMP's per-thread setting), so the render thread keeps all
-      cores. With another backend it is one process-wide pool: then it is left alone rather than
-      slowing the renders too.
+      cores. But torch also remembers the last count set anywhere and gives it to every thread
+      that starts computing *later*: so the render thread sets its own count explicitly when it
+      starts (``PROCESS_TORCH_THREADS`` or the user's setting) instead of inheriting the job
+      thread's. With another backend it is one process-wide pool: then it is left alone rather
+      than slowing the renders too.
     * the OS priority: on Linux a nice value is per thread (``setpriority`` on the thread id); the
       OpenMP helpers this thread starts inherit it. Elsewhere it is process-wide: left alone.
     """
@@ -482,9 +491,10 @@ class JobWorker(QObject):
     installs = Signal(object)  #: [(model, kind, name, value)] a finished job made
     _wake = Signal()
 
-    def __init__(self, engine_factory: Callable[[], Engine]) -> None:
+    def __init__(self, engine_factory: Callable[[], Engine], render_worker: "EngineWorker | None" = None) -> None:
         super().__init__()
         self._engine_factory = engine_factory
+        self._render_worker = render_worker  #: its session's device is followed (Models ▸ Device)
         self.engine: Engine | None = None
         self._lock = threading.Lock()
         self._jobs: list[Job] = []
@@ -541,6 +551,13 @@ class JobWorker(QObject):
                 with self._lock:
                     self._current_job = None
 
+    def _follow_device(self) -> None:
+        """Run on the device the user chose for the renders (a string read across threads: atomic)."""
+        render = self._render_worker.engine if self._render_worker is not None else None
+        assert self.engine is not None
+        if render is not None and render.device_name != self.engine.device_name:
+            self.engine.set_device(render.device_name)
+
     def _do_job(self, job: Job) -> None:
         self.job_started.emit(job.id, job.title, job.cancellable, job.quiet)
         ctx = JobContext(job.id, self, job.cancel)
@@ -548,6 +565,9 @@ class JobWorker(QObject):
             ctx.check()
             if self.engine is None:
                 self.engine = self._engine_factory()
+                if self.priority and "torch_threads" in self.priority:  # the factory may have set its own
+                    torch.set_num_threads(self.priority["torch_threads"])
+            self._follow_device()
             result = job.fn(self.engine, ctx)
         except Cancelled:
             self.job_failed.emit(job.id, "cancelled", True)
@@ -624,7 +644,7 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self.job_thread = QThread()
         self.job_thread.setObjectName("stylestudio-jobs")
-        self.job_worker = JobWorker(engine_factory)
+        self.job_worker = JobWorker(engine_factory, self.worker)
         self.job_worker.moveToThread(self.job_thread)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._describe: dict[int, Callable[[Any], str]] = {}
@@ -678,8 +698,11 @@ class EngineClient(QObject):
         return job.id
 
     def submit_task(self, request: Any, on_done: Callable | None = None, on_error: Callable | None = None,
-                    quiet: bool | None = None, title: str | None = None) -> int:
-        """Run an :mod:`stylestudio.engine.tasks` request on its lane; long ones show in the Jobs panel."""
+                    quiet: bool | None = None, title: str | None = None,
+                    wrap: Callable[[Callable], Callable] | None = None) -> int:
+        """Run an :mod:`stylestudio.engine.tasks` request on its lane; long ones show in the Jobs panel.
+
+        ``wrap`` may wrap the job body (e.g. to make a failure message name a file)."""
         from ..engine import tasks
 
         lane = tasks.lane(request)
@@ -688,8 +711,8 @@ class EngineClient(QObject):
         def fn(session: Engine, ctx: JobContext) -> Any:
             return tasks.run(session, request, ctx.progress, ctx.cancel_token)
 
-        job_id = self.submit(title or tasks.title(request), fn, on_done, on_error, quiet=quiet, lane=lane,
-                             request=request)
+        job_id = self.submit(title or tasks.title(request), wrap(fn) if wrap is not None else fn, on_done, on_error,
+                             quiet=quiet, lane=lane, request=request)
         self._describe[job_id] = lambda result: tasks.describe_result(request, result)
         return job_id
 
