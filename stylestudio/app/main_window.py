@@ -571,6 +571,22 @@ class MainWindow(QMainWindow):
 
         return self.engine.submit(title, fn, on_done, failed, cancellable)
 
+    def run_task(self, request: Any, on_done: Callable | None = None, error_title: str = "",
+                 wrap: Callable[[Callable], Callable] | None = None) -> int:
+        """Submit an engine task request (:mod:`stylestudio.engine.tasks`): long ones run in the job
+        thread beside the renders and show in the Jobs panel; failures become an error message."""
+        from ..engine import tasks
+
+        title = tasks.title(request)
+
+        def failed(message: str, cancelled: bool) -> None:
+            if cancelled:
+                self.statusBar().showMessage(f"{title}: cancelled", 5000)
+            else:
+                self.report_error(error_title or f"{title} failed", message)
+
+        return self.engine.submit_task(request, on_done, failed, wrap=wrap)
+
     # =========================================================================================
     # file actions
     def unsaved_box(self) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
@@ -719,8 +735,8 @@ class MainWindow(QMainWindow):
         self.export_to(p)
 
     def export_to(self, path: Path, on_done: Callable[[Path], None] | None = None) -> int:
-        """Render the document at full resolution in the worker and write it with its recipe."""
-        from ..engine.export import export_document
+        """Render the document at full resolution in the job thread and write it with its recipe."""
+        from ..engine.tasks import ExportImage
 
         from ..safe_io import check_output
 
@@ -732,27 +748,17 @@ class MainWindow(QMainWindow):
             self.report_error("Export failed", file_error(path, exc))
             return 0
 
-        def run(engine: Engine, ctx: Any) -> Path:
-            ctx.progress(f"Exporting {path.name}…", -1)
-            m = engine.model(doc.model, progress=ctx.progress)
-            export_document(m.generator, doc.model, doc, path, renderer=m.renderers["final"])
-            return path
-
         def done(p: Path) -> None:
             self.statusBar().showMessage(f"Exported {p}", 6000)
             if on_done is not None:
                 on_done(p)
 
-        return self.run_job(f"Export {path.name}", _naming_file(path, run), done, "Export failed")
+        return self.run_task(ExportImage(doc, path), done, "Export failed", wrap=lambda fn: _naming_file(path, fn))
 
     def copy_image(self, on_done: Callable[[QImage], None] | None = None) -> int:
-        from ..engine.export import final_picture
+        from ..engine.tasks import CopyPicture
 
         doc = self.holder.doc
-
-        def run(engine: Engine, ctx: Any):
-            m = engine.model(doc.model, progress=ctx.progress)
-            return final_picture(m.renderers["final"], doc)
 
         def done(array) -> None:
             img = qimage_from_array(array)
@@ -761,7 +767,7 @@ class MainWindow(QMainWindow):
             if on_done is not None:
                 on_done(img)
 
-        return self.run_job("Copy image", run, done, "Copy failed")
+        return self.run_task(CopyPicture(doc), done, "Copy failed")
 
     # =========================================================================================
     # edit / view / models
