@@ -125,6 +125,47 @@ def test_keep_others_and_pins_are_saved_restored_and_undoable(qtbot, attr_window
     assert panel.keep_box.isChecked() and w.holder.doc.attributes.keep_others and not attr_edits(w.holder.doc)
 
 
+def test_cli_and_panel_use_the_same_attribute_names(qtbot, attr_window) -> None:
+    """One list, the direction library, names the sliders in both: the panel shows its labels and
+    `stylestudio edit --set` takes either a label or a name, meaning the same slider."""
+    from stylestudio import paths
+    from stylestudio.commands.edit import apply_sliders, resolve_name
+    from stylestudio.engine.directions.library import DirectionLibrary
+
+    w, panel = attr_window
+    lib = DirectionLibrary.load(paths.data_home() / "directions" / TINY / "attributes.ssdir")
+    labels = {n: lib[n].label for n in lib.names()}
+    rows = [r for r in panel.rows if r.binding.library == "attributes"]
+    assert [r.binding.name for r in rows] == lib.names() and [r.binding.label for r in rows] == list(labels.values())
+    for r in rows:
+        assert resolve_name(r.binding.label, labels) == r.binding.name == resolve_name(r.binding.name, labels)
+        assert panel.row(r.binding.label) is panel.row(r.binding.name) is r
+    # a move in the panel and the same --set on the command line give the same edit
+    panel.keep_box.click()
+    panel.row("smile").pin.click()
+    panel.row("age").spin.setValue(1.5)
+    gui = attr_edits(w.holder.doc)["age"]
+    cli = apply_sliders(w.holder.doc.without_edit(gui.id), lib, "attributes", [("Age", 1.5)], None)
+    assert attr_edits(cli)["age"].amount == gui.amount and attr_edits(cli)["age"].keep == gui.keep == ("smile",)
+
+
+def test_resetting_edits_keeps_the_switches(qtbot) -> None:
+    """Reset removes edits, not the document's Keep others and pins."""
+    from stylestudio.app.undo_commands import DocumentHolder, ResetAllEditsCommand, ResetLibrariesCommand
+    from stylestudio.engine.document import AttributeSettings, EditDocument, SeedSource
+
+    switches = AttributeSettings(keep_others=False, pins=("age",))
+    doc = EditDocument(TINY, SeedSource(seed=1), attributes=switches,
+                       edits=(DirectionEdit(library="attributes", name="smile", amount=1.0, id="attributes:smile"),))
+    holder = DocumentHolder(doc)
+    for cmd in (ResetAllEditsCommand(holder), ResetAllEditsCommand(holder, "attributes", "attributes"),
+                ResetLibrariesCommand(holder, ("attributes",), "attributes")):
+        cmd.redo()
+        assert holder.doc.edits == () and holder.doc.attributes == switches
+        cmd.undo()
+        assert holder.doc is doc
+
+
 def test_new_slider_from_examples(qtbot, attr_window) -> None:
     from stylestudio.app.examples_dialog import WITH, ExamplesDialog
     from stylestudio.engine.directions.examples import custom_library_path
