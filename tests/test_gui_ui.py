@@ -6,6 +6,8 @@ progress and "show original", and the Export dialog.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
@@ -13,7 +15,7 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from test_gui_support import TINY, close_window, ensure_test_model, make_window, wait_sliders
+from test_gui_support import TINY, activate, close_window, ensure_test_model, make_window, wait_sliders
 
 pytestmark = pytest.mark.gui
 ATTRIBUTES = ("age", "gender", "smile", "yaw", "pitch", "glasses", "beard", "hair", "mouth", "light")
@@ -187,5 +189,123 @@ def test_regions_list_names_first_clusters_behind_advanced_and_an_outline_on_dem
         assert all(at(shown, x, y) != at(hidden, x, y) for x, y in edge), "the outline is drawn on the border"
         box.click()
         assert canvas.grab().toImage() == hidden
+    finally:
+        close_window(w)
+
+
+# ---- the Export dialog ---------------------------------------------------------------------------
+
+
+def quantization_at(quality: int) -> dict:
+    """The JPEG quantisation tables Pillow writes at ``quality`` (to read back an export's quality)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return im.quantization
+
+
+def export_via_dialog(qtbot, w, path, fmt: str, quality: int, size: int | None):
+    """File ▸ Export (Ctrl+E), fill the dialog in, press Export, wait for the file."""
+    activate(qtbot, w)
+    QTest.keyClick(w, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.export_box is not None and w.export_box.isVisible(), timeout=5000)
+    dlg = w.export_box
+    dlg.format_box.setCurrentIndex(dlg.format_box.findData(fmt))
+    assert dlg.quality_box.isEnabled() == (fmt == "jpeg")
+    dlg.quality_box.setValue(quality)
+    dlg.full_box.setChecked(size is None)
+    if size is not None:
+        dlg.size_box.setValue(size)
+    dlg.path_edit.setText(str(path))
+    maximum = dlg.size_box.maximum()
+    QTest.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: path.exists() and w.statusBar().currentMessage().startswith("Exported"), timeout=60000)
+    return maximum
+
+
+def test_export_dialog_writes_a_jpeg_with_the_chosen_quality_size_and_an_srgb_profile(qtbot, tmp_path):
+    from PIL import Image, ImageCms
+
+    from stylestudio.engine.imageio import read_recipe
+    from stylestudio.engine.project import load_project
+
+    w = make_window(qtbot)
+    try:
+        assert w.actions_by_name["export"].shortcut().toString() == "Ctrl+E"
+        out = tmp_path / "face.jpg"
+        maximum = export_via_dialog(qtbot, w, out, "jpeg", 70, 24)
+        assert maximum == 32, "up to the model's resolution"
+        with Image.open(out) as im:
+            assert im.format == "JPEG" and im.size == (24, 24)
+            assert im.quantization == quantization_at(70)
+            icc = im.info.get("icc_profile")
+            assert icc and "sRGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io_bytes(icc)))
+        assert read_recipe(out)["model"] == TINY
+        # the choices are the document's export settings: undoable, saved with the project
+        e = w.holder.doc.export
+        assert (e.format, e.quality, e.size) == ("jpeg", 70, 24)
+        assert w.undo_stack.text(w.undo_stack.index() - 1) == "Export settings"
+        project = tmp_path / "p.stylestudio"
+        assert w.save_to(project)
+        assert load_project(project).export == e
+        # opened again, the dialog shows them
+        w.actions_by_name["export"].trigger()
+        dlg = w.export_box
+        assert dlg.format() == "jpeg" and dlg.quality_box.value() == 70 and dlg.size_box.value() == 24
+        assert dlg.path().suffix == ".jpg" and not dlg.full_box.isChecked()
+        dlg.format_box.setCurrentIndex(dlg.format_box.findData("tiff"))
+        assert dlg.path().suffix == ".tif" and not dlg.quality_box.isEnabled()
+        dlg.reject()
+        assert w.holder.doc.export == e, "Cancel changes nothing"
+        assert not w.errors, w.errors
+    finally:
+        close_window(w)
+
+
+def io_bytes(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+def test_export_dialog_keeps_the_photos_exif_upright_and_goes_up_to_the_photos_size(qtbot, tmp_path):
+    skdata = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from stylestudio.engine.document import EditDocument
+    from stylestudio.engine.face.align import load_photo
+    from stylestudio.engine.face.landmarks import detect_faces
+    from stylestudio.engine.photo import photo_source_from_file
+
+    # a camera photo stored on its side (EXIF orientation 6), with a make and model
+    upright = skdata.astronaut()[:, 64:448]  # 384 wide, 512 tall
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # turned left: orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "TestCam", "Model 7", 6
+    photo = tmp_path / "camera.jpg"
+    Image.fromarray(stored).save(photo, quality=95, exif=exif.tobytes())
+    assert load_photo(photo).shape == upright.shape
+
+    gen = ensure_test_model(TINY)
+    w = make_window(qtbot)
+    try:
+        landmarks = detect_faces(load_photo(photo))[0].landmarks
+        source = dataclasses.replace(photo_source_from_file(photo, landmarks),
+                                     wplus=np.zeros((gen.num_ws, gen.w_dim), np.float32))
+        w.set_document(EditDocument(model=TINY, source=source, title="camera"))
+        out = tmp_path / "edited.jpg"
+        maximum = export_via_dialog(qtbot, w, out, "jpeg", 85, 256)
+        assert maximum == 512, "up to the photo's own size"
+        with Image.open(out) as im:
+            assert im.size == (192, 256), "the longer side is the chosen size, the photo's shape kept"
+            assert im.quantization == quantization_at(85) and im.info.get("icc_profile")
+            got = im.getexif()
+        assert (got.get(0x010F), got.get(0x0110)) == ("TestCam", "Model 7")
+        assert got.get(0x0112) == 1, "the pixels are upright: a viewer must not turn them again"
     finally:
         close_window(w)

@@ -323,3 +323,29 @@ def test_cli_default_model_end_to_end(capsys, tmp_path, astronaut, astronaut_png
     assert np.array_equal(full[far], astronaut[far])  # PNG: lossless, so exactly the photo away from the face
     assert not np.array_equal(full, astronaut)
 
+
+
+def test_exported_files_keep_the_photos_exif_upright_with_an_srgb_profile(tmp_path, astronaut) -> None:
+    from stylestudio.engine.imageio import photo_exif, read_recipe, save_image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "TestCam", "Model 7", 6
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:06 07:08:09"  # DateTimeOriginal, in the Exif sub-block
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, "JPEG", exif=exif.tobytes())
+    kept = photo_exif(buf.getvalue())
+    assert kept is not None and kept[0x0112] == 1
+    for suffix in (".jpg", ".png", ".tif"):
+        out = tmp_path / f"out{suffix}"
+        save_image(out, astronaut[:40, :30], {"model": "m"}, quality=80, exif=kept)
+        with Image.open(out) as im:
+            got = im.getexif()
+            assert im.info.get("icc_profile"), f"{suffix}: no sRGB profile"
+            assert (got.get(0x010F), got.get(0x0110), got.get(0x0112)) == ("TestCam", "Model 7", 1), suffix
+            assert got.get_ifd(0x8769).get(0x9003) == "2024:05:06 07:08:09"
+        assert read_recipe(out) == {"model": "m"}, "the recipe is still there"
+    # no EXIF, or a damaged block: nothing to keep, and never an error
+    assert photo_exif(np.frombuffer(b"not an image", np.uint8)) is None
+    plain = io.BytesIO()
+    Image.fromarray(astronaut).save(plain, "PNG")
+    assert photo_exif(plain.getvalue()) is None

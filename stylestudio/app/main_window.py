@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self._before: OrderedDict[tuple, QImage] = OrderedDict()
         self._jobs: dict[int, str] = {}
         self._last_job = 0
+        self.export_box: QWidget | None = None  #: the Export dialog while it is open
+        self._last_export_dir: str | None = None
         self.errors: list[str] = []  #: every error shown, oldest first (also read by tests)
         self.error_box: QMessageBox | None = None
         #: answers "save changes?" → "save" | "discard" | "cancel"; replaceable (tests, scripting)
@@ -722,17 +724,39 @@ class MainWindow(QMainWindow):
 
     # -- export / clipboard ---------------------------------------------------------------------
     def export_dialog(self) -> None:
-        fmt = self.holder.doc.export.format
-        filters = list(EXPORT_FILTERS)
-        selected = next((f for f in filters if f.lower().startswith(fmt[:3])), filters[0])
-        default = str(Path(self._start_dir()) / f"{self.document_name()}{EXPORT_FILTERS[selected]}")
-        path, chosen = QFileDialog.getSaveFileName(self, "Export Image", default, ";;".join(filters), selected)
-        if not path:
+        """File ▸ Export: the Export dialog (file, format, JPEG quality, size), opened window-modal.
+
+        Accepting stores the choices in the document's export settings (one undo step, saved with
+        the project) and exports. The dialog is ``self.export_box`` while it is open.
+        """
+        from ..engine.export import full_size
+        from .export_dialog import ExportDialog
+        from .undo_commands import SetExportSettingsCommand
+
+        doc = self.holder.doc
+        model = self.ctx.model
+        resolution = model.resolution if model is not None and model.name == doc.model else (self.canvas.logical
+                                                                                             or 1024)
+        try:
+            max_size = full_size(doc, resolution)
+        except Exception as exc:  # an unreadable photo: say so, export nothing
+            self.report_error("Export failed", file_error(self.document_name(), exc))
             return
-        p = Path(path)
-        if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-            p = p.with_name(p.name + EXPORT_FILTERS.get(chosen, ".png"))
-        self.export_to(p)
+        default = Path(self._last_export_dir or self._start_dir()) / self.document_name()
+        dlg = ExportDialog(doc.export, default, max_size, doc.source.kind == "photo", self)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        self.export_box = dlg
+
+        def accepted() -> None:
+            settings, path = dlg.settings(), dlg.path()
+            if settings != self.holder.doc.export:
+                self.undo_stack.push(SetExportSettingsCommand(self.holder, settings))
+            self._last_export_dir = str(path.parent)
+            self.export_to(path)
+
+        dlg.accepted.connect(accepted)
+        dlg.finished.connect(lambda _r: setattr(self, "export_box", None))
+        dlg.open()
 
     def export_to(self, path: Path, on_done: Callable[[Path], None] | None = None) -> int:
         """Render the document at full resolution in the job thread and write it with its recipe."""

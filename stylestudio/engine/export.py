@@ -4,6 +4,10 @@ Every file is written through :func:`stylestudio.safe_io.atomic_write` (a full d
 mid-export never truncates the previous export). Sources that come from a photo register a
 *compositor* (paste the face back into the original photo); everything else exports the
 generated image itself.
+
+The size is the longer side in pixels (None: full size — the photo's own for a pasted-back
+photo, the model's resolution otherwise). Every file carries an sRGB ICC profile; a photo
+project's export keeps the source photo's EXIF (orientation normalised to 1).
 """
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..safe_io import atomic_write, check_output
 from .document import EditDocument
-from .imageio import resize, save_image
+from .imageio import check_size, photo_exif, resize, save_image
 from .render import Renderer, to_uint8
 
 #: source kind → fn(doc, face HxWx3 uint8) → full picture HxWx3 uint8 (e.g. pasted back into the photo)
@@ -27,12 +32,38 @@ def recipe(doc: EditDocument) -> dict:
     return body
 
 
+def full_size(doc: EditDocument, resolution: int) -> int:
+    """The longest side of a full-size export: the photo's own when pasted back, else the model's."""
+    photo = getattr(doc.source, "photo", None)
+    if doc.source.kind in COMPOSITORS and doc.export.paste_back and photo is not None:
+        return int(max(photo.shape[:2]))
+    return int(resolution)
+
+
+def fit_longest(picture: np.ndarray, size: int | None) -> np.ndarray:
+    """``picture`` scaled so its longer side is ``size`` (aspect kept); as is for None or that size."""
+    check_size(size)
+    h, w = picture.shape[:2]
+    if size is None or size == max(h, w):
+        return picture
+    if h == w:
+        return resize(picture, size)
+    scale = size / max(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(picture).resize(new, Image.LANCZOS))
+
+
 def final_picture(renderer: Renderer, doc: EditDocument, size: int | None = None) -> np.ndarray:
     face = to_uint8(renderer.render(doc))
     compositor = COMPOSITORS.get(doc.source.kind)
     if compositor is not None and doc.export.paste_back:
-        return compositor(doc, face)
+        return fit_longest(compositor(doc, face), size or doc.export.size)
     return resize(face, size or doc.export.size)
+
+
+def source_exif(doc: EditDocument):
+    """The EXIF to keep in an export: the source photo's (orientation 1) for a photo project, else None."""
+    return photo_exif(getattr(doc.source, "photo_bytes", None))
 
 
 def export_document(generator, model: str, doc: EditDocument, path: Path, size: int | None = None,
@@ -45,4 +76,5 @@ def export_document(generator, model: str, doc: EditDocument, path: Path, size: 
         img = np.ascontiguousarray(renderer.render(doc).float().cpu().numpy())
         atomic_write(path, lambda f: np.save(f, img, allow_pickle=False))
         return
-    save_image(path, final_picture(renderer, doc, size), recipe(doc), quality=doc.export.quality)
+    save_image(path, final_picture(renderer, doc, size), recipe(doc), quality=doc.export.quality,
+               exif=source_exif(doc))

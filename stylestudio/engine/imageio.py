@@ -6,10 +6,16 @@ before anything is opened (a FIFO would block ``open`` forever, a folder or devi
 decoder failure into one :class:`InputError` line naming the file, and :func:`to_rgb8` scales
 16-bit and float images to 8 bits instead of clipping them. Writing goes through
 :func:`stylestudio.safe_io.atomic_write`, so a failed export never damages the previous file.
+
+Every written picture carries an sRGB ICC profile (its pixels are sRGB: colour-managed viewers
+and print shops then show them as meant), and can carry the EXIF of a source photo
+(:func:`photo_exif`: camera, date, … kept; the orientation set to 1, since the pixels are
+already upright).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -19,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from ..errors import InputError
 from ..safe_io import atomic_write, os_error_message
@@ -27,6 +33,10 @@ from .limits import MAX_IMAGE_PIXELS, MAX_SIZE, MIN_SIZE, PHOTO_SUFFIXES
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 RECIPE_KEY = "stylestudio:recipe"
+ORIENTATION = 0x0112  #: EXIF tag: how the stored pixels must be turned to stand upright (1: as stored)
+DESCRIPTION = 0x010E  #: EXIF ImageDescription: the recipe in JPEG and TIFF files
+#: EXIF tags dropped from a source photo's block: they describe the photo's pixels, not the export's
+_PIXEL_TAGS = (0xA002, 0xA003, 0x0100, 0x0101, 0x0201, 0x0202)  # pixel/thumbnail sizes and offsets
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 __all__ = ["FORMATS", "PHOTO_SUFFIXES", "RECIPE_KEY", "check_input_file", "open_image", "to_rgb8", "to_grey8",
@@ -56,23 +66,77 @@ def resize(array: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size, size), Image.LANCZOS))
 
 
-def save_image(path: Path, array: np.ndarray, recipe: dict[str, Any] | None = None, quality: int = 95) -> None:
-    """Write HxWx3 uint8 ``array`` atomically; ``recipe`` goes into PNG text / JPEG+TIFF description."""
+@functools.lru_cache(maxsize=1)
+def srgb_profile() -> bytes:
+    """The bytes of an sRGB ICC profile (Little CMS's built-in one), embedded in every export."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def photo_exif(data: bytes | np.ndarray | None) -> Image.Exif | None:
+    """The EXIF block of a photo file's bytes, fit to go with an upright export of it, or None.
+
+    The orientation is set to 1 (the exported pixels are already upright: a viewer must not turn
+    them again) and tags about the stored pixels' size or the embedded thumbnail are dropped.
+    A missing or damaged block gives None: metadata never costs the export.
+    """
+    if data is None:
+        return None
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if not raw:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(raw)) as img:
+                exif = img.getexif()
+                if not len(exif):
+                    return None
+                for sub in (0x8769, 0x8825):  # the Exif and GPS sub-blocks: read them while the file is open
+                    if sub in exif:
+                        exif.get_ifd(sub)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not stop an export
+        return None
+    for tag in _PIXEL_TAGS:
+        exif.pop(tag, None)
+    with contextlib.suppress(Exception):
+        for tag in _PIXEL_TAGS:
+            exif.get_ifd(0x8769).pop(tag, None)
+    exif[ORIENTATION] = 1
+    return exif
+
+
+def save_image(path: Path, array: np.ndarray, recipe: dict[str, Any] | None = None, quality: int = 95,
+               exif: Image.Exif | None = None, icc: bool = True) -> None:
+    """Write HxWx3 uint8 ``array`` atomically, with an sRGB ICC profile (``icc``).
+
+    ``recipe`` goes into PNG text / the JPEG+TIFF EXIF description; ``exif`` (e.g. from
+    :func:`photo_exif`) is written with it (its description replaced by the recipe).
+    """
     path = Path(path)
     fmt = image_format(path)
     img = Image.fromarray(np.ascontiguousarray(array))
     text = json.dumps(recipe) if recipe is not None else None
     kwargs: dict[str, Any] = {}
+    block = Image.Exif()
+    if exif is not None:
+        block.update(exif)
+        block.pop(DESCRIPTION, None)
+        with contextlib.suppress(Exception):
+            for sub in (0x8769, 0x8825):
+                if sub in exif:
+                    block[sub] = exif.get_ifd(sub)
     if fmt == "PNG" and text:
         info = PngImagePlugin.PngInfo()
         info.add_text(RECIPE_KEY, text)
         kwargs["pnginfo"] = info
     elif text:
-        exif = Image.Exif()
-        exif[0x010E] = text  # ImageDescription
-        kwargs["exif"] = exif.tobytes()
+        block[DESCRIPTION] = text
+    if len(block):
+        kwargs["exif"] = block.tobytes()
+    if icc:
+        kwargs["icc_profile"] = srgb_profile()
     if fmt == "JPEG":
-        kwargs["quality"] = quality
+        kwargs["quality"] = int(quality)
     atomic_write(path, lambda f: img.save(f, format=fmt, **kwargs))
 
 
