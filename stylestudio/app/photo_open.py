@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QLabel, QL
 from ..engine.document import EditDocument
 from ..engine.inversion import InversionSettings
 from ..engine.limits import PHOTO_SUFFIXES
+from ..engine.tasks import FindFaces, InvertPhoto
 from .undo_commands import SetExportSettingsCommand
 from .worker import qimage_from_array
 
@@ -58,26 +59,6 @@ def inversion_text(name: str, stage: str, fraction: float, lpips: float) -> str:
     """
     return (f"Inverting {name}: {STAGES.get(stage, stage)} · {max(0.0, min(1.0, fraction)) * 100:.0f} % · "
             f"likeness: {likeness(lpips)}")
-
-
-def find_faces(path: Path, progress: Callable[[str, float], None]) -> tuple[list[Any], list[np.ndarray]]:
-    """Worker side: the photo's faces (largest first) and a square thumbnail of each."""
-    from PIL import Image
-
-    from ..engine.face.align import load_photo
-    from ..engine.face.landmarks import detect_faces
-
-    progress(f"Looking for faces in {path.name}…", -1)
-    photo = load_photo(path)
-    faces = detect_faces(photo, progress)
-    thumbs = []
-    for f in faces:
-        x0, y0, x1, y1 = f.box
-        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 0.75
-        box = tuple(int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
-        crop = Image.fromarray(photo).crop(box).resize((CHOOSER_PX, CHOOSER_PX), Image.LANCZOS)
-        thumbs.append(np.asarray(crop.convert("RGB")))
-    return faces, thumbs
 
 
 class FaceChooserDialog(QDialog):
@@ -134,6 +115,7 @@ class PhotoOpener(QObject):
             lambda thumbs, descs: ask_face(window, thumbs, descs)
         self.job = 0  #: the running detection/inversion job (0: none)
         self.previews = 0  #: intermediate reconstructions shown for the current photo
+        self._ticket = 0  #: which inversion the previews in flight belong to (older ones are dropped)
         self._preview.connect(self._on_preview, Qt.ConnectionType.QueuedConnection)
 
         w = window
@@ -202,13 +184,13 @@ class PhotoOpener(QObject):
             self.open_photo(Path(path), ask=False)
 
     def open_photo(self, path: Path, ask: bool = True) -> int:
-        """Detect the faces of ``path`` in the worker, then go on with :meth:`_on_faces`."""
+        """Detect the faces of ``path`` in the job thread, then go on with :meth:`_on_faces`."""
         path = Path(path)
         if ask and not self.window.maybe_save():
             return 0
-        self.job = self.window.engine.submit(
-            f"Open {path.name}", lambda e, c: find_faces(path, c.progress),
-            on_done=lambda found: self._on_faces(path, *found), on_error=self._failed)
+        self.job = self.window.engine.submit_task(FindFaces(path, CHOOSER_PX),
+                                                  on_done=lambda found: self._on_faces(path, *found),
+                                                  on_error=self._failed)
         return self.job
 
     def _on_faces(self, path: Path, faces: list[Any], thumbs: list[np.ndarray]) -> None:
@@ -227,41 +209,26 @@ class PhotoOpener(QObject):
         self.invert(path, faces[index].landmarks, index)
 
     def invert(self, path: Path, landmarks: np.ndarray, index: int = 0) -> int:
-        """Align and invert one face as a cancellable job; previews go to the canvas."""
+        """Align and invert one face as a cancellable job (the :class:`~stylestudio.engine.tasks.InvertPhoto`
+        request, in the job thread: editing goes on meanwhile); previews go to the canvas."""
         model = self.window.holder.doc.model
         settings = self.inversion_settings
         self.previews = 0
 
-        def run(engine: Any, ctx: Any) -> Any:
-            from ..engine.face.align import align_face, load_photo
-            from ..engine.inversion import iter_inversion, model_encoder
-            from ..engine.photo import photo_source_from_file
-            from ..engine.render import to_uint8
+        self._ticket += 1
+        ticket = self._ticket
+        desc = self.window.ctx.model
+        resolution = desc.resolution if desc is not None and desc.name == model else 0
 
-            ctx.progress(f"Aligning the face in {path.name}…", -1)
-            loaded = engine.model(model, progress=ctx.progress)
-            gen = loaded.generator
-            encoder = model_encoder(loaded.resources) if settings.estimate and settings.use_encoder else None
-            source = photo_source_from_file(path, landmarks, index)
-            aligned, _ = align_face(load_photo(path), source.landmarks, gen.resolution, quad=source.quad)
-            result, last = None, None
-            for u in iter_inversion(gen, aligned, settings, encoder=encoder):
-                if u.image is not None:
-                    self._preview.emit(ctx.job_id, qimage_from_array(to_uint8(u.image[:1])), gen.resolution,
-                                       f"{u.lpips:.6f}")
-                last = u
-                if u.result is not None:
-                    result = u.result
-                    break
-                ctx.progress(inversion_text(path.name, u.stage, u.fraction, u.lpips), u.fraction)
-            assert result is not None and last is not None
-            record = {"steps": settings.steps if settings.optimise else 0, "pti": settings.pti,
-                      "pti_steps": settings.pti_steps if settings.pti else 0, "estimate": settings.estimate,
-                      "lpips": round(float(last.lpips), 4), "seconds": round(result.seconds, 1)}
-            if result.origin:
-                record["start"] = result.origin
-            return dataclasses.replace(source, wplus=result.wplus, weight_deltas=result.weight_deltas,
-                                       inversion=record)
+        def show(u: Any) -> None:  # in the job thread: hand the picture over as a QImage
+            if u.image is not None:
+                from ..engine.render import to_uint8
+
+                self._preview.emit(ticket, qimage_from_array(to_uint8(u.image[:1])),
+                                   resolution or u.image.shape[-1], f"{u.lpips:.6f}")
+
+        request = InvertPhoto(model, path, np.asarray(landmarks, np.float32), index, settings, on_update=show,
+                              describe=lambda name, u: inversion_text(name, u.stage, u.fraction, u.lpips))
 
         def done(source: Any) -> None:
             self.job = 0
@@ -273,11 +240,11 @@ class PhotoOpener(QObject):
             self.window.render_label.setToolTip(likeness_tip(lpips))
             self.opened.emit(doc)
 
-        self.job = self.window.engine.submit(f"Invert {path.name}", run, done, self._failed)
+        self.job = self.window.engine.submit_task(request, done, self._failed)
         return self.job
 
-    def _on_preview(self, job_id: int, image: QImage, resolution: int, text: str) -> None:
-        if job_id != self.job:
+    def _on_preview(self, ticket: int, image: QImage, resolution: int, text: str) -> None:
+        if ticket != self._ticket or not self.job:
             return  # cancelled or superseded: never show a stale reconstruction
         self.previews += 1
         self.window.canvas.set_frame(image, resolution, -1, "preview")

@@ -57,7 +57,8 @@ class InvertPhoto:
 
     ``on_update`` (not part of the request's identity) receives every
     :class:`~stylestudio.engine.inversion.InversionUpdate`, e.g. to show the reconstruction as it
-    improves; it runs in the task's thread.
+    improves; ``describe(path_name, update)`` words the progress line (the GUI's wording). Both
+    run in the task's thread.
     """
 
     model: str
@@ -66,6 +67,7 @@ class InvertPhoto:
     index: int = 0
     settings: Any = None  #: :class:`~stylestudio.engine.inversion.InversionSettings` (None: defaults)
     on_update: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
+    describe: Callable[[str, Any], str] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "jobs"
 
     def title(self) -> str:
@@ -97,7 +99,9 @@ def invert_photo(session: Any, req: InvertPhoto, progress: Progress, cancel: Can
             req.on_update(u)
         if u.result is not None:
             return source.with_inversion(u.result, settings)
-        progress(f"Inverting {path.name}: {names[u.stage]} ({u.step}/{u.total})", u.fraction)
+        text = (req.describe(path.name, u) if req.describe is not None else
+                f"Inverting {path.name}: {names[u.stage]} · {max(0.0, min(1.0, u.fraction)) * 100:.0f} %")
+        progress(text, u.fraction)
         check_cancel(cancel, "inversion cancelled")
     raise RuntimeError("inversion ended without a result")  # unreachable: the iterator always finishes
 
