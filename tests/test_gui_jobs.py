@@ -133,3 +133,47 @@ def test_the_job_thread_yields_to_the_render_thread(qtbot):
             assert j_nice > r_nice
     finally:
         close_window(w)
+
+
+def test_jobs_queue_in_the_panel_and_a_queued_one_is_cancelled_before_it_runs(qtbot):
+    import threading
+
+    from stylestudio.app.panels.jobs import eta_text
+
+    w = make_window(qtbot)
+    try:
+        jobs = w.panel("jobs")
+        release = threading.Event()
+        ran: list[str] = []
+
+        def slow(name: str):
+            def fn(session, ctx):
+                ran.append(name)
+                for i in range(200):
+                    ctx.progress(f"{name} step {i}", 0.1 + i / 400)  # raises once cancelled
+                    if release.wait(0.02):
+                        break
+                return name
+            return fn
+
+        first = w.engine.submit("First", slow("first"), lane="jobs")
+        second = w.engine.submit("Second", slow("second"), lane="jobs")
+        third = w.engine.submit("Third", slow("third"), lane="jobs")
+        r1, r2, r3 = (w.engine.records[i] for i in (first, second, third))
+        qtbot.waitUntil(lambda: r1.state == "running" and r1.fraction > 0.1, timeout=20000)
+        assert r2.state == r3.state == "queued"
+        assert jobs.row_text(second, 2) == "waiting" and jobs.cancel_buttons[second].isEnabled()
+        assert jobs.tree.topLevelItem(0).text(0) == "Third"  # newest first
+        jobs.cancel_buttons[second].click()
+        qtbot.waitUntil(lambda: r2.state == "cancelled", timeout=5000)
+        assert jobs.row_text(second, 4) == "cancelled"
+        assert r1.eta_s() is not None  # running with a fraction: a time left is shown
+        release.set()
+        qtbot.waitUntil(lambda: r3.state == "finished", timeout=20000)
+        assert r1.state == "finished" and ran == ["first", "third"]  # the cancelled one never ran
+        assert jobs.row_text(first, 4) == "done" and jobs.row_text(first, 2).startswith("took")
+        jobs.clear_finished()
+        assert not w.engine.records and jobs.tree.topLevelItemCount() == 0 and jobs.empty.isVisibleTo(jobs)
+        assert eta_text(None) == "" and eta_text(5) == "about 5 s" and eta_text(300) == "about 5 min"
+    finally:
+        close_window(w)
