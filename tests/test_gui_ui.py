@@ -139,7 +139,9 @@ def test_fine_steps_and_the_wheel_scrolls_the_panel_not_the_slider(qtbot, attr_w
     assert target.slider.value() == before and w.undo_stack.count() == steps
     assert bar.value() > top, "the wheel scrolled the panel"
     # …and moves it once the slider has the focus (clicked or tabbed to)
+    activate(qtbot, w)
     target.slider.setFocus()
+    qtbot.waitUntil(target.slider.hasFocus, timeout=5000)
     wheel(target.slider, +120)
     assert target.slider.value() != before and w.undo_stack.count() == steps + 1
 
