@@ -253,3 +253,16 @@ def test_attribute_switches_are_saved_in_the_project(tmp_path):
     with pytest.raises(InputError) as info:
         load_project(path)
     assert str(info.value) == "bad.stylestudio: attributes.keep_others: expected true or false, got 'no'"
+
+
+def test_pti_weight_deltas_are_judged_by_the_delta_limit_not_the_generic_one() -> None:
+    """A photo project's fine-tuned weights (``source.delta:<parameter>``, names with dots) are legal
+    up to the delta limit; a generic array of that size would be refused."""
+    import numpy as np
+
+    from stylestudio.engine.project import MAX_DELTA_ELEMENTS, _kind_limits
+
+    f32 = np.dtype(np.float32)
+    assert _kind_limits("source.delta:stages.b4.conv1.weight", (512, 512, 3, 3), f32) is None
+    assert _kind_limits("source.delta:stages.b4.conv1.weight", (MAX_DELTA_ELEMENTS + 1,), f32)
+    assert _kind_limits("source.something", (512, 512, 3, 3), f32)

@@ -79,8 +79,11 @@ def _kind_limits(key: str, shape: tuple[int, ...], dtype: np.dtype) -> str | Non
     """Why array ``key`` of ``shape``/``dtype`` is implausible for its kind (None: plausible)."""
     from .edits.transfer import MAX_MASK_SIDE
 
-    kind = key.rsplit(".", 1)[-1]
     n = math.prod(shape)
+    owner, _, field_name = key.partition(".")
+    if field_name.startswith("delta:"):  # PTI: ``source.delta:<parameter name with dots>``
+        return None if n <= MAX_DELTA_ELEMENTS else f"a weight delta of {n} values"
+    kind = key.rsplit(".", 1)[-1]
     if kind == "wplus":
         if n == 0 and len(shape) <= 2:
             return None  # a photo not inverted yet
@@ -99,8 +102,6 @@ def _kind_limits(key: str, shape: tuple[int, ...], dtype: np.dtype) -> str | Non
         return None
     if kind in ("landmarks", "quad"):
         return None if n <= 1000 else f"{kind} of shape {shape}"
-    if kind.startswith("delta:"):
-        return None if n <= MAX_DELTA_ELEMENTS else f"a weight delta of {n} values"
     return None if n <= MAX_OTHER_ELEMENTS else f"an array of {n} values"
 
 
