@@ -11,7 +11,7 @@ import pytest
 
 from stylestudio.engine import tasks
 from stylestudio.engine.progress import CancelToken, check_cancel, checking, is_cancelled, scaled
-from stylestudio.errors import Cancelled
+from stylestudio.errors import Cancelled, InputError
 
 from test_gui_support import TINY, ensure_test_model
 
@@ -123,5 +123,9 @@ def test_install_makes_a_resource_current_and_is_published_once():
     marker = object()
     session.install(TINY, "catalog", "x", marker)
     assert session.model(TINY).resources.get("catalog", "x") is marker
-    assert session.take_published() == [(TINY, "catalog", "x", marker)]
+    published = session.take_published()
+    assert published == [(TINY, "catalog", "x", marker)]
     assert session.take_published() == []
+    session.release(published)  # handed over to another session: this one no longer holds it
+    with pytest.raises(InputError, match="catalog"):
+        session.model(TINY).resources.get("catalog", "x")

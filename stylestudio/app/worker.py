@@ -577,6 +577,7 @@ class JobWorker(QObject):
         else:
             published = self.engine.take_published()
             if published:
+                self.engine.release(published)  # the render session owns them from now on
                 self.installs.emit(published)  # before the result: the render session learns first
             self.stats["jobs"] += 1
             self.job_finished.emit(job.id, result)

@@ -86,6 +86,10 @@ class Resources:
     def put(self, kind: str, name: str, value: Any) -> None:
         self._cache[(kind, name)] = value
 
+    def forget(self, kind: str, name: str) -> None:
+        """Drop a loaded resource (it is loaded again when next asked for)."""
+        self._cache.pop((kind, name), None)
+
     def find_file(self, kind: str, filename: str) -> Path | None:
         """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""
         check_resource_name(filename, "resource file")

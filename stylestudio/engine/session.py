@@ -121,6 +121,14 @@ class Engine:
             self.models[model].resources.put(kind, name, value)
         self.published.append((model, kind, name, value))
 
+    def release(self, items: list[tuple[str, str, str, Any]]) -> None:
+        """Hand published resources over to another session: this one forgets them (it loads them
+        again from disk when it needs them), so no mutable object, e.g. a catalog's query cache, is
+        ever used by two threads."""
+        for model, kind, name, _value in items:
+            if model in self.models:
+                self.models[model].resources.forget(kind, name)
+
     def take_published(self) -> list[tuple[str, str, str, Any]]:
         """The resources installed since the last call (and forget them)."""
         out, self.published = self.published, []
