@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 AREA = {"left": Qt.DockWidgetArea.LeftDockWidgetArea, "right": Qt.DockWidgetArea.RightDockWidgetArea,
         "bottom": Qt.DockWidgetArea.BottomDockWidgetArea}
-EXPORT_FILTERS = {"PNG image (*.png)": ".png", "JPEG image (*.jpg *.jpeg)": ".jpg", "TIFF image (*.tif *.tiff)": ".tif"}
 PROJECT_FILTER = f"StyleStudio project (*{SUFFIX})"
 THUMBNAIL_PX = 256
 RIGHT_DOCK_PX = 520  #: default width of the right dock: sliders ≥ 200 px beside label, value, units, pin
