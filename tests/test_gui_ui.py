@@ -311,3 +311,39 @@ def test_export_dialog_keeps_the_photos_exif_upright_and_goes_up_to_the_photos_s
         assert got.get(0x0112) == 1, "the pixels are upright: a viewer must not turn them again"
     finally:
         close_window(w)
+
+
+def window_with_state(qtbot, state: str):
+    """A window started with ``state`` as the saved dock layout (make_window starts from none)."""
+    from stylestudio.app.main_window import MainWindow
+    from stylestudio.app.settings import Settings
+
+    w = MainWindow(Settings(default_model=TINY, last_seed=3, window_state=state), autosave=False)
+    w.ask_unsaved = lambda: "discard"
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def test_a_layout_saved_before_the_new_dock_defaults_gives_way_to_them(qtbot):
+    import base64
+
+    from stylestudio.app.main_window import LAYOUT_VERSION, RIGHT_DOCK_PX
+
+    w = make_window(qtbot)
+    dock = w.docks["sliders-sefa"]
+    assert abs(dock.width() - RIGHT_DOCK_PX) <= 8
+    w.resizeDocks([dock], [300], Qt.Orientation.Horizontal)
+    qtbot.waitUntil(lambda: dock.width() < 340, timeout=5000)
+    old = base64.b64encode(bytes(w.saveState())).decode()  # as earlier versions saved it (version 0)
+    w.resizeDocks([dock], [600], Qt.Orientation.Horizontal)
+    qtbot.waitUntil(lambda: dock.width() > 560, timeout=5000)
+    new = base64.b64encode(bytes(w.saveState(LAYOUT_VERSION))).decode()  # as this version saves it
+    close_window(w)
+    for state, wide in ((old, (RIGHT_DOCK_PX - 8, RIGHT_DOCK_PX + 8)), (new, (560, 10000))):
+        w = window_with_state(qtbot, state)
+        try:
+            qtbot.waitUntil(lambda: wide[0] <= w.docks["sliders-sefa"].width() <= wide[1], timeout=5000)
+        finally:
+            close_window(w)

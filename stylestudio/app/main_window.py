@@ -48,6 +48,9 @@ THUMBNAIL_PX = 256
 RIGHT_DOCK_PX = 520  #: default width of the right dock: sliders ≥ 200 px beside label, value, units, pin
 LEFT_DOCK_PX = 320
 HISTORY_PX = 150  #: default height of the History strip under the editing tabs
+#: version of the saved dock layout: raised when the defaults change, so an old cramped layout
+#: (e.g. a 380-px right dock with 64-px sliders) gives way to the new defaults once
+LAYOUT_VERSION = 2
 
 
 def _has_edits(doc: EditDocument) -> bool:
@@ -425,7 +428,8 @@ class MainWindow(QMainWindow):
             if s.window_geometry:
                 self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
             if s.window_state:
-                self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+                # a layout saved before the current dock defaults is dropped (Qt refuses another version)
+                self.restoreState(QByteArray(base64.b64decode(s.window_state)), LAYOUT_VERSION)
         except (ValueError, TypeError):
             pass
 
@@ -963,7 +967,7 @@ class MainWindow(QMainWindow):
             pass
         s = self.settings
         s.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode()
-        s.window_state = base64.b64encode(bytes(self.saveState())).decode()
+        s.window_state = base64.b64encode(bytes(self.saveState(LAYOUT_VERSION))).decode()
         try:
             s.save()
         except OSError:
