@@ -63,5 +63,7 @@ def test_drag_a_factor_and_export_full_resolution(qtbot, default_window, tmp_pat
     qtbot.waitUntil(lambda: bool(done), timeout=60000)
     with Image.open(out) as im:
         assert im.size == (1024, 1024)
-        assert np.array_equal(np.asarray(im.convert("RGB")), canvas_array(w))
+        # the export renders in the job thread, with fewer torch threads than the render thread:
+        # float sums in another order round a few pixels (about 1 in 25 000) one level differently
+        assert_same_picture(np.asarray(im.convert("RGB")), canvas_array(w), tol=1)
     assert read_recipe(out)["edits"][0]["name"] == "factor4"
