@@ -39,8 +39,9 @@ def attr_window(qtbot):
     dirs = []
     for n in ATTRIBUTES:
         v = rng.standard_normal(gen.w_dim).astype(np.float32)
+        unit = "logit P(happy)" if n == "smile" else "years"
         dirs.append(Direction(n, n.capitalize(), v / np.linalg.norm(v), (), 0.5,
-                              {"attribute_unit": "years", "unit_change": 6.0}))
+                              {"attribute_unit": unit, "unit_change": 2.8}))
     folder = paths.data_home() / "directions" / TINY
     folder.mkdir(parents=True, exist_ok=True)
     lib = folder / "attributes.ssdir"
@@ -79,6 +80,11 @@ def test_right_dock_shows_all_attribute_sliders_and_the_regions_strength(qtbot, 
     parts = [p for r in rows for p in (r.slider, r.spin, r.reset_button) + (() if r.pin.isHidden() else (r.pin,))]
     qtbot.waitUntil(lambda: all(fully_shown(p) for p in parts), timeout=5000)  # no scrolling, nothing clipped
     assert all(r.slider.width() >= 200 for r in rows), [r.slider.width() for r in rows]
+    # a classifier's logit is said in words (the number is in the tooltip), other units as numbers
+    panel.row("smile").spin.setValue(2.0)
+    assert panel.row("smile").units.text() == "↑ happy" and "+5.6" in panel.row("smile").units.toolTip()
+    panel.row("age").spin.setValue(-1.0)
+    assert panel.row("age").units.text() == "-2.8 yr"
     group = wait_sliders(qtbot, w)
     w.docks["sliders-sefa"].raise_()
     qtbot.waitUntil(group.isVisible, timeout=5000)

@@ -15,6 +15,8 @@ Below the named sliders are the user's own sliders (the ``custom`` library, made
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -34,9 +36,10 @@ LIBRARY = "attributes"
 CUSTOM = "custom"
 
 #: compact unit names for the value label (the tooltip gives the full one)
-SHORT_UNITS = {"years": "yr", "degrees": "°", "CIE L*": "L*", "logit P(female)": "logit",
-               "logit P(happy)": "logit", "eye aspect ratio": "EAR", "lip gap / mouth width": "gap",
-               "L* right − left": "ΔL*"}
+SHORT_UNITS = {"years": "yr", "degrees": "°", "CIE L*": "L*", "eye aspect ratio": "EAR",
+               "lip gap / mouth width": "gap", "L* right − left": "ΔL*"}
+#: a classifier's "logit P(happy)" is shown as a direction in words ("↑ happy"), not as "+5.6 logit"
+LOGIT_UNIT = re.compile(r"^logit P\((.+)\)$")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,13 @@ class AttributeRow(SliderRow):
         if self.unit_change is not None and hasattr(self, "pin"):
             change = value * self.unit_change
             digits = 0 if abs(self.unit_change) >= 5 else (1 if abs(self.unit_change) >= 0.5 else 2)
+            odds = LOGIT_UNIT.match(self.unit)
+            if odds:  # a classifier's logit means nothing to a photographer: say which way, number in the tip
+                self.units.setText(f"{'↑' if change > 0 else '↓'} {odds.group(1)}" if value else "")
+                self.units.setToolTip(f"{change:+.{digits}f} on the {odds.group(1)} classifier's logit scale "
+                                      f"(odds × {math.exp(min(abs(change), 50)):.3g})" if value
+                                      else self.binding.tooltip)
+                return
             self.units.setText(f"{change:+.{digits}f} {self.unit}".strip() if value else "")
 
 
