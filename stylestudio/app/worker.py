@@ -575,15 +575,18 @@ class JobWorker(QObject):
             log.error("job %r failed:\n%s", job.title, traceback.format_exc())
             self.job_failed.emit(job.id, error_text(exc), False)
         else:
-            published = self.engine.take_published()
-            if published:
-                self.engine.release(published)  # the render session owns them from now on
-                self.installs.emit(published)  # before the result: the render session learns first
+            self._hand_over()  # before the result: the render session learns first
             self.stats["jobs"] += 1
             self.job_finished.emit(job.id, result)
         finally:
-            if self.engine is not None and job.cancel.is_set():
-                self.engine.take_published()
+            self._hand_over()  # a job that failed after saving something still made it
+
+    def _hand_over(self) -> None:
+        """Resources the job made go to the render session, which owns them from now on."""
+        published = self.engine.take_published() if self.engine is not None else []
+        if published:
+            self.engine.release(published)  # type: ignore[union-attr]
+            self.installs.emit(published)
 
 
 # ---------------------------------------------------------------------------------------------
