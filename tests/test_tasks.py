@@ -69,6 +69,12 @@ def test_the_old_names_are_the_one_convention():
     from stylestudio.engine.regions import catalog
 
     assert catalog.Progress is progress.Progress and catalog._is_cancelled is progress.is_cancelled
+    import importlib
+
+    for name in ("photo", "model_store", "sdist_data", "face.landmarks", "mobilestylegan.provision",
+                 "inversion.invert", "directions.labels"):
+        module = importlib.import_module(f"stylestudio.engine.{name}")
+        assert module.Progress is progress.Progress, name
     with pytest.raises(Cancelled, match="catalog building"):
         catalog._check_cancel(lambda: True)
 

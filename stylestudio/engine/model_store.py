@@ -37,7 +37,7 @@ MAX_WEIGHT_BYTES = 1 << 30
 #: the first bytes of a legacy (pre-1.6, not zip) ``torch.save`` file: a pickled magic number
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 
-Progress = Callable[[str, float], None]  # (message, fraction 0..1)
+from .progress import Progress  # noqa: E402  (the engine's one convention: (message, fraction 0..1 or < 0 busy))
 
 
 def architecture(arch: str) -> type[Generator]:

@@ -31,7 +31,7 @@ from .face.align import Alignment, align_face, check_photo_file, decode_photo, f
 from ..errors import InputError
 
 DELTA_PREFIX = "delta:"
-Progress = Callable[[str, float], None]
+from .progress import Progress  # noqa: E402  (the engine's one convention: (message, fraction 0..1 or < 0 busy))
 MAX_COORDINATE = 1e6  #: landmarks and the crop quad lie within a photo of at most 100 megapixels
 MAX_FACE_INDEX = 10_000
 

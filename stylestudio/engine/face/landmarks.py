@@ -39,7 +39,7 @@ DETECT_MAX_SIDE = 1280  #: detection runs on a copy at most this large
 MIN_SCORE = 0.3  #: HOG detections below this are dropped (unless nothing better was found)
 RETRY_ANGLES = (90.0, -90.0, 180.0, 30.0, -30.0, 60.0, -60.0)  #: tried in order when no upright face
 
-Progress = Callable[[str, float], None]
+from ..progress import Progress  # noqa: E402  (the engine's one convention: (message, fraction 0..1 or < 0 busy))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ LICENCE = ("The random-face package is Apache-2.0. Its weights are MobileStyleGA
            "distilled from NVIDIA's StyleGAN2-FFHQ, which is under the NVIDIA Source Code License "
            "(non-commercial use only); the FFHQ images are CC BY-NC-SA 4.0. Not for commercial use.")
 
-Progress = Callable[[str, float], None]
+from ..progress import Progress  # noqa: E402  (the engine's one convention: (message, fraction 0..1 or < 0 busy))
 
 
 def _say(progress: Progress | None) -> Progress:
