@@ -300,9 +300,17 @@ def test_the_quit_question_answers_from_the_keyboard(qtbot, window):
     assert box.escapeButton() is buttons["&Cancel"] and box.defaultButton() is buttons["&Save"]
     from PySide6.QtWidgets import QApplication
 
+    activate(qtbot, window)  # windows of earlier tests may still hold activation
     box.show()
-    box.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is box, timeout=5000)
+    qtbot.waitExposed(box)
+
+    def active() -> bool:  # mnemonics reach the active window only; ask until it is
+        if QApplication.activeWindow() is not box:
+            box.raise_()
+            box.activateWindow()
+        return QApplication.activeWindow() is box
+
+    qtbot.waitUntil(active, timeout=5000)
     QTest.keyClick(box, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: box.clickedButton() is not None, timeout=5000)  # a mnemonic animates its click
     assert answers.get(box.clickedButton()) == "discard"
