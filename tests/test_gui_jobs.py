@@ -60,7 +60,7 @@ def test_a_catalog_build_runs_while_a_slider_is_dragged_and_can_be_cancelled(qtb
         started: dict[int, int] = {}  # job id → the newest render seq when it started
         w.engine.job_started.connect(lambda jid, *_: started.setdefault(jid, w._latest_seq))
 
-        job = regions.build_catalog(k=6, samples=100)  # ≈10 s of work on two cores
+        job = regions.build_catalog(k=6, samples=400)  # ≈10 s of work on one job thread
         rec = w.engine.records[job]
         assert rec.lane == "jobs" and jobs.row_text(job, 0).startswith("Build region catalog")
         qtbot.waitUntil(lambda: job in started and rec.state == "running", timeout=20000)
@@ -68,7 +68,7 @@ def test_a_catalog_build_runs_while_a_slider_is_dragged_and_can_be_cancelled(qtb
 
         during: list = []
         drag = Drag(row.slider)
-        while rec.state == "running" and len(during) < 4:
+        while rec.state == "running":  # drag for as long as the job runs: it must still finish
             drag.step()
             qtbot.wait(40)
             if rec.state == "running":
