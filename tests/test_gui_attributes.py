@@ -166,11 +166,12 @@ def test_resetting_edits_keeps_the_switches(qtbot) -> None:
         assert holder.doc is doc
 
 
-def test_new_slider_from_examples(qtbot, attr_window) -> None:
+def test_new_slider_from_examples(qtbot, attr_window, request) -> None:
     from stylestudio.app.examples_dialog import WITH, ExamplesDialog
     from stylestudio.engine.directions.examples import custom_library_path
 
     w, panel = attr_window
+    request.addfinalizer(lambda: custom_library_path(TINY).unlink(missing_ok=True))  # later tests expect none
     dlg = ExamplesDialog(w.ctx, w)
     qtbot.addWidget(dlg)
     for s in range(5):

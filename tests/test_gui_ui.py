@@ -73,7 +73,9 @@ def test_right_dock_shows_all_attribute_sliders_and_the_regions_strength(qtbot, 
     w = attr_window
     assert (w.width(), w.height()) == (1440, 900)
     panel = w.panel("attributes")
-    qtbot.waitUntil(lambda: len(panel.rows) == len(ATTRIBUTES), timeout=10000)
+    # the named sliders (a user's own "custom" sliders, if any, come below them)
+    qtbot.waitUntil(lambda: tuple(r.binding.name for r in panel.rows if r.binding.library == "attributes") == ATTRIBUTES,
+                    timeout=10000)
     w.docks["attributes"].raise_()
     qtbot.waitUntil(panel.isVisible, timeout=5000)
     rows = [panel.row(name) for name in ATTRIBUTES]
