@@ -42,16 +42,16 @@ from ..progress import Progress  # noqa: E402  (the engine's one convention)
 
 @dataclass(frozen=True)
 class InversionSettings:
-    """What to run. Defaults: about a minute for the default model on two CPU cores, PTI off."""
+    """What to run. Defaults: about a minute for the default model on two CPU cores, PTI off.
+
+    The measurements behind each default are in docs/photos.md ("Why the settings are what they are").
+    """
 
     estimate: bool = True
     #: start from the encoder's prediction when the caller passes one (see ``model_encoder``)
     use_encoder: bool = True
     estimate_candidates: int = 16  #: random faces scored to pick the starting point (no encoder)
-    #: random faces still scored beside the encoder's prediction: none by default, as on generated
-    #: faces and photos the prediction always scored best (bench/inversion_estimate.py), and 16
-    #: cost ~2 s
-    encoder_candidates: int = 0
+    encoder_candidates: int = 0  #: random faces still scored beside the encoder's prediction
     estimate_steps: int = 20  #: W-space steps on coarse previews
     estimate_resolution: int = 64  #: ``stop_resolution`` used by the estimate (cheap)
     estimate_lr: float = 0.08  #: Adam step, in units of the mapping's per-dimension std of w
@@ -61,45 +61,28 @@ class InversionSettings:
     time_budget: float | None = None  #: seconds for the W+ stage (stops early, schedule follows)
     deadline: float | None = None  #: seconds for estimate + W+ together ("the best result in a minute")
     lr: float = 0.1  #: Adam step in units of the mapping's per-dimension std of w
-    #: most W+ steps render only up to this resolution (the generator's cheap preview), the
-    #: last ``full_steps`` render the full image so the finest rows get fitted too; None (the
-    #: default): all full — on the default model previews did not beat full steps for equal time
+    #: most W+ steps render only up to this resolution, the last ``full_steps`` at full size
+    #: (None: all full)
     optimise_resolution: int | None = None
     full_steps: int = 5
     delta_weight: float = 0.05  #: penalty on W+ rows' offsets from the shared w (editability)
-    #: the penalty at the first W+ step, falling geometrically to ``delta_weight`` at the last:
-    #: a nearly single-w fit first, per-row freedom at the end (None: constant ``delta_weight``).
-    #: Adam moves every one of the num_ws × w_dim offsets by about a full step from the start, and
-    #: on generated faces that noise cost both fit and editability: in 28 steps on seeds
-    #: 1010–1017, 26.8 dB and age +2 keeping 71 % at a constant 0.05, ~30 dB from 32 falling to
-    #: 0.05. A constant 32 fitted generated faces as well but took the astronaut photo's LPIPS
-    #: from 0.19 to 0.28: real photos need the per-row freedom the falling penalty gives back
+    #: the penalty at the first W+ step, falling geometrically to ``delta_weight`` over
+    #: ``delta_weight_fall`` of the stage: a nearly single-w fit first, per-row freedom at the end
+    #: (None: constant ``delta_weight``)
     delta_weight_start: float | None = 32.0
-    #: share of the W+ stage over which the penalty falls (constant ``delta_weight`` after it). The
-    #: fidelity/editability trade: falling over the first half freed the rows while the learning
-    #: rate is still high, which fitted the astronaut photo better (LPIPS 0.187 against 0.199–0.210
-    #: in 60 s) but gave back the editability (seeds 1010–1017, 28 steps: age +2 kept 71 % against
-    #: 100 %, smile −2 71 % against 89 %; 29.1 dB against 30.6 dB)
     delta_weight_fall: float = 1.0
-    #: a face far from the model's range (its estimate's first full-size render still at LPIPS
-    #: ``far_lpips[1]`` or more) lets the penalty fall over ``far_fall`` of the stage instead;
-    #: linear in between, untouched below ``far_lpips[0]`` (None: off). The estimate cannot be
-    #: brought into the range by keeping its rows together, so holding the penalty up only costs
-    #: fit there. On generated faces the estimate scores 0.14–0.34 (median 0.20, seeds 1000–1049),
-    #: on the astronaut photo 0.41; 70 W+ steps there gave LPIPS 0.193 with the whole-stage fall
-    #: and 0.179 with the fall over the first half
+    #: a face far from the model's range (first full-size render at LPIPS ``far_lpips[1]`` or
+    #: more) lets the penalty fall over ``far_fall`` of the stage instead; linear in between,
+    #: untouched below ``far_lpips[0]`` (None: off)
     far_lpips: tuple[float, float] | None = (0.30, 0.40)
     far_fall: float = 0.5
 
     pti: bool = False
     pti_steps: int = 30
     pti_time_budget: float | None = None
-    #: peak, warmed up over the first 20% (a cold Adam jolts every weight at once). 1e-3 overshot on
-    #: MobileStyleGAN: from a good W+ pivot it took 1024-px PSNR from 31 to 26 dB, 1e-4 up to 37
-    pti_lr: float = 1e-4
-    #: PTI also fits the full-resolution pixels with this weight: the losses above see a
-    #: ``lpips_size`` downsample, and tuned weights of the finer layers were otherwise free to
-    #: add detail that averages away there but shows in the full-size export
+    pti_lr: float = 1e-4  #: peak, warmed up over the first 20 % (a cold Adam jolts every weight at once)
+    #: PTI also fits the full-resolution pixels with this weight, so finer layers cannot add detail
+    #: that the ``lpips_size`` losses do not see
     pti_full_pixel_weight: float = 1.0
 
     lpips_size: int = 256  #: losses are computed on this downsample of the render
