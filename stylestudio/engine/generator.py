@@ -17,8 +17,9 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -87,6 +88,17 @@ class StyleLayer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+NOISE_MODES = ("const", "none", "random")
+
+
+class UnknownTapError(KeyError, ValueError):
+    """A tap name the generator does not have (the same exception from every generator; it is a
+    KeyError and a ValueError so callers written against either keep working)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -187,6 +199,42 @@ class Generator(nn.Module, ABC):
     @abstractmethod
     def tap_names(self) -> tuple[str, ...]:
         """Names of the activations ``synthesize`` can return as features."""
+
+    # ---- the contract's shared checks and hooks (one place for every generator) ------------------
+    def check_synthesis(self, taps: Iterable[str], start: int, cache: Mapping[int, Any] | None,
+                        stop_resolution: int | None, noise_mode: str) -> tuple[set[str], int]:
+        """Check ``synthesize``'s arguments once for every generator; returns (taps wanted, last stage).
+
+        Raises :class:`UnknownTapError` for a tap the model lacks and ``ValueError`` for a bad
+        noise mode, a start outside the rendered stages or a start without its cache.
+        """
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        wanted = set(taps)
+        unknown = wanted.difference(self.tap_names)
+        if unknown:
+            raise UnknownTapError(f"unknown taps {sorted(unknown)}; available: {', '.join(self.tap_names)}")
+        last = len(self.stage_names) - 1
+        if stop_resolution is not None:
+            last = min(self.stage_of_resolution(stop_resolution), last)
+        if not 0 <= start <= last:
+            raise ValueError(f"start stage {start} outside 0..{last}")
+        if start > 0 and (not cache or start not in cache):
+            raise ValueError(f"starting at stage {start} needs cache[{start}] from a keep_cache render")
+        return wanted, last
+
+    def preview_size(self, stop_resolution: int) -> int:
+        """Pixels on a side of the image ``synthesize(..., stop_resolution=r)`` returns.
+
+        The stage's own resolution for most generators; wavelet generators (MobileStyleGAN) return
+        twice their feature resolution and override this."""
+        return int(stop_resolution)
+
+    @contextmanager
+    def whole_stages(self) -> Iterator[None]:
+        """Render every stage whole (no memory-saving strips) inside this block: under autograd
+        strips cost far more than they save. A no-op for generators that never render in strips."""
+        yield
 
     # ---- conveniences built on the interface ------------------------------------------------
     def synthesis(self, ws: Tensor, **kwargs: Any) -> Tensor:

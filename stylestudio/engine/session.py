@@ -101,17 +101,11 @@ class Engine:
         return loaded
 
     @staticmethod
-    @torch.no_grad()
     def _probe_stop_scale(gen: Generator) -> float | None:
         """Output pixels per unit of ``stop_resolution`` (1 for StyleGAN2, 2 for wavelet models),
-        learned from a synthesis stopped at the coarsest stage (costs next to nothing)."""
+        from the generator's own ``preview_size`` (no render needed)."""
         coarsest = min(l.resolution for l in gen.style_layout)
-        try:
-            styles = gen.styles(gen.broadcast_w(gen.w_avg[None]))
-            img = gen.synthesize(styles, stop_resolution=coarsest).image
-        except Exception:  # a generator without previews: full frames only
-            return None
-        return img.shape[-1] / coarsest
+        return gen.preview_size(coarsest) / coarsest
 
     def install(self, model: str, kind: str, name: str, value: Any) -> None:
         """Make a resource a task just made (a catalog, a direction library) current in this

@@ -180,25 +180,9 @@ def apply_weight_deltas(gen: Generator, deltas: Mapping[str, np.ndarray | Tensor
     return tuned
 
 
-@contextmanager
-def whole_stages(gen: Generator) -> Iterator[None]:
-    """Run synthesis stages whole while gradients flow.
-
-    A generator may render big stages in strips to save memory (MobileStyleGAN's ``tile_bytes``,
-    a speed setting with identical results); under autograd the strips' slice bookkeeping makes
-    every backward pass ~40% slower, and an inversion keeps only one image alive anyway.
-    """
-    had = "tile_bytes" in vars(gen)
-    old = vars(gen).get("tile_bytes")
-    if hasattr(gen, "tile_bytes"):
-        gen.tile_bytes = 0
-    try:
-        yield
-    finally:
-        if had:
-            gen.tile_bytes = old
-        elif "tile_bytes" in vars(gen):
-            del gen.tile_bytes
+def whole_stages(gen: Generator):
+    """Run synthesis stages whole while gradients flow (the generator's own contract hook)."""
+    return gen.whole_stages()
 
 
 class _Losses:

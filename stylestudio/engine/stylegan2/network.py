@@ -32,7 +32,6 @@ from ..generator import (MAX_CHANNELS, MAX_LATENT_DIM, MAX_MAPPING_LAYERS, MAX_R
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
 DEFAULT_FILTER = (1.0, 3.0, 3.0, 1.0)
-NOISE_MODES = ("const", "none", "random")
 #: the longest 1-D resampling filter accepted (StyleGAN2 uses 4 taps)
 MAX_FILTER_TAPS = 16
 
@@ -422,19 +421,9 @@ class StyleGAN2Generator(Generator):
         whose input is the learned constant). With ``stop_resolution`` the returned image is that
         block's skip image at its own resolution, *not* upsampled (callers resize for display).
         """
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        last = len(self.stage_names) - 1 if stop_resolution is None else self.stage_of_resolution(stop_resolution)
-        if not 0 <= start <= last:
-            raise ValueError(f"start stage {start} outside 0..{last}")
-        wanted = self._check_taps(taps, start, last)
-
-        if start == 0:
-            x, img = None, None
-        else:
-            if not cache or start not in cache:
-                raise ValueError(f"starting at stage {start} needs cache[{start}] from a keep_cache render")
-            x, img = cache[start]
+        wanted, last = self.check_synthesis(taps, start, cache, stop_resolution, noise_mode)
+        self._check_tap_stages(wanted, start, last)
+        x, img = (None, None) if start == 0 else cache[start]  # type: ignore[index]
 
         out_cache: dict[int, Any] = {}
         if keep_cache and cache:
@@ -448,16 +437,12 @@ class StyleGAN2Generator(Generator):
             x, img = self._run_block(block, x, img, styles, taps_1d, noise_mode, wanted, features)
         return SynthesisResult(image=img, features=features, cache=out_cache)
 
-    def _check_taps(self, taps: Iterable[str], start: int, last: int) -> set[str]:
-        wanted = set(taps)
-        unknown = wanted.difference(self._taps)
-        if unknown:
-            raise KeyError(f"unknown taps {sorted(unknown)}; available: {', '.join(self._taps)}")
+    def _check_tap_stages(self, wanted: set[str], start: int, last: int) -> None:
+        """Taps must lie in the stages rendered (the base class has checked their names)."""
         for name in wanted:
             stage = self.layer(name).stage
             if not start <= stage <= last:
                 raise ValueError(f"tap {name!r} is in stage {stage}, outside the rendered stages {start}..{last}")
-        return wanted
 
     def _run_block(self, block: SynthesisBlock, x: Tensor | None, img: Tensor | None,
                    styles: Mapping[str, Tensor], taps_1d: Tensor, noise_mode: str,
