@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
-from .errors import InputError
+from .errors import InputError, StyleStudioError
 
 TEMP_SUFFIX = ".tmp"
 #: A temporary file older than this is a leftover of a killed process, not a write in progress.
@@ -228,3 +228,22 @@ def check_output(path: Path, inputs: Iterable[Path | str | None] = ()) -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise InputError(f"{path}: the file exists and is not writable")
     return path
+
+
+def regular_file_status(path: Path, what: str, error: type[StyleStudioError] = InputError) -> os.stat_result:
+    """``path``'s status, or one ``error`` line when it is missing, a folder, or a pipe or device.
+
+    Checked before opening: ``open`` on a FIFO blocks until a writer comes, and a folder or a device
+    is never ``what`` (e.g. "an image file", "a model file")."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as exc:
+        raise error(os_error_message(path, exc)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{path}: is a folder, not {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: is a pipe, device or socket, not {what}")
+    return st

@@ -170,6 +170,23 @@ class Job:
 # the worker object (lives in the worker thread)
 
 
+def cancel_queued_job(worker: Any, job_id: int | None) -> None:
+    """Cancel job ``job_id`` of a worker's queue (None: its running job): a queued job is dropped
+    (and reported cancelled), a running one is told through its cancel event. ``worker`` has
+    ``_lock``, ``_jobs``, ``_current_job`` and ``job_failed``: both the render and the job worker."""
+    dropped: list[Job] = []
+    with worker._lock:
+        for job in list(worker._jobs):
+            if job_id is not None and job.id == job_id:
+                worker._jobs.remove(job)
+                dropped.append(job)
+        cur = worker._current_job
+    if cur is not None and (job_id is None or cur.id == job_id) and cur.cancellable:
+        cur.cancel.set()
+    for job in dropped:
+        worker.job_failed.emit(job.id, "cancelled", True)
+
+
 class EngineWorker(QObject):
     """Mailboxes + one drain loop. Post methods are thread-safe; everything else runs in the thread."""
 
@@ -241,18 +258,8 @@ class EngineWorker(QObject):
         self.post_job(Job(self.next_id(), "Install resources", install, cancellable=False, quiet=True))
 
     def cancel(self, job_id: int | None = None) -> None:
-        """Cancel one job (or the running one): a queued job is dropped, a running one is told."""
-        dropped: list[Job] = []
-        with self._lock:
-            for job in list(self._jobs):
-                if job_id is not None and job.id == job_id:
-                    self._jobs.remove(job)
-                    dropped.append(job)
-            cur = self._current_job
-        if cur is not None and (job_id is None or cur.id == job_id) and cur.cancellable:
-            cur.cancel.set()
-        for job in dropped:
-            self.job_failed.emit(job.id, "cancelled", True)
+        """Cancel one job (None: the running one): a queued job is dropped, a running one is told."""
+        cancel_queued_job(self, job_id)
 
     def pending(self) -> bool:
         """Anything queued or in progress?"""
@@ -514,17 +521,7 @@ class JobWorker(QObject):
 
     def cancel(self, job_id: int | None = None) -> None:
         """Cancel one job (None: the running one): a queued job is dropped, a running one is told."""
-        dropped: list[Job] = []
-        with self._lock:
-            for job in list(self._jobs):
-                if job_id is not None and job.id == job_id:
-                    self._jobs.remove(job)
-                    dropped.append(job)
-            cur = self._current_job
-        if cur is not None and (job_id is None or cur.id == job_id) and cur.cancellable:
-            cur.cancel.set()
-        for job in dropped:
-            self.job_failed.emit(job.id, "cancelled", True)
+        cancel_queued_job(self, job_id)
 
     def clear(self) -> None:
         with self._lock:

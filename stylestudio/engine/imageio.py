@@ -19,7 +19,6 @@ import functools
 import io
 import json
 import os
-import stat
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from ..errors import InputError
-from ..safe_io import atomic_write, os_error_message
+from ..safe_io import atomic_write, os_error_message, regular_file_status
 from .limits import MAX_IMAGE_PIXELS, MAX_SIZE, MIN_SIZE, PHOTO_SUFFIXES
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -156,16 +155,7 @@ def check_input_file(path: Path, what: str = "image") -> os.stat_result:
     this looks at ``stat`` first.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(os_error_message(path, exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{path}: is a folder, not {_article(what)} file")
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{path}: is a pipe, device or socket, not {_article(what)} file")
+    st = regular_file_status(path, f"{_article(what)} file")
     if st.st_size == 0:
         raise InputError(f"{path}: the file is empty")
     if not os.access(path, os.R_OK):
@@ -297,19 +287,17 @@ def to_grey8(img: Image.Image) -> Image.Image:
 
 def load_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file as HxWx3 uint8, honouring EXIF orientation; bad files → one-line InputError."""
-    label = str(path)
-    with open_image(Path(path), label, max_pixels) as img:
-        try:
-            return to_rgb8(img, label)
-        except InputError as exc:
-            if str(exc).startswith(label):
-                raise
-            raise InputError(f"{label}: {exc}") from None
+    return _read_rgb(Path(path), str(path), max_pixels)
 
 
 def decode_rgb(data: bytes, label: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Like :func:`load_rgb` for the bytes of an image file (as kept in a project)."""
-    with open_image(data, label, max_pixels) as img:
+    return _read_rgb(data, label, max_pixels)
+
+
+def _read_rgb(source: Path | bytes, label: str, max_pixels: int) -> np.ndarray:
+    """Open ``source`` and convert it; every failure is one line starting with ``label``."""
+    with open_image(source, label, max_pixels) as img:
         try:
             return to_rgb8(img, label)
         except InputError as exc:

@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import shutil
-import stat
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from torch import Tensor
 
 from ..errors import ModelFormatError, UnknownModelError
 from .. import paths
-from ..safe_io import atomic_install_dir, os_error_message, remove_stale_temporaries
+from ..safe_io import atomic_install_dir, os_error_message, regular_file_status, remove_stale_temporaries
 from .generator import Generator
 
 FORMAT_VERSION = 1
@@ -336,15 +335,7 @@ class ModelStore:
 def _check_model_file(path: Path) -> os.stat_result:
     """The file's status, or one line saying why it cannot be a model file (checked before opening,
     so a FIFO never blocks the import)."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ModelFormatError(os_error_message(path, exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ModelFormatError(f"{path}: is a folder, not a model file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ModelFormatError(f"{path}: is not a regular file (a pipe or device), not a model file")
-    return st
+    return regular_file_status(path, "a model file", ModelFormatError)
 
 
 def read_checkpoint(path: Path) -> tuple[Generator, str]:
