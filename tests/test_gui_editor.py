@@ -170,7 +170,7 @@ def test_copy_to_clipboard(qtbot, window):
     got = []
     window.copy_image(on_done=got.append)
     qtbot.waitUntil(lambda: bool(got), timeout=10000)
-    from stylestudio.app.worker import array_from_qimage
+    from stylestudio.app.qimage_arrays import array_from_qimage
 
     clip = QGuiApplication.clipboard().image()
     assert not clip.isNull()
@@ -251,7 +251,7 @@ def test_zoom_fit_one_to_one_and_before_after(qtbot, window):
     canvas.setFocus()
 
     def shown() -> np.ndarray:
-        from stylestudio.app.worker import array_from_qimage
+        from stylestudio.app.qimage_arrays import array_from_qimage
 
         img = canvas.grab().toImage()
         r = canvas.image_rect().toRect()
@@ -265,7 +265,7 @@ def test_zoom_fit_one_to_one_and_before_after(qtbot, window):
     assert not canvas.hold_original
     assert np.abs(original_view.astype(int) - edited_view.astype(int)).mean() > 3
     # the "before" image is the unedited face, pixel for pixel
-    from stylestudio.app.worker import array_from_qimage
+    from stylestudio.app.qimage_arrays import array_from_qimage
 
     assert_same_picture(array_from_qimage(canvas._before.toImage()), original, tol=0)
     # split view: Y

@@ -128,7 +128,7 @@ def test_the_job_thread_yields_to_the_render_thread(qtbot):
         (r_threads, r_nice, _, r_session), (j_threads, j_nice, _, j_session) = seen["render"], seen["jobs"]
         assert r_session != j_session  # each thread has its own session (and model copies)
         if "OpenMP" in torch.__config__.parallel_info():
-            from stylestudio.app.worker import PROCESS_TORCH_THREADS
+            from stylestudio.app.thread_priority import PROCESS_TORCH_THREADS
 
             # the render thread sets the process's count for itself (other tests may have
             # changed the main thread's since): it never inherits the job thread's one

@@ -14,7 +14,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from stylestudio.app.worker import array_from_qimage
+from stylestudio.app.qimage_arrays import array_from_qimage
 
 from stylestudio.engine.inversion import InversionSettings
 

@@ -45,7 +45,7 @@ def reference_frame(doc) -> np.ndarray:
 
 
 def canvas_array(window) -> np.ndarray:
-    from stylestudio.app.worker import array_from_qimage
+    from stylestudio.app.qimage_arrays import array_from_qimage
 
     img = window.canvas.current_image()
     assert img is not None, "nothing on the canvas"

@@ -179,7 +179,7 @@ def test_engine_is_only_touched_by_the_worker_thread(qtbot):
 def test_document_changes_while_rendering_do_not_reach_the_frame_in_flight(qtbot):
     """The worker renders the snapshot it was given: the GUI moves a slider and picks another face
     while that frame is being drawn, and the frame still shows the document as it was asked for."""
-    from stylestudio.app.worker import array_from_qimage
+    from stylestudio.app.qimage_arrays import array_from_qimage
 
     w = make_window(qtbot, model=SMALL)
     engine = w.engine.worker.engine
@@ -224,7 +224,7 @@ def test_document_changes_while_rendering_do_not_reach_the_frame_in_flight(qtbot
 
 def test_adaptive_preview_stage_follows_the_time_budget():
     """Previews use the sharpest coarse stage that renders within the budget (Qt-free engine logic)."""
-    from stylestudio.app.worker import Engine
+    from stylestudio.engine.session import Engine
 
     from test_gui_support import ensure_test_model
 

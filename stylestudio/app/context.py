@@ -12,9 +12,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ..engine.document import EditDocument
+from ..engine.session import ModelDescription
 from .settings import Settings
+from .engine_client import EngineClient
 from .undo_commands import DocumentHolder
-from .worker import EngineClient, ModelDescription
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

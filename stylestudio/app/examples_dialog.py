@@ -21,7 +21,7 @@ from ..engine import tasks
 from ..engine.document import SeedSource
 from ..engine.tasks import FaceThumbnails, SliderFromExamples
 from .context import EditorContext
-from .worker import qimage_from_array
+from .qimage_arrays import qimage_from_array
 
 PAGE = 24
 THUMB = 96

@@ -36,8 +36,10 @@ from .panels import builtin_panels
 from .photo_open import PHOTO_SUFFIXES, PhotoOpener
 from .settings import Settings
 from .undo_commands import DocumentHolder, ResetAllEditsCommand, SwitchModelCommand
-from .worker import BeforeImage, Engine, EngineClient, ModelDescription, RenderResult, array_from_qimage, \
-    qimage_from_array
+from ..engine.session import Engine, ModelDescription
+from .engine_client import EngineClient
+from .qimage_arrays import array_from_qimage, qimage_from_array
+from .work_items import BeforeImage, RenderResult
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from ..engine.inversion import InversionSettings
 from ..engine.limits import PHOTO_SUFFIXES
 from ..engine.tasks import FindFaces, InvertPhoto
 from .undo_commands import SetExportSettingsCommand
-from .worker import qimage_from_array
+from .qimage_arrays import qimage_from_array
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

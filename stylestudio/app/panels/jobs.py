@@ -2,7 +2,7 @@
 
 Long jobs (a catalog build, inverting a photo, exporting) run in the engine's job thread beside
 the renders, so the user keeps editing while they run; this panel is where they are watched and
-stopped. It only reads :attr:`EngineClient.records <stylestudio.app.worker.EngineClient.records>`
+stopped. It only reads :attr:`EngineClient.records <stylestudio.app.engine_client.EngineClient.records>`
 and listens to ``jobs_changed``; cancelling goes through ``EngineClient.cancel``.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QProgressBar, Q
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..context import EditorContext
-from ..worker import JobRecord
+from ..engine_client import JobRecord
 from . import PanelSpec, register_panel
 
 COLUMNS = ("Job", "Progress", "Time left", "", "Result")

@@ -39,7 +39,7 @@ from ...errors import StyleStudioError
 from ..context import EditorContext
 from ..mask_painter import MASK_RES, MaskPainter, to_document_mask, to_mask_array
 from ..undo_commands import EditChangeCommand, new_drag_token
-from ..worker import qimage_from_array
+from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
 from .sliders import SliderRow
 
