@@ -22,7 +22,8 @@ from .engine.limits import (MAX_LATENT_ABS, MAX_LATENT_DIMS, MAX_LATENT_VALUES, 
                             PHOTO_SUFFIXES, PSI_MAX, PSI_MIN, SEED_MAX, SEED_MIN)
 from .errors import InputError, StyleStudioError
 
-COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions")
+COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions", "batch", "metrics",
+                   "encoders")
 
 
 def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:
