@@ -1,0 +1,78 @@
+"""One process or many: the rank/world of a run started by ``torchrun`` (or not), and sharding.
+
+``torchrun --nproc_per_node N`` starts N copies of the same command with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. :func:`current_world`
+reads them and joins the process group once (gloo on CPU, nccl on CUDA); without them it is a
+world of one and nothing is initialised, so every caller can be written for the general case.
+Metrics split samples with :func:`shard` and merge with :func:`gather_rows`; the trainer splits
+its batch and lets DDP average gradients.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int
+    size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def current_world(device: torch.device | str | None = None) -> World:
+    """The world this process is part of; joins the process group on first use under torchrun."""
+    size = _env_int("WORLD_SIZE", 1)
+    world = World(_env_int("RANK", 0), size, _env_int("LOCAL_RANK", 0))
+    if size > 1 and not dist.is_initialized():
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        backend = "nccl" if dev.type == "cuda" and dist.is_nccl_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return world
+
+
+def process_device(requested: str | None, world: World) -> str | None:
+    """Under torchrun each process on a GPU machine takes the GPU of its local rank."""
+    if world.distributed and torch.cuda.is_available() and (requested in (None, "auto", "cuda")):
+        torch.cuda.set_device(world.local_rank)
+        return f"cuda:{world.local_rank}"
+    return requested
+
+
+def shard(n: int, world: World) -> range:
+    """The sample indices this rank computes (round robin, so ranks get equal work)."""
+    return range(world.rank, n, world.size)
+
+
+def gather_rows(rows: np.ndarray, world: World) -> np.ndarray:
+    """Concatenate every rank's rows (rank order) on every rank; a world of one returns ``rows``."""
+    if not world.distributed:
+        return rows
+    parts: list[Any] = [None] * world.size
+    dist.all_gather_object(parts, np.asarray(rows))
+    return np.concatenate(parts, axis=0)
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
