@@ -132,6 +132,52 @@ def test_stop_resolution_gives_a_coarse_preview(gen):
     assert corr > 0.5
 
 
+def test_full_frame_continues_from_its_preview_and_stays_exact(gen):
+    """Previews and full frames share one stage cache: the release of a slider runs only the
+    stages past the preview, a preview of changed styles never reuses stale later stages, and
+    every frame equals a fresh render of the same document."""
+    doc = EditDocument(model=TINY, source=SeedSource(seed=6))
+    moved = doc.with_edit(edit("factor1", 2.0))
+    r = Renderer(gen, TINY)
+
+    def fresh(d, stop=None):
+        return Renderer(gen, TINY).render(d, stop_resolution=stop)
+
+    preview = r.render(moved, stop_resolution=16)
+    before = r.stats["reused_stages"]
+    full = r.render(moved)
+    assert r.stats["reused_stages"] - before == gen.stage_of_resolution(16) + 1
+    assert torch.equal(full, fresh(moved)) and torch.equal(preview, fresh(moved, 16))
+    # a change of every layer: nothing of the old cache may survive into the next frames
+    assert torch.equal(r.render(doc, stop_resolution=16), fresh(doc, 16))
+    assert torch.equal(r.render(doc), fresh(doc))
+    assert torch.equal(r.render(moved), fresh(moved))
+
+
+def test_a_coarser_preview_drops_the_later_stages_it_made_stale(gen):
+    """Full frame of A, then a coarse preview of B (B differs from A in middle stages only), then
+    the full frame of B: the stages past the preview are B's, not A's left-overs."""
+    early_rows = {l.w_index for l in gen.style_layout if l.stage < 2}
+    rows = tuple(sorted({l.w_index for l in gen.style_layout} - early_rows))  # B differs from stage 2 on
+    late = [l for l in gen.style_layout if l.w_index in rows]
+    vec = np.random.RandomState(5).randn(gen.w_dim).astype(np.float32)
+    lib = DirectionLibrary(TINY, [Direction("mid", "Mid", vec / np.linalg.norm(vec), rows, unit=4.0)])
+    a = EditDocument(model=TINY, source=SeedSource(seed=8))
+    b = a.with_edit(DirectionEdit(library="test", name="mid", amount=2.0, id="m"))
+
+    def renderer():
+        r = Renderer(gen, TINY)
+        r.resources.put("directions", "test", lib)
+        return r
+
+    r = renderer()
+    assert gen.first_stage_of([l.name for l in late]) == 2 and len(gen.stage_names) > 3
+    coarse = max(l.resolution for l in gen.style_layout if l.stage == 1)  # stops before stage 2
+    r.render(a)
+    r.render(b, stop_resolution=coarse)
+    assert torch.equal(r.render(b), renderer().render(b))
+
+
 def test_to_uint8_clamps_and_rounds():
     img = torch.tensor([[[[-2.0, -1.0], [0.0, 1.5]]]]).repeat(1, 3, 1, 1)
     out = to_uint8(img)

@@ -191,7 +191,10 @@ def test_stop_resolution_previews(gen) -> None:
         for res, limit in ((256, 0.15), (128, 0.2)):
             out = gen.synthesize(styles, stop_resolution=res, keep_cache=True, taps=[f"b{res}.conv2"])
             assert out.image.shape == (2, 3, 2 * res, 2 * res)
-            assert max(out.cache) == gen.stage_of_resolution(res)
+            # the features entering the next stage are kept too: the full frame continues there
+            assert max(out.cache) == gen.stage_of_resolution(res) + 1
+            cont = gen.synthesize(styles, start=max(out.cache), cache=out.cache).image
+            assert torch.allclose(cont, full, atol=1e-5)
             err = float((out.image - F.adaptive_avg_pool2d(full, 2 * res)).abs().mean())
             assert err < limit, f"preview at {res}: mean abs error {err:.3f}"
 

@@ -189,7 +189,9 @@ class Generator(nn.Module, ABC):
 
         ``taps``: names from ``tap_names`` whose activations are returned in ``features``.
         ``start``/``cache``: begin at stage ``start`` from ``cache[start]`` (a previous result's
-        cache made with ``keep_cache=True``); styles of earlier stages are then ignored.
+        cache made with ``keep_cache=True``); styles of earlier stages are then ignored. A coarse
+        render (``stop_resolution``) with ``keep_cache`` also keeps the state entering the stage
+        after its last, so the full frame of the same styles continues where the preview ended.
         ``stop_resolution``: stop after the stage producing that resolution, returning its coarse
         image. ``noise_mode``: ``"const"`` (the model's fixed noise), ``"none"`` or ``"random"``;
         generators without noise ignore it.

@@ -160,7 +160,6 @@ class Renderer:
         self._latent_cache_size = latent_cache_size
         self._last_styles: dict[str, Tensor] | None = None
         self._last_cache: dict[int, Any] = {}
-        self._last_stop: int | None = None
         self._last_gen: Generator | None = None
         self._tuned: tuple[tuple, Generator] | None = None  # (source key, generator with its weight deltas)
         self.stats = {"renders": 0, "reused_stages": 0}
@@ -219,26 +218,31 @@ class Renderer:
     @torch.no_grad()
     def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None,
                       generator: Generator | None = None) -> Tensor:
-        """Synthesize, restarting at the first stage whose styles differ from the last render."""
+        """Synthesize, restarting at the first stage whose styles differ from the last render.
+
+        The state entering a stage does not depend on where a render stops, so a full frame
+        continues from the stages its preview of the same styles already ran (the release of a
+        slider costs only the stages past the preview), and a preview after a full frame reuses
+        everything up to the first changed stage.
+        """
         gen = generator or self.generator
         check_finite_styles(styles, "the styles to draw")
+        last = len(gen.stage_names) - 1
+        stop_stage = last if stop_resolution is None else min(gen.stage_of_resolution(stop_resolution), last)
         start = 0
-        if (self._last_styles is not None and self._last_stop == stop_resolution and self._last_cache
-                and self._last_gen is gen):
+        if self._last_styles is not None and self._last_cache and self._last_gen is gen:
             changed = [n for n, v in styles.items() if not torch.equal(v, self._last_styles[n])]
-            start = gen.first_stage_of(changed) if changed else 0
+            reach = max(self._last_cache)
+            start = min(gen.first_stage_of(changed) if changed else reach, reach, stop_stage)
             if start not in self._last_cache:
                 start = 0
         result = gen.synthesize(styles, start=start, cache=self._last_cache if start else None,
                                 keep_cache=True, stop_resolution=stop_resolution)
-        if start:
-            merged = dict(self._last_cache)
-            merged.update(result.cache)
-            self._last_cache = merged
-        else:
-            self._last_cache = dict(result.cache)
+        # entries past ``start`` came from the old styles: only the new render's are valid there
+        kept = {k: v for k, v in self._last_cache.items() if k <= start} if start else {}
+        kept.update(result.cache)
+        self._last_cache = kept
         self._last_styles = {k: v.clone() for k, v in styles.items()}
-        self._last_stop = stop_resolution
         self._last_gen = gen
         self.stats["renders"] += 1
         self.stats["reused_stages"] += start

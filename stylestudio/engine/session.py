@@ -57,7 +57,9 @@ class Engine:
     CLI one for the command."""
 
     MAX_LOADED = 2
-    MIN_PREVIEW_PX = 64  #: adaptive previews never get smaller than this
+    #: previews are never smaller than this (a photographer judges skin and wrinkles on them):
+    #: the budget only decides whether a sharper stage is affordable
+    MIN_PREVIEW_PX = 256
     PREVIEW_RETRY = 20  #: every Nth preview may retry a stage once found too slow
 
     def __init__(self, device: str = "auto", threads: int = 0, store: ModelStore | None = None,
@@ -89,7 +91,10 @@ class Engine:
             return self.models[name]
         gen = self.store.load(name, device=self.device, progress=progress)
         resources = Resources(gen, name)
-        renderers = {q: Renderer(gen, name, resources) for q in (*QUALITIES, "before")}
+        # previews and full frames share one renderer, so a full frame continues from the stages
+        # its preview ran; the unedited "before" image keeps its own (another document)
+        shared = Renderer(gen, name, resources)
+        renderers = {**{q: shared for q in QUALITIES}, "before": Renderer(gen, name, resources)}
         d = gen.describe()
         desc = ModelDescription(name, d["arch"], d["resolution"], d["num_ws"], d["w_dim"], str(self.device),
                                 d["parameters"], d["style_layers"])

@@ -352,7 +352,8 @@ class MobileStyleGAN(Generator):
         ``noise_mode`` is accepted and ignored: this model's noise maps are fixed constants.
         ``stop_resolution`` r stops after the last stage whose features are at most r px and
         returns that stage's preview: an image of twice its feature resolution (r=256 → 512 px);
-        r ≥ 512 renders the full image. ``cache[k]`` holds the features entering stage k ≥ 1.
+        r ≥ 512 renders the full image. ``cache[k]`` holds the features entering stage k ≥ 1 (a
+        coarse render also keeps those entering the stage after its last).
         """
         wanted, stop = self.check_synthesis(taps, start, cache, stop_resolution, noise_mode)
         last = len(self.stage_names) - 1
@@ -364,6 +365,8 @@ class MobileStyleGAN(Generator):
             x = self._run_stage(k, x, styles, wanted, result.features, image=k == last)
         assert x is not None
         if stop < last:
+            if keep_cache:
+                result.cache[stop + 1] = x  # a coarse frame's work, reusable by the full one
             x = inverse_wavelet(self.stages[self.stage_names[stop]].preview(x),
                                 haar_kernel(self.wavelet_taps, 3).to(x.dtype))
         result.image = x.contiguous()

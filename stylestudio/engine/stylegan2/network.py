@@ -418,7 +418,8 @@ class StyleGAN2Generator(Generator):
         """StyleSpace → image; see :meth:`Generator.synthesize`.
 
         ``cache[i]`` is the ``(x, img)`` pair entering stage ``i`` (``(None, None)`` for stage 0,
-        whose input is the learned constant). With ``stop_resolution`` the returned image is that
+        whose input is the learned constant); a coarse render also keeps the pair entering the
+        stage after its last. With ``stop_resolution`` the returned image is that
         block's skip image at its own resolution, *not* upsampled (callers resize for display).
         """
         wanted, last = self.check_synthesis(taps, start, cache, stop_resolution, noise_mode)
@@ -435,6 +436,8 @@ class StyleGAN2Generator(Generator):
                 out_cache[stage] = (x, img)
             block = self.blocks[self.stage_names[stage]]
             x, img = self._run_block(block, x, img, styles, taps_1d, noise_mode, wanted, features)
+        if keep_cache and last + 1 < len(self.stage_names):
+            out_cache[last + 1] = (x, img)  # a coarse frame's work, reusable by the full one
         return SynthesisResult(image=img, features=features, cache=out_cache)
 
     def _check_tap_stages(self, wanted: set[str], start: int, last: int) -> None:
