@@ -23,7 +23,7 @@ from .engine.limits import (MAX_LATENT_ABS, MAX_LATENT_DIMS, MAX_LATENT_VALUES, 
 from .errors import InputError, StyleStudioError
 
 COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions", "batch", "metrics",
-                   "encoders")
+                   "encoders", "discover")
 
 
 def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:

@@ -1,4 +1,5 @@
-"""``stylestudio directions build | list``: the attribute slider library of a model."""
+"""``stylestudio directions build | list | show | rename | remove``: a model's direction libraries
+(the attribute sliders, discovered directions, custom sliders)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from ..cli import bounded, output_path, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("directions", help="build or list a model's attribute sliders")
+    p = sub.add_parser("directions", help="build, list, rename or remove a model's slider directions")
     dsub = p.add_subparsers(dest="directions_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
 
@@ -25,10 +26,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="library file (default: the user data folder, which the editor uses)")
     b.set_defaults(func=cmd_build)
 
-    ls = dsub.add_parser("list", help="the sliders of a direction library")
+    ls = dsub.add_parser("list", help="the direction libraries of a model (with --library: its sliders)")
     ls.add_argument("--model", default=None)
-    ls.add_argument("--library", default="attributes")
+    ls.add_argument("--library", default=None, help="list this library's sliders (same as `show LIB`)")
     ls.set_defaults(func=cmd_list)
+
+    sh = dsub.add_parser("show", help="the sliders of a direction library, with the W+ rows each acts on")
+    sh.add_argument("library")
+    sh.add_argument("--model", default=None)
+    sh.set_defaults(func=cmd_show)
+
+    rn = dsub.add_parser("rename", help="rename a direction, e.g. rename mylib direction_3 \"hair volume\"")
+    rn.add_argument("library")
+    rn.add_argument("old", help="its name or label")
+    rn.add_argument("new", help="the new label; the name is its lower-case form (hair_volume)")
+    rn.add_argument("--model", default=None)
+    rn.set_defaults(func=cmd_rename)
+
+    rm = dsub.add_parser("remove", help="remove one direction, or without NAME the whole library")
+    rm.add_argument("library")
+    rm.add_argument("name", nargs="?", default=None)
+    rm.add_argument("--model", default=None)
+    rm.set_defaults(func=cmd_remove)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -47,22 +66,77 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> str:
+    from ..engine.model_store import DEFAULT_MODEL
+
+    return args.model or DEFAULT_MODEL
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ..engine.directions.library import DirectionLibrary
-    from ..engine.model_store import DEFAULT_MODEL
-    from ..engine.render import Resources
+    from ..engine.discovery.store import library_paths
     from ..errors import InputError
 
-    model = args.model or DEFAULT_MODEL
-    path = Resources(None, model).find_file("directions", f"{args.library}.ssdir")  # type: ignore[arg-type]
-    if path is None:
-        raise InputError(f"no direction library {args.library!r} for model {model!r}; "
-                         f"build one with `stylestudio directions build`")
-    lib = DirectionLibrary.load(path)
+    if args.library is not None:
+        args.library_name = args.library
+        return cmd_show(args)
+    model = _model(args)
+    found = library_paths(model)
+    print(f"direction libraries of {model}:")
+    print(f"  {'sefa':20s} sefa        (computed from the model)")
+    for name, path in found.items():
+        try:
+            lib = DirectionLibrary.load(path)
+        except InputError as exc:
+            print(f"  {name:20s} damaged: {exc}")
+            continue
+        print(f"  {name:20s} {lib.kind:11s} {len(lib.names()):3d} directions  {path}")
+    return 0
+
+
+def _bar(weights: tuple[float, ...]) -> str:
+    """The W+ rows a direction acts on as a one-line bar (one character per row)."""
+    if not weights:
+        return ""
+    top = max(weights) or 1.0
+    return "".join(" ▁▂▃▄▅▆▇█"[min(8, int(round(8 * w / top)))] for w in weights)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..engine.discovery.store import find_library
+
+    model = _model(args)
+    path, lib = find_library(model, getattr(args, "library_name", None) or args.library)
+    if lib.kind != "attributes":
+        print(f"{path}  ({lib.kind}, {len(lib.names())} directions)")
+        for d in lib.directions.values():
+            rows = ",".join(str(r) for r in d.layers) or "all"
+            print(f"{d.name:20s} {d.label:20s} {d.unit:.3g} W/unit  rows {rows}  |{_bar(d.row_weights)}|")
+        return 0
     print(f"{path}  ({lib.meta.get('faces_labelled', '?')} faces labelled)")
     for d in lib.directions.values():
         change = d.meta.get("unit_change")
         unit = f"{change:.3g} {d.meta.get('attribute_unit', '')}/unit" if change is not None else f"{d.unit:.3g} W/unit"
         rows = ",".join(str(r) for r in d.layers) or "all"
         print(f"{d.name:16s} {d.label:16s} + = {d.meta.get('positive', '?'):28s} {unit:28s} rows {rows}")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from ..engine.discovery.store import rename_direction
+
+    path, name = rename_direction(_model(args), args.library, args.old, args.new)
+    print(f"{args.old} → {name} ({path})")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ..engine.discovery.store import remove_direction, remove_library
+
+    model = _model(args)
+    if args.name is None:
+        print(f"removed {remove_library(model, args.library)}")
+    else:
+        path = remove_direction(model, args.library, args.name)
+        print(f"removed {args.name} from {path}")
     return 0

@@ -1,7 +1,9 @@
 """A direction library: named W-space directions for one model, stored without pickle.
 
 A direction is a unit vector in W, the W+ rows it acts on, and ``unit``: the W-space distance of
-one slider unit (chosen so one unit means a measurable attribute change). Conditional editing
+one slider unit (chosen so one unit means a measurable attribute change). A discovered direction
+also carries per-row weights (its learned attention over the W+ rows); a library holding any is
+written as format version 2, so an older StyleStudio refuses it instead of ignoring the weights. Conditional editing
 ("keep others") removes from a direction its components along the normals of the attributes the
 user wants kept, solved jointly for several at once (InterFaceGAN §3.3 generalised).
 """
@@ -21,7 +23,9 @@ from torch import Tensor
 from ...errors import InputError
 
 LIBRARY_FORMAT = "stylestudio-directions"
-LIBRARY_VERSION = 1
+LIBRARY_VERSION = 2
+#: the most W+ rows a direction may weight (released models have at most 18)
+MAX_ROWS = 64
 
 
 @dataclass
@@ -32,6 +36,8 @@ class Direction:
     layers: tuple[int, ...]  #: W+ rows the edit acts on (empty: all rows)
     unit: float = 1.0  #: W-space step of one slider unit
     meta: dict[str, Any] = field(default_factory=dict)  #: offset, score scale, accuracy, …
+    #: weight of each W+ row (empty: 1 on ``layers``); a discovered direction's attention
+    row_weights: tuple[float, ...] = ()
 
 
 def project_out(vector: np.ndarray, normals: Sequence[np.ndarray]) -> np.ndarray:
@@ -93,6 +99,10 @@ class DirectionLibrary:
         """W+ offset [num_ws, w_dim] for moving ``name`` by ``amount`` slider units."""
         d = self[name]
         v = torch.from_numpy(self.conditioned(name, keep)) * float(amount) * d.unit
+        if d.row_weights:
+            if len(d.row_weights) != num_ws:
+                raise InputError(f"direction {name!r} weights {len(d.row_weights)} W+ rows; this model has {num_ws}")
+            return torch.tensor(d.row_weights, dtype=torch.float32)[:, None] * v[None]
         rows = torch.zeros(num_ws, 1)
         rows[list(d.layers) if d.layers else slice(None)] = 1.0
         return rows * v[None]
@@ -103,12 +113,13 @@ class DirectionLibrary:
         tmp = path.with_suffix(path.suffix + ".tmp")
         meta = {
             "format": LIBRARY_FORMAT,
-            "format_version": LIBRARY_VERSION,
+            "format_version": 2 if any(d.row_weights for d in self.directions.values()) else 1,
             "model": self.model,
             "kind": self.kind,
             "meta": self.meta,
             "directions": [
-                {"name": d.name, "label": d.label, "layers": list(d.layers), "unit": d.unit, "meta": d.meta}
+                {"name": d.name, "label": d.label, "layers": list(d.layers), "unit": d.unit, "meta": d.meta,
+                 **({"row_weights": list(d.row_weights)} if d.row_weights else {})}
                 for d in self.directions.values()
             ],
         }
@@ -136,9 +147,19 @@ class DirectionLibrary:
                     vec = np.load(BytesIO(zf.read(f"vectors/{d['name']}.npy")), allow_pickle=False)
                     dirs.append(Direction(d["name"], d.get("label", d["name"]), vec.astype(np.float32),
                                           tuple(int(i) for i in d.get("layers", ())), float(d.get("unit", 1.0)),
-                                          dict(d.get("meta", {}))))
+                                          dict(d.get("meta", {})), _row_weights(d.get("row_weights", ()))))
                 model, kind, extra = str(meta["model"]), str(meta.get("kind", "attributes")), dict(meta.get("meta", {}))
         except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError, NotImplementedError,
                 RuntimeError, OverflowError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: damaged direction library ({type(exc).__name__}: {exc})") from None
         return cls(model, dirs, kind, extra)
+
+
+def _row_weights(value: Any) -> tuple[float, ...]:
+    """Per-row weights read from a file: a short list of finite, non-negative numbers."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ROWS:
+        raise ValueError(f"row_weights must be a list of at most {MAX_ROWS} numbers")
+    out = tuple(float(x) for x in value)
+    if not all(np.isfinite(x) and 0.0 <= x <= 1e3 for x in out):
+        raise ValueError("row_weights must be finite numbers between 0 and 1000")
+    return out

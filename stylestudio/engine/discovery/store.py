@@ -1,0 +1,101 @@
+"""Keeping direction libraries in the user data folder: list, rename a direction, remove.
+
+A change to a shipped library is saved as the user's copy (which then takes precedence, as for
+every resource); a shipped library itself is never deleted.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from ... import paths
+from ...errors import InputError
+from ..directions.library import DirectionLibrary, check_library_name
+
+SUFFIX = ".ssdir"
+MAX_NAME = 64
+
+
+def library_paths(model: str) -> dict[str, Path]:
+    """Every direction library file of ``model``: name → path (the user's copy wins)."""
+    from ..render import check_resource_name
+
+    check_resource_name(model, "model")
+    out: dict[str, Path] = {}
+    for root in (paths.resources_dir(), paths.data_home()):  # user data last: it overrides
+        folder = Path(root) / "directions" / model
+        if folder.is_dir():
+            for p in sorted(folder.glob(f"*{SUFFIX}")):
+                if p.is_file():
+                    out[p.stem] = p
+    return dict(sorted(out.items()))
+
+
+def user_path(model: str, library: str) -> Path:
+    from ..directions.builder import user_library_path
+
+    return user_library_path(model, check_library_name(library))
+
+
+def find_library(model: str, library: str) -> tuple[Path, DirectionLibrary]:
+    path = library_paths(model).get(check_library_name(library))
+    if path is None:
+        raise InputError(f"no direction library {library!r} for model {model!r}")
+    return path, DirectionLibrary.load(path)
+
+
+def direction_key(text: str) -> str:
+    """A direction's name from what a person typed: 'Hair volume' → 'hair_volume'."""
+    key = re.sub(r"[^0-9a-z]+", "_", str(text).strip().casefold()).strip("_")
+    if not key:
+        raise InputError(f"{text!r} cannot name a direction: use letters or digits")
+    if len(key) > MAX_NAME:
+        raise InputError(f"a direction name has at most {MAX_NAME} characters, got {len(key)}")
+    return key
+
+
+def resolve(lib: DirectionLibrary, text: str) -> str:
+    """The name of the direction called ``text`` (its name or label, case and spacing ignored)."""
+    if text in lib:
+        return text
+    for name, d in lib.directions.items():
+        if direction_key(text) in (direction_key(name), direction_key(d.label)):
+            return name
+    raise InputError(f"no direction {text!r} (have: {', '.join(lib.names())})")
+
+
+def rename_direction(model: str, library: str, old: str, new: str) -> tuple[Path, str]:
+    """Rename direction ``old`` to ``new`` (label as typed, name its lower-case key); the library is
+    saved in the user data folder. Returns (path, new name)."""
+    _, lib = find_library(model, library)
+    name = resolve(lib, old)
+    key = direction_key(new)
+    if key != name and key in lib:
+        raise InputError(f"library {library!r} already has a direction {key!r}")
+    label = " ".join(str(new).split())[:MAX_NAME]
+    lib.directions = {(key if n == name else n): (replace(d, name=key, label=label) if n == name else d)
+                      for n, d in lib.directions.items()}
+    path = user_path(model, library)
+    lib.save(path)
+    return path, key
+
+
+def remove_direction(model: str, library: str, name: str) -> Path:
+    """Remove one direction (the library is saved in the user data folder)."""
+    _, lib = find_library(model, library)
+    del lib.directions[resolve(lib, name)]
+    path = user_path(model, library)
+    lib.save(path)
+    return path
+
+
+def remove_library(model: str, library: str) -> Path:
+    """Delete the user's library file; a shipped library cannot be deleted."""
+    path = user_path(model, library)
+    if not path.is_file():
+        if check_library_name(library) in library_paths(model):
+            raise InputError(f"direction library {library!r} ships with StyleStudio and cannot be removed")
+        raise InputError(f"no direction library {library!r} for model {model!r}")
+    path.unlink()
+    return path
