@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import os
+import struct
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -67,8 +68,14 @@ def resize(array: np.ndarray, size: int | None) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def srgb_profile() -> bytes:
-    """The bytes of an sRGB ICC profile (Little CMS's built-in one), embedded in every export."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """The bytes of an sRGB ICC profile (Little CMS's built-in one), embedded in every export.
+
+    Little CMS stamps the profile's header with the time it was made; a fixed date instead makes
+    the same picture the same file in every process (batch outputs are compared byte for byte).
+    """
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)  # header dateTimeNumber; the profile ID is unset
+    return bytes(data)
 
 
 def photo_exif(data: bytes | np.ndarray | None) -> Image.Exif | None:
