@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from stylestudio.app import main_window as mw
+from stylestudio.app import file_actions as mw  # open/save (and their error lines) live there
 from stylestudio.app.autosave import UNREADABLE, AutosaveStore, autosave_dir
 from stylestudio.app.settings import Settings
 from stylestudio.engine.document import EditDocument, SeedSource

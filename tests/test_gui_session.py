@@ -123,9 +123,9 @@ def test_import_checkpoint_and_switch_models(qtbot, oracle_dir):
         wait_final(qtbot, w)
         qtbot.waitUntil(lambda: w.ctx.model is not None and w.ctx.model.name == "oracle-tiny", timeout=10000)
         assert_same_picture(canvas_array(w), reference_frame(w.holder.doc))
-        names = [a.text() for a in w._model_actions]
+        names = [a.text() for a in w.models.actions]
         assert any(n.startswith("oracle-tiny") for n in names)
-        checked = [a.text() for a in w._model_actions if a.isChecked()]
+        checked = [a.text() for a in w.models.actions if a.isChecked()]
         assert checked == ["oracle-tiny"]
         # switching is an undoable step
         w.undo_stack.undo()
@@ -133,7 +133,7 @@ def test_import_checkpoint_and_switch_models(qtbot, oracle_dir):
         wait_final(qtbot, w)
         assert_same_picture(canvas_array(w), first, tol=0)
         # switch through the menu
-        act = next(a for a in w._model_actions if a.text().startswith("oracle-tiny"))
+        act = next(a for a in w.models.actions if a.text().startswith("oracle-tiny"))
         act.trigger()
         assert w.holder.doc.model == "oracle-tiny"
         wait_final(qtbot, w)
@@ -249,7 +249,7 @@ def test_recent_files_menu_opens_projects(qtbot, window, tmp_path):
     window.panel("faces").pick(42)
     b = tmp_path / "b.stylestudio"
     window.save_to(b)
-    window._fill_recent_menu()
+    window.files.fill_recent_menu()
     entries = [act for act in window.recent_menu.actions() if act.toolTip().endswith(".stylestudio")]
     assert [Path(e.toolTip()).name for e in entries][:2] == ["b.stylestudio", "a.stylestudio"]
     entries[1].trigger()

@@ -140,7 +140,7 @@ def test_long_job_progress_and_cancel(qtbot):
         w.cancel_button.click()
         qtbot.waitUntil(lambda: not w.progress.isVisible(), timeout=5000)
         assert results == [] and "cancelled" in w.statusBar().currentMessage()
-        assert job not in w._jobs
+        assert job not in w.status.jobs
         # the worker carries on with new work
         w.panel("faces").pick(17)
         wait_final(qtbot, w)

@@ -1,0 +1,116 @@
+"""Render bookkeeping: which frame was asked for last, which is on screen, and the "before" images.
+
+Every document change becomes a render request with a rising sequence number (a preview while
+an interaction is in progress, the final frame otherwise). Frames come back in any order from
+the render thread; the stale-frame guard in :meth:`RenderTracker.on_rendered` never lets an older
+request's frame replace a newer one on the canvas, nor a preview replace the final frame of the
+same request.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel
+
+from ..engine.document import EditDocument
+from .canvas import Canvas
+from .engine_client import EngineClient
+from .undo_commands import DocumentHolder
+from .work_items import BeforeImage, RenderResult
+
+BEFORE_IMAGES = 32  #: unedited faces kept for the before/after views
+
+
+def has_edits(doc: EditDocument) -> bool:
+    return any(e.enabled for e in doc.edits)
+
+
+class RenderTracker(QObject):
+    """Asks for frames, shows the ones that are still wanted, keeps the "before" images."""
+
+    def __init__(self, engine: EngineClient, holder: DocumentHolder, canvas: Canvas, render_label: QLabel,
+                 report_error: Callable[[str, str], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.holder = holder
+        self.canvas = canvas
+        self.render_label = render_label
+        self.report_error = report_error
+        self.latest_seq = 0  #: the newest request
+        self._latest_doc: EditDocument | None = None
+        self._latest_quality = ""
+        self._shown_seq = 0  #: the request whose frame is on screen
+        self._shown_quality = ""
+        self._shown_source: tuple | None = None  #: (model, source key) on screen
+        self.last_result: RenderResult | None = None
+        self._before: OrderedDict[tuple, QImage] = OrderedDict()
+        engine.rendered.connect(self.on_rendered)
+        engine.render_failed.connect(self.on_render_failed)
+        engine.before_ready.connect(self.on_before_ready)
+
+    def request(self, quality: str = "final") -> int:
+        """Ask for a frame of the current document; returns its sequence number."""
+        doc = self.holder.doc
+        if quality == "final" and self._latest_doc is doc and self._latest_quality == "final":
+            return self.latest_seq  # already asked for exactly this
+        progressive = quality == "final" and (doc.model, doc.source.key()) != self._shown_source
+        self.latest_seq = self.engine.render(doc, quality, progressive)
+        self._latest_doc = doc
+        self._latest_quality = quality
+        return self.latest_seq
+
+    def rerender(self) -> None:
+        """Draw the document again even if unchanged (the device changed, a photo dialog ended)."""
+        self._latest_doc = None
+        self._shown_source = None
+        self.request("final")
+
+    def frame_is_current(self, final: bool = True) -> bool:
+        """Is the frame on screen the latest request (and final, if asked)?"""
+        r = self.last_result
+        return (r is not None and r.seq == self.latest_seq and self.canvas.frame_seq == r.seq
+                and (not final or r.quality == "final"))
+
+    def on_doc_changed(self, doc: EditDocument, interactive: bool) -> None:
+        self.update_before(doc)
+        self.request("preview" if interactive else "final")
+
+    def on_rendered(self, r: RenderResult) -> None:
+        if r.seq < self._shown_seq or (r.seq == self._shown_seq and self._shown_quality == "final"):
+            return  # an older request finished late: never show it over a newer frame
+        self._shown_seq, self._shown_quality = r.seq, r.quality
+        self._shown_source = (r.model, r.source_key)
+        self.last_result = r
+        if r.quality == "final" and not r.has_edits:
+            self._remember_before((r.model, r.source_key), r.image)
+        self.canvas.set_frame(r.image, r.resolution, r.seq, r.quality)
+        if r.quality == "final":
+            self.render_label.setText(f"{r.image.width()} × {r.image.height()} · {r.render_s:.2f} s")
+        else:
+            self.render_label.setText(f"Preview {r.image.width()} px · {r.render_s * 1000:.0f} ms")
+
+    def on_render_failed(self, seq: int, message: str) -> None:
+        if seq != -1 and seq < self._shown_seq:
+            return
+        if self.last_result is None:
+            self.canvas.clear("Could not draw the face — see the message in the status bar.")
+        self.report_error("Rendering failed", message)
+
+    def _remember_before(self, key: tuple, image: QImage) -> None:
+        self._before[key] = image
+        self._before.move_to_end(key)
+        while len(self._before) > BEFORE_IMAGES:
+            self._before.popitem(last=False)
+        self.update_before(self.holder.doc)
+
+    def on_before_ready(self, b: BeforeImage) -> None:
+        self._remember_before((b.model, b.source_key), b.image)
+
+    def update_before(self, doc: EditDocument) -> None:
+        if not has_edits(doc):
+            self.canvas.set_before(None)  # before == after
+            return
+        self.canvas.set_before(self._before.get((doc.model, doc.source.key())))

@@ -1,0 +1,71 @@
+"""The main window's status bar: the running job (text, progress, cancel) and the frame, zoom and
+model readouts."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+
+from . import theme as theme_mod
+from .engine_client import EngineClient
+
+
+class WindowStatus(QObject):
+    """Permanent status-bar widgets; the job ones show while a (non-quiet) job runs."""
+
+    def __init__(self, bar: QStatusBar, engine: EngineClient) -> None:
+        super().__init__(bar)
+        self.engine = engine
+        self.jobs: dict[int, str] = {}  #: running jobs shown here: id → title
+        self.last_job = 0  #: the job the cancel button cancels (0: none)
+        self.job_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(theme_mod.icon("cancel"))
+        self.cancel_button.setProperty("icon_name", "cancel")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.clicked.connect(lambda: self.engine.cancel(self.last_job or None))
+        self.render_label = QLabel()
+        self.zoom_label = QLabel()
+        self.model_label = QLabel()
+        for w in self._job_widgets():
+            bar.addPermanentWidget(w)
+            w.hide()
+        for w in (self.render_label, self.zoom_label, self.model_label):
+            bar.addPermanentWidget(w)
+        engine.job_started.connect(self.on_job_started)
+        engine.job_progress.connect(self.on_job_progress)
+        engine.job_ended.connect(self.on_job_ended)
+
+    def _job_widgets(self) -> tuple:
+        return self.job_label, self.progress, self.cancel_button
+
+    def on_job_started(self, job_id: int, title: str, cancellable: bool, quiet: bool) -> None:
+        if quiet:
+            return
+        self.jobs[job_id] = title
+        self.last_job = job_id
+        self.job_label.setText(title)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setEnabled(cancellable)
+        for w in self._job_widgets():
+            w.show()
+
+    def on_job_progress(self, job_id: int, message: str, fraction: float) -> None:
+        if job_id not in self.jobs:
+            return
+        self.job_label.setText(message or self.jobs[job_id])
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
+
+    def on_job_ended(self, job_id: int) -> None:
+        self.jobs.pop(job_id, None)
+        if not self.jobs:
+            for w in self._job_widgets():
+                w.hide()
+            self.last_job = 0
