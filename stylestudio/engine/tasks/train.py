@@ -1,0 +1,55 @@
+"""The training task: train (or resume) a StyleGAN2 on the user's pictures (see :mod:`..training.run`).
+
+The same request runs in the GUI's job thread and, unchanged, in every process of a
+``torchrun`` launch (the CLI builds it there); ranks split the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..progress import Cancel, Progress
+from . import task
+
+
+@dataclass(frozen=True)
+class TrainModel:
+    """Train model ``name`` from ``data`` (a folder of pictures or a prepared .npz)."""
+
+    name: str
+    data: Path | None
+    resolution: int | None = None
+    from_model: str | None = None
+    hsr: str = "vgg16"
+    hsr_weight: float = 1.0
+    kimg: float | None = None
+    minutes: float | None = None
+    batch: int = 16
+    gamma: float | None = None
+    seed: int = 0
+    fresh: bool = False
+    checkpoint_minutes: float = 5.0
+    checkpoint_steps: int | None = None
+    latent_dim: int = 256
+    channel_max: int = 256
+    mapping_layers: int = 4
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return f"Train {self.name}" + (f" (from {self.from_model})" if self.from_model else "")
+
+    def describe_result(self, result: Any) -> str:
+        return result.summary()
+
+
+@task(TrainModel)
+def train_model(session: Any, req: TrainModel, progress: Progress, cancel: Cancel) -> Any:
+    from dataclasses import asdict
+
+    from ..distributed import current_world
+    from ..training.run import TrainSettings, train
+
+    world = current_world(session.device)
+    settings = TrainSettings(**{k: v for k, v in asdict(req).items()})
+    return train(settings, session.store, session.device, world, progress, cancel)
