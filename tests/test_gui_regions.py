@@ -180,13 +180,17 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     wait_final(qtbot, window)
     assert_same_picture(canvas_array(window), reference_frame(window.holder.doc))
 
-    # "fit to this face": one undo step, a different picture, the same one the engine draws
+    # "fit to this face": one undo step, a fitting job, its result one more step; a different
+    # picture, the same one the engine draws
     tuned_picture = canvas_array(window)
     steps = window.undo_stack.count()
     panel.fit_box.click()
     assert panel.current().fit and window.undo_stack.count() == steps + 1
     assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fit transfer to this face"
     assert window.statusBar().currentMessage().startswith("Fitting the transfer")  # the wait is explained
+    qtbot.waitUntil(lambda: panel.current().fitted is not None, timeout=60000)
+    assert window.undo_stack.count() == steps + 2
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fitted transfer to this face"
     wait_final(qtbot, window)
     fitted_picture = canvas_array(window)
     assert_same_picture(fitted_picture, reference_frame(window.holder.doc))
@@ -198,5 +202,71 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     saved = load_project(path).edit(panel.current().id)
     assert isinstance(saved, TransferEdit) and saved.region == e.region
     assert saved.strength == panel.current().strength and saved.fit
+    assert saved.is_fitted_for(panel.current().fitted.face_key)  # the fit is saved too: no refit on opening
+    window.undo_stack.undo()
+    assert panel.current().fit and panel.current().fitted is None  # undo takes the fit's result back…
+    assert panel.fit_job is None  # …and does not start it again
     window.undo_stack.undo()
     assert not panel.current().fit and not panel.fit_box.isChecked()
+
+
+def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled(qtbot, window):
+    """Switching the fit on starts a FitRegion job in the Jobs panel; the strength slider dragged
+    meanwhile keeps getting frames (the unfitted look); the fit then lands as its own undo step. A
+    second, long fit is cancelled from the Jobs panel: the transfer stays unfitted, nothing restarts."""
+    from stylestudio.engine.regions.fit import FitSettings
+
+    from test_gui_jobs import Drag
+
+    panel = ready_panel(qtbot, window)
+    jobs = window.panel("jobs")
+    panel.region_list.setCurrentItem(panel.region_list.item(0))
+    panel.eps_box.setValue(4.0)
+    panel.rho_box.setValue(0.0)
+    wait_final(qtbot, window)
+    panel.fit_settings = FitSettings(steps=400)  # a few seconds of fitting on the tiny model
+    frames: list = []
+    window.engine.rendered.connect(frames.append)
+    steps = window.undo_stack.count()
+    panel.fit_box.click()
+    assert panel.fit_job is not None
+    job = panel.fit_job[1]
+    rec = window.engine.records[job]
+    assert rec.lane == "jobs" and jobs.row_text(job, 0).startswith("Fit ")
+    qtbot.waitUntil(lambda: rec.state != "queued", timeout=20000)
+    start_seq = window._latest_seq
+    during: list = []
+    drag = Drag(panel.strength.slider)
+    while rec.state == "running":  # drag for as long as the fit runs
+        drag.step()
+        qtbot.wait(40)
+        if rec.state == "running":
+            during = [f for f in frames if f.seq > start_seq]
+    drag.release()
+    assert len(during) >= 3, f"only {len(during)} frames arrived while the fit ran: it blocked the renders"
+    qtbot.waitUntil(lambda: not rec.active, timeout=60000)
+    assert rec.state == "finished", rec.result
+    assert jobs.row_text(job, 4).startswith("fitted ")
+    qtbot.waitUntil(lambda: panel.current().fitted is not None, timeout=10000)
+    assert window.undo_stack.count() == steps + 3  # fit on, the strength drag, the fit's result
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fitted transfer to this face"
+    assert panel.current().strength != 1.0  # the drag went into the document meanwhile
+    wait_final(qtbot, window)
+    assert_same_picture(canvas_array(window), reference_frame(window.holder.doc))
+
+    # another region: a new fit, a long one, cancelled from the Jobs panel's own button
+    panel.fit_settings = FitSettings(steps=100000)
+    panel.region_list.setCurrentItem(panel.region_list.item(1))
+    assert panel.fit_job is not None and panel.fit_job[1] != job
+    second = panel.fit_job[1]
+    rec2 = window.engine.records[second]
+    qtbot.waitUntil(lambda: rec2.state == "running" and rec2.fraction > 0, timeout=30000)
+    window.docks["jobs"].show()
+    window.docks["jobs"].raise_()
+    jobs.cancel_buttons[second].click()
+    qtbot.waitUntil(lambda: not rec2.active, timeout=30000)
+    assert rec2.state == "cancelled" and jobs.row_text(second, 4) == "cancelled"
+    e = panel.current()
+    assert e.fit and not e.is_fitted_for(panel._face_key(window.holder.doc)) and panel.fit_job is None
+    qtbot.wait(200)
+    assert panel.fit_job is None  # a cancelled fit is not started again by itself

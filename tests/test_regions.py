@@ -319,10 +319,35 @@ def test_colour_fit_reaches_the_reference_colour_and_joins_only_when_the_starts_
     assert all(np.allclose(q[k], best[k], atol=1e-6) for k in best)
 
 
-def test_fitted_transfer_is_fitted_once_per_pair(tiny, catalog: Catalog, monkeypatch) -> None:
-    """Strength changes and re-renders reuse the fit; a new reference fits again."""
-    import stylestudio.engine.regions.fit as fit_module
+@pytest.fixture(scope="module")
+def fit_session():
+    """A session on the tiny test model with a small catalog, and a region that covers much of face 5."""
+    from stylestudio.engine.session import Session
 
+    from test_gui_support import TINY, ensure_test_model
+
+    ensure_test_model(TINY)
+    session = Session(device="cpu")
+    gen = session.generator(TINY)
+    cat = build_catalog(gen, TINY, k=5, samples=12, batch=4, seed=3)
+    session.install(TINY, "catalog", "default", cat)
+    session.take_published()
+    with torch.no_grad():
+        labels = cat.cluster_map(gen, gen.styles(SeedSource(5).latent(gen)), 32)[0].numpy()
+    return session, TINY, f"c{np.bincount(labels.ravel()).argmax()}"
+
+
+def test_renders_only_use_the_fit_that_the_fit_region_task_made(fit_session, monkeypatch, tmp_path: Path) -> None:
+    """A render never fits (it draws the unfitted query until a fit is in the document); FitRegion
+    fits in its caller's thread with progress; the fit is used for its face and transfer only."""
+    import dataclasses
+
+    import stylestudio.engine.regions.fit as fit_module
+    from stylestudio.engine import tasks
+    from stylestudio.engine.project import load_project, save_project
+    from stylestudio.engine.tasks.regions import fitted_document
+
+    session, model, region = fit_session
     calls = []
     real = fit_module.fit_query
 
@@ -330,20 +355,101 @@ def test_fitted_transfer_is_fitted_once_per_pair(tiny, catalog: Catalog, monkeyp
         calls.append(1)
         return real(*args, **kwargs)
 
+    real_named = fit_module.fit_named_region
+
+    def uncounted(*args, **kwargs):
+        monkeypatch.setattr(fit_module, "fit_query", real)
+        try:
+            return real_named(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(fit_module, "fit_query", counting)
+
     monkeypatch.setattr(fit_module, "fit_query", counting)  # named regions fit through fit_named_region
-    renderer = _renderer(tiny, catalog)
-    catalog.cache.clear()
-    edit = TransferEdit(reference=SeedSource(7), region=("c2",), fit=True)
-    doc = EditDocument(model="tiny", source=SeedSource(5)).with_edit(edit)
-    fitted = renderer.render(doc)
-    unfitted = renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(7), region=("c2",), id=edit.id)))
-    assert len(calls) == 1 and not torch.equal(fitted, unfitted)
-    renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(7), region=("c2",), fit=True,
-                                               strength=0.4, id=edit.id)))
+    renderer = session.renderer(model, "final")
+    edit = TransferEdit(reference=SeedSource(7), region=(region,), fit=True, eps=4.0, rho=0.0)
+    doc = EditDocument(model=model, source=SeedSource(5)).with_edit(edit)
+    unfitted = renderer.render(doc)
+    torch.testing.assert_close(unfitted, renderer.render(doc.with_edit(dataclasses.replace(edit, fit=False))))
+    assert calls == []  # the render did not fit
+
+    fractions: list[float] = []
+    fitted = tasks.run(session, tasks.FitRegion.of(doc, edit), lambda m, f: fractions.append(f))
+    assert calls == [1] and fractions[-1] == pytest.approx(1.0)
+    assert all(b >= a for a, b in zip(fractions, fractions[1:]) if a >= 0 and b >= 0)
+    assert tasks.describe_result(tasks.FitRegion.of(doc, edit), fitted).startswith("fitted ")
+    done = fitted_document(doc, fitted)
+    assert done is not None and done.edits[0].fitted is fitted
+    assert fitted_document(done, fitted) is None  # already in
+    image = renderer.render(done)
+    assert not torch.equal(image, unfitted)
+    # the same q as fitting this pair directly
+    gen, cat = renderer.generator, renderer.resources.get("catalog", "default")
+    with torch.no_grad():
+        base, ref = gen.styles(SeedSource(5).latent(gen)), gen.styles(SeedSource(7).latent(gen))
+    direct = uncounted(gen, cat, base, ref, cat.resolve((region,)), also=edit.params)
+    assert all(np.allclose(fitted.q[k], direct[k], atol=1e-5) for k in direct)
+
+    # a strength change keeps the fit; another face, reference or region draws the unfitted query
+    weaker = done.with_edit(dataclasses.replace(done.edits[0], strength=0.4))
+    assert not torch.equal(renderer.render(weaker), renderer.render(
+        weaker.with_edit(dataclasses.replace(weaker.edits[0], fitted=None))))
+    other_face = done.with_source(SeedSource(6))
+    torch.testing.assert_close(renderer.render(other_face),
+                               renderer.render(doc.with_source(SeedSource(6))))
+    assert fitted_document(doc.with_source(SeedSource(6)), fitted) is None
+    other_ref = done.with_edit(dataclasses.replace(done.edits[0], reference=SeedSource(8)))
+    torch.testing.assert_close(renderer.render(other_ref), renderer.render(
+        other_ref.with_edit(dataclasses.replace(other_ref.edits[0], fitted=None))))
+    assert len(calls) == 1 and "fitted" in edit.describe()
+
+    # saved with the project: reopened, it draws the fitted look at once
+    save_project(tmp_path / "f.stylestudio", done)
+    back = load_project(tmp_path / "f.stylestudio")
+    assert back.edits[0].fitted is not None and back.edits[0].is_fitted_for(fitted.face_key)
+    torch.testing.assert_close(renderer.render(back), image)
     assert len(calls) == 1
-    renderer.render(doc.with_edit(TransferEdit(reference=SeedSource(8), region=("c2",), fit=True, id=edit.id)))
-    assert len(calls) == 2
-    assert "fitted" in edit.describe()
+
+
+def test_fit_region_can_be_cancelled(fit_session) -> None:
+    from stylestudio.engine import tasks
+    from stylestudio.engine.progress import CancelToken
+    from stylestudio.engine.regions.fit import FitSettings
+
+    session, model, region = fit_session
+    doc = EditDocument(model=model, source=SeedSource(5))
+    edit = TransferEdit(reference=SeedSource(7), region=(region,), fit=True)
+    token = CancelToken()
+    seen: list[float] = []
+
+    def progress(message: str, fraction: float) -> None:
+        seen.append(fraction)
+        if fraction > 0:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        tasks.run(session, tasks.FitRegion.of(doc, edit, FitSettings(steps=500)), progress, token)
+    assert 0 < max(seen) < 0.01  # stopped after its first step of 1000+
+    with pytest.raises(InputError, match="region"):  # nothing to fit: one clear message
+        tasks.run(session, tasks.FitRegion.of(doc, TransferEdit(reference=SeedSource(7), fit=True)))
+
+
+def test_a_damaged_fit_in_a_project_is_one_clear_error(fit_session, tmp_path: Path) -> None:
+    import dataclasses
+
+    from stylestudio.engine.project import load_project, save_project
+    from stylestudio.engine.regions.fitted import FittedQuery
+
+    session, model, region = fit_session
+    doc = EditDocument(model=model, source=SeedSource(5))
+    edit = TransferEdit(reference=SeedSource(7), region=(region,), fit=True)
+    bad_q = {"b4.conv1": np.full(4, 2.0, np.float32)}  # channel weights outside [0, 1]
+    with pytest.raises(InputError, match="0, 1"):
+        FittedQuery("x", "y", np.zeros((3, 3)), bad_q)
+    ok = FittedQuery("x", "y", np.zeros((3, 3)), {"b4.conv1": np.full(4, 0.5, np.float32)})
+    assert not ok.q["b4.conv1"].flags.writeable  # a document's arrays are values
+    save_project(tmp_path / "p.stylestudio", doc.with_edit(dataclasses.replace(edit, fitted=ok)))
+    back = load_project(tmp_path / "p.stylestudio").edits[0]
+    assert back.fitted.inputs == "x" and np.array_equal(back.fitted.q["b4.conv1"], ok.q["b4.conv1"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -208,3 +208,24 @@ def test_transfer_starts_from_the_regions_tuned_query(tiny_model: str, stylestud
     assert (e.query, e.tau) == ("effect", 0.8)
     e = edit_of("--query", "sequential")
     assert e.query == "sequential" and e.eps == 3.0
+
+
+def test_transfer_fit_runs_the_fit_job_and_keeps_its_result(tiny_model: str, tmp_path: Path, capsys) -> None:
+    """``--fit`` runs the editor's FitRegion job (progress printed), draws its result, and the saved
+    project carries the fit, so it opens with the fitted look without fitting again."""
+    from stylestudio.engine.project import load_project
+
+    outs = {}
+    for fit in (False, True):
+        outs[fit] = tmp_path / f"{fit}.png"
+        argv = ["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "c0+c1",
+                "--eps", "4", "-o", str(outs[fit]), "--save-project", str(tmp_path / f"{fit}.stylestudio")]
+        capsys.readouterr()
+        assert main(argv + (["--fit"] if fit else [])) == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert ("Fitting the transfer to this face" in err) is fit
+    plain, fitted = (np.asarray(Image.open(outs[f])).astype(int) for f in (False, True))
+    assert np.abs(plain - fitted).max() > 0
+    e = load_project(tmp_path / "True.stylestudio").edits[0]
+    assert e.fit and e.fitted is not None and e.is_fitted_for(e.fitted.face_key)
+    assert load_project(tmp_path / "False.stylestudio").edits[0].fitted is None

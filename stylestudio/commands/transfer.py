@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_model_options, finite_float, load_generator, output_path, parse_source, psi_arg
+from .common import add_model_options, finite_float, output_path, parse_source, progress_printer, psi_arg
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
 
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=finite_float, default=1.0, help="0 = nothing, 1 = the reference's look (default 1)")
     p.add_argument("--fit", action="store_true",
                    help="fit the transfer to this target and reference: stronger and more local than the "
-                        "catalog's query, a few seconds on a CPU")
+                        "catalog's query, a few seconds on a CPU (kept in --save-project)")
     p.add_argument("--psi", type=psi_arg, default=0.7,
                    help=f"truncation ψ for seed faces, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
     p.add_argument("--catalog", default="default", help="region catalog name (default: default)")
@@ -56,9 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_transfer(args: argparse.Namespace) -> int:
     from ..engine.edits.transfer import TransferEdit, query_fields
     from ..engine.export import export_document
+    from ..engine.model_store import DEFAULT_MODEL
     from ..engine.project import SUFFIX, save_project
     from ..engine.regions.masks import load_mask
-    from ..engine.render import Renderer, to_uint8
+    from ..engine.render import to_uint8
+    from ..engine.session import Session
+    from ..engine.tasks.regions import fit_transfers
 
     output_path(args.output, args.target, args.reference, args.mask)
     output_path(args.save_project, args.target, args.reference, args.mask)
@@ -75,8 +78,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     mask = load_mask(args.mask) if args.mask is not None else None
     if args.save_project is not None and args.save_project.suffix != SUFFIX:
         raise InputError(f"--save-project needs a {SUFFIX} file name")
-    name, gen = load_generator(args)
-    renderer = Renderer(gen, name)
+    session = Session(device=getattr(args, "device", None) or "auto")
+    name = args.model or DEFAULT_MODEL
+    m = session.model(name, progress=progress_printer)
+    gen, renderer = m.generator, m.renderers["final"]
     cat = renderer.resources.get("catalog", args.catalog)
     if mask is None:
         cat.resolve(regions)  # unknown names fail here, before any rendering
@@ -88,6 +93,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     import dataclasses
 
     doc = dataclasses.replace(doc, model=name)
+    # --fit: the same FitRegion job the editor runs in its job thread; the render only uses its result
+    doc = fit_transfers(session, doc, progress_printer)
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project is not None:
         save_project(args.save_project, doc, to_uint8(renderer.render(doc, stop_resolution=128)))

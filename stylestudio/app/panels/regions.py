@@ -7,9 +7,11 @@ step: a reference or region pick, a brush stroke, clear/invert, a setting
 any slider. Because the edit lives in the document it is saved with the project.
 
 The panel runs no engine code: it builds :mod:`stylestudio.engine.tasks` requests. Building a
-catalog (long, cancellable, with progress in the Jobs panel) runs in the job thread beside the
-renders, so the face stays editable meanwhile; reading the catalog, the reference's thumbnail and
-the target's cluster map (for showing a named region on the canvas) are quick render-thread tasks.
+catalog and fitting a transfer to the face ("Fit to this face", :class:`FitRegion`) are long,
+cancellable jobs with progress in the Jobs panel; they run in the job thread beside the renders,
+so the face stays editable meanwhile (with the region's unfitted look until the fit lands in the
+document as its own undo step). Reading the catalog, the reference's thumbnail and the target's
+cluster map (for showing a named region on the canvas) are quick render-thread tasks.
 
 A picked named region is shown on the canvas like a painted one (its clusters on this face's
 own cluster map); painting over it starts from that shape, so a named region can be refined
@@ -18,6 +20,7 @@ with the brush.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +35,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from ...engine.document import EditDocument, SeedSource, Source
 from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
 from ...engine.regions.catalog import DEFAULT_K, DEFAULT_NAME
+from ...engine.regions.fit import FitSettings
+from ...engine.regions.fitted import FittedQuery, face_key
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
-from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
+from ...engine.tasks import BuildCatalog, CatalogInfo, FitRegion, ReferenceThumbnail, RegionMap
+from ...engine.tasks.regions import fitted_document
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from ..mask_painter import MASK_RES, MaskPainter, to_document_mask, to_mask_array
@@ -47,11 +53,7 @@ EDIT_ID = "regions"
 THUMB_PX = 56
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 2  #: True on an unnamed cluster's item
-
-
-#: transfer fields whose change starts a new fit (a strength change reuses it)
-_FIT_CHANGES = {"fit", "region", "mask", "reference", "mask_mode", "coverage", "query", "lam", "eps", "rho",
-                "tau"}
+FITS_KEPT = 16  #: fits remembered per session (a later change back to that face and region reuses one)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ def _section(title: str) -> QLabel:
 
 class RegionsPanel(QWidget):
     catalog_changed = Signal()  #: the region list was (re)built, or the model turned out to have no catalog
+    fit_settings = FitSettings()  #: how "Fit to this face" fits (tests make it longer)
 
     def __init__(self, ctx: EditorContext) -> None:
         super().__init__()
@@ -131,6 +134,11 @@ class RegionsPanel(QWidget):
         self.catalog: dict[str, Any] | None = None
         self.catalog_missing = False
         self.build_job = 0
+        #: (fit inputs, face key) → its fit, for fits made in this session
+        self._fits: OrderedDict[tuple[str, str], FittedQuery] = OrderedDict()
+        self._not_again: set[tuple[str, str]] = set()  #: fits cancelled or failed: not restarted by themselves
+        self.fit_job: tuple[tuple[str, str], int] | None = None  #: the running fit: its key and job id
+        self._face: tuple[Any, str, str] | None = None  #: (source, model, face key) of the last document
         self._model = ""
         self._syncing = False
         self._thumb_key: tuple | None = None
@@ -381,13 +389,20 @@ class RegionsPanel(QWidget):
                             fit=self.fit_box.isChecked())
 
     def updated(self, doc: EditDocument, **changes: Any) -> EditDocument:
-        """``doc`` with its transfer changed (created from the panel if needed); ``doc`` itself if unchanged."""
+        """``doc`` with its transfer changed (created from the panel if needed); ``doc`` itself if unchanged.
+        A fit made earlier in this session for the changed transfer comes with it."""
         base = self.current(doc)
         if base is None:
             base = self.draft()
         elif all(_same(getattr(base, k), v) for k, v in changes.items()):
             return doc
-        return doc.with_edit(dataclasses.replace(base, **changes))
+        edit = dataclasses.replace(base, **changes)
+        if edit.fit and edit.has_region():
+            face = self._face_key(doc)
+            known = self._fits.get((edit.fit_inputs, face))
+            if known is not None and not edit.is_fitted_for(face):
+                edit = dataclasses.replace(edit, fitted=known)
+        return doc.with_edit(edit)
 
     def change(self, text: str, **changes: Any) -> bool:
         """Push one undo step that changes the transfer; errors go to the user, not up the stack."""
@@ -400,11 +415,62 @@ class RegionsPanel(QWidget):
             return False
         if after is doc:
             return False
+        if changes.get("fit"):
+            self._not_again.clear()  # switching the fit on asks again for what was cancelled
         self.ctx.push(EditChangeCommand(self.ctx.holder, after, text, before=doc))
-        edit = self.current(after)
-        if edit is not None and edit.fit and edit.has_region() and _FIT_CHANGES & changes.keys():
-            self.ctx.status("Fitting the transfer to this face and reference (a few seconds on a CPU)…", 8000)
         return True
+
+    # -- fitting to this face (a job) -------------------------------------------------------------
+    def _face_key(self, doc: EditDocument) -> str:
+        if self._face is None or self._face[0] is not doc.source or self._face[1] != doc.model:
+            self._face = (doc.source, doc.model, face_key(doc.model, doc.source))
+        return self._face[2]
+
+    def _ensure_fit(self, doc: EditDocument) -> None:
+        """Start fitting the document's transfer when it asks for a fit it does not hold.
+
+        Not for a fit this session made already (an undo took it out: undo, not a new fit, brings
+        it back) nor one the user cancelled; a fit running for another face or region is stale and
+        cancelled."""
+        e = self.current(doc)
+        if e is None or not e.fit or not e.has_region() or self.catalog is None or doc.model != self._model:
+            return
+        face = self._face_key(doc)
+        if e.is_fitted_for(face):
+            return
+        key = (e.fit_inputs, face)
+        if key in self._fits or key in self._not_again:
+            return
+        if self.fit_job is not None:
+            if self.fit_job[0] == key:
+                return
+            self.ctx.engine.cancel(self.fit_job[1])
+        request = FitRegion.of(doc, e, self.fit_settings)
+        job = self.ctx.engine.submit_task(request, on_done=lambda fitted: self._fit_landed(key, fitted),
+                                          on_error=lambda message, cancelled: self._fit_failed(key, message, cancelled))
+        self.fit_job = (key, job)
+        self.ctx.status("Fitting the transfer to this face and reference in the background (Jobs panel); "
+                        "editing goes on with the unfitted look meanwhile", 8000)
+
+    def _fit_landed(self, key: tuple[str, str], fitted: FittedQuery) -> None:
+        """Put a finished fit into the transfer it was made for, as one undo step."""
+        if self.fit_job is not None and self.fit_job[0] == key:
+            self.fit_job = None
+        self._fits[key] = fitted
+        while len(self._fits) > FITS_KEPT:
+            self._fits.popitem(last=False)
+        doc = self.ctx.doc
+        after = fitted_document(doc, fitted)
+        if after is not None:
+            self.ctx.push(EditChangeCommand(self.ctx.holder, after, "Fitted transfer to this face", before=doc))
+            self.ctx.status("The transfer is fitted to this face", 4000)
+
+    def _fit_failed(self, key: tuple[str, str], message: str, cancelled: bool) -> None:
+        if self.fit_job is not None and self.fit_job[0] == key:
+            self.fit_job = None
+            self._not_again.add(key)
+            if not cancelled:
+                self.ctx.report_error("Fitting the transfer failed", message)
 
     # -- reference ------------------------------------------------------------------------------
     def set_reference(self, source: Source, text: str = "") -> bool:
@@ -688,6 +754,7 @@ class RegionsPanel(QWidget):
         else:
             self._show_region(doc, e)
         self._update_thumbnail(doc)
+        self._ensure_fit(doc)
 
 
 def _same(a: Any, b: Any) -> bool:

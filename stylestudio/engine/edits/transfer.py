@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
@@ -21,7 +22,9 @@ from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fi
 from ..limits import MAX_MASK_PIXELS
 from ..render import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
+from ..progress import Cancel, Progress
 from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts
+from ..regions.fitted import FittedQuery, fingerprint
 from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
 from ..regions.queries import QueryParams, blend_styles, query_layers
 from ...errors import InputError
@@ -74,14 +77,18 @@ class TransferEdit(Edit):
     rho: float = QueryParams.rho
     tau: float = QueryParams.tau
     #: "fit to this face": ``q`` fitted to this target and reference (regions.fit) instead of the
-    #: query above; stronger and more local, seconds per new pair on a CPU
+    #: query above; stronger and more local, seconds per new pair on a CPU, so a job fits it
+    #: (``tasks.FitRegion``) and puts it in ``fitted``; until then the query above is drawn
     fit: bool = False
+    fitted: FittedQuery | None = None
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.reference, Source):
             raise InputError("the reference of a transfer must be a face source")
+        if self.fitted is not None and not isinstance(self.fitted, FittedQuery):
+            raise InputError("the fitted query of a transfer must be a FittedQuery")
         if isinstance(self.region, str):
             object.__setattr__(self, "region", (self.region,))
         check_resource_name(self.catalog, "region catalog")
@@ -119,8 +126,10 @@ class TransferEdit(Edit):
 
     # -- serialisation: the reference is a nested source with arrays of its own ------------
     def to_json(self) -> dict[str, Any]:
-        body = {"kind": self.kind, **_plain_fields(self, ("mask", "reference"))}
+        body = {"kind": self.kind, **_plain_fields(self, ("mask", "reference", "fitted"))}
         body["reference"] = self.reference.to_json()
+        if self.fitted is not None:
+            body["fitted"] = self.fitted.to_json()
         return body
 
     def arrays(self) -> Arrays:
@@ -129,6 +138,9 @@ class TransferEdit(Edit):
             out["mask"] = np.asarray(self.mask)
         for k, v in self.reference.arrays().items():
             out[f"reference.{k}"] = v
+        if self.fitted is not None:
+            for k, v in self.fitted.arrays().items():
+                out[f"fitted.{k}"] = v
         return out
 
     @classmethod
@@ -140,18 +152,23 @@ class TransferEdit(Edit):
         if not isinstance(ref, Mapping):
             raise field_error(at(where, "reference"), "missing: a transfer needs a reference face")
         reference = source_from_json(ref, sub_arrays(arrays, "reference."), at(where, "reference"))
+        fitted = data.pop("fitted", None)
+        if fitted is not None:
+            fitted = FittedQuery.from_json(fitted, sub_arrays(arrays, "fitted."), at(where, "fitted"))
         edit = super().from_json(data, arrays, where)  # reads only its own array, "mask"
-        return construct(_replace, {"edit": edit, "reference": reference}, where)
+        return construct(_replace, {"edit": edit, "reference": reference, "fitted": fitted}, where)
 
     # -- the edit ---------------------------------------------------------------------------
     def has_region(self) -> bool:
         return bool(self.region) or self.mask is not None
 
     def q(self, ctx: EditContext, styles: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
-        """Per style layer, the channels taken from the reference (cached per catalog)."""
+        """Per style layer, the channels taken from the reference (cached per catalog). With ``fit``
+        on, the fitted query when it belongs to this face and transfer (never fitted here: renders
+        must stay fast; until a fit lands the region's own query is drawn)."""
+        if self.fit and self.fitted is not None and self.fitted.fits(self.fit_inputs, ctx.base_styles):
+            return dict(self.fitted.q)
         cat: Catalog = ctx.resource("catalog", self.catalog)
-        if self.fit:
-            return self._fitted_q(ctx, cat)
         params = self.params
         if self.mask is None:
             key: tuple = ("named", cat.resolve(self.region), params)
@@ -163,16 +180,16 @@ class TransferEdit(Edit):
         if self.mask is None:
             rows, effects = cat.rows(key[1]), cat.effect_rows(key[1])
         else:
-            rows, effects = self._mask_rows(ctx, cat, styles)
+            rows, effects = self._mask_rows(ctx.generator, cat, styles)
         return _remember(cat, key, query_layers(rows, params, effects))
 
-    def _mask_rows(self, ctx: EditContext, cat: Catalog, styles: Mapping[str, Tensor]) -> tuple[dict, dict | None]:
+    def _mask_rows(self, gen: Any, cat: Catalog, styles: Mapping[str, Tensor]) -> tuple[dict, dict | None]:
         """The painted region's contribution rows (and pixel-effect rows, when it maps to clusters)."""
         if self.mask_mode == "clusters":
-            clusters = mask_clusters(cat, ctx.generator, styles, self.mask, self.coverage)
+            clusters = mask_clusters(cat, gen, styles, self.mask, self.coverage)
             return cat.rows(clusters), cat.effect_rows(clusters)
         # activations inside the mask: no pixel-effect version, the effect query falls back
-        return mask_rows(cat, ctx.generator, styles, self.mask), None
+        return mask_rows(cat, gen, styles, self.mask), None
 
     def _mask_key(self) -> tuple:
         """What identifies the painted region in the query caches."""
@@ -180,27 +197,35 @@ class TransferEdit(Edit):
         mh = hashlib.sha1(np.ascontiguousarray(self.mask).tobytes() + str(self.mask.shape).encode()).hexdigest()
         return ("mask", self.mask_mode, self.coverage if self.mask_mode == "clusters" else None, mh)
 
-    def _fitted_q(self, ctx: EditContext, cat: Catalog) -> dict[str, np.ndarray]:
-        """``q`` fitted to the document's own face and this reference (cached per pair and region).
+    @cached_property
+    def fit_inputs(self) -> str:
+        """What a fit of this transfer depends on besides the face: the reference, the region and
+        the query settings (its second start), and the catalog. A strength change keeps it."""
+        what = ("named", tuple(self.region)) if self.mask is None else self._mask_key()
+        return hashlib.sha1(repr(("fit", self.reference.key(), what, self.params, self.catalog)).encode()).hexdigest()
 
-        Fitted on the source's styles before any edit, so moving a slider does not start a new fit.
-        """
-        settings = FitSettings()
-        base = ctx.base_styles
-        reference = ctx.source_styles(self.reference)
-        what = ("named", cat.resolve(self.region)) if self.mask is None else self._mask_key()
-        key = ("fit", what, _styles_digest(base), _styles_digest(reference), settings, self.params)
-        hit = cat.cache.get(key)
-        if hit is not None:
-            return hit
-        gen = ctx.generator
+    def fitted_to(self, gen: Any, cat: Catalog, base: Mapping[str, Tensor], reference: Mapping[str, Tensor],
+                  face: str, settings: FitSettings = FitSettings(), progress: Progress | None = None,
+                  cancel: Cancel = None) -> FittedQuery:
+        """Fit ``q`` to the face whose styles before any edit are ``base`` (so moving a slider never
+        asks for a new fit) and the reference's styles; ``face``: its :func:`~..regions.fitted.face_key`.
+        Seconds on a CPU: run by ``tasks.FitRegion`` in a job, never by a render."""
+        if not self.has_region():
+            raise InputError("pick or paint a region before fitting the transfer to the face")
         if self.mask is None:
-            q = fit_named_region(gen, cat, base, reference, what[1], settings, also=self.params)
+            q = fit_named_region(gen, cat, base, reference, cat.resolve(self.region), settings, also=self.params,
+                                 progress=progress, cancel=cancel)
         else:  # the painted mask is the region; its clusters (or activations) say which channels may move
-            rows, effects = self._mask_rows(ctx, cat, base)
+            rows, effects = self._mask_rows(gen, cat, base)
             q = fit_query(gen, base, reference, mask_array(self.mask) >= 0.5,
-                          fit_starts(rows, effects, settings, also=self.params), settings)
-        return _remember(cat, key, q)
+                          fit_starts(rows, effects, settings, also=self.params), settings,
+                          progress=progress, cancel=cancel)
+        return FittedQuery(self.fit_inputs, face, fingerprint(base), q)
+
+    def is_fitted_for(self, face: str) -> bool:
+        """Does :attr:`fitted` belong to this transfer on the face with :func:`~..regions.fitted.face_key`
+        ``face``? (What the GUI and CLI ask before starting a fit.)"""
+        return self.fitted is not None and self.fitted.inputs == self.fit_inputs and self.fitted.face_key == face
 
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.enabled or self.strength == 0.0 or not self.has_region():

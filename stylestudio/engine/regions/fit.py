@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from ...errors import InputError
+from ..progress import Cancel, Progress, check_cancel
 from .catalog import resize_mask
 from .masks import dilate
 from .queries import QueryParams, blend_styles, query_layers
@@ -75,8 +76,11 @@ class _Pair:
 
     def __init__(self, gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor],
                  region: np.ndarray, settings: FitSettings,
-                 reference_region: np.ndarray | Callable[[], np.ndarray] | None = None) -> None:
+                 reference_region: np.ndarray | Callable[[], np.ndarray] | None = None,
+                 step: Callable[[], None] | None = None) -> None:
         self.gen, self.target, self.reference, self.settings = gen, target, reference, settings
+        #: called after every Adam step (progress and cancel of :func:`fit_query`)
+        self.step = step or (lambda: None)
         self.stop = settings.resolution if settings.resolution < gen.resolution else None
         with torch.no_grad():
             self.plain = gen.synthesize(dict(target), stop_resolution=self.stop).image
@@ -162,6 +166,7 @@ class _Pair:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                self.step()
         for n, v in current().items():
             out[n] = v.detach().cpu().numpy().astype(np.float32)
         return out
@@ -170,20 +175,32 @@ class _Pair:
 def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor], region: np.ndarray,
               q0: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]],
               settings: FitSettings = FitSettings(),
-              reference_region: np.ndarray | Callable[[], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+              reference_region: np.ndarray | Callable[[], np.ndarray] | None = None,
+              progress: Progress | None = None, cancel: Cancel = None) -> dict[str, np.ndarray]:
     """``q`` for this pair, fitted over the channels of ``q0`` (or of each of several starts), keeping
     the result that leaks least outside for what it changes inside. When even that one leaks more than
     ``settings.local_enough``, a colour fit from the last start joins the candidates. ``region``: bool
     mask of any size on the target (one that vanishes at the fit's resolution is an
     :class:`InputError`); ``reference_region``: the same region on the reference, where known (or a
-    callable giving it, so it is only worked out when the colour fit runs).
+    callable giving it, so it is only worked out when the colour fit runs). ``progress``/``cancel``:
+    :mod:`stylestudio.engine.progress`, reported and checked after every step.
 
     Returns float32 rows in [0, 1] with the same layers as the start.
     """
     starts = [q0] if isinstance(q0, Mapping) else list(q0)
     if not starts:
         raise ValueError("fit_query needs at least one starting query")
-    pair = _Pair(gen, target, reference, region, settings, reference_region)
+    total = max(1, len(starts) * settings.steps + max(0, settings.colour_steps))  # the colour fit may not run
+    done = [0]
+
+    def step() -> None:
+        check_cancel(cancel, "the fit was cancelled")
+        done[0] += 1
+        if progress is not None:
+            progress("Fitting the transfer to this face", min(1.0, done[0] / total))
+
+    check_cancel(cancel, "the fit was cancelled")
+    pair = _Pair(gen, target, reference, region, settings, reference_region, step)
     leaks = [(pair.leak(q), q) for q in (pair.fit(s) for s in starts)]
     best = min(leaks, key=lambda lq: lq[0])
     if best[0] <= settings.local_enough or settings.colour_steps <= 0:
@@ -194,7 +211,8 @@ def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor]
 
 def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[str, Tensor],
                      clusters, settings: FitSettings = FitSettings(),
-                     also: QueryParams | None = None) -> dict[str, np.ndarray]:
+                     also: QueryParams | None = None, progress: Progress | None = None,
+                     cancel: Cancel = None) -> dict[str, np.ndarray]:
     """The fitted ``q`` of catalog ``clusters``, on the target's own cluster map (the editor's named
     regions and ``bench/locality.py --fit`` both go through here). ``also``: a second start, the
     region's own (tuned) query; the more local of the two fits is kept."""
@@ -209,7 +227,7 @@ def fit_named_region(gen, cat, target: Mapping[str, Tensor], reference: Mapping[
             return np.isin(cat.cluster_map(gen, reference, settings.resolution)[0].cpu().numpy(), list(clusters))
 
     return fit_query(gen, target, reference, region, fit_starts(rows, cat.effect_rows(clusters), settings, also),
-                     settings, reference_region=on_reference)
+                     settings, reference_region=on_reference, progress=progress, cancel=cancel)
 
 
 def fit_starts(rows: Mapping[str, np.ndarray], effects: Mapping[str, np.ndarray] | None, settings: FitSettings,

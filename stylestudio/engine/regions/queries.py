@@ -118,7 +118,8 @@ def blend_styles(styles: Mapping[str, "Tensor"], reference: Mapping[str, "Tensor
         if qq is None or strength == 0 or (not isinstance(qq, torch.Tensor) and not np.any(qq)):
             out[name] = s
             continue
-        qt = qq.to(s) if isinstance(qq, torch.Tensor) else torch.as_tensor(np.asarray(qq, np.float32),
-                                                                            device=s.device, dtype=s.dtype)
+        # a copy: q may be a document's read-only array, which torch will not wrap
+        qt = qq.to(s) if isinstance(qq, torch.Tensor) else torch.tensor(np.asarray(qq, np.float32),
+                                                                         device=s.device, dtype=s.dtype)
         out[name] = s + strength * qt * (reference[name].to(s) - s)
     return out

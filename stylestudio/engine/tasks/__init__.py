@@ -65,7 +65,7 @@ def describe_result(request: Any, result: Any) -> str:
 
 
 def _load_builtin() -> None:
-    from . import catalog, directions, export, faces, photo  # noqa: F401  (each registers its tasks)
+    from . import catalog, directions, export, faces, photo, regions  # noqa: F401  (each registers its tasks)
 
 
 from .catalog import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap  # noqa: E402
@@ -73,7 +73,8 @@ from .directions import BuildDirections, SliderFromExamples  # noqa: E402
 from .export import CopyPicture, ExportImage  # noqa: E402
 from .faces import FaceThumbnails  # noqa: E402
 from .photo import FindFaces, InvertPhoto  # noqa: E402
+from .regions import FitRegion  # noqa: E402
 
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
-           "ExportImage", "FaceThumbnails", "FindFaces", "InvertPhoto"]
+           "ExportImage", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion"]
