@@ -1,0 +1,292 @@
+"""ContraFeat discovery: navigator, losses, training on a tiny generator, reproducibility, the
+direction library with per-row weights, and the Discover task."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from stylestudio.engine.directions.library import Direction, DirectionLibrary
+from stylestudio.engine.discovery import losses
+from stylestudio.engine.discovery.navigator import Basis, Navigator, diversity_loss, live_rows, pca_basis
+from stylestudio.engine.discovery.trainer import (DiscoverySettings, DiscoveryTrainer, baseline_library,
+                                                  direction_strips)
+from stylestudio.errors import Cancelled, InputError
+
+from test_gui_support import TINY, ensure_test_model
+
+FAST = dict(directions=4, size=32, sensor="generator", q=8, basis_samples=1000, minutes=None)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.set_num_threads(1)
+    return ensure_test_model(TINY)
+
+
+def _basis(q: int = 4, dim: int = 6) -> Basis:
+    return Basis("pca", np.eye(q, dim, dtype=np.float32), np.diag(np.arange(1.0, q + 1)), np.zeros(dim, np.float32))
+
+
+# ---- navigator -------------------------------------------------------------------------------------
+
+
+def test_navigator_shapes_and_attention_on_live_rows_only():
+    nav = Navigator(_basis(), num_ws=7, rows=[0, 2, 5], k=3, seed=1)
+    a = nav.attention()
+    assert a.shape == (3, 3) and torch.allclose(a.sum(1), torch.ones(3))
+    w = nav.row_weights()
+    assert w.shape == (3, 7)
+    assert torch.all(w[:, [1, 3, 4, 6]] == 0) and torch.all(w[:, [0, 2, 5]] > 0)
+    assert torch.allclose(w.sum(1), torch.full((3,), 3.0))  # attention × live rows
+    delta = nav()
+    assert delta.shape == (3, 7, 6)
+    assert torch.all(delta[:, [1, 3, 4, 6]] == 0)
+    # d_k lies in the span of the basis (the last two W dimensions are outside it)
+    assert torch.all(delta[..., 4:] == 0)
+    u = nav.unit_vectors()
+    assert torch.allclose(u.norm(dim=1), torch.ones(3), atol=1e-5)
+    # the step is W's natural spread along d_k: sqrt(cᵀCc / cᵀc)
+    c = nav.coeffs.detach()
+    expect = ((c.pow(2) * torch.arange(1.0, 5)).sum(1) / c.pow(2).sum(1)).sqrt()
+    assert torch.allclose(nav.spread(), expect, atol=1e-5)
+
+
+def test_smoothing_spreads_attention_to_neighbour_rows():
+    nav = Navigator(_basis(), num_ws=5, rows=[0, 1, 2, 3, 4], k=1, smooth=True)
+    with torch.no_grad():
+        nav.logits.copy_(torch.tensor([[-30.0, -30.0, 30.0, -30.0, -30.0]]))
+    a = nav.attention()[0].detach()
+    assert torch.allclose(a.sum(), torch.tensor(1.0))
+    assert a[2] == pytest.approx(0.5, abs=1e-4) and a[1] == pytest.approx(0.25, abs=1e-4) and a[0] < 1e-4
+
+
+def test_live_rows_follow_the_style_layout(tiny):
+    assert live_rows(tiny) == sorted({l.w_index for l in tiny.style_layout})
+
+
+@pytest.mark.slow  # converts the default model when no earlier test has
+def test_live_rows_of_the_default_model_skip_unused_rows(default_generator):
+    rows = live_rows(default_generator)
+    assert len(rows) < default_generator.num_ws  # MobileStyleGAN's to_img rows feed nothing but the last
+    s = DiscoverySettings(**{**FAST, "steps": 1, "size": 32, "basis_samples": 500})
+    t = DiscoveryTrainer(default_generator, s)
+    t.step()
+    dead = sorted(set(range(default_generator.num_ws)) - set(rows))
+    assert np.all(t.row_weights()[:, dead] == 0) and np.all(t.row_weights()[:, rows] > 0)
+
+
+def test_pca_basis_is_orthonormal_and_ordered(tiny):
+    b = pca_basis(tiny, q=6, samples=800, seed=0)
+    assert np.allclose(b.vectors @ b.vectors.T, np.eye(6), atol=1e-4)
+    var = np.diag(b.covariance)
+    assert np.all(np.diff(var) <= 1e-9)
+
+
+# ---- losses ----------------------------------------------------------------------------------------
+
+
+def test_norm_mask_is_min_max_normalised():
+    d = torch.randn(3, 5, 4, 4)
+    m = losses.norm_mask(d)
+    assert m.shape == (3, 4, 4)
+    assert torch.allclose(m.flatten(1).max(1).values, torch.ones(3), atol=1e-4)
+    assert torch.allclose(m.flatten(1).min(1).values, torch.zeros(3), atol=1e-6)
+
+
+def test_masked_cos2_by_hand():
+    a = torch.tensor([[[[1.0, 1.0]], [[0.0, 0.0]]]])  # two positions, vectors (1,0) and (1,0)
+    b = torch.tensor([[[[2.0, 0.0]], [[0.0, 3.0]]]])  # (2,0): cos 1; (0,3): cos 0
+    mask = torch.tensor([[[0.5, 1.0]]])
+    assert float(losses.masked_cos2(a, b, mask)) == pytest.approx(0.5 / 1.5, abs=1e-5)
+
+
+def test_a_positive_pair_scores_lower_than_a_negative_one():
+    g = torch.Generator().manual_seed(0)
+    dq = torch.randn(2, 8, 5, 5, generator=g)
+    same = 3.0 * dq  # the same change, larger
+    other = torch.randn(2, 8, 5, 5, generator=g)
+    good = losses.binary_layer_loss(dq, same, other)
+    bad = losses.binary_layer_loss(dq, other, same)
+    assert torch.all(good < bad)
+    assert torch.all(good < -0.5) and torch.all(bad > 0.5)
+    # sign does not matter: a direction may move features either way
+    assert torch.allclose(losses.binary_layer_loss(dq, -same, other), good, atol=1e-5)
+    # the five-part batch layout of binary_loss
+    p1, p2 = torch.randn(2, 2, 8, 5, 5, generator=g)
+    feats = [torch.cat([p1, p2, p1 + dq, p2 + same, p2 + other])]
+    assert float(losses.binary_loss(feats)) == pytest.approx(float(good.mean()), abs=1e-5)
+
+
+def test_prototype_loss_prefers_the_matching_prototype():
+    g = torch.Generator().manual_seed(1)
+    protos = torch.randn(3, 6, 4, 4, generator=g)
+    before = torch.randn(3, 6, 4, 4, generator=g)
+    after = before + 2.0 * protos  # sample i changes like prototype i
+    feats = [torch.cat([before, after])]
+    sim = losses.prototype_similarity(after - before, protos)
+    assert torch.allclose(torch.diagonal(sim), torch.ones(3), atol=1e-4)
+    right = losses.prototype_loss(feats, [protos], torch.tensor([0, 1, 2]))
+    wrong = losses.prototype_loss(feats, [protos], torch.tensor([1, 2, 0]))
+    assert float(right) < float(wrong)
+    assert float(right) == pytest.approx(float(-1 + (sim.sum() - torch.diagonal(sim).sum()) / 6), abs=1e-4)
+
+
+def test_diversity_is_zero_for_orthogonal_and_counts_pairs_when_equal():
+    eye = torch.eye(3).view(3, 1, 3).repeat(1, 2, 1)
+    assert float(diversity_loss(eye)) == pytest.approx(0.0, abs=1e-6)
+    same = torch.ones(3, 2, 3)
+    assert float(diversity_loss(same)) == pytest.approx(6.0, abs=1e-4)  # 3·2 ordered pairs, cos² = 1
+
+
+# ---- training ---------------------------------------------------------------------------------------
+
+
+def test_training_on_a_tiny_generator_lowers_the_loss(tiny):
+    t = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=40, seed=1))
+    with torch.no_grad():
+        before = [float(t.loss()[1]) for _ in range(4)]  # the untrained contrast on fresh batches
+    t.train()
+    with torch.no_grad():
+        after = [float(t.loss()[1]) for _ in range(4)]
+    hist = np.array(t.history)
+    assert len(hist) == 40 and np.all(np.isfinite(hist))
+    assert np.mean(after) < np.mean(before) - 0.05, (before, after)
+    assert hist[-5:, 2].mean() < hist[:5, 2].mean()  # the diversity term falls too
+
+
+def test_prototype_variant_trains(tiny):
+    s = DiscoverySettings(**{**FAST, "sensor": "vgg16-relu3_3"}, method="contrafeat-proto", steps=2, seed=2)
+    t = DiscoveryTrainer(tiny, s)
+    p0 = t.learned.prototypes.detach().clone()
+    t.train()
+    assert not torch.equal(p0, t.learned.prototypes.detach())
+    assert t.learned.prototypes.shape == (4, 3, 32, 32)
+
+
+def test_a_run_is_reproducible_from_its_seed(tiny):
+    def run(seed: int):
+        t = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=3, seed=seed))
+        t.train()
+        return t.navigator.logits.detach().clone(), t.navigator.coeffs.detach().clone(), t.history
+
+    a, b, c = run(5), run(5), run(6)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    assert not torch.equal(a[1], c[1])
+
+
+def test_training_is_cancelled_between_steps(tiny):
+    t = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=100))
+    with pytest.raises(Cancelled):
+        t.train(cancel=lambda: t.step_count >= 2)
+    assert t.step_count == 2
+
+
+def test_checkpoint_resumes_to_the_same_state(tiny, tmp_path):
+    s = DiscoverySettings(**FAST, steps=4, seed=3)
+    full = DiscoveryTrainer(tiny, s)
+    full.train()
+    half = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=2, seed=3))
+    half.train()
+    half.save_checkpoint(tmp_path / "ck.pt")
+    resumed = DiscoveryTrainer(tiny, s)
+    resumed.load_checkpoint(tmp_path / "ck.pt")
+    resumed.train()
+    assert torch.equal(resumed.navigator.coeffs, full.navigator.coeffs)
+    assert resumed.history == full.history
+
+
+# ---- the library ------------------------------------------------------------------------------------
+
+
+def test_library_round_trip_with_row_weights(tiny, tmp_path):
+    t = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=2))
+    t.train()
+    lib = t.library(TINY)
+    assert lib.names() == ["direction_1", "direction_2", "direction_3", "direction_4"]
+    lib.save(tmp_path / "d.ssdir")
+    with zipfile.ZipFile(tmp_path / "d.ssdir") as zf:
+        assert json.loads(zf.read("library.json"))["format_version"] == 2
+    back = DirectionLibrary.load(tmp_path / "d.ssdir")
+    for name in lib.names():
+        a, b = lib[name], back[name]
+        assert b.row_weights == pytest.approx(a.row_weights) and b.layers == a.layers and b.unit == pytest.approx(a.unit)
+        assert torch.allclose(back.delta(name, 1.5, tiny.num_ws), lib.delta(name, 1.5, tiny.num_ws))
+    # the library delta at ±1 unit is what training applied at s = ±1
+    with torch.no_grad():
+        trained = t.navigator()[0]
+    assert torch.allclose(lib.delta("direction_1", 1.0, tiny.num_ws), trained, atol=1e-5)
+    with pytest.raises(InputError, match="weights 8 W\\+ rows"):
+        lib.delta("direction_1", 1.0, tiny.num_ws + 1)
+
+
+def test_libraries_without_row_weights_still_load_and_act_on_their_layers(tmp_path):
+    v = np.array([1.0, 0.0, 0.0], np.float32)
+    old = DirectionLibrary("m", [Direction("age", "Age", v, (1, 2), 2.0)])
+    old.save(tmp_path / "old.ssdir")
+    with zipfile.ZipFile(tmp_path / "old.ssdir") as zf:
+        meta = json.loads(zf.read("library.json"))
+    assert meta["format_version"] == 1 and "row_weights" not in meta["directions"][0]
+    d = DirectionLibrary.load(tmp_path / "old.ssdir").delta("age", 1.0, 4)
+    assert torch.equal(d[:, 0], torch.tensor([0.0, 2.0, 2.0, 0.0]))
+
+
+@pytest.mark.parametrize("weights", [[1.0, float("nan")], [-1.0, 1.0], [1.0] * 100, "abc", {"a": 1}])
+def test_bad_row_weights_are_one_line(tmp_path, weights):
+    lib = DirectionLibrary("m", [Direction("x", "X", np.ones(3, np.float32), (), 1.0, row_weights=(1.0, 1.0))])
+    lib.save(tmp_path / "a.ssdir")
+    with zipfile.ZipFile(tmp_path / "a.ssdir") as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(files["library.json"])
+    meta["directions"][0]["row_weights"] = weights
+    files["library.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(tmp_path / "b.ssdir", "w") as zf:
+        for n, data in files.items():
+            zf.writestr(n, data)
+    with pytest.raises(InputError, match="b.ssdir: damaged direction library"):
+        DirectionLibrary.load(tmp_path / "b.ssdir")
+
+
+def test_baselines_and_strips(tiny):
+    s = DiscoverySettings(method="pca", directions=3, q=5, basis_samples=1000)
+    lib = baseline_library(tiny, TINY, s)
+    vec = np.stack([lib[n].vector for n in lib.names()])
+    assert np.allclose(vec @ vec.T, np.eye(3), atol=1e-4)  # principal components
+    assert all(lib[n].row_weights == (1.0,) * tiny.num_ws for n in lib.names())
+    sefa = baseline_library(tiny, TINY, DiscoverySettings(method="sefa", directions=3, q=5, basis_samples=1000))
+    assert not np.allclose(np.abs(sefa["direction_1"].vector), np.abs(lib["direction_1"].vector), atol=1e-2)
+    strips = direction_strips(tiny, lib, seed=7, size=16)
+    assert strips.shape == (3, 5, 16, 16, 3) and strips.dtype == np.uint8
+    assert np.array_equal(strips[0, 2], strips[1, 2])  # amount 0 is the same face
+    assert not np.array_equal(strips[0, 0], strips[0, 4])
+
+
+# ---- the task ---------------------------------------------------------------------------------------
+
+
+def test_discover_task_saves_a_library_the_renderer_uses():
+    from stylestudio.engine import tasks
+    from stylestudio.engine.document import EditDocument, SeedSource
+    from stylestudio.engine.edits.direction import DirectionEdit
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.discover import Discover
+
+    ensure_test_model(TINY)
+    session = Session(device="cpu")
+    seen, updates = [], []
+    req = Discover(TINY, "found", DiscoverySettings(**FAST, steps=3), strip_seconds=0.0, on_update=updates.append)
+    lib, path = tasks.run(session, req, lambda m, f: seen.append((m, f)))
+    assert path.name == "found.ssdir" and path.is_file() and "directions" in str(path.parent)
+    assert any("loss" in m for m, _ in seen) and seen[-1][1] == 1.0
+    assert [u.step for u in updates] == [1, 2, 3] and updates[-1].strips.shape[:2] == (4, 5)
+    assert updates[0].row_weights.shape == (4, session.model(TINY).generator.num_ws)
+    assert tasks.describe_result(req, (lib, path)).startswith("4 directions → found.ssdir")
+    doc = EditDocument(model=TINY, source=SeedSource(seed=7, psi=0.7))
+    moved = doc.with_edit(DirectionEdit(library="found", name="direction_2", amount=2.0))
+    a, b = session.render(doc, "final", 32), session.render(moved, "final", 32)
+    assert (a - b).abs().mean() > 1e-3
+    with pytest.raises(InputError, match="taken by StyleStudio"):
+        tasks.run(session, Discover(TINY, "attributes", DiscoverySettings(**FAST, steps=1)))
