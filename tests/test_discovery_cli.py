@@ -1,0 +1,118 @@
+"""``stylestudio discover`` and ``stylestudio directions list|show|rename|remove`` end to end on a
+tiny model, and ``stylestudio edit --library`` with the discovered directions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylestudio.cli import main
+from stylestudio.engine.directions.library import DirectionLibrary
+
+from test_gui_support import TINY, ensure_test_model
+
+MODEL = ["--model", TINY]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny():
+    import torch
+
+    torch.set_num_threads(1)
+    return ensure_test_model(TINY)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_discover_then_use_rename_and_remove(capsys, tmp_path):
+    rc, out, err = run(capsys, "discover", *MODEL, "--steps", "3", "--size", "32", "--directions", "3",
+                       "--seed", "4", "--sensor", "generator", "--q", "8", "--name", "clitest")
+    assert rc == 0, err
+    assert "step 1/3" in err and "step 3/3" in err and "loss" in err  # progress lines
+    assert "3 directions (contrafeat)" in out and "clitest.ssdir" in out
+    path = out.strip().splitlines()[-1].split("→")[-1].strip()
+    lib = DirectionLibrary.load(path)
+    assert lib.names() == ["direction_1", "direction_2", "direction_3"] and lib.kind == "discovered"
+    assert all(len(lib[n].row_weights) == 8 and lib[n].layers for n in lib.names())
+
+    rc, out, _ = run(capsys, "directions", "list", *MODEL)
+    assert rc == 0 and "clitest" in out and "discovered" in out and "3 directions" in out
+    rc, out, _ = run(capsys, "directions", "show", "clitest", *MODEL)
+    assert rc == 0 and "direction_2" in out and "rows" in out and "|" in out
+
+    plain, moved = tmp_path / "plain.png", tmp_path / "moved.png"
+    assert run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set", "direction_3=0",
+               "-o", str(plain))[0] == 0
+    rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set", "direction_3=+2",
+                     "-o", str(moved))
+    assert rc == 0, err
+    a = np.asarray(Image.open(plain), np.float32)
+    b = np.asarray(Image.open(moved), np.float32)
+    assert np.abs(a - b).mean() > 0.5
+
+    rc, out, _ = run(capsys, "directions", "rename", "clitest", "direction_3", "Hair volume", *MODEL)
+    assert rc == 0 and "hair_volume" in out
+    renamed = tmp_path / "renamed.png"
+    rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set",
+                     "Hair volume=+2", "--keep", "none", "-o", str(renamed))
+    assert rc == 0, err
+    rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set",
+                     "direction_3=+2", "-o", str(renamed))
+    assert rc == 2 and "no slider 'direction_3'" in err
+
+    rc, out, _ = run(capsys, "directions", "remove", "clitest", "direction_1", *MODEL)
+    assert rc == 0 and DirectionLibrary.load(path).names() == ["direction_2", "hair_volume"]
+    rc, out, _ = run(capsys, "directions", "remove", "clitest", *MODEL)
+    assert rc == 0 and "removed" in out
+    rc, _, err = run(capsys, "directions", "show", "clitest", *MODEL)
+    assert rc == 2 and "no direction library 'clitest'" in err
+
+
+def test_discover_is_reproducible_from_the_seed(capsys, tmp_path):
+    libs = []
+    for i, seed in enumerate(("9", "9", "10")):
+        out = tmp_path / f"r{i}.ssdir"
+        rc, _, err = run(capsys, "discover", *MODEL, "--steps", "2", "--size", "32", "--directions", "2", "--seed", seed,
+                         "--sensor", "generator", "--q", "6", "--name", f"rep{i}", "-o", str(out))
+        assert rc == 0, err
+        libs.append(DirectionLibrary.load(out))
+    v = [np.stack([lib[n].vector for n in lib.names()]) for lib in libs]
+    assert np.array_equal(v[0], v[1]) and not np.allclose(v[0], v[2])
+    assert libs[0]["direction_1"].row_weights == libs[1]["direction_1"].row_weights
+
+
+@pytest.mark.parametrize("method", ["pca", "sefa"])
+def test_instant_baselines(capsys, method):
+    rc, out, err = run(capsys, "discover", *MODEL, "--method", method, "--directions", "4", "--name", f"b_{method}")
+    assert rc == 0, err
+    assert "step" not in err  # nothing to train
+    assert f"4 directions ({method})" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--name", "attributes"], "taken by StyleStudio"),
+    (["--name", "../evil"], "direction library"),
+    (["--name", "x", "--steps", "2", "--minutes", "1"], "not allowed with"),
+    (["--name", "x", "--directions", "0"], "--directions must be between 1 and 64"),
+    (["--name", "x", "--method", "contrafeat-proto", "--sensor", "generator", "--steps", "1"], "needs an image sensor"),
+    (["--name", "x", "--model", "no-such-model", "--steps", "1"], "no-such-model"),
+])
+def test_bad_discover_arguments_are_one_line(capsys, argv, message):
+    rc, out, err = run(capsys, "discover", *argv)
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_directions_errors_are_one_line(capsys):
+    rc, _, err = run(capsys, "directions", "rename", "nolib", "a", "b", *MODEL)
+    assert rc == 2 and "no direction library 'nolib'" in err
+    assert run(capsys, "discover", *MODEL, "--method", "pca", "--directions", "2", "--name", "two")[0] == 0
+    rc, _, err = run(capsys, "directions", "rename", "two", "direction_1", "direction 2", *MODEL)
+    assert rc == 2 and "already has a direction 'direction_2'" in err
+    rc, _, err = run(capsys, "directions", "rename", "two", "direction_1", "!!!", *MODEL)
+    assert rc == 2 and "cannot name a direction" in err
+    rc, _, err = run(capsys, "directions", "remove", "two", "nothing", *MODEL)
+    assert rc == 2 and "no direction 'nothing'" in err
