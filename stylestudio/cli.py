@@ -1,56 +1,31 @@
 """``stylestudio`` command line: the same engine as the GUI, for batch work, scripts and tests.
 
-Every subcommand lives in :mod:`stylestudio.commands` and registers itself here. Bad input ends
+Every subcommand is a module of :mod:`stylestudio.commands` with ``register(subparsers)``; adding
+one is its name in :data:`COMMAND_MODULES`. What the commands share (options, argument types,
+progress, reading faces, writing images) is :mod:`stylestudio.commands.common`. Bad input ends
 with one ``error: …`` line and a non-zero exit, never a traceback (set ``STYLESTUDIO_DEBUG=1`` to
 see one).
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import traceback
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 
 from . import __version__
-from .engine.limits import (MAX_LATENT_ABS, MAX_LATENT_DIMS, MAX_LATENT_VALUES, MAX_LATENTS, MAX_SIZE, MIN_SIZE,
-                            PHOTO_SUFFIXES, PSI_MAX, PSI_MIN, SEED_MAX, SEED_MIN)
-from .errors import InputError, StyleStudioError
+# the shared helpers, also reachable here for scripts and tests (command modules import them from
+# commands.common, never from this module)
+from .commands.common import (add_model_options, bounded, check_psi, check_seed, cli_session,  # noqa: F401
+                              finite_float, load_generator, load_latent, output_path, parse_source,
+                              progress_printer, psi_arg, seed_arg, size_arg, write_image, write_images)
+from .errors import StyleStudioError
 
 COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions", "batch", "metrics",
-                   "encoders", "discover")
-
-
-def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:
-    """The options every image-writing command shares."""
-    p.add_argument("--model", default=None, help="model name (default: the built-in face model)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
-    if output:
-        p.add_argument("--size", type=size_arg, default=None,
-                       help=f"output size in pixels, {MIN_SIZE} … {MAX_SIZE} (default: model resolution)")
-        p.add_argument("-o", "--output", type=Path, required=True, help="output file (.png .jpg .tif, or .npy)")
-
-
-def progress_printer(message: str, fraction: float) -> None:
-    print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
-
-
-def load_generator(args: argparse.Namespace):
-    """(model name, generator) for ``--model``/``--device``; the default model is fetched on first use."""
-    from .engine.device import pick_device
-    from .engine.model_store import DEFAULT_MODEL, ModelStore
-
-    device = pick_device(getattr(args, "device", None))
-    name = args.model or DEFAULT_MODEL
-    return name, ModelStore().load(name, device=device, progress=progress_printer)
-
-
-# ---- argument validation -----------------------------------------------------------------------
+                   "encoders", "discover", "train", "textpaths")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,244 +33,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}\n")
-
-
-def _number(text: str, kind: type, what: str):
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{what} must be {'an integer' if kind is int else 'a number'}, "
-                                         f"got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text!r}")
-    return value
-
-
-def bounded(kind: type, lo: float | None, hi: float | None, what: str = "the value"):
-    """An argparse ``type`` for a finite ``kind`` (int or float) within ``lo`` … ``hi`` (None: open)."""
-
-    def parse(text: str):
-        value = _number(text, kind, what)
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            lo_s = "−∞" if lo is None else (f"{lo:g}" if kind is float else str(lo))
-            hi_s = "∞" if hi is None else (f"{hi:g}" if kind is float else str(hi))
-            raise argparse.ArgumentTypeError(f"{what} must be between {lo_s} and {hi_s}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-#: argparse types for the options every command shares; the bounds live in engine/limits.py.
-psi_arg = bounded(float, PSI_MIN, PSI_MAX, "truncation ψ")
-size_arg = bounded(int, MIN_SIZE, MAX_SIZE, "the size in pixels")
-seed_arg = bounded(int, SEED_MIN, SEED_MAX, "the seed")
-finite_float = bounded(float, None, None, "the value")
-
-
-def check_seed(seed: int, what: str = "seed") -> int:
-    if not SEED_MIN <= seed <= SEED_MAX:
-        raise InputError(f"{what} {seed} is out of range: seeds run from {SEED_MIN} to {SEED_MAX} (2^32 − 1)")
-    return seed
-
-
-def check_psi(psi: float, what: str = "ψ") -> float:
-    if not (math.isfinite(psi) and PSI_MIN <= psi <= PSI_MAX):
-        raise InputError(f"truncation {what} must be between {PSI_MIN:g} and {PSI_MAX:g}, got {psi}")
-    return psi
-
-
-def output_path(path: Path | None, *inputs: Path | str | None) -> Path | None:
-    """``path`` after :func:`safe_io.check_output`: called first thing by every command that writes,
-    so a missing or unwritable folder, or an output that is one of the inputs, is found at once."""
-    from .safe_io import check_output, os_error_message
-
-    if path is None:
-        return None
-    try:
-        return check_output(Path(path), inputs=inputs)
-    except OSError as exc:  # e.g. a name too long for the file system
-        raise InputError(os_error_message(Path(path), exc)) from None
-
-
-# ---- faces and latents from the command line ----------------------------------------------------
-
-
-def parse_source(spec: str, psi: float = 0.7):
-    """A face given on the command line: ``seed:N``, a ``.stylestudio`` project, a W/W+ ``.npy``
-    or a photo (:data:`~stylestudio.engine.limits.PHOTO_SUFFIXES`).
-
-    Returns an :class:`~stylestudio.engine.document.EditDocument` (``model`` left empty for a
-    bare latent or seed; the caller fills it in).
-    """
-    from .engine.document import EditDocument, LatentSource, SeedSource
-    from .engine.imageio import check_input_file
-    from .engine.project import SUFFIX, load_project
-
-    if spec.startswith("seed:"):
-        try:
-            seed = int(spec[5:])
-        except ValueError:
-            raise InputError(f"bad seed in {spec!r}: expected seed:N with an integer N") from None
-        check_seed(seed, f"seed in {spec!r}:")
-        check_psi(psi)
-        return EditDocument(model="", source=SeedSource(seed=seed, psi=psi), title=f"seed {seed}")
-    path = Path(spec)
-    suffix = path.suffix.lower()
-    if suffix == SUFFIX:
-        if os.path.lexists(path):
-            check_input_file(path, "project")
-        return load_project(path)
-    if suffix == ".npy":
-        return EditDocument(model="", source=LatentSource(wplus=load_latent(path), name=path.stem), title=path.stem)
-    from .commands import invert  # noqa: F401  (registers the photo hook, also when no command ran)
-
-    for hook in SOURCE_HOOKS:
-        doc = hook(spec)
-        if doc is not None:
-            return doc
-    raise InputError(f"cannot use {spec!r} as a face: give seed:N, a .stylestudio project, a .npy latent or a "
-                     f"photo ({' '.join(PHOTO_SUFFIXES)})")
-
-
-#: Further source parsers (e.g. photos) registered by command modules: spec → document or None.
-SOURCE_HOOKS: list = []
-
-
-def _npy_header(path: Path, f) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a .npy header, read without loading (or unpickling) anything."""
-    from numpy.lib import format as npy
-
-    try:
-        version = npy.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = npy.read_array_header_2_0(f)
-        else:
-            raise InputError(f"{path}: unsupported .npy version {version[0]}.{version[1]} (save it with numpy.save)")
-    except InputError:
-        raise
-    except (ValueError, SyntaxError, EOFError, OSError) as exc:
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable .npy array ({reason})") from None
-    return tuple(int(d) for d in shape), dtype
-
-
-def load_latent(path: Path) -> np.ndarray:
-    """A latent .npy as float32, validated before it is loaded.
-
-    The header is read first: only plain numeric arrays of at most
-    :data:`~stylestudio.engine.limits.MAX_LATENT_DIMS` dimensions, :data:`MAX_LATENTS` latents and
-    :data:`MAX_LATENT_VALUES` numbers are loaded (object arrays would need unpickling and are never
-    loaded), then every value must be finite and within ±:data:`MAX_LATENT_ABS`.
-    """
-    from .engine.imageio import check_input_file
-
-    path = Path(path)
-    st = check_input_file(path, "latent .npy")
-    try:
-        with open(path, "rb") as f:
-            shape, dtype = _npy_header(path, f)
-            if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
-                raise InputError(f"{path}: expected a plain numeric array, got dtype {dtype}")
-            if not 1 <= len(shape) <= MAX_LATENT_DIMS:
-                raise InputError(f"{path}: a latent has 1 to {MAX_LATENT_DIMS} dimensions, this array has shape {shape}")
-            count = math.prod(shape)
-            if count == 0:
-                raise InputError(f"{path}: the array is empty (shape {shape})")
-            if count > MAX_LATENT_VALUES or (len(shape) > 1 and shape[0] > MAX_LATENTS):
-                raise InputError(f"{path}: shape {shape} is too large: at most {MAX_LATENTS} latents and "
-                                 f"{MAX_LATENT_VALUES} numbers in one file")
-            if st.st_size - f.tell() < count * dtype.itemsize:
-                raise InputError(f"{path}: the file is truncated (its header promises shape {shape})")
-            f.seek(0)
-            arr = np.load(f, allow_pickle=False)
-    except InputError:
-        raise
-    except OSError as exc:
-        from .safe_io import os_error_message
-
-        raise InputError(os_error_message(path, exc)) from None
-    except (ValueError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({str(exc)[:160]})") from None
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(arr, dtype=np.float32)
-    if not np.isfinite(out).all():
-        raise InputError(f"{path}: the latent contains NaN or infinite values")
-    if np.abs(out).max() > MAX_LATENT_ABS:
-        raise InputError(f"{path}: the latent has values beyond ±{MAX_LATENT_ABS:g} "
-                         f"(largest {float(np.abs(out).max()):.3g}); it is not a latent of a face model")
-    return out
-
-
-# ---- writing -------------------------------------------------------------------------------------
-
-
-def _resized(img: torch.Tensor, size: int | None) -> torch.Tensor:
-    img = img.detach().float()
-    if size is not None and size != img.shape[-1]:
-        img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear", antialias=True,
-                                              align_corners=False)
-    return img
-
-
-def _write_raw(f, batch: torch.Tensor, size: int | None) -> int:
-    arr = _resized(batch, size).cpu().numpy().astype("<f4", copy=False)
-    f.write(np.ascontiguousarray(arr).tobytes())
-    return int(arr.shape[0])
-
-
-def write_images(path: Path, batches: Iterable[torch.Tensor], count: int, size: int | None = None,
-                 recipe: dict | None = None, quality: int = 95) -> None:
-    """Write ``count`` images arriving in ``batches`` (NCHW tensors) as they come, so memory holds
-    one batch, not all of them.
-
-    ``.npy``: one raw float32 [count, C, H, W] file, unclamped (its header is written first, then
-    each batch); image types: ``path`` for one image, ``STEM-i.SUFFIX`` for several, 8-bit. Every
-    file is written atomically.
-    """
-    from numpy.lib import format as npy
-
-    from .engine.imageio import check_size, image_format, resize, save_image
-    from .engine.render import to_uint8
-    from .safe_io import atomic_write
-
-    path = Path(path)
-    check_size(size)
-    if path.suffix.lower() == ".npy":
-        it = iter(batches)
-
-        def write(f) -> None:
-            first = next(it)
-            side = size or first.shape[-1]
-            shape = (count, int(first.shape[1]), side, side)
-            npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
-                                           "shape": shape})
-            written = _write_raw(f, first, size)
-            del first  # each batch is dropped before the next one is drawn
-            for batch in it:
-                written += _write_raw(f, batch, size)
-                del batch
-            if written != count:
-                raise RuntimeError(f"write_images: got {written} images, expected {count}")
-
-        atomic_write(path, write)
-        return
-    image_format(path)
-    index = 0
-    for batch in batches:
-        for i in range(batch.shape[0]):
-            target = path if count == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
-            save_image(target, resize(to_uint8(batch[i : i + 1]), size), recipe, quality)
-            index += 1
-        del batch  # each batch is dropped before the next one is drawn
-
-
-def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe: dict | None = None,
-                quality: int = 95) -> None:
-    """``.npy``: the raw float32 NCHW batch, unclamped; image types: one file per image, 8-bit."""
-    write_images(path, [image], int(image.shape[0]), size, recipe, quality)
 
 
 def build_parser() -> argparse.ArgumentParser:

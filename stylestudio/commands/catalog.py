@@ -6,8 +6,9 @@ import sys
 
 import numpy as np
 
-from ..cli import add_model_options, bounded, load_generator, output_path, parse_source, progress_printer, psi_arg, seed_arg
 from ..errors import InputError
+from .common import (add_model_options, bounded, cli_session, load_generator, output_path, parse_source,  # noqa: F401
+                     progress_printer, psi_arg, seed_arg)  # (cli_session: also imported from here)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,17 +66,6 @@ def _load(model: str, name: str):
         raise InputError(f"no region catalog {name!r} for model {model!r}; build one with "
                          f"`stylestudio catalog build --model {model}`")
     return path, Catalog.load(path)
-
-
-def cli_session(args: argparse.Namespace):
-    """(model name, session) for ``--model``/``--device``, the model loaded with printed progress."""
-    from ..engine.model_store import DEFAULT_MODEL
-    from ..engine.session import Session
-
-    session = Session(device=getattr(args, "device", None) or "auto")
-    name = args.model or DEFAULT_MODEL
-    session.model(name, progress=progress_printer)
-    return name, session
 
 
 def cmd_build(args: argparse.Namespace) -> int:

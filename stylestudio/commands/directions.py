@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import bounded, output_path, progress_printer, psi_arg, seed_arg
+from .common import bounded, output_path, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     import torch
 
     from ..engine import tasks
-    from .catalog import cli_session
+    from .common import cli_session
 
     output_path(args.output)  # before hours of labelling, not after
     torch.set_grad_enabled(False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import bounded, output_path, progress_printer, seed_arg
+from .common import bounded, output_path, progress_printer, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from ..engine.discovery.trainer import DiscoverySettings
     from ..engine.tasks.discover import Discover, check_discovery_name
     from ..errors import InputError
-    from .catalog import cli_session
+    from .common import cli_session
 
     check_discovery_name(args.name)
     output_path(args.output)

@@ -5,9 +5,9 @@ import argparse
 import re
 from typing import TYPE_CHECKING, Mapping
 
-from ..cli import add_model_options, load_generator, output_path, parse_source, psi_arg
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
+from .common import add_model_options, load_generator, output_path, parse_source, psi_arg
 
 if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
@@ -135,8 +135,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not doc.model:
         doc = dataclasses.replace(doc, model=name)
     renderer = Renderer(gen, name)
-    library = renderer.resources.get("directions", args.library)
-    doc = apply_sliders(doc, library, args.library, sets, args.keep)
+    from .textpaths import apply_path_sliders, is_path_library
+
+    if is_path_library(renderer, args.library):  # trained by `stylestudio textpaths`: curved paths
+        doc = apply_path_sliders(doc, renderer, args.library, sets)
+    else:
+        library = renderer.resources.get("directions", args.library)
+        doc = apply_sliders(doc, library, args.library, sets, args.keep)
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project:
         save_project(args.save_project, doc)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from ..cli import (add_model_options, bounded, load_generator, load_latent, output_path, psi_arg, seed_arg,
-                   write_image, write_images)
 from ..engine.limits import PSI_MAX, PSI_MIN, SEED_MAX
 from ..errors import InputError
+from .common import (add_model_options, bounded, load_generator, load_latent, output_path, psi_arg, seed_arg,
+                     write_image, write_images)
 
 #: Latents synthesised (and written) at a time by ``render``: memory holds one chunk, not the batch.
 RENDER_CHUNK = 4

@@ -1,19 +1,18 @@
 """``stylestudio invert photo.jpg -o face.stylestudio``: a face from a photo, ready to edit.
 
-Also registers a source hook so any command taking ``--source`` accepts a photo directly (it is
+Any command taking ``--source`` also accepts a photo directly (:func:`.common.parse_source`: it is
 then inverted with the default settings on the fly; ``invert`` once and reuse the project to
 avoid paying for that every time).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .. import cli
-from ..cli import add_model_options, bounded, output_path
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
+from .common import add_model_options, bounded, check_photo_suffix, choose_face, cli_session, output_path, \
+    progress_printer
 
 steps_arg = bounded(int, 0, 100000, "the number of steps")
 
@@ -42,34 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_invert)
 
 
-def check_photo_suffix(path: Path) -> None:
-    """The same photo types everywhere: ``invert`` takes what ``--source`` takes."""
-    if path.suffix.lower() not in PHOTO_SUFFIXES:
-        raise InputError(f"{path}: not a photo type StyleStudio reads (use {' '.join(PHOTO_SUFFIXES)})")
-
-
-def choose_face(path: Path, index: int | None):
-    """(photo array, faces, chosen face) with the user-facing errors for none / several."""
-    from ..engine.face.align import load_photo
-    from ..engine.face.landmarks import detect_faces
-    from ..cli import progress_printer
-
-    photo = load_photo(path)
-    faces = detect_faces(photo, progress_printer)
-    if not faces:
-        raise InputError(f"no face found in {path.name} (faces need to be at least ~40 pixels tall and "
-                         "turned roughly towards the camera)")
-    if index is None:
-        if len(faces) > 1:
-            listing = "\n".join(f"  --face {i}: {f.describe()}" for i, f in enumerate(faces))
-            raise InputError(f"{path.name} has {len(faces)} faces (largest first); choose one:\n{listing}")
-        index = 0
-    if not 0 <= index < len(faces):
-        raise InputError(f"--face {index}: {path.name} has {len(faces)} face{'s' if len(faces) > 1 else ''} "
-                         f"(0…{len(faces) - 1})")
-    return photo, faces, faces[index]
-
-
 class _ThrottledProgress:
     """Prints stage changes and every ~5% — an inversion reports every step."""
 
@@ -79,7 +50,7 @@ class _ThrottledProgress:
     def __call__(self, message: str, fraction: float) -> None:
         stage = message.split(" (")[0]
         if stage != self.last[0] or fraction - self.last[1] >= 0.05 or fraction >= 1.0:
-            cli.progress_printer(message, fraction)
+            progress_printer(message, fraction)
             self.last = (stage, fraction)
 
 
@@ -96,7 +67,6 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from ..engine.project import SUFFIX, save_project
     from ..engine.render import to_uint8
     from ..engine.tasks.photo import aligned_photo
-    from .catalog import cli_session
 
     if args.output.suffix != SUFFIX:
         raise InputError(f"-o must name a {SUFFIX} project file, got {args.output.name}")
@@ -134,20 +104,3 @@ def cmd_invert(args: argparse.Namespace) -> int:
     print(f"{args.output}: face {index} of {len(faces)}, LPIPS {final['lpips']:.3f} "
           f"after {seconds:.0f} s{' (with PTI)' if settings.pti else ''}")
     return 0
-
-
-def photo_hook(spec: str):
-    """``--source photo.jpg`` for every command: one face, inverted on first render (no PTI)."""
-    path = Path(spec)
-    if path.suffix.lower() not in PHOTO_SUFFIXES:
-        return None
-    from ..engine.document import EditDocument
-    from ..engine.photo import photo_source_from_file
-
-    _, faces, face = choose_face(path, None)
-    print(f"note: inverting {path.name} now; `stylestudio invert` saves the result for reuse", file=sys.stderr)
-    return EditDocument(model="", source=photo_source_from_file(path, face.landmarks, 0), title=path.stem)
-
-
-if photo_hook not in cli.SOURCE_HOOKS:
-    cli.SOURCE_HOOKS.append(photo_hook)

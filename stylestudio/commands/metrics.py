@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..cli import bounded, progress_printer, seed_arg
+from .common import bounded, progress_printer, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import progress_printer
+from .common import progress_printer
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_model_options, load_generator, output_path
 from ..errors import InputError, ModelFormatError, UnknownModelError
+from .common import add_model_options, load_generator, output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
