@@ -290,3 +290,50 @@ def test_discover_task_saves_a_library_the_renderer_uses():
     assert (a - b).abs().mean() > 1e-3
     with pytest.raises(InputError, match="taken by StyleStudio"):
         tasks.run(session, Discover(TINY, "attributes", DiscoverySettings(**FAST, steps=1)))
+
+
+# ---- many processes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # two interpreters start and import torch: about a minute here
+def test_two_processes_under_torchrun(tmp_path):
+    """DDP with gloo on 127.0.0.1: averaged gradients equal the full batch's (the mean of the two
+    ranks' batches computed here in one process), parameters agree on both ranks after k steps, and
+    a checkpoint written by rank 0 resumes every rank to the same state."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from discovery_ddp_worker import tiny as ddp_tiny
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = Path(__file__).with_name("discovery_ddp_worker.py")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", str(port), str(worker), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    load = lambda name: torch.load(tmp_path / name, weights_only=True)  # noqa: E731
+
+    gen = ddp_tiny()
+    basis = pca_basis(gen, q=6, samples=500, seed=0)
+    s = DiscoverySettings(directions=3, size=32, sensor="generator", q=6, minutes=None, steps=4, seed=11)
+    per_rank = []
+    for rank in (0, 1):  # one process plays each rank's sampling stream
+        t = DiscoveryTrainer(gen, s, basis=basis)
+        t.rng.manual_seed(s.seed * 1000 + 17 + rank)
+        t.optimizer.zero_grad()
+        t.loss()[0].backward()
+        per_rank.append({n: p.grad.clone() for n, p in t.learned.named_parameters()})
+    for rank in (0, 1):
+        got = load(f"grads{rank}.pt")
+        for n, g in got.items():
+            assert torch.allclose(g, (per_rank[0][n] + per_rank[1][n]) / 2, atol=1e-5, rtol=1e-4), n
+    p0, p1 = load("params0.pt"), load("params1.pt")
+    assert all(torch.equal(p0[n], p1[n]) for n in p0)
+    assert not torch.equal(p0["navigator.coeffs"], DiscoveryTrainer(gen, s, basis=basis).navigator.coeffs)
+    r0, r1 = load("resumed0.pt"), load("resumed1.pt")
+    assert all(torch.allclose(r0[n], p0[n], atol=1e-6) and torch.allclose(r1[n], p1[n], atol=1e-6) for n in p0)

@@ -277,22 +277,36 @@ class DiscoveryTrainer:
 
     # ---- checkpoints (rank 0 writes; every rank resumes from the same file) -------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs; under torchrun a collective call (every rank's sampling
+        state is gathered, so each rank resumes its own stream)."""
+        rng = self.rng.get_state()[None]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            parts = [torch.empty_like(rng) for _ in range(self.world)]
+            dist.all_gather(parts, rng)
+            rng = torch.cat(parts)
         return {"learned": self.learned.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "step": self.step_count, "rng": self.rng.get_state(),
+                "step": self.step_count, "rng": rng,
                 "history": torch.tensor(self.history, dtype=torch.float64).reshape(-1, 3)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        rng = state["rng"]
+        if rng.shape[0] != self.world:
+            raise ValueError(f"checkpoint of a run on {rng.shape[0]} processes cannot resume on {self.world}")
         self.learned.load_state_dict(state["learned"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
-        self.rng.set_state(state["rng"])
+        self.rng.set_state(rng[self.rank].clone())
         self.history = [tuple(float(x) for x in row) for row in state["history"].tolist()]
 
     def save_checkpoint(self, path: Path) -> None:
+        """Call on every rank (see :meth:`state_dict`); rank 0 writes."""
+        state = self.state_dict()
         if self.rank == 0:
             from ...safe_io import atomic_write
 
-            atomic_write(Path(path), lambda f: torch.save(self.state_dict(), f))
+            atomic_write(Path(path), lambda f: torch.save(state, f))
 
     def load_checkpoint(self, path: Path) -> None:
         self.load_state_dict(torch.load(Path(path), map_location=self.device, weights_only=True))
