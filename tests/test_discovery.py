@@ -337,3 +337,15 @@ def test_two_processes_under_torchrun(tmp_path):
     assert not torch.equal(p0["navigator.coeffs"], DiscoveryTrainer(gen, s, basis=basis).navigator.coeffs)
     r0, r1 = load("resumed0.pt"), load("resumed1.pt")
     assert all(torch.allclose(r0[n], p0[n], atol=1e-6) and torch.allclose(r1[n], p1[n], atol=1e-6) for n in p0)
+
+
+def test_pca_with_learned_attention_keeps_the_components(tiny):
+    s = DiscoverySettings(**FAST, steps=2, train_vectors=False)
+    t = DiscoveryTrainer(tiny, s)
+    logits = t.navigator.logits.detach().clone()
+    t.train()
+    u = t.navigator.unit_vectors().detach().numpy()
+    assert np.allclose(np.abs(u), np.abs(t.basis.vectors[:4]), atol=1e-5)
+    assert not torch.equal(logits, t.navigator.logits.detach())
+    with pytest.raises(ValueError, match="q ≥ directions"):
+        DiscoverySettings(**{**FAST, "q": 2}, steps=1, train_vectors=False)

@@ -53,6 +53,8 @@ class DiscoverySettings:
     pairs: int = 2  #: sample pairs per step (the binary loss renders 5 images per pair)
     scale: float = 2.0  #: s ~ U[−1, 1]·scale natural standard deviations
     smooth: bool = False  #: 3-tap Gaussian smoothing of the attention across rows
+    #: False: d_k stays the k-th basis vector and only the attention is learned ("PCA + attention")
+    train_vectors: bool = True
     lr: float = 0.05
     diversity: float = 0.1
     psi: float = 1.0  #: truncation of the training samples (the authors use none)
@@ -79,6 +81,8 @@ class DiscoverySettings:
             raise ValueError("give steps or minutes: training needs a budget")
         if not 8 <= self.size <= 1024:
             raise ValueError(f"size must be between 8 and 1024 pixels, got {self.size}")
+        if not self.train_vectors and self.q < self.directions:
+            raise ValueError(f"fixed basis vectors need q ≥ directions ({self.q} < {self.directions})")
         if not 1 <= self.q <= 4096 or not 1 <= self.pairs <= 256:
             raise ValueError("q and pairs must be positive (q ≤ 4096, pairs ≤ 256)")
         for name in ("scale", "lr", "diversity", "psi"):
@@ -143,6 +147,10 @@ class DiscoveryTrainer:
         self.sensor = load_sensor(s.sensor, self.device, min(s.size, 224), progress)
         self.taps = generator_taps(generator, self.stop) if self.sensor is None else ()
         nav = Navigator(self.basis, generator.num_ws, self.rows, s.directions, smooth=s.smooth, seed=s.seed)
+        if not s.train_vectors:
+            with torch.no_grad():
+                nav.coeffs.copy_(torch.eye(s.directions, self.basis.q))
+            nav.coeffs.requires_grad_(False)
         protos = None
         if s.method == "contrafeat-proto":
             g = torch.Generator().manual_seed(s.seed + 1)
@@ -155,7 +163,8 @@ class DiscoveryTrainer:
 
             self.model = DistributedDataParallel(self.learned, device_ids=None if self.device.type == "cpu"
                                                  else [self.device.index or 0])
-        self.optimizer = torch.optim.Adam(self.learned.parameters(), lr=s.lr, betas=(0.0, 0.99))
+        self.optimizer = torch.optim.Adam([p for p in self.learned.parameters() if p.requires_grad], lr=s.lr,
+                                          betas=(0.0, 0.99))
         self.rng = torch.Generator().manual_seed(s.seed * 1000 + 17 + self.rank)
         self.step_count = 0
         self.history: list[tuple[float, float, float]] = []  #: (loss, contrast, diversity) per step
