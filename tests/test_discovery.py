@@ -349,3 +349,26 @@ def test_pca_with_learned_attention_keeps_the_components(tiny):
     assert not torch.equal(logits, t.navigator.logits.detach())
     with pytest.raises(ValueError, match="q ≥ directions"):
         DiscoverySettings(**{**FAST, "q": 2}, steps=1, train_vectors=False)
+
+
+def test_library_tasks_list_rename_and_remove():
+    from stylestudio.engine import tasks
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.discover import (DiscoveredLibraries, Discover, RemoveDirection,
+                                                   RenameDirection)
+
+    ensure_test_model(TINY)
+    session = Session(device="cpu")
+    tasks.run(session, Discover(TINY, "listed", DiscoverySettings(method="pca", directions=3, q=5, basis_samples=500)))
+    libs = tasks.run(session, DiscoveredLibraries(TINY))
+    assert [d["name"] for d in libs["listed"]] == ["direction_1", "direction_2", "direction_3"]
+    assert len(libs["listed"][0]["row_weights"]) == 8 and "attributes" not in libs
+    desc = tasks.run(session, RenameDirection(TINY, "listed", "direction_2", "Jaw line"))
+    assert [d["name"] for d in desc] == ["direction_1", "jaw_line", "direction_3"] and desc[1]["label"] == "Jaw line"
+    assert "jaw_line" in session.model(TINY).resources.get("directions", "listed")  # the renderer sees it
+    desc = tasks.run(session, RemoveDirection(TINY, "listed", "direction_1"))
+    assert [d["name"] for d in desc] == ["jaw_line", "direction_3"]
+    assert tasks.run(session, RemoveDirection(TINY, "listed")) == []
+    assert "listed" not in tasks.run(session, DiscoveredLibraries(TINY))
+    with pytest.raises(InputError, match="no direction library 'listed'"):
+        session.model(TINY).resources.get("directions", "listed")

@@ -68,3 +68,90 @@ def discover_directions(session: Any, req: Discover, progress: Progress, cancel:
     if req.output is None:
         session.install(req.model, "directions", req.name, lib)
     return lib, path
+
+
+def _describe(lib: Any) -> list[dict[str, Any]]:
+    return [{"name": d.name, "label": d.label, "layers": list(d.layers), "row_weights": list(d.row_weights)}
+            for d in lib.directions.values()]
+
+
+@dataclass(frozen=True)
+class DiscoveredLibraries:
+    """The discovered direction libraries of ``model``: ``{library: [{name, label, layers, row_weights}]}``."""
+
+    model: str
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Discovered directions of {self.model}"
+
+
+@task(DiscoveredLibraries)
+def discovered_libraries(session: Any, req: DiscoveredLibraries, progress: Progress, cancel: Cancel) -> dict[str, Any]:
+    from ..directions.library import DirectionLibrary
+    from ..discovery.store import library_paths
+    from ...errors import InputError
+
+    out: dict[str, Any] = {}
+    for name, path in library_paths(req.model).items():
+        try:
+            lib = DirectionLibrary.load(path)
+        except InputError:
+            continue  # a damaged file is reported when it is used, not while listing
+        if lib.kind == "discovered":
+            out[name] = _describe(lib)
+    return out
+
+
+@dataclass(frozen=True)
+class RenameDirection:
+    """Rename direction ``old`` of ``library`` to ``new`` (saved in the user data folder); the result
+    is the library's new description (as :class:`DiscoveredLibraries` gives it)."""
+
+    model: str
+    library: str
+    old: str
+    new: str
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Rename {self.old} → {self.new}"
+
+
+@task(RenameDirection)
+def rename_direction(session: Any, req: RenameDirection, progress: Progress, cancel: Cancel) -> list[dict[str, Any]]:
+    from ..directions.library import DirectionLibrary
+    from ..discovery.store import rename_direction as rename
+
+    path, _ = rename(req.model, req.library, req.old, req.new)
+    lib = DirectionLibrary.load(path)
+    session.install(req.model, "directions", req.library, lib)
+    return _describe(lib)
+
+
+@dataclass(frozen=True)
+class RemoveDirection:
+    """Remove direction ``name`` of ``library`` (None: delete the whole library file). The result is
+    the library's remaining description ([] when it was deleted)."""
+
+    model: str
+    library: str
+    name: str | None = None
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Remove {self.name or 'library'} from {self.library}"
+
+
+@task(RemoveDirection)
+def remove_direction(session: Any, req: RemoveDirection, progress: Progress, cancel: Cancel) -> list[dict[str, Any]]:
+    from ..directions.library import DirectionLibrary
+    from ..discovery.store import remove_direction as remove, remove_library
+
+    if req.name is None:
+        remove_library(req.model, req.library)
+        session.release([(req.model, "directions", req.library, None)])
+        return []
+    lib = DirectionLibrary.load(remove(req.model, req.library, req.name))
+    session.install(req.model, "directions", req.library, lib)
+    return _describe(lib)
