@@ -50,6 +50,7 @@ class ClipEncoder(TextImageEncoder):
 
         self.model, self.name = model, name
         self.embed_dim = model.config.embed_dim
+        self.image_resolution = model.config.image_resolution
         self.tokenizer = clip_tokenizer(str(vocab_file) if vocab_file else None)
 
     @property

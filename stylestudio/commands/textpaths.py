@@ -1,0 +1,167 @@
+"""``stylestudio textpaths train | list | show``: sliders from pairs of sentences (ContraCLIP)."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from .common import bounded, cli_session, progress_printer, psi_arg, seed_arg
+from ..errors import InputError
+
+#: words that never name a path ("a face with a big smile" | "a face with a neutral expression" → big_smile)
+STOP_WORDS = frozenset("a an the of with and or to in on at for by is are his her their its face person photo "
+                       "picture portrait someone somebody".split())
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("textpaths", help="train sliders from pairs of contrasting sentences (ContraCLIP)")
+    tsub = p.add_subparsers(dest="textpaths_command", metavar="ACTION")
+    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
+
+    t = tsub.add_parser("train", help="turn sentence pairs into curved latent paths (a long job)",
+                        description="Each --pair \"POSITIVE|NEGATIVE\" becomes a slider whose + end moves the face "
+                                    "towards POSITIVE. Needs a CLIP encoder: `stylestudio encoders import FILE`.")
+    t.add_argument("--model", default=None, help="model name (default: the built-in face model)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--pair", dest="pairs", action="append", default=[], metavar="POS|NEG", required=True)
+    t.add_argument("--as", dest="names", action="append", default=[], metavar="NAME",
+                   help="the name of the path of the pair in the same place (default: from the sentences)")
+    budget = t.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=bounded(int, 1, 10_000_000, "--steps"), default=None)
+    budget.add_argument("--minutes", type=bounded(float, 0.01, 100_000, "--minutes"), default=None)
+    t.add_argument("--encoder", default=None, help="an imported CLIP (default: the only one imported)")
+    t.add_argument("--name", required=True, help="the library's name (its sliders: --library NAME)")
+    t.add_argument("--method", choices=("contraclip", "linear", "styleclip"), default="contraclip",
+                   help="contraclip (default); linear and styleclip are the paper's ablations")
+    t.add_argument("--loss", choices=("contrastive", "cossim"), default="contrastive")
+    t.add_argument("--batch", type=bounded(int, 1, 1024, "--batch"), default=8)
+    t.add_argument("--lr", type=bounded(float, 1e-8, 1.0, "--lr"), default=1e-3)
+    t.add_argument("--psi", type=psi_arg, default=0.7)
+    t.add_argument("--seed", type=seed_arg, default=0)
+    t.set_defaults(func=cmd_train)
+
+    ls = tsub.add_parser("list", help="the text path libraries of a model")
+    ls.add_argument("--model", default=None)
+    ls.set_defaults(func=cmd_list)
+
+    sh = tsub.add_parser("show", help="the paths of one library, their sentences and training")
+    sh.add_argument("library")
+    sh.add_argument("--model", default=None)
+    sh.set_defaults(func=cmd_show)
+
+
+def name_of_pair(positive: str, negative: str) -> str:
+    """A path name from its sentences: the positive's own words (not in the negative), lower-case."""
+    words = lambda s: re.findall(r"[a-z0-9]+", s.lower())  # noqa: E731
+    neg = set(words(negative))
+    own = [w for w in words(positive) if w not in neg and w not in STOP_WORDS]
+    name = "_".join(own or [w for w in words(positive) if w not in STOP_WORDS] or words(positive))[:64]
+    return name.strip("_") or "path"
+
+
+def parse_pairs(pairs: list[str], names: list[str]) -> tuple[tuple[str, str, str], ...]:
+    from ..engine.text.library import check_path_name
+
+    if len(names) > len(pairs):
+        raise InputError(f"{len(names)} --as names for {len(pairs)} --pair options")
+    out = []
+    for i, spec in enumerate(pairs):
+        parts = spec.split("|")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise InputError(f"bad --pair {spec[:60]!r}: expected \"POSITIVE SENTENCE|NEGATIVE SENTENCE\"")
+        pos, neg = parts[0].strip(), parts[1].strip()
+        name = names[i] if i < len(names) else name_of_pair(pos, neg)
+        out.append((check_path_name(name), pos, neg))
+    seen = [n for n, _, _ in out]
+    if len(set(seen)) != len(seen):
+        raise InputError(f"two pairs have the same name ({', '.join(seen)}); name them with --as")
+    return tuple(out)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..engine import tasks
+    from ..engine.resources import check_resource_name
+    from ..engine.tasks.textpaths import TrainTextPaths
+
+    check_resource_name(args.name, "text path library")
+    pairs = parse_pairs(args.pairs, args.names)
+    if args.encoder is not None:
+        from ..engine.text.encoders import load_encoder
+
+        load_encoder(args.encoder)  # a wrong name is found before the model loads
+    torch.set_grad_enabled(True)
+    name, session = cli_session(args)
+    request = TrainTextPaths(name, pairs, args.name, args.encoder, args.steps, args.minutes, args.method, args.loss,
+                             args.batch, args.lr, args.psi, args.seed)
+    lib, path = tasks.run(session, request, progress_printer)
+    m = lib.meta
+    print(f"{len(lib.paths)} paths ({', '.join(lib.names())}), {m['steps']} steps in {m['seconds']:.0f} s, "
+          f"loss {m['eval_loss_start']:.4f} → {m['eval_loss_end']:.4f} → {path}")
+    return 0
+
+
+def _model(args: argparse.Namespace) -> str:
+    from ..engine.model_store import DEFAULT_MODEL
+
+    return args.model or DEFAULT_MODEL
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..engine.text.library import TextPathLibrary, library_names
+
+    model = _model(args)
+    files = library_names(model)
+    if not files:
+        print(f"no text path libraries for {model}; train one with `stylestudio textpaths train`")
+    for path in files:
+        try:
+            lib = TextPathLibrary.load(path)
+            print(f"{path.stem:20s} {len(lib.paths)} paths ({', '.join(lib.names())}), {lib.meta.get('method', '?')}, "
+                  f"encoder {lib.encoder}")
+        except InputError as exc:
+            print(f"{path.stem:20s} unreadable: {exc}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..engine.text.library import TextPathLibrary, find_library
+
+    model = _model(args)
+    path = find_library(model, args.library)
+    if path is None:
+        raise InputError(f"no text path library {args.library!r} for model {model!r}")
+    lib = TextPathLibrary.load(path)
+    m = lib.meta
+    print(f"{path}\n  encoder {lib.encoder}, method {m.get('method')}, loss {m.get('loss')}, {m.get('steps')} steps "
+          f"in {m.get('seconds')} s, fixed-batch loss {m.get('eval_loss_start', float('nan')):.4f} → "
+          f"{m.get('eval_loss_end', float('nan')):.4f}; W+ rows 0–{lib.rows - 1}")
+    for p in lib.paths:
+        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}")
+    return 0
+
+
+def is_path_library(renderer, name: str) -> bool:
+    """Is ``name`` a text path library of the renderer's model (and not a direction library)?"""
+    from ..engine.text.library import SUFFIX
+
+    if name == "sefa" or renderer.resources.find_file("directions", f"{name}.ssdir") is not None:
+        return False
+    return renderer.resources.find_file("textpaths", f"{name}{SUFFIX}") is not None
+
+
+def apply_path_sliders(doc, renderer, library_name: str, sets: list[tuple[str, float]]):
+    """The document with one PathEdit per ``--set NAME=VALUE`` (an existing one of that path is replaced)."""
+    from ..engine.edits.path import PathEdit
+    from .edit import resolve_name
+
+    lib = renderer.resources.get("textpaths", library_name)
+    labels = {p.name: p.label for p in lib.paths}
+    for text, value in sets:
+        name = resolve_name(text, labels, "text path")
+        existing = next((e for e in doc.edits if isinstance(e, PathEdit) and e.library == library_name
+                         and e.name == name), None)
+        kw = {"id": existing.id} if existing is not None else {}
+        doc = doc.with_edit(PathEdit(library=library_name, name=name, amount=value, **kw))
+    return doc

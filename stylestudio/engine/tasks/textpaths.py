@@ -1,0 +1,63 @@
+"""Train ContraCLIP text paths for a model (long: a job with progress, loss and cancel)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..progress import Cancel, Progress, checking
+from . import task
+
+
+@dataclass(frozen=True)
+class TrainTextPaths:
+    """Turn each (name, positive sentence, negative sentence) into a path and save the library
+    ``name`` in the user data folder (or ``output``). The result is ``(library, path)``."""
+
+    model: str
+    pairs: tuple[tuple[str, str, str], ...]
+    name: str = "textpaths"
+    encoder: str | None = None  #: an imported CLIP's name; None: the only one there is
+    steps: int | None = None
+    minutes: float | None = None
+    method: str = "contraclip"
+    loss: str = "contrastive"
+    batch: int = 8
+    lr: float = 1e-3
+    psi: float = 0.7
+    seed: int = 0
+    stop_resolution: int | None = None
+    output: Path | None = None
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return f"Train text paths “{self.name}” ({', '.join(p[0] for p in self.pairs)})"
+
+    def describe_result(self, result: tuple[Any, Path]) -> str:
+        lib = result[0]
+        return (f"{len(lib.paths)} paths, loss {lib.meta['eval_loss_start']:.3f} → {lib.meta['eval_loss_end']:.3f} "
+                f"→ {result[1].name}")
+
+
+@task(TrainTextPaths)
+def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, cancel: Cancel) -> tuple[Any, Path]:
+    from ..text.encoders import default_encoder_name, load_encoder
+    from ..text.library import check_path_name, library_file
+    from ..text.training import PathTrainer, TrainSettings
+
+    for name, _pos, _neg in req.pairs:
+        check_path_name(name)
+    out = Path(req.output) if req.output is not None else library_file(req.model, req.name)
+    settings = TrainSettings(method=req.method, loss=req.loss, steps=req.steps, minutes=req.minutes, batch=req.batch,
+                             lr=req.lr, psi=req.psi, seed=req.seed, stop_resolution=req.stop_resolution)
+    settings.check()
+    m = session.model(req.model, progress=checking(progress, cancel))
+    encoder_name = req.encoder or default_encoder_name()
+    progress(f"Loading encoder {encoder_name}…", -1)
+    encoder = load_encoder(encoder_name, m.generator.device)
+    lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel)
+    lib.model = req.model
+    lib.save(out)
+    if req.output is None:
+        session.install(req.model, "textpaths", req.name, lib)
+    return lib, out

@@ -1,0 +1,189 @@
+"""A library of trained text paths for one model, stored without pickle (zip of JSON + .npy).
+
+It lives at ``<data>/textpaths/<model>/<name>.sstp`` (shipped ones under ``resources/textpaths/``),
+is loaded by name through the renderer's resources (kind ``"textpaths"``) and moves a face with
+:meth:`TextPathLibrary.move`, the one function the document's PathEdit and the CLI call.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ... import paths as app_paths
+from ...errors import InputError
+from ...safe_io import atomic_write_bytes
+from ..resources import Resources, check_resource_name, register_resource_loader
+from .contraclip import METHODS, LatentPaths, follow
+
+FORMAT, VERSION, SUFFIX = "stylestudio-textpaths", 1, ".sstp"
+MAX_PATHS, MAX_DIM, MAX_DIPOLES = 256, 1 << 16, 64
+
+
+@dataclass(frozen=True)
+class TextPath:
+    name: str  #: lower-case CLI name, e.g. ``"smile"``
+    positive: str  #: the sentence + moves towards
+    negative: str
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+
+@dataclass
+class TextPathLibrary:
+    model: str
+    paths: list[TextPath]
+    latent: LatentPaths
+    rows: int  #: W+ rows 0 … rows−1 are moved
+    w_dim: int
+    radius: float  #: mean distance of the training faces' codes from w_avg
+    unit: float  #: latent distance of one slider unit
+    encoder: str
+    meta: dict[str, Any] = field(default_factory=dict)  #: loss curve, steps, seconds, settings
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.paths]
+
+    def index(self, name: str) -> int:
+        for i, p in enumerate(self.paths):
+            if p.name == name:
+                return i
+        raise InputError(f"no text path {name!r} (have: {', '.join(self.names())})")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    @torch.no_grad()
+    def move(self, name: str, ws: Tensor, amount: float, w_avg: Tensor) -> Tensor:
+        """W+ [B, num_ws, w_dim] moved ``amount`` slider units along path ``name`` (path following)."""
+        k = self.index(name)
+        if ws.shape[-1] != self.w_dim or ws.shape[1] < self.rows:
+            raise InputError(f"text path library for {self.w_dim}-d W with {self.rows}+ rows cannot move a "
+                             f"latent of shape {list(ws.shape)}")
+        latent = self.latent.to(ws.device)
+        x = (ws[:, : self.rows] - w_avg).reshape(ws.shape[0], -1).float()
+        moved = follow(latent, x, k, float(amount), self.unit)
+        out = ws.clone()
+        out[:, : self.rows] = moved.reshape(ws.shape[0], self.rows, self.w_dim).to(ws.dtype) + w_avg
+        return out
+
+    # -- storage ----------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        meta = {"format": FORMAT, "format_version": VERSION, "model": self.model, "method": self.latent.method,
+                "count": self.latent.count, "dim": self.latent.dim, "dipoles": self.dipoles, "rows": self.rows,
+                "w_dim": self.w_dim, "radius": self.radius, "unit": self.unit, "encoder": self.encoder,
+                "paths": [{"name": p.name, "positive": p.positive, "negative": p.negative} for p in self.paths],
+                "meta": self.meta}
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("library.json", json.dumps(meta, indent=2))
+            for k, v in self.latent.state_dict().items():
+                arr = io.BytesIO()
+                np.save(arr, v.detach().cpu().float().numpy(), allow_pickle=False)
+                zf.writestr(f"arrays/{k}.npy", arr.getvalue())
+        return buf.getvalue()
+
+    @property
+    def dipoles(self) -> int:
+        return int(self.latent.support.shape[1] // 2) if self.latent.method != "linear" else 0
+
+    def save(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, self.to_bytes())
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> "TextPathLibrary":
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                meta = json.loads(zf.read("library.json"))
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise InputError(f"{path}: not a text path library")
+                if int(meta.get("format_version", 0)) > VERSION:
+                    raise InputError(f"{path}: made by a newer StyleStudio")
+                method = meta["method"]
+                if method not in METHODS:
+                    raise ValueError(f"unknown method {method!r}")
+                count, dim, dipoles = int(meta["count"]), int(meta["dim"]), int(meta["dipoles"])
+                rows, w_dim = int(meta["rows"]), int(meta["w_dim"])
+                if not (1 <= count <= MAX_PATHS and 1 <= dim <= MAX_DIM and 0 <= dipoles <= MAX_DIPOLES
+                        and rows * w_dim == dim):
+                    raise ValueError(f"absurd sizes (paths {count}, dim {dim}, dipoles {dipoles}, rows {rows})")
+                radius, unit = float(meta["radius"]), float(meta["unit"])
+                if not (math.isfinite(radius) and radius > 0 and math.isfinite(unit) and unit > 0):
+                    raise ValueError("radius and unit must be finite and positive")
+                entries = meta["paths"]
+                if not isinstance(entries, list) or len(entries) != count:
+                    raise ValueError("the path list does not match the count")
+                text_paths = [TextPath(check_path_name(str(p["name"])), str(p["positive"]), str(p["negative"]))
+                              for p in entries]
+                latent = LatentPaths(count, dim, radius, max(dipoles, 1), method)
+                state = {}
+                for k, ref in latent.state_dict().items():
+                    arr = np.load(io.BytesIO(zf.read(f"arrays/{k}.npy")), allow_pickle=False)
+                    if arr.shape != tuple(ref.shape) or arr.dtype.kind != "f" or not np.isfinite(arr).all():
+                        raise ValueError(f"{k} has shape {arr.shape} or bad values, expected {tuple(ref.shape)}")
+                    state[k] = torch.from_numpy(arr.astype(np.float32))
+                latent.load_state_dict(state)
+        except InputError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError, zipfile.BadZipFile,
+                EOFError, RuntimeError, OverflowError) as exc:
+            raise InputError(f"{path}: damaged text path library ({type(exc).__name__}: {str(exc)[:160]})") from None
+        return cls(str(meta["model"]), text_paths, latent.eval().requires_grad_(False), rows, w_dim, radius, unit,
+                   str(meta.get("encoder", "?")), dict(meta.get("meta", {})))
+
+
+_PATH_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+
+
+def check_path_name(name: str) -> str:
+    if not _PATH_NAME.match(name):
+        raise InputError(f"invalid text path name {name[:64]!r}: lower-case letters, digits and '_', at most 64")
+    return name
+
+
+def library_file(model: str, name: str) -> Path:
+    """Where a library the user trains is written."""
+    check_resource_name(name, "text path library")
+    check_resource_name(model, "model")
+    return app_paths.data_home() / "textpaths" / model / f"{name}{SUFFIX}"
+
+
+def find_library(model: str, name: str) -> Path | None:
+    """The user's library, else a shipped one."""
+    return Resources(None, model).find_file("textpaths", f"{check_resource_name(name, 'text path library')}{SUFFIX}")  # type: ignore[arg-type]
+
+
+def library_names(model: str) -> list[Path]:
+    out: dict[str, Path] = {}
+    for root in (app_paths.resources_dir(), app_paths.data_home()):  # the user's override shipped ones
+        folder = Path(root) / "textpaths" / model
+        if folder.is_dir():
+            out.update({p.stem: p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(".")})
+    return [out[k] for k in sorted(out)]
+
+
+@register_resource_loader("textpaths")
+def _load(res: Resources, name: str) -> TextPathLibrary:
+    path = find_library(res.model, name)
+    if path is None:
+        raise InputError(f"no text path library {name!r} for model {res.model!r}; train one with "
+                         f"`stylestudio textpaths train`")
+    lib = TextPathLibrary.load(path)
+    if res.generator is not None and lib.w_dim != res.generator.w_dim:
+        raise InputError(f"{path}: paths for a {lib.w_dim}-d W, the model has {res.generator.w_dim}")
+    return lib
