@@ -106,7 +106,7 @@ def main() -> int:
     from stylestudio.engine.directions.labels import preview_stop, sample_w
     from stylestudio.engine.directions.library import DirectionLibrary
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
-    from stylestudio.engine.render import Resources
+    from stylestudio.engine.resources import Resources
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)

@@ -50,7 +50,8 @@ from stylestudio.engine.inversion.invert import to_tensor_image, w_statistics  #
 from stylestudio.engine.model_store import ModelStore  # noqa: E402
 from stylestudio.engine.perceptual import load_lpips  # noqa: E402
 from stylestudio.engine.photo import paste_back  # noqa: E402
-from stylestudio.engine.render import Renderer, Resources, to_uint8  # noqa: E402
+from stylestudio.engine.render import Renderer, to_uint8  # noqa: E402
+from stylestudio.engine.resources import Resources  # noqa: E402
 
 MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
 
@@ -146,7 +147,7 @@ def small(img: np.ndarray, size: int = 384) -> np.ndarray:
 
 def edit_sliders(gen, name: str) -> tuple[str, list[str]]:
     """Sliders to test editability with: issue 5's attribute directions if shipped, else SeFa."""
-    from stylestudio.engine.render import Resources
+    from stylestudio.engine.resources import Resources
 
     try:
         lib = Resources(gen, name).get("directions", "attributes")
@@ -328,7 +329,7 @@ PAIRED_AMOUNTS = (-2.0, 2.0)
 
 def load_paired_tools(gen, name: str):
     """(attribute library, predictor) for the paired editability check, or None without them."""
-    from stylestudio.engine.render import Resources
+    from stylestudio.engine.resources import Resources
 
     try:
         from stylestudio.engine.attributes.predictor import AttributePredictor

@@ -36,7 +36,8 @@ _spec.loader.exec_module(bench)
 
 from stylestudio.engine.document import seed_to_z  # noqa: E402
 from stylestudio.engine.inversion import InversionSettings, iter_inversion, model_encoder  # noqa: E402
-from stylestudio.engine.render import Resources, to_uint8  # noqa: E402
+from stylestudio.engine.render import to_uint8  # noqa: E402
+from stylestudio.engine.resources import Resources  # noqa: E402
 
 VARIANTS = {
     "random 16 + 20 steps (before)": dict(use_encoder=False),

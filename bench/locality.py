@@ -52,7 +52,7 @@ from stylestudio.engine.regions.fit import FitSettings, fit_named_region  # noqa
 from stylestudio.engine.regions.locality import change, measure, pair_styles, prepare_pair, render_rgb  # noqa: E402
 from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
 from stylestudio.engine.regions.queries import QUERY_KINDS, QueryParams, blend_styles, query_layers  # noqa: E402
-from stylestudio.engine.render import Resources  # noqa: E402
+from stylestudio.engine.resources import Resources  # noqa: E402
 
 render = render_rgb  # the contact sheet and mask table render the same way
 

@@ -10,7 +10,8 @@ import torch
 
 from stylestudio.engine.inversion import InversionSettings, iter_inversion, model_encoder
 from stylestudio.engine.inversion.encoder import FeatureEncoder, FeatureSpec, expected_feature_dim
-from stylestudio.engine.render import Resources, to_uint8
+from stylestudio.engine.render import to_uint8
+from stylestudio.engine.resources import Resources
 from stylestudio.errors import InputError
 
 SMALL = FeatureSpec(size=32, stats=(0,), grid_layer=0, grid=1, pixels=1)

@@ -1,46 +1,23 @@
 """Rendering: a pure function of an edit document, made fast by caches that never change results.
 
 ``Renderer.render(doc)`` = synthesize(apply edits in order to styles(source latent)). Caches:
-the source latent per source, named resources (direction libraries, catalogs), and the last
+the source latent per source, named resources (direction libraries, catalogs: :mod:`.resources`), and the last
 render's per-stage activations, so an edit that only changes late layers (or a slider that moves
 only fine layers) restarts synthesis at the first stage whose styles differ.
 """
 from __future__ import annotations
 
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from .. import paths
 from ..errors import InputError
 from .document import EditDocument, Source
 from .generator import Generator
-
-ResourceLoader = Callable[["Resources", str], Any]
-_LOADERS: dict[str, ResourceLoader] = {}
-MAX_NAME_LENGTH = 100
-
-
-def check_resource_name(name: Any, what: str = "resource", where: str = "") -> str:
-    """``name`` if it can name a resource file (a direction library, a region catalog, an encoder).
-
-    Names become file names under ``<data>/<kind>/<model>/``, and they may come from a project
-    file, so anything that could leave that folder or hide a file (a path separator, a leading
-    dot, a control character) is refused. The one validator for every kind of resource name.
-    """
-    prefix = f"{where}: " if where else ""
-    if not isinstance(name, str):
-        raise InputError(f"{prefix}invalid {what} name {str(name)[:40]!r}: expected text")
-    if (not name or len(name) > MAX_NAME_LENGTH or name.startswith(".") or name != name.strip()
-            or any(ch in "/\\:" or unicodedata.category(ch)[0] == "C" for ch in name)):
-        raise InputError(f"{prefix}invalid {what} name {name[:MAX_NAME_LENGTH]!r}: use at most "
-                         f"{MAX_NAME_LENGTH} characters, no path separators, no leading dot")
-    return name
+from .resources import Resources
 
 
 def check_finite(tensor: Tensor, what: str) -> Tensor:
@@ -53,81 +30,6 @@ def check_finite(tensor: Tensor, what: str) -> Tensor:
 def check_finite_styles(styles: "dict[str, Tensor]", what: str) -> None:
     if not all(bool(torch.isfinite(v).all()) for v in styles.values()):
         raise InputError(f"{what} holds NaN or infinite values; refusing to draw a black picture")
-
-
-def register_resource_loader(kind: str) -> Callable[[ResourceLoader], ResourceLoader]:
-    """Register how to load resources of ``kind`` (``"directions"``, ``"catalog"``…) by name."""
-
-    def deco(fn: ResourceLoader) -> ResourceLoader:
-        _LOADERS[kind] = fn
-        return fn
-
-    return deco
-
-
-class Resources:
-    """Named, per-model resources, loaded once: user data folder first, then shipped ones."""
-
-    def __init__(self, generator: Generator, model: str) -> None:
-        self.generator = generator
-        self.model = model
-        self._cache: dict[tuple[str, str], Any] = {}
-
-    def get(self, kind: str, name: str) -> Any:
-        key = (kind, name)
-        if key not in self._cache:
-            check_resource_name(name, {"directions": "direction library"}.get(kind, kind))
-            loader = _LOADERS.get(kind)
-            if loader is None:
-                raise InputError(f"no loader for resources of kind {kind!r}")
-            self._cache[key] = loader(self, name)
-        return self._cache[key]
-
-    def put(self, kind: str, name: str, value: Any) -> None:
-        self._cache[(kind, name)] = value
-
-    def forget(self, kind: str, name: str) -> None:
-        """Drop a loaded resource (it is loaded again when next asked for)."""
-        self._cache.pop((kind, name), None)
-
-    def find_file(self, kind: str, filename: str) -> Path | None:
-        """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""
-        check_resource_name(filename, "resource file")
-        check_resource_name(self.model, "model")
-        for root in (paths.data_home(), paths.resources_dir()):
-            p = Path(root) / kind / self.model / filename
-            if p.is_file():
-                return p
-        return None
-
-
-@register_resource_loader("directions")
-def _load_directions(res: Resources, name: str):
-    from .directions.library import DirectionLibrary, check_library_name
-    from .directions.sefa import sefa_library
-
-    check_library_name(name)
-    if name == "sefa":
-        return sefa_library(res.generator, res.model)
-    path = res.find_file("directions", f"{name}.ssdir")
-    if path is None:
-        raise InputError(f"no direction library {name!r} for model {res.model!r}")
-    return DirectionLibrary.load(path)
-
-
-@register_resource_loader("encoder")
-def _load_encoder(res: Resources, name: str):
-    """The photo-inversion encoder trained for this model (scripts/train_encoder.py)."""
-    from .inversion.encoder import FeatureEncoder
-
-    path = res.find_file("encoder", f"{name}.json")
-    if path is None:
-        raise InputError(f"no encoder {name!r} for model {res.model!r}")
-    enc = FeatureEncoder.load(path)
-    if enc.model != res.model or enc.w_dim != res.generator.w_dim:
-        raise InputError(f"{path}: an encoder for {enc.model!r} ({enc.w_dim}-d W), not for {res.model!r} "
-                         f"({res.generator.w_dim}-d W)")
-    return enc
 
 
 @dataclass

@@ -19,7 +19,8 @@ from .document import EditDocument, seed_to_z
 from .generator import Generator
 from .model_store import ModelStore
 from .progress import Progress
-from .render import Renderer, Resources, to_uint8
+from .render import Renderer, to_uint8
+from .resources import Resources
 
 QUALITIES = ("preview", "final")
 

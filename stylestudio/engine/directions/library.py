@@ -57,7 +57,7 @@ def project_out(vector: np.ndarray, normals: Sequence[np.ndarray]) -> np.ndarray
 def check_library_name(name: object, where: str = "") -> str:
     """A direction library's name, checked like every resource name (it becomes ``<name>.ssdir``
     under the data folder, and projects carry it)."""
-    from ..render import check_resource_name
+    from ..resources import check_resource_name
 
     return check_resource_name(name, "direction library", where)
 

@@ -19,7 +19,7 @@ MAX_NAME = 64
 
 def library_paths(model: str) -> dict[str, Path]:
     """Every direction library file of ``model``: name → path (the user's copy wins)."""
-    from ..render import check_resource_name
+    from ..resources import check_resource_name
 
     check_resource_name(model, "model")
     out: dict[str, Path] = {}

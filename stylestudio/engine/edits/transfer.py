@@ -20,7 +20,7 @@ from ..document import (Arrays, Edit, EditContext, SeedSource, Source, _plain_fi
                         as_names, as_number, as_text, at, construct, field_error, frozen_array, new_edit_id,
                         register_edit, source_from_json, sub_arrays)
 from ..limits import MAX_MASK_PIXELS
-from ..render import check_resource_name
+from ..resources import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
 from ..progress import Cancel, Progress
 from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts

@@ -35,7 +35,7 @@ from torch import Tensor
 from ... import paths
 from ...errors import Cancelled, InputError, ModelFormatError
 from ..generator import Generator
-from ..render import Resources, register_resource_loader
+from ..resources import Resources, register_resource_loader
 
 CATALOG_FORMAT = "stylestudio-catalog"
 CATALOG_VERSION = 2  #: 2 adds effect matrices and per-region query settings (1 still loads)

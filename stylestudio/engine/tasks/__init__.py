@@ -68,12 +68,23 @@ def _load_builtin() -> None:
     from . import catalog, directions, export, faces, photo, regions  # noqa: F401  (each registers its tasks)
 
 
-from .catalog import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap  # noqa: E402
-from .directions import BuildDirections, SliderFromExamples  # noqa: E402
-from .export import CopyPicture, ExportImage  # noqa: E402
-from .faces import FaceThumbnails  # noqa: E402
-from .photo import FindFaces, InvertPhoto  # noqa: E402
-from .regions import FitRegion  # noqa: E402
+#: request name → the module that defines it. Imported on first use (``tasks.BuildCatalog``,
+#: ``from ..tasks import BuildCatalog``) rather than here: each of those modules imports this
+#: package for :func:`task`, so importing them here would make an import cycle (tests/test_layering.py)
+_REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThumbnail": "catalog",
+             "RegionMap": "catalog", "BuildDirections": "directions", "SliderFromExamples": "directions",
+             "CopyPicture": "export", "ExportImage": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
+             "InvertPhoto": "photo", "FitRegion": "regions"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _REQUESTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
