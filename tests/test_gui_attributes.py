@@ -166,9 +166,16 @@ def test_resetting_edits_keeps_the_switches(qtbot) -> None:
         assert holder.doc is doc
 
 
-def test_new_slider_from_examples(qtbot, attr_window, request) -> None:
+def test_new_slider_from_examples(qtbot, attr_window, request, monkeypatch) -> None:
+    """The dialog's choices become a SliderFromExamples job on the job thread: it shows in the Jobs
+    panel, frames keep arriving while it fits, and its result becomes a slider."""
+    import threading
+
     from stylestudio.app.examples_dialog import WITH, ExamplesDialog
+    from stylestudio.engine import tasks
     from stylestudio.engine.directions.examples import custom_library_path
+    from stylestudio.engine.tasks import SliderFromExamples
+    from stylestudio.engine.tasks.directions import slider_from_examples
 
     w, panel = attr_window
     request.addfinalizer(lambda: custom_library_path(TINY).unlink(missing_ok=True))  # later tests expect none
@@ -182,9 +189,37 @@ def test_new_slider_from_examples(qtbot, attr_window, request) -> None:
         dlg.cycle(dlg.next_seed - 24 + s)
         dlg.cycle(dlg.next_seed - 24 + s)
     assert len(dlg.negatives()) == 5 and dlg.create.isEnabled()
+
+    # the fit waits (wherever it runs) until the test has seen frames arrive while it was running
+    fitting, go_on = threading.Event(), threading.Event()
+
+    def held_fit(session, req, progress, cancel):
+        fitting.set()
+        go_on.wait(30)
+        return slider_from_examples(session, req, progress, cancel)
+
+    monkeypatch.setitem(tasks.TASKS, SliderFromExamples, held_fit)
+    request.addfinalizer(go_on.set)
     done: list[str] = []
-    panel.create_slider(dlg.slider_name(), dlg.positives(), dlg.negatives(), dlg.keep_named(), on_done=done.append)
+    job = panel.create_slider(dlg.slider_name(), dlg.positives(), dlg.negatives(), dlg.keep_named(),
+                              on_done=done.append)
+    rec = w.engine.records[job]
+    assert rec.lane == "jobs" and isinstance(rec.request, SliderFromExamples)
+    assert rec.request.positives == tuple(dlg.positives()) and rec.request.name == "freckles"
+    jobs = w.panel("jobs")
+    assert jobs.row_text(job, 0) == "Fit slider “freckles”"
+    qtbot.waitUntil(lambda: fitting.is_set() and rec.state == "running", timeout=20000)
+
+    frames: list = []
+    w.engine.rendered.connect(frames.append)
+    start = w._latest_seq
+    slider_drag(qtbot, panel.row("age").slider, [0.55, 0.6, 0.65])  # frames asked for while it fits
+    qtbot.waitUntil(lambda: any(f.seq > start and f.quality == "final" for f in frames), timeout=20000)
+    assert rec.state == "running" and not done, "frames arrived while the slider was being fitted"
+    go_on.set()
+
     qtbot.waitUntil(lambda: bool(done) and any(r.binding.name == "freckles" for r in panel.rows), timeout=20000)
+    assert rec.state == "finished" and jobs.row_text(job, 4).startswith("saved in")
     assert custom_library_path(TINY).is_file()
     row = panel.row("freckles")
     row.slider.setValue(200)

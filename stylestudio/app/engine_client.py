@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from ..engine.document import EditDocument
 from ..engine.session import QUALITIES, Engine
@@ -88,7 +88,10 @@ class EngineClient(QObject):
             w.job_progress.connect(self._on_job_progress)
             w.job_finished.connect(self._on_job_finished)
             w.job_failed.connect(self._on_job_failed)
-        self.job_worker.installs.connect(self.worker.post_install)
+        # direct: the install job is queued in the render thread before the job's result reaches the
+        # GUI, so whatever the GUI asks for next sees the new resource (queued, it would wait until
+        # the render thread's loop returns, behind a render-lane request the GUI posted meanwhile)
+        self.job_worker.installs.connect(self.worker.post_install, Qt.ConnectionType.DirectConnection)
         w = self.worker
         # convenience re-exports
         self.rendered = w.rendered

@@ -2,14 +2,13 @@
 
 The dialog shows pages of seed faces (the same seeds and ψ as the face browser). A click cycles
 a face through *with* → *without* → unmarked. The fitting itself is
-the engine task :class:`~stylestudio.engine.tasks.SliderFromExamples`; this module only builds
-requests (:func:`fit_slider_from_seeds` is the job body for it, the page thumbnails are
-:class:`~stylestudio.engine.tasks.FaceThumbnails`).
+the engine task :class:`~stylestudio.engine.tasks.SliderFromExamples`, which the Attributes panel
+submits to the job thread (``AttributesPanel.create_slider``); the page thumbnails are
+:class:`~stylestudio.engine.tasks.FaceThumbnails`.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
@@ -17,9 +16,8 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from ..engine import tasks
 from ..engine.document import SeedSource
-from ..engine.tasks import FaceThumbnails, SliderFromExamples
+from ..engine.tasks import FaceThumbnails
 from .context import EditorContext
 from .qimage_arrays import qimage_from_array
 
@@ -28,14 +26,6 @@ THUMB = 96
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 WITH, WITHOUT = 1, -1
 COLOURS = {WITH: QColor(46, 160, 90, 140), WITHOUT: QColor(200, 70, 60, 140)}
-
-
-def fit_slider_from_seeds(engine: Any, ctx: Any, model: str, name: str, positives: list[int],
-                          negatives: list[int], psi: float, keep: list[str]) -> str:
-    """A job body for ``submit``/``run_job``: runs the :class:`~stylestudio.engine.tasks.SliderFromExamples`
-    request in the session it is given. Returns the library path."""
-    request = SliderFromExamples(model, name, tuple(positives), tuple(negatives), psi, tuple(keep))
-    return tasks.run(engine, request, ctx.progress, ctx.cancel_token)
 
 
 class ExamplesDialog(QDialog):

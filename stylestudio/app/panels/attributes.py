@@ -343,24 +343,25 @@ class AttributesPanel(QWidget):
 
     def create_slider(self, name: str, positives: list[int], negatives: list[int], keep_named: bool = True,
                       on_done: Callable[[str], None] | None = None) -> int:
-        """Fit a slider from example seeds in the worker, save it in the user's library, show it."""
-        from ..examples_dialog import fit_slider_from_seeds
+        """Fit a slider from example seeds (a :class:`~stylestudio.engine.tasks.SliderFromExamples`
+        job: the job thread, shown in the Jobs panel, editing goes on), save it in the user's
+        library, show it. Returns the job id."""
+        from ...engine.tasks import SliderFromExamples
 
         doc = self.ctx.doc
         psi = float(getattr(doc.source, "psi", 0.7))
-        keep = list(self.names) if keep_named else sorted(self.pinned)
+        keep = tuple(self.names) if keep_named else tuple(sorted(self.pinned))
         model = doc.model
 
         def done(path: str) -> None:
             self.ctx.status(f"New slider “{name}” saved in {path}", 6000)
             if model == self._model:
-                self.reload()
+                self.reload()  # the job's library reached the render session before this (EngineClient)
             if on_done is not None:
                 on_done(name)
 
-        return self.ctx.window.run_job(
-            f"New slider “{name}”", lambda e, c: fit_slider_from_seeds(e, c, model, name, positives, negatives,
-                                                                     psi, keep), done, "Could not make the slider")
+        request = SliderFromExamples(model, name, tuple(positives), tuple(negatives), psi, keep)
+        return self.ctx.window.run_task(request, done, "Could not make the slider")
 
 
 register_panel(PanelSpec("attributes", "Attributes", lambda ctx: AttributesPanel(ctx), area="right", order=15,
