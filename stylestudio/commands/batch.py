@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import bounded
+from .common import bounded, cli_session
 from ..errors import InputError
 
 steps_arg = bounded(int, 0, 100000, "the number of steps")
@@ -80,10 +80,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from ..engine import tasks
     from ..engine.batch import BatchJob, Recipe, world_from_env
     from ..engine.batch.recipe import check_recipe
+    from ..engine.batch.run import default_threads
     from ..engine.imageio import check_input_file
     from ..engine.project import SUFFIX
     from ..engine.tasks.batch import ApplyToFolder
-    from .catalog import cli_session
 
     if args.recipe.suffix != SUFFIX:
         raise InputError(f"--recipe must be a {SUFFIX} project, got {args.recipe.name}")
@@ -109,7 +109,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     check_recipe(session, recipe, args.recipe.name)
     if rank == 0:
         print(f"recipe {args.recipe.name} (model {recipe.model}): {'; '.join(recipe.describe())}", flush=True)
-    request = ApplyToFolder(job, jobs=args.jobs, threads=args.threads, device=device,
+    request = ApplyToFolder(job, jobs=args.jobs, threads=args.threads or default_threads(args.jobs), device=device,
                             log=lambda line: print(line, flush=True))
     result = tasks.run(session if args.jobs == 1 else None, request, _quiet)
     if rank != 0:

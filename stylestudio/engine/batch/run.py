@@ -154,8 +154,9 @@ def run_batch(job: BatchJob, session: Any = None, jobs: int = 1, threads: int = 
               on_photo: Callable[[PhotoRecord], None] | None = None) -> BatchResult:
     """Process this process's share of the folder; rank 0 also writes the report.
 
-    ``session`` is used when ``jobs`` is 1 (else each worker makes its own); ``threads`` 0 divides
-    the cores among the processes of this machine. ``log`` gets one line per photo.
+    ``session`` is used when ``jobs`` is 1 (else each worker makes its own); ``threads`` is the
+    torch threads of each process (0: the cores divided among the processes of this machine;
+    with a ``session``, 0 leaves its threads as they are). ``log`` gets one line per photo.
     """
     log = log or (lambda line: None)
     photos, others = find_photos(job.input_dir, job.output_dir)
@@ -165,7 +166,7 @@ def run_batch(job: BatchJob, session: Any = None, jobs: int = 1, threads: int = 
     try:
         mine = [photos[i] for i in share(len(photos), rank, world)]
         tag = f"rank {rank}" if world > 1 else "main"
-        threads = threads or default_threads(jobs)
+        pool_threads = threads or default_threads(jobs)
         records: dict[str, PhotoRecord] = {}
         total = len(mine)
 
@@ -178,15 +179,17 @@ def run_batch(job: BatchJob, session: Any = None, jobs: int = 1, threads: int = 
 
         progress(f"{total} photos to do" + (f" (rank {rank} of {world})" if world > 1 else ""), 0.0 if total else 1.0)
         if jobs > 1 and total > 1:
-            _run_pool(job, [(p, names[p]) for p in mine], jobs, device, threads, tag, done, cancel)
+            _run_pool(job, [(p, names[p]) for p in mine], jobs, device, pool_threads, tag, done, cancel)
         else:
-            if session is None:
-                import torch
+            import torch
 
+            if session is None:
                 from ..session import Session
 
+                session = Session(device=device)
+                threads = pool_threads
+            if threads:  # the same count as every other process: the same sums, the same files
                 torch.set_num_threads(threads)
-                session = Session(device=device, threads=threads)
             key = job.key()
             for photo in mine:
                 check_cancel(cancel, "batch cancelled")
