@@ -25,7 +25,7 @@ from ... import paths
 from ...errors import Cancelled, InputError, ModelFormatError
 from ...safe_io import atomic_write
 from ..distributed import World, barrier
-from ..model_store import ModelStore, one_line
+from ..model_store import DEFAULT_MODEL, ModelStore, one_line
 from ..progress import Cancel, Progress, is_cancelled, no_progress
 from .dataset import load_dataset, prepare_dataset
 from .discriminator import Discriminator
@@ -161,9 +161,11 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
     notes: list[str] = []
     resolution = s.resolution
     if s.from_model:
-        info = store.info(s.from_model)
-        if info.arch != "stylegan2":
-            raise InputError(f"model {s.from_model!r} is a {info.arch} generator, which has no discriminator to "
+        default_unprovisioned = s.from_model == DEFAULT_MODEL and not store.has(DEFAULT_MODEL)
+        info = None if default_unprovisioned else store.info(s.from_model)
+        arch = "mobilestylegan" if info is None else info.arch
+        if info is None or arch != "stylegan2":
+            raise InputError(f"model {s.from_model!r} is a {arch} generator, which has no discriminator to "
                              f"fine-tune with (the default MobileStyleGAN is a distilled student); --from takes a "
                              f"StyleGAN2 model")
         G = store.load(s.from_model)

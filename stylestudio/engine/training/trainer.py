@@ -108,6 +108,10 @@ class Trainer:
         self.G = (G or config.generator()).to(self.device).train().requires_grad_(True)
         self.D = (D or Discriminator(config.resolution, channel_base=self.G.config["channel_base"],
                                      channel_max=self.G.config["channel_max"])).to(self.device).train()
+        if world.distributed:  # rank 0's networks for everyone (a given D, for one, was not built from the seed)
+            for net in (self.G, self.D):
+                for t in list(net.parameters()) + list(net.buffers()):
+                    dist.broadcast(t.data, src=0)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.heads = HSRHeads(self.G).to(self.device) if config.hsr != "none" else None
         self.hsr_target = HSRTarget(config.resolution, self.device) if self.heads is not None else None

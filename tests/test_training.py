@@ -1,0 +1,249 @@
+"""The StyleGAN2 trainer with HSR (engine/training) and ``stylestudio train``, on tiny 16 px networks."""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylestudio.engine.distributed import World
+from stylestudio.engine.training.dataset import load_dataset, prepare_dataset
+from stylestudio.engine.training.discriminator import Discriminator
+from stylestudio.engine.training.hsr import HSRHeads
+from stylestudio.engine.training.trainer import TrainConfig, Trainer
+from stylestudio.errors import InputError
+
+ONE = World(0, 1, 0)
+TINY = dict(z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+
+
+def tiny_images(n: int = 24, side: int = 16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((n, side, side, 3), np.uint8)
+    img[:] = rng.integers(0, 255, (n, 1, 1, 3), dtype=np.uint8)
+    img[:, side // 4: 3 * side // 4, side // 4: 3 * side // 4] = rng.integers(0, 255, (n, 1, 1, 3), dtype=np.uint8)
+    return img
+
+
+def make_trainer(hsr: str = "none", **kw) -> Trainer:
+    cfg = TrainConfig(16, batch=4, hsr=hsr, r1_interval=2, pl_interval=2, **{**TINY, **kw})
+    return Trainer(cfg, tiny_images(), "cpu", ONE)
+
+
+def params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_r1_penalty_equals_the_squared_input_gradient_from_autograd():
+    t = make_trainer()
+    real = torch.randn(3, 3, 16, 16)
+    jac = torch.autograd.functional.jacobian(lambda x: t.D(x).sum(), real)  # d(sum of logits)/d(images)
+    expected = jac.square().sum(dim=[1, 2, 3]).mean()
+    assert float(t.r1_penalty(real).detach()) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_path_length_mean_follows_the_lengths():
+    t = make_trainer(pl_decay=1.0)  # the running mean becomes this batch's mean length at once
+    rng = torch.Generator().manual_seed(0)
+    penalty = t.path_length_penalty(rng)
+    assert float(t.pl_mean) > 0 and torch.isfinite(penalty)
+    t2 = make_trainer(pl_decay=0.01)
+    t2.path_length_penalty(torch.Generator().manual_seed(0))
+    assert float(t2.pl_mean) == pytest.approx(0.01 * float(t.pl_mean), rel=1e-4)  # same lengths, 1 % of the way
+
+
+def test_a_few_steps_give_finite_losses_and_change_the_weights():
+    t = make_trainer("vgg16")
+    g0, d0, e0 = params(t.G), params(t.D), params(t.G_ema)
+    logs = [t.step() for _ in range(3)]
+    for entry in logs:
+        assert all(np.isfinite(v) for v in entry.values())
+    assert {"loss_G", "loss_D", "loss_hsr", "pl_penalty", "r1_penalty"} <= set(logs[0])
+    assert any(not torch.equal(g0[k], v) for k, v in params(t.G).items())
+    assert any(not torch.equal(d0[k], v) for k, v in params(t.D).items())
+    assert any(not torch.equal(e0[k], v) for k, v in params(t.G_ema).items())
+    assert not torch.equal(t.G.w_avg, torch.zeros_like(t.G.w_avg))  # w_avg follows the mapping
+    assert t.step_count == 3 and t.images_seen == 12
+
+
+def test_resume_from_a_checkpoint_is_bit_identical_to_an_uninterrupted_run():
+    straight = make_trainer()
+    for _ in range(4):
+        straight.step()
+    first = make_trainer()
+    for _ in range(2):
+        first.step()
+    buf = io.BytesIO()
+    torch.save(first.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    resumed = Trainer.from_state(state, tiny_images(), "cpu", ONE)
+    assert resumed.step_count == 2
+    for _ in range(2):
+        resumed.step()
+    assert resumed.step_count == straight.step_count == 4
+    for net in ("G", "D", "G_ema"):
+        a, b = params(getattr(straight, net)), params(getattr(resumed, net))
+        assert all(torch.equal(a[k], b[k]) for k in a), net
+    assert torch.equal(straight.pl_mean, resumed.pl_mean)
+
+
+@pytest.mark.parametrize("res,blocks", [(16, (8, 16)), (32, (8, 16, 32)), (64, (8, 16, 32, 64)), (128, (8, 16, 32, 64))])
+def test_hsr_heads_match_the_blocks_a_model_has(res, blocks):
+    from stylestudio.engine.stylegan2.network import StyleGAN2Generator
+
+    gen = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=res, num_mapping_layers=1, channel_base=res * 8,
+                             channel_max=16)
+    heads = HSRHeads(gen)
+    assert heads.resolutions == blocks
+    assert heads.taps == tuple(f"b{r}.conv1" for r in blocks)
+    # coarsest block ↔ deepest VGG16 layer (relu5_3: 512 channels), finer blocks ↔ shallower layers
+    outs = [heads.heads[f"b{r}"].out_channels for r in blocks]
+    assert outs == [512, 512, 256, 128][: len(blocks)]
+    assert all(heads.heads[f"b{r}"].in_channels == gen.layer(f"b{r}.conv1").channels for r in blocks)
+
+
+def test_hsr_loss_decreases_on_a_fixed_batch():
+    t = make_trainer("vgg16")
+    rng = torch.Generator().manual_seed(1)
+    ws = t._mapping(4, rng).detach()
+    opt = torch.optim.Adam(list(t.G.parameters()) + list(t.heads.parameters()), lr=0.01)
+    losses = []
+    for _ in range(8):
+        torch.manual_seed(0)
+        loss = t.hsr_loss(t._synth(ws, t.heads.taps))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses)) and 0 < losses[-1] < 0.8 * losses[0]
+
+
+def write_folder(folder: Path, n: int = 10) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(tiny_images(n, 24, seed=3)):
+        Image.fromarray(img[:, :20]).save(folder / f"face{i:02d}.png")  # 24×20: cut to a square
+    Image.fromarray(tiny_images(n, 24, seed=3)[0][:, :20]).save(folder / "again.png")  # a duplicate
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    return folder
+
+
+def test_dataset_preparation_skips_corrupt_pictures_and_duplicates(tmp_path):
+    folder = write_folder(tmp_path / "pics")
+    out = tmp_path / "data.npz"
+    report = prepare_dataset(folder, out, 16)
+    assert report.count == 10
+    assert len(report.skipped) == 1 and "broken.jpg" in report.skipped[0] and "\n" not in report.skipped[0]
+    assert len(report.duplicates) == 1 and "face00.png" in report.duplicates[0]
+    images = load_dataset(out)
+    assert images.shape == (10, 16, 16, 3) and images.dtype == np.uint8
+    assert report.smallest == (20, 24)
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 nope")
+    with pytest.raises(InputError, match="bad.npz"):
+        load_dataset(tmp_path / "bad.npz")
+
+
+def _train_args(folder: Path, name: str, *extra: str) -> list[str]:
+    return ["train", "--data", str(folder), "--resolution", "16", "--batch", "4", "--name", name, "--latent-dim",
+            "16", "--channels", "16", "--mapping-layers", "2", *extra]
+
+
+@pytest.mark.slow  # several short training runs: ≈35 s on the shared 2-core machine
+def test_cli_trains_resumes_and_installs_a_model(tmp_path, capsys):
+    from stylestudio.cli import main
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.training.run import run_folder
+
+    folder = write_folder(tmp_path / "pics")
+    assert main(_train_args(folder, "cli-tiny", "--kimg", "0.008", "--hsr", "vgg16")) == 0
+    captured = capsys.readouterr()
+    assert "model 'cli-tiny': 2 steps" in captured.out
+    assert "broken.jpg" in captured.err and "duplicate" in captured.err
+    gen = ModelStore().load("cli-tiny")
+    assert gen.resolution == 16 and torch.isfinite(gen.generate(torch.randn(2, gen.z_dim))).all()
+    assert (run_folder("cli-tiny") / "fakes.png").is_file()
+    assert main(["models", "list"]) == 0
+    assert "cli-tiny" in capsys.readouterr().out
+    # the same command with a longer target resumes at step 2
+    assert main(["train", "--name", "cli-tiny", "--kimg", "0.016", "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 steps" in out and "resumed at step 2" in out
+    state = torch.load(run_folder("cli-tiny") / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 4 and state["images_seen"] == 16
+    # it carries its discriminator now, so --from uses it; a model without one gets a clear note
+    assert main(_train_args(folder, "cli-ft", "--from", "cli-tiny", "--kimg", "0.004", "--hsr", "none")) == 0
+    assert "no discriminator" not in capsys.readouterr().err
+    store = ModelStore()
+    store.add(ModelStore().load("cli-tiny"), "cli-imported", {"format": "test"})
+    assert main(_train_args(folder, "cli-ft2", "--from", "cli-imported", "--kimg", "0.004", "--hsr", "none")) == 0
+    assert "'cli-imported' carries no discriminator" in capsys.readouterr().err
+
+
+def test_cli_refuses_what_it_cannot_train(tmp_path, capsys):
+    from stylestudio.cli import main
+
+    folder = write_folder(tmp_path / "pics", 3)
+    assert main(_train_args(folder, "nope", "--from", "mobilestylegan-ffhq", "--kimg", "1")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "mobilestylegan" in err and "no discriminator" in err
+    assert main(_train_args(folder, "nope2")) == 2  # no length
+    assert "--kimg" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(_train_args(empty, "nope3", "--kimg", "1")) == 2
+    assert "no pictures" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ≈25 s on the shared machine
+def test_cancel_writes_a_checkpoint_and_the_run_resumes_there(tmp_path):
+    from stylestudio.engine import tasks
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.train import TrainModel
+    from stylestudio.engine.training.run import run_folder
+    from stylestudio.errors import Cancelled
+
+    folder = write_folder(tmp_path / "pics")
+    req = TrainModel("cancel-tiny", folder, 16, hsr="none", kimg=1.0, batch=4, latent_dim=16, channel_max=16,
+                     mapping_layers=2)
+    seen = []
+
+    def progress(message: str, fraction: float) -> None:
+        if message.startswith("step 3,"):
+            raise Cancelled("stop")  # the GUI's job context raises from progress
+        seen.append(message)
+
+    with pytest.raises(Cancelled):
+        tasks.run(Session(device="cpu"), req, progress)
+    state = torch.load(run_folder("cancel-tiny") / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3
+    done = tasks.run(Session(device="cpu"), TrainModel("cancel-tiny", None, kimg=0.02, batch=4))
+    assert done.resumed_at_step == 3 and done.steps == 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow  # two processes importing torch: ≈20 s
+def test_two_processes_average_to_the_full_batch_gradient_and_stay_identical(tmp_path):
+    script = Path(__file__).with_name("ddp_training_check.py")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", str(_free_port()), str(script), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    full = torch.load(tmp_path / "full.pt", weights_only=True)
+    for k in full["grads"]:
+        assert torch.allclose(r0["grads"][k], full["grads"][k], rtol=1e-4, atol=1e-6), k
+        assert torch.equal(r0["grads"][k], r1["grads"][k]), k
+    for k in r0["params"]:
+        assert torch.equal(r0["params"][k], r1["params"][k]), k
