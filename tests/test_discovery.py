@@ -281,7 +281,8 @@ def test_discover_task_saves_a_library_the_renderer_uses():
     lib, path = tasks.run(session, req, lambda m, f: seen.append((m, f)))
     assert path.name == "found.ssdir" and path.is_file() and "directions" in str(path.parent)
     assert any("loss" in m for m, _ in seen) and seen[-1][1] == 1.0
-    assert [u.step for u in updates] == [1, 2, 3] and updates[-1].strips.shape[:2] == (4, 5)
+    assert [u.step for u in updates] == [1, 2, 3, 3] and updates[-1].strips.shape[:2] == (4, 5)
+    assert [u.final for u in updates] == [False, False, False, True]
     assert updates[0].row_weights.shape == (4, session.model(TINY).generator.num_ws)
     assert tasks.describe_result(req, (lib, path)).startswith("4 directions → found.ssdir")
     doc = EditDocument(model=TINY, source=SeedSource(seed=7, psi=0.7))

@@ -76,5 +76,6 @@ def builtin_panels() -> list[PanelSpec]:
     from . import attributes  # noqa: F401  (after sliders: it tabs with the factors)
     from . import regions  # noqa: F401
     from . import jobs  # noqa: F401
+    from . import discover  # noqa: F401
 
     return sorted(PANELS.values(), key=lambda s: (AREAS.index(s.area), s.order, s.key))

@@ -77,6 +77,8 @@ class DiscoverySettings:
             raise ValueError(f"steps must be between 1 and 10000000, got {self.steps}")
         if self.minutes is not None and not (math.isfinite(self.minutes) and 0 < self.minutes <= 60 * 24 * 30):
             raise ValueError(f"minutes must be a positive number of at most 30 days, got {self.minutes}")
+        if self.method == "contrafeat" and self.directions < 2:
+            raise ValueError("the binary contrast needs at least 2 directions (a positive and a negative)")
         if self.method in LEARNED and self.steps is None and self.minutes is None:
             raise ValueError("give steps or minutes: training needs a budget")
         if not 8 <= self.size <= 1024:
@@ -106,6 +108,8 @@ class DiscoveryUpdate:
     row_weights: np.ndarray | None = None
     #: uint8 [K, len(STRIP_STEPS), H, W, 3] when strips were drawn at this step
     strips: np.ndarray | None = None
+    #: the closing report (the finished directions' strips; its loss repeats the last step's)
+    final: bool = False
 
 
 def _rank_world() -> tuple[int, int]:
@@ -260,6 +264,10 @@ class DiscoveryTrainer:
                     strips, last_strip = self.strips(strip_seed, strip_size), time.monotonic()
                 on_update(DiscoveryUpdate(self.step_count, s.steps, elapsed, total, contrast, div, fraction,
                                           self.row_weights(), strips))
+        if on_update is not None and self.history:  # the finished directions' strips, always
+            total, contrast, div = self.history[-1]
+            on_update(DiscoveryUpdate(self.step_count, s.steps, time.monotonic() - start, total, contrast, div, 1.0,
+                                      self.row_weights(), self.strips(strip_seed, strip_size), final=True))
         return self.history
 
     # ---- results -----------------------------------------------------------------------------
@@ -413,6 +421,10 @@ def discover(generator, model: str, s: DiscoverySettings, progress: Progress | N
         progress(f"{s.method.upper()}: computing the basis…", -1)
         lib = baseline_library(generator, model, s)
         lib.meta["seconds"] = round(time.monotonic() - t0, 1)
+        if on_update is not None:
+            weights = np.array([d.row_weights for d in lib.directions.values()])
+            on_update(DiscoveryUpdate(0, 0, lib.meta["seconds"], 0.0, 0.0, 0.0, 1.0, weights,
+                                      direction_strips(generator, lib, 7, 64), final=True))
         return lib
     progress(f"preparing: {s.basis.upper()} basis of W, sensor {s.sensor}…", -1)
     trainer = DiscoveryTrainer(generator, s, progress)

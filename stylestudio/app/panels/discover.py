@@ -1,0 +1,373 @@
+"""Discover panel: find new slider directions of the current model (ContraFeat, PCA, SeFa).
+
+The panel only builds a :class:`~stylestudio.engine.tasks.discover.Discover` request and submits
+it to the job thread (Jobs panel: progress, cancel); editing goes on meanwhile. Each training
+step's update reaches the panel through a queued signal and draws the loss curve; every few
+minutes (and at the end) a strip per direction shows the current face moved −2…+2 along it, with
+the W+ rows it acts on as a small bar. A finished library is listed below with its sliders; a
+direction is renamed by editing its name and removed with Delete; the library is saved in the
+user's data folder and usable in every project and from the command line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from ...errors import StyleStudioError
+from ...engine.discovery.trainer import STRIP_STEPS, DiscoverySettings, DiscoveryUpdate
+from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirection, RenameDirection
+from ..context import EditorContext
+from ..qimage_arrays import qimage_from_array
+from . import PanelSpec, register_panel
+
+METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
+           ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
+SENSORS = (("VGG16 features to relu3_3", "vgg16-relu3_3"), ("VGG16 features to relu4_3", "vgg16-relu4_3"),
+           ("The generator's own features", "generator"))
+STRIP_SECONDS = 150.0  #: how often the strips are redrawn while training
+
+
+class _Bridge(QObject):
+    """Carries a job thread's :class:`DiscoveryUpdate` to the GUI thread (a queued signal)."""
+
+    update = Signal(object)
+
+
+class LossCurve(QWidget):
+    """The training loss so far (total, and the contrast term lighter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumHeight(70)
+        self.points: list[tuple[float, float]] = []  # (total, contrast)
+
+    def set_points(self, points: list[tuple[float, float]]) -> None:
+        self.points = points
+        self.update()
+
+    def paintEvent(self, _event: Any) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = self.rect().adjusted(4, 4, -4, -4)
+        p.setPen(QPen(self.palette().mid().color()))
+        p.drawRect(r)
+        if len(self.points) < 2:
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "loss curve")
+            return
+        vals = np.array(self.points, np.float64)
+        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
+        span = hi - lo or 1.0
+        for col, colour in ((1, QColor(120, 160, 220)), (0, self.palette().text().color())):
+            poly = QPolygonF([QPointF(r.left() + r.width() * i / (len(vals) - 1),
+                                      r.bottom() - r.height() * (v - lo) / span) for i, v in enumerate(vals[:, col])])
+            p.setPen(QPen(colour, 1.5))
+            p.drawPolyline(poly)
+        p.setPen(QPen(self.palette().text().color()))
+        p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                   f"{vals[-1, 0]:+.3f}")
+
+
+class RowBar(QWidget):
+    """A direction's weight on each W+ row, as bars (rows that feed nothing stay empty)."""
+
+    def __init__(self, weights: list[float]) -> None:
+        super().__init__()
+        self.weights = list(weights)
+        self.setFixedHeight(18)
+        self.setMinimumWidth(max(40, 4 * len(self.weights)))
+        self.setToolTip("W+ rows it acts on: " + ", ".join(f"{i}:{w:.2f}" for i, w in enumerate(self.weights)))
+
+    def paintEvent(self, _event: Any) -> None:
+        if not self.weights:
+            return
+        p = QPainter(self)
+        top = max(self.weights) or 1.0
+        w = self.width() / len(self.weights)
+        colour = self.palette().highlight().color()
+        for i, v in enumerate(self.weights):
+            h = (self.height() - 2) * v / top
+            p.fillRect(int(i * w), int(self.height() - h), max(1, int(w) - 1), int(h), colour)
+
+
+class DiscoverPanel(QWidget):
+    """Settings, a running job's loss and strips, and the discovered libraries with their sliders."""
+
+    def __init__(self, ctx: EditorContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.job: int | None = None
+        self.losses: list[tuple[float, float]] = []
+        self.libraries: dict[str, list[dict[str, Any]]] = {}
+        self._model = ""
+        self.bridge = _Bridge()
+        self.bridge.update.connect(self._on_update)
+
+        self.method = QComboBox()
+        for label, key in METHODS:
+            self.method.addItem(label, key)
+        self.sensor = QComboBox()
+        for label, key in SENSORS:
+            self.sensor.addItem(label, key)
+        self.directions = QSpinBox()
+        self.directions.setRange(2, 64)
+        self.directions.setValue(10)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 24 * 60)
+        self.minutes.setValue(20.0)
+        self.minutes.setSuffix(" min")
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 10_000_000)
+        self.steps.setSpecialValueText("no limit")
+        self.steps.setToolTip("Stop after this many training steps (no limit: the time budget decides)")
+        self.size = QComboBox()
+        for px in (64, 128, 256):
+            self.size.addItem(f"{px} px", px)
+        self.size.setCurrentIndex(1)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.name = QLineEdit("discovered")
+        self.name.setToolTip("The direction library's name (saved in your data folder, one per model)")
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("Features", self.sensor)
+        form.addRow("Directions", self.directions)
+        form.addRow("Time budget", self.minutes)
+        form.addRow("Steps", self.steps)
+        form.addRow("Render size", self.size)
+        form.addRow("Seed", self.seed)
+        form.addRow("Library name", self.name)
+
+        self.start_button = QPushButton("Discover")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.curve = LossCurve()
+        self.strips = QVBoxLayout()
+        self.strip_box = QWidget()
+        self.strip_box.setLayout(self.strips)
+
+        self.library = QComboBox()
+        self.library.currentIndexChanged.connect(self._show_library)
+        self.list = QListWidget()
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.itemChanged.connect(self._renamed)
+        self.list.setMaximumHeight(140)
+        self.delete_button = QPushButton("Delete direction")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_library_button = QPushButton("Delete library")
+        self.delete_library_button.clicked.connect(self.delete_library)
+        lib_buttons = QHBoxLayout()
+        lib_buttons.addWidget(self.delete_button)
+        lib_buttons.addWidget(self.delete_library_button)
+        self.sliders_box = QVBoxLayout()
+        self.group = None
+
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.curve)
+        lay.addWidget(self.strip_box)
+        lay.addWidget(QLabel("Discovered libraries (double-click a name to rename it):"))
+        lay.addWidget(self.library)
+        lay.addWidget(self.list)
+        lay.addLayout(lib_buttons)
+        lay.addLayout(self.sliders_box)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        ctx.model_changed.connect(self._on_model)
+        if ctx.model is not None:
+            self._on_model(ctx.model)
+
+    # ---- the job --------------------------------------------------------------------------------
+    def settings(self) -> DiscoverySettings:
+        steps = self.steps.value() or None
+        return DiscoverySettings(method=self.method.currentData(), directions=self.directions.value(),
+                                 minutes=self.minutes.value(), steps=steps, size=int(self.size.currentData()),
+                                 sensor=self.sensor.currentData(), seed=self.seed.value())
+
+    def request(self) -> Discover:
+        return Discover(self._model or self.ctx.doc.model, self.name.text().strip(), self.settings(),
+                        strip_seconds=STRIP_SECONDS, on_update=self.bridge.update.emit)
+
+    def start(self) -> int | None:
+        """Submit the discovery job (Jobs panel: progress, cancel); returns its id."""
+        try:
+            req = self.request()
+            from ...engine.tasks.discover import check_discovery_name
+
+            check_discovery_name(req.name)
+        except (ValueError, StyleStudioError) as exc:  # bad settings or name: one message, nothing starts
+            self.status.setText(str(exc))
+            return None
+        self.losses = []
+        self.curve.set_points([])
+        self._clear_strips()
+        self.status.setText(f"Discovering {req.settings.directions} directions of {req.model}…")
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.ctx.engine.cancel(self.job)
+
+    def _on_update(self, u: DiscoveryUpdate) -> None:
+        if u.step and not u.final:
+            self.losses.append((u.loss, u.contrast))
+            self.curve.set_points(self.losses)
+            self.status.setText(f"step {u.step}{f'/{u.steps}' if u.steps else ''} · loss {u.loss:+.4f} · "
+                                f"{u.seconds / 60:.1f} min")
+        if u.strips is not None:
+            self._show_strips(u.strips, u.row_weights)
+
+    def _done(self, result: tuple[Any, Any]) -> None:
+        lib, path = result
+        self.job = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText(f"{len(lib.names())} directions saved as “{path.stem}”")
+        self.refresh(select=path.stem)
+
+    def _failed(self, message: str, cancelled: bool) -> None:
+        self.job = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText("Cancelled" if cancelled else f"Discovery failed: {message}")
+
+    # ---- strips -----------------------------------------------------------------------------------
+    def _clear_strips(self) -> None:
+        while self.strips.count():
+            item = self.strips.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+
+    def _show_strips(self, strips: np.ndarray, weights: np.ndarray | None) -> None:
+        self._clear_strips()
+        steps = " ".join(f"{s:+g}" for s in STRIP_STEPS)
+        for k, strip in enumerate(strips):
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            h.addWidget(QLabel(f"{k + 1}"))
+            if weights is not None:
+                h.addWidget(RowBar(list(weights[k])))
+            img = QLabel()
+            img.setPixmap(QPixmap.fromImage(qimage_from_array(np.ascontiguousarray(np.concatenate(list(strip), 1)))))
+            img.setToolTip(f"Direction {k + 1} at {steps}")
+            h.addWidget(img, 1)
+            self.strips.addWidget(row)
+
+    # ---- libraries ---------------------------------------------------------------------------------
+    def _on_model(self, desc: Any) -> None:
+        if desc.name != self._model:
+            self._model = desc.name
+            self.refresh()
+
+    def refresh(self, select: str | None = None) -> None:
+        """List the discovered libraries of the current model (render lane: quick)."""
+        model = self._model
+        self.ctx.engine.submit_task(DiscoveredLibraries(model), on_done=lambda libs: self._set_libraries(model, libs, select))
+
+    def _set_libraries(self, model: str, libs: dict[str, Any], select: str | None) -> None:
+        if model != self._model:
+            return
+        self.libraries = dict(libs)
+        current = select or self.library.currentText()
+        self.library.blockSignals(True)
+        self.library.clear()
+        self.library.addItems(list(self.libraries))
+        if current in self.libraries:
+            self.library.setCurrentText(current)
+        self.library.blockSignals(False)
+        self._show_library()
+
+    def _show_library(self) -> None:
+        from .sliders import DirectionBinding, SliderGroup
+
+        name = self.library.currentText()
+        items = self.libraries.get(name, [])
+        self.list.blockSignals(True)
+        self.list.clear()
+        for d in items:
+            it = QListWidgetItem(d["label"])
+            it.setData(Qt.ItemDataRole.UserRole, d["name"])
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
+            rows = ", ".join(str(r) for r in d["layers"]) or "all"
+            it.setToolTip(f"{d['name']}: acts on W+ rows {rows}")
+            self.list.addItem(it)
+        self.list.blockSignals(False)
+        if self.group is not None:
+            self.sliders_box.removeWidget(self.group)
+            self.group.deleteLater()
+            self.group = None
+        if items:
+            self.group = SliderGroup(self.ctx, [DirectionBinding(name, d["name"], d["label"]) for d in items])
+            self.sliders_box.addWidget(self.group)
+        self.delete_button.setEnabled(bool(items))
+        self.delete_library_button.setEnabled(bool(name))
+
+    def _renamed(self, item: QListWidgetItem) -> None:
+        old, new, library = item.data(Qt.ItemDataRole.UserRole), item.text().strip(), self.library.currentText()
+        if not new or new == old:
+            return
+        self.rename(library, old, new)
+
+    def rename(self, library: str, old: str, new: str) -> int:
+        model = self._model
+
+        def failed(message: str, _cancelled: bool) -> None:
+            self.status.setText(f"Cannot rename: {message}")
+            self._show_library()
+
+        return self.ctx.engine.submit_task(RenameDirection(model, library, old, new),
+                                           on_done=lambda desc: self._library_changed(model, library, desc),
+                                           on_error=failed)
+
+    def delete_selected(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.remove(self.library.currentText(), item.data(Qt.ItemDataRole.UserRole))
+
+    def delete_library(self) -> None:
+        if self.library.currentText():
+            self.remove(self.library.currentText(), None)
+
+    def remove(self, library: str, name: str | None) -> int:
+        model = self._model
+        return self.ctx.engine.submit_task(
+            RemoveDirection(model, library, name), on_done=lambda desc: self._library_changed(model, library, desc),
+            on_error=lambda message, _c: self.status.setText(f"Cannot remove: {message}"))
+
+    def _library_changed(self, model: str, library: str, desc: list[dict[str, Any]]) -> None:
+        if model != self._model:
+            return
+        if desc:
+            self.libraries[library] = desc
+        else:
+            self.libraries.pop(library, None)
+        self._set_libraries(model, self.libraries, library if desc else None)
+
+
+register_panel(PanelSpec("discover", "Discover", lambda ctx: DiscoverPanel(ctx), area="left", order=60,
+                         visible=False))

@@ -1,0 +1,100 @@
+"""The Discover panel: a short discovery job runs in the job thread while a slider keeps being
+dragged, its loss curve and strips appear, a direction is renamed, used as a slider and deleted."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_gui_jobs import Drag
+from test_gui_support import TINY, canvas_array, close_window, make_window, wait_final, wait_sliders
+
+pytestmark = pytest.mark.gui
+
+
+def _select(combo, data) -> None:
+    combo.setCurrentIndex(combo.findData(data))
+
+
+@pytest.mark.slow  # a real (short) training job beside live renders: about a minute here
+def test_discover_while_dragging_then_rename_use_and_delete(qtbot):
+    from stylestudio.engine.discovery.store import library_paths
+    from stylestudio.engine.edits.direction import DirectionEdit
+
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("discover")
+        w.docks["discover"].show()
+        w.docks["discover"].raise_()
+        _select(panel.method, "contrafeat")
+        _select(panel.sensor, "generator")
+        _select(panel.size, 64)
+        panel.directions.setValue(3)
+        panel.steps.setValue(12)
+        panel.seed.setValue(5)
+        panel.name.setText("guidisc")
+
+        row = wait_sliders(qtbot, w).rows[0]
+        w.docks["sliders-sefa"].raise_()
+        qtbot.waitUntil(row.slider.isVisible, timeout=5000)
+        frames: list = []
+        w.engine.rendered.connect(frames.append)
+
+        job = panel.start()
+        assert job is not None and not panel.start_button.isEnabled()
+        rec = w.engine.records[job]
+        assert rec.lane == "jobs"
+        qtbot.waitUntil(lambda: rec.state == "running", timeout=30000)
+        drag = Drag(row.slider)
+        while rec.state == "running":  # the editor stays live for the whole job
+            drag.step()
+            qtbot.wait(40)
+        drag.release()
+        assert rec.state == "finished", rec.result
+        assert len(frames) >= 4, "renders waited for the discovery job"
+        assert len(panel.losses) == 12 and all(np.isfinite(panel.losses).ravel())
+        qtbot.waitUntil(lambda: panel.library.currentText() == "guidisc", timeout=10000)
+        assert panel.strips.count() == 3  # one strip per direction (the final ones)
+        assert "guidisc" in library_paths(TINY)
+        assert [panel.list.item(i).text() for i in range(panel.list.count())] == \
+            ["Direction 1", "Direction 2", "Direction 3"]
+
+        # rename Direction 2 as a person would: edit its name in the list
+        w.docks["discover"].raise_()
+        panel.list.item(1).setText("Jaw")
+        qtbot.waitUntil(lambda: [d["name"] for d in panel.libraries.get("guidisc", [])]
+                        == ["direction_1", "jaw", "direction_3"], timeout=10000)
+        assert panel.list.item(1).text() == "Jaw"
+
+        # use it: its slider moves the face through a DirectionEdit of the library
+        wait_final(qtbot, w)
+        before = canvas_array(w)
+        slider = panel.group.row("Jaw").slider
+        qtbot.waitUntil(slider.isVisible, timeout=5000)
+        slider.setValue(slider.maximum())
+        qtbot.waitUntil(lambda: isinstance(w.holder.doc.edit("guidisc:jaw"), DirectionEdit), timeout=5000)
+        wait_final(qtbot, w, 20000)
+        after = canvas_array(w)
+        assert np.abs(before.astype(int) - after.astype(int)).mean() > 0.5
+
+        # delete Direction 3
+        panel.list.setCurrentRow(2)
+        panel.delete_button.click()
+        qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10000)
+    finally:
+        close_window(w)
+        from stylestudio.engine.discovery.store import user_path
+
+        user_path(TINY, "guidisc").unlink(missing_ok=True)
+
+
+def test_bad_settings_are_one_message_and_start_nothing(qtbot):
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("discover")
+        panel.name.setText("attributes")
+        assert panel.start() is None
+        assert "taken by StyleStudio" in panel.status.text() and panel.start_button.isEnabled()
+        panel.name.setText("../x")
+        assert panel.start() is None and "direction library" in panel.status.text()
+    finally:
+        close_window(w)
