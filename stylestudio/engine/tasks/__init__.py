@@ -65,7 +65,7 @@ def describe_result(request: Any, result: Any) -> str:
 
 
 def _load_builtin() -> None:
-    from . import catalog, directions, export, faces, photo, regions  # noqa: F401  (each registers its tasks)
+    from . import catalog, directions, discover, export, faces, photo, regions  # noqa: F401  (each registers its tasks)
 
 
 #: request name → the module that defines it. Imported on first use (``tasks.BuildCatalog``,
@@ -74,7 +74,8 @@ def _load_builtin() -> None:
 _REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThumbnail": "catalog",
              "RegionMap": "catalog", "BuildDirections": "directions", "SliderFromExamples": "directions",
              "CopyPicture": "export", "ExportImage": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
-             "InvertPhoto": "photo", "FitRegion": "regions"}
+             "InvertPhoto": "photo", "FitRegion": "regions", "Discover": "discover",
+             "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover"}
 
 
 def __getattr__(name: str) -> Any:
@@ -88,4 +89,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
-           "ExportImage", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion"]
+           "ExportImage", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion", "Discover",
+           "DiscoveredLibraries", "RenameDirection", "RemoveDirection"]
