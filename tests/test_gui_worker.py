@@ -108,15 +108,24 @@ def test_previews_while_dragging_final_on_release(qtbot):
     try:
         group = wait_sliders(qtbot, w)
         row = group.row("Factor 2")
-        qualities: list[tuple[str, int]] = []
-        w.engine.rendered.connect(lambda r: qualities.append((r.quality, r.image.width())))
+        frames: list[tuple[str, int, int]] = []  # (quality, width, seq) as the worker sends them
+        # A callable connected without a receiver runs in the render thread as the frame is sent,
+        # not in step with the window (whose queued slot may show the frame first): so the test
+        # waits on this list itself, never on the window's state (that raced once under load).
+        w.engine.rendered.connect(lambda r: frames.append((r.quality, r.image.width(), r.seq)))
         row.slider.setSliderDown(True)
         row.slider.setValue(80)
-        qtbot.waitUntil(lambda: bool(qualities), timeout=5000)
-        assert qualities[-1][0] == "preview" and qualities[-1][1] < 128
+        drag = w._latest_seq
+        qtbot.waitUntil(lambda: any(f[2] >= drag for f in frames), timeout=5000)
+        during = [f for f in frames if f[2] >= drag]
+        assert len(during) == 1 and during[0][0] == "preview" and during[0][1] < 128 and during[0][2] == drag, frames
         row.slider.setSliderDown(False)
+        release = w._latest_seq
+        assert release > drag, "the release asks for a final frame"
+        qtbot.waitUntil(lambda: any(f[2] >= release for f in frames), timeout=10000)
+        assert frames[-1] == ("final", 128, release), frames
         wait_final(qtbot, w)
-        assert qualities[-1] == ("final", 128)
+        assert w.last_result.seq == release and w.last_result.quality == "final"
     finally:
         close_window(w)
 
