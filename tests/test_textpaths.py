@@ -204,3 +204,43 @@ def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
         assert main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow  # two interpreters start and import torch
+def test_two_processes_under_torchrun(tmp_path: Path, oracle_dir: Path):
+    """gloo on 127.0.0.1: each rank draws its own faces, the gradients are averaged (= the mean of the
+    two ranks' gradients computed here in one process) and both ranks end with identical paths."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from textpaths_ddp_worker import PAIRS as DDP_PAIRS
+    from textpaths_ddp_worker import SETTINGS, encoder, tiny
+
+    from stylestudio.engine.text.training import PathTrainer
+
+    clip_file = oracle_dir / "clip_tiny" / "clip-tiny-openai-format.pt"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = Path(__file__).with_name("textpaths_ddp_worker.py")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", str(port), str(worker), str(tmp_path), str(clip_file)],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    load = lambda name: torch.load(tmp_path / name, weights_only=True)  # noqa: E731
+    p0, p1 = load("params0.pt"), load("params1.pt")
+    assert all(torch.equal(p0[n], p1[n]) for n in p0)
+    gen, enc = tiny(), encoder(clip_file)
+    per_rank = []
+    for rank in (0, 1):  # one process plays each rank's sampling stream
+        t = PathTrainer(gen, enc, DDP_PAIRS, SETTINGS)
+        t.rng.manual_seed(SETTINGS.seed * 1000 + 17 + rank)
+        with gen.whole_stages():
+            t.loss_of(*t.sample(SETTINGS.batch)).backward()
+        per_rank.append({n: p.grad.clone() for n, p in t.paths.named_parameters()})
+        assert not torch.equal(p0["support"], t.paths.support)
+    for rank in (0, 1):
+        for n, g in load(f"grads{rank}.pt").items():
+            assert torch.allclose(g, (per_rank[0][n] + per_rank[1][n]) / 2, atol=1e-6, rtol=1e-4), n

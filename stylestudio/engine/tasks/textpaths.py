@@ -57,7 +57,12 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
     encoder = load_encoder(encoder_name, m.generator.device)
     lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel)
     lib.model = req.model
-    lib.save(out)
+    from ..distributed import barrier, current_world
+
+    world = current_world()
+    if world.is_main:  # under torchrun the ranks hold identical paths; one writes them
+        lib.save(out)
+    barrier(world)
     if req.output is None:
         session.install(req.model, "textpaths", req.name, lib)
     return lib, out

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import InputError
+from ..distributed import current_world
 from ..generator import Generator
 from ..progress import Cancel, Progress, check_cancel
 from .contraclip import LOSSES, METHODS, LatentPaths, Poles, path_loss, targets
@@ -80,6 +81,9 @@ class PathTrainer:
         self.gen, self.encoder, self.settings = gen, encoder, settings
         self.pairs = [TextPath(n, p, q) for n, p, q in pairs]
         self.device = gen.device
+        # under torchrun every rank starts from the same paths and evaluation batch, then draws its
+        # own training faces; gradients are averaged, so the ranks stay identical
+        self.world = current_world(self.device)
         self.rng = torch.Generator().manual_seed(settings.seed)
         self.rows = path_rows(gen)
         self.dim = self.rows * gen.w_dim
@@ -99,6 +103,8 @@ class PathTrainer:
         self.optimizer = torch.optim.Adam(groups)
         self.losses: list[float] = []
         self.eval_batch = self.sample(max(settings.batch, 2 * len(self.pairs)))
+        if self.world.distributed:
+            self.rng.manual_seed(settings.seed * 1000 + 17 + self.world.rank)
 
     # -- sampling ---------------------------------------------------------------------------------
     def latents(self, n: int) -> Tensor:
@@ -144,9 +150,25 @@ class PathTrainer:
             loss = self.loss_of(*self.sample(self.settings.batch))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+        if self.world.distributed:
+            import torch.distributed as dist
+
+            for p in self.paths.parameters():
+                dist.all_reduce(p.grad)
+                p.grad /= self.world.size
         self.optimizer.step()
         self.losses.append(float(loss.detach()))
         return self.losses[-1]
+
+    def _time_up(self, mine: bool) -> bool:
+        """Whether any rank's time budget is spent (every rank must stop at the same step)."""
+        if not self.world.distributed:
+            return mine
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(mine)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def run(self, progress: Progress, cancel: Cancel) -> TextPathLibrary:
         s = self.settings
@@ -154,7 +176,7 @@ class PathTrainer:
         first = self.evaluate()
         budget = s.minutes * 60 if s.minutes is not None else math.inf
         i = 0
-        while (s.steps is None or i < s.steps) and time.monotonic() - start < budget:
+        while (s.steps is None or i < s.steps) and not self._time_up(time.monotonic() - start >= budget):
             check_cancel(cancel)
             loss = self.step()
             i += 1
