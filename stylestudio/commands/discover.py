@@ -59,8 +59,18 @@ def cmd_discover(args: argparse.Namespace) -> int:
                                      q=args.q, pairs=args.pairs, smooth=args.smooth, seed=args.seed)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    from ..engine.device import pick_device
+    from ..engine.distributed import current_world, process_device
+    from ..engine.progress import no_progress
+
+    # under torchrun every process trains on its own samples and DDP averages the gradients
+    world = current_world(pick_device(args.device))
+    args.device = process_device(args.device, world) or args.device
     name, session = cli_session(args)
-    lib, path = tasks.run(session, Discover(name, args.name, settings, output=args.output), progress_printer)
+    lib, path = tasks.run(session, Discover(name, args.name, settings, output=args.output),
+                          progress_printer if world.is_main else no_progress)
+    if not world.is_main:
+        return 0
     for d in lib.directions.values():
         weights = d.row_weights or ()
         top = sorted(range(len(weights)), key=lambda r: -weights[r])[:3]

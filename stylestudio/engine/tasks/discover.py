@@ -53,6 +53,12 @@ class Discover:
         return f"{len(lib.names())} directions → {Path(path).name}" + (f" ({steps} steps)" if steps else "")
 
 
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 @task(Discover)
 def discover_directions(session: Any, req: Discover, progress: Progress, cancel: Cancel) -> tuple[Any, Path]:
     from ..directions.builder import user_library_path
@@ -62,9 +68,10 @@ def discover_directions(session: Any, req: Discover, progress: Progress, cancel:
     path = Path(req.output) if req.output is not None else user_library_path(req.model, req.name)
     m = session.model(req.model, progress=checking(progress, cancel))
     lib = discover(m.generator, req.model, req.settings, progress, cancel, req.on_update, req.strip_seconds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lib.save(path)
-    progress(f"saved {len(lib.names())} directions to {path}", 1.0)
+    if _rank() == 0:  # under torchrun every rank holds the same directions; one writes them
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lib.save(path)
+        progress(f"saved {len(lib.names())} directions to {path}", 1.0)
     if req.output is None:
         session.install(req.model, "directions", req.name, lib)
     return lib, path
