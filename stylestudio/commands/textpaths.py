@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import re
-from pathlib import Path
 
-from .common import bounded, cli_session, progress_printer, psi_arg, seed_arg
 from ..errors import InputError
-
-#: words that never name a path ("a face with a big smile" | "a face with a neutral expression" → big_smile)
-STOP_WORDS = frozenset("a an the of with and or to in on at for by is are his her their its face person photo "
-                       "picture portrait someone somebody".split())
+from .common import bounded, cli_session, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,32 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.set_defaults(func=cmd_show)
 
 
-def name_of_pair(positive: str, negative: str) -> str:
-    """A path name from its sentences: the positive's own words (not in the negative), lower-case."""
-    words = lambda s: re.findall(r"[a-z0-9]+", s.lower())  # noqa: E731
-    neg = set(words(negative))
-    own = [w for w in words(positive) if w not in neg and w not in STOP_WORDS]
-    name = "_".join(own or [w for w in words(positive) if w not in STOP_WORDS] or words(positive))[:64]
-    return name.strip("_") or "path"
-
-
 def parse_pairs(pairs: list[str], names: list[str]) -> tuple[tuple[str, str, str], ...]:
-    from ..engine.text.library import check_path_name
+    from ..engine.text.library import parse_pairs as parse
 
     if len(names) > len(pairs):
         raise InputError(f"{len(names)} --as names for {len(pairs)} --pair options")
-    out = []
-    for i, spec in enumerate(pairs):
-        parts = spec.split("|")
-        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-            raise InputError(f"bad --pair {spec[:60]!r}: expected \"POSITIVE SENTENCE|NEGATIVE SENTENCE\"")
-        pos, neg = parts[0].strip(), parts[1].strip()
-        name = names[i] if i < len(names) else name_of_pair(pos, neg)
-        out.append((check_path_name(name), pos, neg))
-    seen = [n for n, _, _ in out]
-    if len(set(seen)) != len(seen):
-        raise InputError(f"two pairs have the same name ({', '.join(seen)}); name them with --as")
-    return tuple(out)
+    return parse(pairs, names)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

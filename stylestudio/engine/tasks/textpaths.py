@@ -1,9 +1,9 @@
 """Train ContraCLIP text paths for a model (long: a job with progress, loss and cancel)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..progress import Cancel, Progress, checking
 from . import task
@@ -12,7 +12,10 @@ from . import task
 @dataclass(frozen=True)
 class TrainTextPaths:
     """Turn each (name, positive sentence, negative sentence) into a path and save the library
-    ``name`` in the user data folder (or ``output``). The result is ``(library, path)``."""
+    ``name`` in the user data folder (or ``output``). The result is ``(library, path)``.
+
+    ``on_update(step, loss)`` (not part of the request's identity) is called in the task's thread
+    after every training step (the panel's loss curve)."""
 
     model: str
     pairs: tuple[tuple[str, str, str], ...]
@@ -28,6 +31,7 @@ class TrainTextPaths:
     seed: int = 0
     stop_resolution: int | None = None
     output: Path | None = None
+    on_update: Callable[[int, float], None] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "jobs"
 
     def title(self) -> str:
@@ -55,7 +59,7 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
     encoder_name = req.encoder or default_encoder_name()
     progress(f"Loading encoder {encoder_name}…", -1)
     encoder = load_encoder(encoder_name, m.generator.device)
-    lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel)
+    lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel, req.on_update)
     lib.model = req.model
     from ..distributed import barrier, current_world
 
@@ -66,3 +70,32 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
     if req.output is None:
         session.install(req.model, "textpaths", req.name, lib)
     return lib, out
+
+
+@dataclass(frozen=True)
+class TextPathInfo:
+    """What the Text paths panel lists (quick): the encoders, and ``{library: [{name, positive,
+    negative}]}`` of ``model``'s text path libraries."""
+
+    model: str
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"List text paths of {self.model}"
+
+
+@task(TextPathInfo)
+def text_path_info(session: Any, req: TextPathInfo, progress: Progress, cancel: Cancel) -> dict[str, Any]:
+    from ...errors import InputError
+    from ..text.encoders import list_encoders
+    from ..text.library import TextPathLibrary, library_names
+
+    libraries: dict[str, list[dict[str, str]]] = {}
+    for path in library_names(req.model):
+        try:
+            lib = TextPathLibrary.load(path)
+        except InputError:
+            continue
+        libraries[path.stem] = [{"name": p.name, "label": p.label, "positive": p.positive, "negative": p.negative}
+                                for p in lib.paths]
+    return {"encoders": [(e.name, e.kind) for e in list_encoders()], "libraries": libraries}

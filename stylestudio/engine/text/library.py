@@ -148,6 +148,37 @@ class TextPathLibrary:
 
 
 _PATH_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+#: words that never name a path ("a face with a big smile" | "a face with a neutral expression" → big_smile)
+STOP_WORDS = frozenset("a an the of with and or to in on at for by is are his her their its face person photo "
+                       "picture portrait someone somebody".split())
+
+
+def name_of_pair(positive: str, negative: str) -> str:
+    """A path name from its sentences: the positive's own words (not in the negative), lower-case."""
+    words = lambda s: re.findall(r"[a-z0-9]+", s.lower())  # noqa: E731
+    neg = set(words(negative))
+    own = [w for w in words(positive) if w not in neg and w not in STOP_WORDS]
+    name = "_".join(own or [w for w in words(positive) if w not in STOP_WORDS] or words(positive))[:64]
+    return name.strip("_") or "path"
+
+
+def parse_pairs(specs: list[str], names: list[str] = ()) -> tuple[tuple[str, str, str], ...]:
+    """``"POSITIVE|NEGATIVE"`` specs → (name, positive, negative); the i-th name names the i-th pair,
+    the rest are named from their sentences (the CLI's --pair/--as and the panel's lines)."""
+    out = []
+    for i, spec in enumerate(specs):
+        parts = spec.split("|")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise InputError(f"bad pair {spec[:60]!r}: expected \"POSITIVE SENTENCE|NEGATIVE SENTENCE\"")
+        pos, neg = parts[0].strip(), parts[1].strip()
+        name = names[i] if i < len(names) else name_of_pair(pos, neg)
+        out.append((check_path_name(name), pos, neg))
+    seen = [n for n, _, _ in out]
+    if len(set(seen)) != len(seen):
+        raise InputError(f"two pairs have the same name ({', '.join(seen)}); name them apart")
+    if not out:
+        raise InputError("give at least one pair of sentences")
+    return tuple(out)
 
 
 def check_path_name(name: str) -> str:

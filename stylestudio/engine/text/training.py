@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -170,7 +170,8 @@ class PathTrainer:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
-    def run(self, progress: Progress, cancel: Cancel) -> TextPathLibrary:
+    def run(self, progress: Progress, cancel: Cancel,
+            on_update: Callable[[int, float], None] | None = None) -> TextPathLibrary:
         s = self.settings
         start = time.monotonic()
         first = self.evaluate()
@@ -182,6 +183,8 @@ class PathTrainer:
             i += 1
             done = max(i / s.steps if s.steps else 0.0, (time.monotonic() - start) / budget)
             progress(f"Text paths: step {i}, loss {loss:.4f}", min(done, 0.999))
+            if on_update is not None:
+                on_update(i, loss)
         last = self.evaluate()
         seconds = time.monotonic() - start
         curve = self.losses if len(self.losses) <= 500 else self.losses[:: math.ceil(len(self.losses) / 500)]
