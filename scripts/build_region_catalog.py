@@ -26,7 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stylestudio.engine.regions.catalog import Catalog, build_catalog  # noqa: E402
+from stylestudio.engine.regions.builder import build_catalog  # noqa: E402
+from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
 from stylestudio.engine.regions.effects import measure_effects  # noqa: E402
 
 #: Build settings per model (what the shipped catalog was made with).

@@ -166,7 +166,8 @@ def zeros_member(zf: zipfile.ZipFile, name: str, header: bytes, nbytes: int) -> 
 @pytest.fixture(scope="module")
 def valid_project(tmp_path_factory) -> tuple[Path, Members]:
     """A valid seed project for the test model (a region catalog installed so the transfer renders)."""
-    from stylestudio.engine.regions.catalog import build_catalog, user_catalog_path
+    from stylestudio.engine.regions.builder import build_catalog
+    from stylestudio.engine.regions.catalog import user_catalog_path
 
     gen = ensure_test_model(TINY)
     cat_path = user_catalog_path(TINY)

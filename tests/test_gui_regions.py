@@ -165,6 +165,7 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     # as if the catalog had tuned this region (catalog_info passes a catalog's `queries` through)
     tuned = {"kind": "effect", "tau": 0.45, "eps": 3.0, "rho": 0.35}
     panel.catalog.setdefault("queries", {})[item.data(Qt.ItemDataRole.UserRole + 1)] = tuned
+    painted = panel.painter.mask.copy()  # still shown until the region's own map arrives
     panel.region_list.setCurrentItem(item)
     e = panel.current()
     assert e.mask is None and e.region == (item.data(Qt.ItemDataRole.UserRole + 1),)
@@ -172,7 +173,9 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     assert e.query == "effect" == panel.query_box.currentText()
     for field, box in (("tau", panel.tau_box), ("eps", panel.eps_box), ("rho", panel.rho_box)):
         assert getattr(e, field) == pytest.approx(tuned[field]) and box.value() == pytest.approx(tuned[field])
-    qtbot.waitUntil(lambda: panel.painter.mask.any(), timeout=10000)  # its cluster map, from the worker
+    # its cluster map, from the worker (the painted mask shown until then must not pass for it)
+    qtbot.waitUntil(lambda: panel.painter.mask.any() and not np.array_equal(panel.painter.mask, painted),
+                    timeout=30000)
     steps = window.undo_stack.count()
     slider_drag(qtbot, panel.strength.slider, [0.6, 0.7, 0.8])
     assert window.undo_stack.count() == steps + 1
@@ -205,7 +208,7 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     assert saved.is_fitted_for(panel.current().fitted.face_key)  # the fit is saved too: no refit on opening
     window.undo_stack.undo()
     assert panel.current().fit and panel.current().fitted is None  # undo takes the fit's result back…
-    assert panel.fit_job is None  # …and does not start it again
+    assert panel.fits.job is None  # …and does not start it again
     window.undo_stack.undo()
     assert not panel.current().fit and not panel.fit_box.isChecked()
 
@@ -224,13 +227,13 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     panel.eps_box.setValue(4.0)
     panel.rho_box.setValue(0.0)
     wait_final(qtbot, window)
-    panel.fit_settings = FitSettings(steps=400)  # a few seconds of fitting on the tiny model
+    panel.fits.settings = FitSettings(steps=400)  # a few seconds of fitting on the tiny model
     frames: list = []
     window.engine.rendered.connect(frames.append)
     steps = window.undo_stack.count()
     panel.fit_box.click()
-    assert panel.fit_job is not None
-    job = panel.fit_job[1]
+    assert panel.fits.job is not None
+    job = panel.fits.job[1]
     rec = window.engine.records[job]
     assert rec.lane == "jobs" and jobs.row_text(job, 0).startswith("Fit ")
     qtbot.waitUntil(lambda: rec.state != "queued", timeout=20000)
@@ -255,10 +258,10 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     assert_same_picture(canvas_array(window), reference_frame(window.holder.doc))
 
     # another region: a new fit, a long one, cancelled from the Jobs panel's own button
-    panel.fit_settings = FitSettings(steps=100000)
+    panel.fits.settings = FitSettings(steps=100000)
     panel.region_list.setCurrentItem(panel.region_list.item(1))
-    assert panel.fit_job is not None and panel.fit_job[1] != job
-    second = panel.fit_job[1]
+    assert panel.fits.job is not None and panel.fits.job[1] != job
+    second = panel.fits.job[1]
     rec2 = window.engine.records[second]
     qtbot.waitUntil(lambda: rec2.state == "running" and rec2.fraction > 0, timeout=30000)
     window.docks["jobs"].show()
@@ -267,6 +270,6 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     qtbot.waitUntil(lambda: not rec2.active, timeout=30000)
     assert rec2.state == "cancelled" and jobs.row_text(second, 4) == "cancelled"
     e = panel.current()
-    assert e.fit and not e.is_fitted_for(panel._face_key(window.holder.doc)) and panel.fit_job is None
+    assert e.fit and not e.is_fitted_for(panel.fits.face_key(window.holder.doc)) and panel.fits.job is None
     qtbot.wait(200)
-    assert panel.fit_job is None  # a cancelled fit is not started again by itself
+    assert panel.fits.job is None  # a cancelled fit is not started again by itself

@@ -14,7 +14,8 @@ import torch
 
 from stylestudio.engine.document import EditDocument, SeedSource
 from stylestudio.engine.edits.transfer import TransferEdit, query_fields
-from stylestudio.engine.regions.catalog import Catalog, build_catalog, sample_styles
+from stylestudio.engine.regions.builder import build_catalog, sample_styles
+from stylestudio.engine.regions.catalog import Catalog
 from stylestudio.engine.regions.effects import effect_shares, measure_effects
 from stylestudio.engine.regions.locality import at_equal_inside, measure, prepare_pair
 from stylestudio.engine.regions.queries import QueryParams, effect_query, query_layers

@@ -15,8 +15,11 @@ from torch import Tensor
 
 from stylestudio.engine.document import EditDocument, LatentSource, SeedSource
 from stylestudio.engine.edits.transfer import TransferEdit
-from stylestudio.engine.regions.catalog import (Catalog, _Accumulator, build_catalog, cluster_probs,
-                                                spherical_kmeans, style_input_taps, probe_taps)
+from stylestudio.engine.regions.builder import _Accumulator, build_catalog
+from stylestudio.engine.regions.catalog import Catalog
+from stylestudio.engine.regions.cluster_maps import cluster_probs
+from stylestudio.engine.regions.kmeans import spherical_kmeans
+from stylestudio.engine.regions.taps import probe_taps, style_input_taps
 from stylestudio.engine.regions.masks import mask_clusters, mask_rows
 from stylestudio.engine.regions.queries import (QueryParams, blend_styles, sequential_query,
                                                 simple_query)

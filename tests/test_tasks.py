@@ -66,7 +66,7 @@ def test_one_cancel_convention():
 
 def test_the_old_names_are_the_one_convention():
     from stylestudio.engine import progress
-    from stylestudio.engine.regions import catalog
+    from stylestudio.engine.regions import builder as catalog  # the catalog builder kept the old names
 
     assert catalog.Progress is progress.Progress and catalog._is_cancelled is progress.is_cancelled
     import importlib

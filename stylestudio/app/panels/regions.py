@@ -20,14 +20,13 @@ with the brush.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSlider, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
@@ -35,25 +34,23 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from ...engine.document import EditDocument, SeedSource, Source
 from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
 from ...engine.regions.catalog import DEFAULT_K, DEFAULT_NAME
-from ...engine.regions.fit import FitSettings
-from ...engine.regions.fitted import FittedQuery, face_key
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
-from ...engine.tasks import BuildCatalog, CatalogInfo, FitRegion, ReferenceThumbnail, RegionMap
-from ...engine.tasks.regions import fitted_document
+from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from ..mask_painter import MASK_RES, MaskPainter, to_document_mask, to_mask_array
 from ..undo_commands import EditChangeCommand, new_drag_token
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
+from .catalog_dialog import BuildCatalogDialog
+from .region_fit import FitJobs
 from .sliders import SliderRow
 
 EDIT_ID = "regions"
 THUMB_PX = 56
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 2  #: True on an unnamed cluster's item
-FITS_KEPT = 16  #: fits remembered per session (a later change back to that face and region reuses one)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,31 +83,6 @@ class StrengthRow(SliderRow):
         self.commit(1.0, new_drag_token(), interactive=False)
 
 
-class BuildCatalogDialog(QDialog):
-    """K and the number of sample faces for a new catalog."""
-
-    def __init__(self, model: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Build Region Catalog")
-        self.k = QSpinBox()
-        self.k.setRange(2, 64)
-        self.k.setValue(DEFAULT_K)
-        self.samples = QSpinBox()
-        self.samples.setRange(8, 5000)
-        self.samples.setValue(200)
-        form = QFormLayout(self)
-        info = QLabel(f"Sample faces of {model}, cluster one of its layers into K semantic parts and measure "
-                      "which style channels act on each. Takes a while on a CPU; it can be cancelled.")
-        info.setWordWrap(True)
-        form.addRow(info)
-        form.addRow("Clusters (K)", self.k)
-        form.addRow("Sample faces", self.samples)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-
 # ---------------------------------------------------------------------------------------------
 # the panel
 
@@ -126,7 +98,6 @@ def _section(title: str) -> QLabel:
 
 class RegionsPanel(QWidget):
     catalog_changed = Signal()  #: the region list was (re)built, or the model turned out to have no catalog
-    fit_settings = FitSettings()  #: how "Fit to this face" fits (tests make it longer)
 
     def __init__(self, ctx: EditorContext) -> None:
         super().__init__()
@@ -134,11 +105,8 @@ class RegionsPanel(QWidget):
         self.catalog: dict[str, Any] | None = None
         self.catalog_missing = False
         self.build_job = 0
-        #: (fit inputs, face key) → its fit, for fits made in this session
-        self._fits: OrderedDict[tuple[str, str], FittedQuery] = OrderedDict()
-        self._not_again: set[tuple[str, str]] = set()  #: fits cancelled or failed: not restarted by themselves
-        self.fit_job: tuple[tuple[str, str], int] | None = None  #: the running fit: its key and job id
-        self._face: tuple[Any, str, str] | None = None  #: (source, model, face key) of the last document
+        #: "Fit to this face": the fitting jobs and the fits they made
+        self.fits = FitJobs(ctx, self.current, lambda doc: self.catalog is not None and doc.model == self._model)
         self._model = ""
         self._syncing = False
         self._thumb_key: tuple | None = None
@@ -396,13 +364,7 @@ class RegionsPanel(QWidget):
             base = self.draft()
         elif all(_same(getattr(base, k), v) for k, v in changes.items()):
             return doc
-        edit = dataclasses.replace(base, **changes)
-        if edit.fit and edit.has_region():
-            face = self._face_key(doc)
-            known = self._fits.get((edit.fit_inputs, face))
-            if known is not None and not edit.is_fitted_for(face):
-                edit = dataclasses.replace(edit, fitted=known)
-        return doc.with_edit(edit)
+        return doc.with_edit(self.fits.with_known_fit(doc, dataclasses.replace(base, **changes)))
 
     def change(self, text: str, **changes: Any) -> bool:
         """Push one undo step that changes the transfer; errors go to the user, not up the stack."""
@@ -416,61 +378,9 @@ class RegionsPanel(QWidget):
         if after is doc:
             return False
         if changes.get("fit"):
-            self._not_again.clear()  # switching the fit on asks again for what was cancelled
+            self.fits.allow_again()  # switching the fit on asks again for what was cancelled
         self.ctx.push(EditChangeCommand(self.ctx.holder, after, text, before=doc))
         return True
-
-    # -- fitting to this face (a job) -------------------------------------------------------------
-    def _face_key(self, doc: EditDocument) -> str:
-        if self._face is None or self._face[0] is not doc.source or self._face[1] != doc.model:
-            self._face = (doc.source, doc.model, face_key(doc.model, doc.source))
-        return self._face[2]
-
-    def _ensure_fit(self, doc: EditDocument) -> None:
-        """Start fitting the document's transfer when it asks for a fit it does not hold.
-
-        Not for a fit this session made already (an undo took it out: undo, not a new fit, brings
-        it back) nor one the user cancelled; a fit running for another face or region is stale and
-        cancelled."""
-        e = self.current(doc)
-        if e is None or not e.fit or not e.has_region() or self.catalog is None or doc.model != self._model:
-            return
-        face = self._face_key(doc)
-        if e.is_fitted_for(face):
-            return
-        key = (e.fit_inputs, face)
-        if key in self._fits or key in self._not_again:
-            return
-        if self.fit_job is not None:
-            if self.fit_job[0] == key:
-                return
-            self.ctx.engine.cancel(self.fit_job[1])
-        request = FitRegion.of(doc, e, self.fit_settings)
-        job = self.ctx.engine.submit_task(request, on_done=lambda fitted: self._fit_landed(key, fitted),
-                                          on_error=lambda message, cancelled: self._fit_failed(key, message, cancelled))
-        self.fit_job = (key, job)
-        self.ctx.status("Fitting the transfer to this face and reference in the background (Jobs panel); "
-                        "editing goes on with the unfitted look meanwhile", 8000)
-
-    def _fit_landed(self, key: tuple[str, str], fitted: FittedQuery) -> None:
-        """Put a finished fit into the transfer it was made for, as one undo step."""
-        if self.fit_job is not None and self.fit_job[0] == key:
-            self.fit_job = None
-        self._fits[key] = fitted
-        while len(self._fits) > FITS_KEPT:
-            self._fits.popitem(last=False)
-        doc = self.ctx.doc
-        after = fitted_document(doc, fitted)
-        if after is not None:
-            self.ctx.push(EditChangeCommand(self.ctx.holder, after, "Fitted transfer to this face", before=doc))
-            self.ctx.status("The transfer is fitted to this face", 4000)
-
-    def _fit_failed(self, key: tuple[str, str], message: str, cancelled: bool) -> None:
-        if self.fit_job is not None and self.fit_job[0] == key:
-            self.fit_job = None
-            self._not_again.add(key)
-            if not cancelled:
-                self.ctx.report_error("Fitting the transfer failed", message)
 
     # -- reference ------------------------------------------------------------------------------
     def set_reference(self, source: Source, text: str = "") -> bool:
@@ -754,7 +664,7 @@ class RegionsPanel(QWidget):
         else:
             self._show_region(doc, e)
         self._update_thumbnail(doc)
-        self._ensure_fit(doc)
+        self.fits.ensure(doc)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -1,5 +1,6 @@
 """Semantic regions of a generator (Editing in Style): catalogs, queries and painted masks."""
-from .catalog import Catalog, build_catalog, find_catalog
+from .builder import build_catalog
+from .catalog import Catalog, find_catalog
 from .masks import DEFAULT_MASK_MODE, MASK_MODES, mask_clusters, mask_rows
 from .queries import QueryParams, blend_styles, query_layers
 

@@ -26,7 +26,9 @@ import numpy as np
 import torch
 
 from ..generator import Generator
-from .catalog import CancelFlag, Catalog, Progress, _check_cancel, sample_styles
+from ..progress import CancelFlag, Progress
+from .builder import _check_cancel, sample_styles
+from .catalog import Catalog
 
 EFFECT_SEED_OFFSET = 1_000_003  #: effect faces are drawn apart from the clustering faces
 

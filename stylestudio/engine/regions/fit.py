@@ -42,7 +42,7 @@ from torch import Tensor
 
 from ...errors import InputError
 from ..progress import Cancel, Progress, check_cancel
-from .catalog import resize_mask
+from .cluster_maps import resize_mask
 from .masks import dilate
 from .queries import QueryParams, blend_styles, query_layers
 

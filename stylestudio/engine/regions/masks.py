@@ -23,7 +23,8 @@ from torch import Tensor
 from ...errors import InputError
 from ..generator import Generator
 from ..limits import MAX_MASK_PIXELS, MAX_MASK_SIDE
-from .catalog import Catalog, cluster_probs, resize_mask
+from .catalog import Catalog
+from .cluster_maps import cluster_probs, resize_mask
 
 MASK_MODES = ("clusters", "activations")
 #: Chosen by measurement: ``bench/locality.py``'s painted-mask table (blobs painted over each named

@@ -63,7 +63,8 @@ class BuiltCatalog:
 
 @task(BuildCatalog)
 def build(session: Any, req: BuildCatalog, progress: Progress, cancel: Cancel) -> BuiltCatalog:
-    from ..regions.catalog import build_catalog, user_catalog_path
+    from ..regions.builder import build_catalog
+    from ..regions.catalog import user_catalog_path
 
     target = user_catalog_path(req.model, req.name)  # checks the name before the long job
     m = session.model(req.model, progress=checking(progress, cancel))
