@@ -77,5 +77,6 @@ def builtin_panels() -> list[PanelSpec]:
     from . import regions  # noqa: F401
     from . import jobs  # noqa: F401
     from . import discover  # noqa: F401
+    from . import textpaths  # noqa: F401
 
     return sorted(PANELS.values(), key=lambda s: (AREAS.index(s.area), s.order, s.key))

@@ -1,0 +1,251 @@
+"""Text paths panel: type pairs of contrasting sentences, train, and get one curved slider each.
+
+The panel builds a :class:`~stylestudio.engine.tasks.textpaths.TrainTextPaths` request and submits
+it to the job thread (Jobs panel: progress, cancel); editing goes on meanwhile and each training
+step's loss reaches the loss curve through a queued signal. Trained libraries of the current model
+are listed with a slider per path; a slider holds a
+:class:`~stylestudio.engine.edits.path.PathEdit` (undoable, saved in projects).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from ...engine.document import EditDocument
+from ...engine.edits.path import PathEdit
+from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
+from ...errors import StyleStudioError
+from ..context import EditorContext
+from . import PanelSpec, register_panel
+from .discover import LossCurve
+
+METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
+           ("StyleCLIP-like (ablation)", "styleclip"))
+EXAMPLE = "a smiling face | a face with a neutral expression\nan old person | a young person"
+
+
+@dataclass(frozen=True)
+class PathBinding:
+    """A slider along text path ``name`` of library ``library`` (one PathEdit; value 0 removes it)."""
+
+    library: str
+    name: str
+    label: str
+    minimum: float = -3.0
+    maximum: float = 3.0
+    tooltip: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"textpath:{self.library}:{self.name}"
+
+    def value(self, doc: EditDocument) -> float:
+        e = doc.edit(self.key)
+        return float(e.amount) if isinstance(e, PathEdit) else 0.0
+
+    def enabled(self, doc: EditDocument) -> bool:
+        e = doc.edit(self.key)
+        return e is None or e.enabled
+
+    def apply(self, doc: EditDocument, value: float) -> EditDocument:
+        value = round(float(value), 4)
+        old = doc.edit(self.key)
+        if value == 0.0:
+            return doc.without_edit(self.key) if old is not None else doc
+        if isinstance(old, PathEdit):
+            return doc if old.amount == value else doc.with_edit(dataclasses.replace(old, amount=value))
+        return doc.with_edit(PathEdit(library=self.library, name=self.name, amount=value, id=self.key))
+
+
+class _Bridge(QObject):
+    """Carries (step, loss) from the job thread to the GUI thread (a queued signal)."""
+
+    update = Signal(int, float)
+
+
+class TextPathsPanel(QWidget):
+    def __init__(self, ctx: EditorContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.job: int | None = None
+        self.losses: list[float] = []
+        self.libraries: dict[str, list[dict[str, str]]] = {}
+        self._model = ""
+        self.bridge = _Bridge()
+        self.bridge.update.connect(self._on_update)
+
+        self.pairs = QPlainTextEdit()
+        self.pairs.setPlaceholderText(EXAMPLE)
+        self.pairs.setToolTip("One pair a line: POSITIVE SENTENCE | NEGATIVE SENTENCE.\nThe slider's + end moves "
+                              "the face towards the positive sentence.")
+        self.pairs.setMaximumHeight(90)
+        self.encoder = QComboBox()
+        self.encoder.setToolTip("The CLIP the paths are trained against (import one with "
+                                "`stylestudio encoders import FILE`)")
+        self.method = QComboBox()
+        for label, key in METHODS:
+            self.method.addItem(label, key)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 24 * 60)
+        self.minutes.setValue(10.0)
+        self.minutes.setSuffix(" min")
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 10_000_000)
+        self.steps.setSpecialValueText("no limit")
+        self.steps.setToolTip("Stop after this many training steps (no limit: the time budget decides)")
+        self.name = QLineEdit("textpaths")
+        self.name.setToolTip("The library's name (saved in your data folder, one per model)")
+        form = QFormLayout()
+        form.addRow("Sentence pairs", self.pairs)
+        form.addRow("Encoder", self.encoder)
+        form.addRow("Method", self.method)
+        form.addRow("Time budget", self.minutes)
+        form.addRow("Steps", self.steps)
+        form.addRow("Library name", self.name)
+        self.train_button = QPushButton("Train")
+        self.train_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.curve = LossCurve()
+        self.library = QComboBox()
+        self.library.currentIndexChanged.connect(self._show_library)
+        self.sliders_box = QVBoxLayout()
+        self.group = None
+
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.curve)
+        lay.addWidget(QLabel("Trained text paths:"))
+        lay.addWidget(self.library)
+        lay.addLayout(self.sliders_box)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        ctx.model_changed.connect(self._on_model)
+        if ctx.model is not None:
+            self._on_model(ctx.model)
+
+    # ---- the job --------------------------------------------------------------------------------
+    def request(self) -> TrainTextPaths:
+        from ...engine.text.library import parse_pairs
+
+        lines = [ln for ln in self.pairs.toPlainText().splitlines() if ln.strip()]
+        encoder = self.encoder.currentData()
+        return TrainTextPaths(self._model or self.ctx.doc.model, parse_pairs(lines), self.name.text().strip(),
+                              encoder=encoder, steps=self.steps.value() or None, minutes=self.minutes.value(),
+                              method=self.method.currentData(), on_update=self.bridge.update.emit)
+
+    def start(self) -> int | None:
+        """Submit the training job (Jobs panel: progress, cancel); returns its id."""
+        from ...engine.resources import check_resource_name
+
+        try:
+            req = self.request()
+            check_resource_name(req.name, "text path library")
+            if req.encoder is None:
+                raise StyleStudioError("no CLIP encoder: import one with `stylestudio encoders import FILE`")
+        except (ValueError, StyleStudioError) as exc:  # bad pairs, name or encoder: one message, nothing starts
+            self.status.setText(str(exc))
+            return None
+        self.losses = []
+        self.curve.set_points([])
+        self.status.setText(f"Training {len(req.pairs)} text paths ({', '.join(p[0] for p in req.pairs)})…")
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.ctx.engine.cancel(self.job)
+
+    def _on_update(self, step: int, loss: float) -> None:
+        self.losses.append(loss)
+        self.curve.set_points([(v, v) for v in self.losses])
+        self.status.setText(f"step {step} · loss {loss:.4f}")
+
+    def _done(self, result: tuple[Any, Any]) -> None:
+        lib, path = result
+        self.job = None
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        m = lib.meta
+        self.status.setText(f"{len(lib.paths)} paths saved as “{path.stem}” ({m['steps']} steps, loss "
+                            f"{m['eval_loss_start']:.3f} → {m['eval_loss_end']:.3f})")
+        self.refresh(select=path.stem)
+
+    def _failed(self, message: str, cancelled: bool) -> None:
+        self.job = None
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText("Cancelled" if cancelled else f"Training failed: {message}")
+
+    # ---- libraries ------------------------------------------------------------------------------
+    def _on_model(self, desc: Any) -> None:
+        if desc.name != self._model:
+            self._model = desc.name
+            self.refresh()
+
+    def refresh(self, select: str | None = None) -> None:
+        """List the encoders and the current model's text path libraries (render lane: quick)."""
+        model = self._model
+        self.ctx.engine.submit_task(TextPathInfo(model), on_done=lambda info: self._set_info(model, info, select))
+
+    def _set_info(self, model: str, info: dict[str, Any], select: str | None) -> None:
+        if model != self._model:
+            return
+        chosen = self.encoder.currentData()
+        self.encoder.clear()
+        for name, kind in info["encoders"]:
+            if kind == "clip":
+                self.encoder.addItem(name, name)
+        if not self.encoder.count():
+            self.encoder.addItem("(none: import a CLIP with `stylestudio encoders import`)", None)
+        if chosen is not None and self.encoder.findData(chosen) >= 0:
+            self.encoder.setCurrentIndex(self.encoder.findData(chosen))
+        self.libraries = dict(info["libraries"])
+        current = select or self.library.currentText()
+        self.library.blockSignals(True)
+        self.library.clear()
+        self.library.addItems(list(self.libraries))
+        if current in self.libraries:
+            self.library.setCurrentText(current)
+        self.library.blockSignals(False)
+        self._show_library()
+
+    def _show_library(self) -> None:
+        from .sliders import SliderGroup
+
+        name = self.library.currentText()
+        if self.group is not None:
+            self.sliders_box.removeWidget(self.group)
+            self.group.deleteLater()
+            self.group = None
+        items = self.libraries.get(name, [])
+        if items:
+            bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}")
+                        for p in items]
+            self.group = SliderGroup(self.ctx, bindings)
+            self.sliders_box.addWidget(self.group)
+
+
+register_panel(PanelSpec("textpaths", "Text paths", lambda ctx: TextPathsPanel(ctx), area="left", order=65,
+                         visible=False))

@@ -1,0 +1,80 @@
+"""The Text paths panel: type two sentence pairs, train briefly in the job thread (loss curve), move
+the new slider (a PathEdit on the canvas), undo it; bad input is one message and starts nothing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from test_gui_support import TINY, canvas_array, close_window, make_window, wait_final
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(oracle_dir):
+    from stylestudio.engine.text.encoders import import_clip
+
+    import_clip(oracle_dir / "clip_tiny" / "clip-tiny-openai-format.pt", "guiclip")
+    return "guiclip"
+
+
+def test_type_pairs_train_move_the_slider_and_undo(qtbot, tiny_clip):
+    from stylestudio.engine.edits.path import PathEdit
+    from stylestudio.engine.text.library import library_file
+
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        w.docks["textpaths"].show()
+        w.docks["textpaths"].raise_()
+        qtbot.waitUntil(lambda: panel.encoder.findData(tiny_clip) >= 0, timeout=10000)
+        panel.encoder.setCurrentIndex(panel.encoder.findData(tiny_clip))
+        qtbot.keyClicks(panel.pairs, "a smiling face | a face with a neutral expression")  # typed as a user would
+        qtbot.keyClick(panel.pairs, Qt.Key.Key_Return)
+        qtbot.keyClicks(panel.pairs, "an old person | a young person")
+        panel.steps.setValue(4)
+        panel.name.setText("guitp")
+        job = panel.start()
+        assert job is not None and not panel.train_button.isEnabled()
+        rec = w.engine.records[job]
+        assert rec.lane == "jobs"
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=120000)
+        assert rec.state == "finished", rec.result
+        assert len(panel.losses) == 4 and np.isfinite(panel.losses).all()
+        qtbot.waitUntil(lambda: panel.library.currentText() == "guitp", timeout=10000)
+        assert [r.binding.name for r in panel.group.rows] == ["smiling", "old"]
+
+        wait_final(qtbot, w)
+        before = canvas_array(w)
+        slider = panel.group.row("old").slider
+        qtbot.waitUntil(slider.isVisible, timeout=5000)
+        slider.setValue(slider.maximum())
+        key = "textpath:guitp:old"
+        qtbot.waitUntil(lambda: isinstance(w.holder.doc.edit(key), PathEdit), timeout=5000)
+        assert w.holder.doc.edit(key).amount == 3.0
+        wait_final(qtbot, w, 20000)
+        after = canvas_array(w)
+        assert np.abs(before.astype(int) - after.astype(int)).mean() > 0.5
+
+        w.ctx.undo_stack.undo()
+        qtbot.waitUntil(lambda: w.holder.doc.edit(key) is None, timeout=5000)
+        assert slider.value() == 0
+        wait_final(qtbot, w, 20000)
+        assert np.abs(before.astype(int) - canvas_array(w).astype(int)).max() <= 1
+    finally:
+        close_window(w)
+        library_file(TINY, "guitp").unlink(missing_ok=True)
+
+
+def test_bad_pairs_are_one_message_and_start_nothing(qtbot, tiny_clip):
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        panel.pairs.setPlainText("just one sentence")
+        assert panel.start() is None and "bad pair" in panel.status.text() and panel.train_button.isEnabled()
+        panel.pairs.setPlainText("a | b")
+        panel.name.setText("../x")
+        assert panel.start() is None and "text path library" in panel.status.text()
+    finally:
+        close_window(w)
