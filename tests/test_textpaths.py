@@ -200,7 +200,9 @@ def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
     for bad in (["textpaths", "train", "--model", "tpmodel", "--pair", "no bar", "--steps", "1", "--name", "x"],
                 ["edit", "--model", "tpmodel", "--source", "seed:7", "--library", "words", "--set", "nope=1",
                  "-o", str(tmp_path / "n.png")],
-                ["textpaths", "show", "missing", "--model", "tpmodel"]):
+                ["textpaths", "show", "missing", "--model", "tpmodel"],
+                ["textpaths", "train", "--model", "tpmodel", "--pair", "a|b", "--steps", "1", "--name", "x",
+                 "--encoder", "nosuch"]):
         assert main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1

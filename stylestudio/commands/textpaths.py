@@ -61,13 +61,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     check_resource_name(args.name, "text path library")
     pairs = parse_pairs(args.pairs, args.names)
-    if args.encoder is not None:
-        from ..engine.text.encoders import load_encoder
+    from ..engine.text.encoders import default_encoder_name, load_encoder
 
-        load_encoder(args.encoder)  # a wrong name is found before the model loads
+    encoder = args.encoder or default_encoder_name()  # no encoder, or a wrong name: said before the model loads
+    load_encoder(encoder)
     torch.set_grad_enabled(True)
     name, session = cli_session(args)
-    request = TrainTextPaths(name, pairs, args.name, args.encoder, args.steps, args.minutes, args.method, args.loss,
+    request = TrainTextPaths(name, pairs, args.name, encoder, args.steps, args.minutes, args.method, args.loss,
                              args.batch, args.lr, args.psi, args.seed)
     lib, path = tasks.run(session, request, progress_printer)
     m = lib.meta
