@@ -247,3 +247,23 @@ def test_two_processes_average_to_the_full_batch_gradient_and_stay_identical(tmp
         assert torch.equal(r0["grads"][k], r1["grads"][k]), k
     for k in r0["params"]:
         assert torch.equal(r0["params"][k], r1["params"][k]), k
+
+
+def test_baseline_then_hsr_resumes_a_baseline_checkpoint_with_new_heads():
+    base = make_trainer()
+    for _ in range(2):
+        base.step()
+    buf = io.BytesIO()
+    torch.save(base.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    arm = Trainer.from_state(state, tiny_images(), "cpu", ONE, hsr="vgg16", hsr_weight=0.5)
+    assert arm.step_count == 2 and arm.heads is not None and arm.config.hsr_weight == 0.5
+    assert all(torch.equal(v, base.G.state_dict()[k]) for k, v in arm.G.state_dict().items())
+    logs = arm.step()
+    assert np.isfinite(logs["loss_hsr"]) and len(arm.opt_G.param_groups) == 2
+    buf = io.BytesIO()
+    torch.save(arm.state_dict(), buf)
+    buf.seek(0)
+    back = Trainer.from_state(torch.load(buf, weights_only=True), tiny_images(), "cpu", ONE, hsr="none")
+    assert back.heads is None and "loss_hsr" not in back.step()

@@ -22,9 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, choices=(16, 32, 64, 128, 256, 512, 1024), default=None,
                    help="training resolution (default: the --from model's, or the dataset's)")
     p.add_argument("--from", dest="from_model", default=None, help="fine-tune this StyleGAN2 model")
-    p.add_argument("--hsr", choices=("vgg16", "none"), default="vgg16",
-                   help="HSR feature network (VGG16 from the LPIPS weights; DINO is not available offline)")
-    p.add_argument("--hsr-weight", type=bounded(float, 0.0, 1000.0, "--hsr-weight"), default=1.0)
+    p.add_argument("--hsr", choices=("vgg16", "none"), default=None,
+                   help="HSR feature network: VGG16 from the LPIPS weights (DINO is not available offline); "
+                        "default vgg16 for a new run, the run's own when resuming")
+    p.add_argument("--hsr-weight", type=bounded(float, 0.0, 1000.0, "--hsr-weight"), default=None,
+                   help="weight of the HSR loss (default 1)")
+    p.add_argument("--warm-start", default=None, metavar="RUN",
+                   help="start from another run's checkpoint (HSR protocol: a baseline run, then --hsr vgg16)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--kimg", type=bounded(float, 0.001, 1e6, "--kimg"), default=None,
                         help="train until this many thousand images have been shown (in total)")
@@ -57,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     session = Session(device=process_device(args.device, world) or "auto")
     request = TrainModel(args.name, args.data, args.resolution, args.from_model, args.hsr, args.hsr_weight,
                          args.kimg, args.minutes, args.batch, args.gamma, args.seed, args.fresh,
-                         args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
+                         args.warm_start, args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
                          mapping_layers=args.mapping_layers)
     outcome = tasks.run(session, request, progress_printer if world.is_main else None)
     if world.is_main:

@@ -21,14 +21,15 @@ class TrainModel:
     data: Path | None
     resolution: int | None = None
     from_model: str | None = None
-    hsr: str = "vgg16"
-    hsr_weight: float = 1.0
+    hsr: str | None = None  #: None: VGG16 for a new run, the checkpoint's when resuming
+    hsr_weight: float | None = None
     kimg: float | None = None
     minutes: float | None = None
     batch: int = 16
     gamma: float | None = None
     seed: int = 0
     fresh: bool = False
+    warm_start: str | None = None  #: start from this run's checkpoint (baseline, then HSR)
     checkpoint_minutes: float = 5.0
     checkpoint_steps: int | None = None
     latent_dim: int = 256

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,15 @@ class TrainSettings:
     name: str
     resolution: int | None = None  #: needed for a folder (unless --from gives it)
     from_model: str | None = None
-    hsr: str = "vgg16"
-    hsr_weight: float = 1.0
+    hsr: str | None = None  #: None: VGG16 for a new run, the checkpoint's when resuming
+    hsr_weight: float | None = None  #: None: 1.0 for a new run, the checkpoint's when resuming
     kimg: float | None = None  #: stop after this many thousand images in total (over resumes)
     minutes: float | None = None  #: stop after this many minutes of this invocation
     batch: int = 16
     gamma: float | None = None
     seed: int = 0
     fresh: bool = False
+    warm_start: str | None = None  #: a new run starts from this run's checkpoint (baseline, then HSR)
     checkpoint_minutes: float = 5.0
     checkpoint_steps: int | None = None  #: also every N steps (tests)
     latent_dim: int = 256
@@ -148,14 +149,25 @@ def _prepare_data(s: TrainSettings, folder: Path, resolution: int | None, world:
 def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.device, world: World,
            progress: Progress, cancel: Cancel) -> tuple[Trainer, list[str], int | None]:
     ckpt = folder / CHECKPOINT_FILE
-    if ckpt.is_file() and not s.fresh:
-        state = _load_torch(ckpt, "training checkpoint")
+    warm = None
+    if s.warm_start and not (ckpt.is_file() and not s.fresh):
+        warm = run_folder(s.warm_start) / CHECKPOINT_FILE
+        if not warm.is_file():
+            raise InputError(f"run {s.warm_start!r} has no checkpoint to start from ({warm})")
+    if warm is not None or (ckpt.is_file() and not s.fresh):
+        source = warm or ckpt
+        state = _load_torch(source, "training checkpoint")
         if not isinstance(state, dict) or state.get("format") != "stylestudio-training-1":
-            raise InputError(f"{ckpt}: not a StyleStudio training checkpoint")
+            raise InputError(f"{source}: not a StyleStudio training checkpoint")
+        if warm is not None and s.data is None:
+            s = replace(s, data=run_folder(s.warm_start) / "dataset.npz")
         images, notes = _prepare_data(s, folder, int(state["config"]["resolution"]), world, progress, cancel)
-        trainer = Trainer.from_state(state, images, device, world)
-        return trainer, notes + [f"resumed from step {trainer.step_count} ({trainer.images_seen / 1000:.3g} kimg)"], \
-            trainer.step_count
+        trainer = Trainer.from_state(state, images, device, world, s.hsr, s.hsr_weight)
+        where = f"run {s.warm_start!r}" if warm is not None else "its checkpoint"
+        note = f"resumed from {where} at step {trainer.step_count} ({trainer.images_seen / 1000:.3g} kimg)"
+        if state["config"].get("hsr") != trainer.config.hsr:
+            note += f"; HSR {state['config'].get('hsr')} → {trainer.config.hsr}"
+        return trainer, notes + [note], trainer.step_count
 
     G = D = None
     notes: list[str] = []
@@ -183,12 +195,12 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
         cfg = G.config
         config = TrainConfig(resolution, batch=s.batch, z_dim=cfg["z_dim"], w_dim=cfg["w_dim"],
                              mapping_layers=cfg["num_mapping_layers"], channel_base=cfg["channel_base"],
-                             channel_max=cfg["channel_max"], r1_gamma=s.gamma, hsr=s.hsr, hsr_weight=s.hsr_weight,
+                             channel_max=cfg["channel_max"], r1_gamma=s.gamma, hsr=s.hsr or "vgg16", hsr_weight=1.0 if s.hsr_weight is None else s.hsr_weight,
                              seed=s.seed)
     else:
         config = TrainConfig(resolution, batch=s.batch, z_dim=s.latent_dim, w_dim=s.latent_dim,
                              mapping_layers=s.mapping_layers, channel_base=max(resolution, 32 * s.channel_max),
-                             channel_max=s.channel_max, r1_gamma=s.gamma, hsr=s.hsr, hsr_weight=s.hsr_weight,
+                             channel_max=s.channel_max, r1_gamma=s.gamma, hsr=s.hsr or "vgg16", hsr_weight=1.0 if s.hsr_weight is None else s.hsr_weight,
                              seed=s.seed)
     return Trainer(config, images, device, world, G=G, D=D), notes, None
 

@@ -115,8 +115,9 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.heads = HSRHeads(self.G).to(self.device) if config.hsr != "none" else None
         self.hsr_target = HSRTarget(config.resolution, self.device) if self.heads is not None else None
-        g_params = list(self.G.parameters()) + (list(self.heads.parameters()) if self.heads is not None else [])
-        self.opt_G = self._adam(g_params, config.pl_interval)
+        self.opt_G = self._adam(list(self.G.parameters()), config.pl_interval)
+        if self.heads is not None:  # a group of its own, so HSR can be switched on when resuming a baseline
+            self.opt_G.add_param_group({"params": list(self.heads.parameters())})
         self.opt_D = self._adam(list(self.D.parameters()), config.r1_interval)
         self.step_count = 0
         self.images_seen = 0
@@ -269,19 +270,38 @@ class Trainer:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], images: np.ndarray, device: torch.device | str,
-                   world: World) -> "Trainer":
-        """Rebuild a trainer from :meth:`state_dict` (read with ``weights_only=True``)."""
+                   world: World, hsr: str | None = None, hsr_weight: float | None = None) -> "Trainer":
+        """Rebuild a trainer from :meth:`state_dict` (read with ``weights_only=True``).
+
+        ``hsr``/``hsr_weight`` override the checkpoint's: resuming a baseline with HSR switched on
+        is the paper's protocol (warm start, then HSR); new heads start untrained."""
         try:
-            config = TrainConfig.from_dict(state["config"])
+            saved = dict(state["config"])
+            if hsr is not None:
+                saved["hsr"] = hsr
+            if hsr_weight is not None:
+                saved["hsr_weight"] = hsr_weight
+            config = TrainConfig.from_dict(saved)
             G = StyleGAN2Generator(**state["g_config"])
             D = Discriminator(**state["d_config"])
             t = cls(config, images, device, world, G=G, D=D)
             t.G.load_state_dict(state["G"])
             t.D.load_state_dict(state["D"])
             t.G_ema.load_state_dict(state["G_ema"])
-            if t.heads is not None:
+            had_heads = bool(state["heads"])
+            if t.heads is not None and had_heads:
                 t.heads.load_state_dict(state["heads"])
-            t.opt_G.load_state_dict(state["opt_G"])
+            opt_state = state["opt_G"]
+            if had_heads and t.heads is None:  # HSR switched off: drop the heads' group
+                opt_state = {"state": {k: v for k, v in opt_state["state"].items()
+                                       if int(k) < len(opt_state["param_groups"][0]["params"])},
+                             "param_groups": opt_state["param_groups"][:1]}
+            if t.heads is not None and not had_heads:  # HSR switched on: the heads' group starts fresh
+                heads_group = t.opt_G.param_groups.pop()
+                t.opt_G.load_state_dict(opt_state)
+                t.opt_G.add_param_group(heads_group)
+            else:
+                t.opt_G.load_state_dict(opt_state)
             t.opt_D.load_state_dict(state["opt_D"])
             t.step_count, t.images_seen = int(state["step"]), int(state["images_seen"])
             t.pl_mean.copy_(state["pl_mean"])
