@@ -242,6 +242,33 @@ def test_shortcuts_cover_the_frequent_actions(qtbot, window):
     assert not dupes, dupes
 
 
+def test_a_menu_entry_is_one_line_in_the_menu_table(qtbot, monkeypatch):
+    """An :class:`Act` added to ``window_menus.MENU_BAR`` is in that menu, at its place, with its
+    shortcut and tooltip, and runs with the window (how features add their menu entries)."""
+    from stylestudio.app import window_menus
+    from stylestudio.app.window_menus import Act
+
+    ran: list = []
+    models = window_menus.MENU_BAR["&Models"]
+    at = next(i for i, e in enumerate(models) if isinstance(e, Act) and e.name == "models_folder")
+    entry = Act("discover_test", "&Discover Test…", ran.append, "Ctrl+Alt+Shift+D", "", "Find new sliders")
+    monkeypatch.setitem(window_menus.MENU_BAR, "&Models", models[:at] + (entry,) + models[at:])
+    w = make_window(qtbot)
+    try:
+        act = w.actions_by_name["discover_test"]
+        menu = w.menus["&Models"]
+        names = [a.text() for a in menu.actions()]
+        assert names.index("&Discover Test…") == names.index("Open Models &Folder") - 1
+        assert act.shortcut().toString() == "Ctrl+Alt+Shift+D" and act.toolTip().startswith("Find new sliders")
+        act.trigger()
+        assert ran == [w]
+        w.models.fill()  # the installed models are listed at their own place, before the new entry
+        names = [a.text() for a in menu.actions()]
+        assert names.index(TINY) < names.index("&Discover Test…") < names.index("Open Models &Folder")
+    finally:
+        close_window(w)
+
+
 def test_recent_files_menu_opens_projects(qtbot, window, tmp_path):
     window.panel("faces").pick(41)
     a = tmp_path / "a.stylestudio"
