@@ -194,3 +194,48 @@ def test_cli_import_list_and_load(tiny, capsys):
     assert main(["encoders", "import", str(bad), "--name", "tinyclip"]) == 2
     bad.unlink()
     assert load_encoder("tinyclip").embed_dim == 32
+
+
+def test_hugging_face_layout_is_read(tiny, tmp_path: Path):
+    """The tiny CLIP put into a transformers CLIPModel (checked against the oracle through transformers'
+    own forward), saved with save_pretrained, reads back through the same import path."""
+    transformers = pytest.importorskip("transformers")
+    path, golden = tiny
+    sd = {k: v.float() for k, v in read_state_dict(path).items()}
+    tower = dict(hidden_size=128, intermediate_size=512, num_attention_heads=2, num_hidden_layers=2,
+                 hidden_act="quick_gelu")
+    cfg = transformers.CLIPConfig(text_config=dict(vocab_size=49408, max_position_embeddings=77, eos_token_id=49407,
+                                                   **tower),
+                                  vision_config=dict(image_size=64, patch_size=16, **tower), projection_dim=32)
+    hf = transformers.CLIPModel(cfg).eval()
+    state = {"logit_scale": sd["logit_scale"], "text_projection.weight": sd["text_projection"].t(),
+             "visual_projection.weight": sd["visual.proj"].t(),
+             "text_model.embeddings.token_embedding.weight": sd["token_embedding.weight"],
+             "text_model.embeddings.position_embedding.weight": sd["positional_embedding"],
+             "text_model.final_layer_norm.weight": sd["ln_final.weight"],
+             "text_model.final_layer_norm.bias": sd["ln_final.bias"],
+             "vision_model.embeddings.class_embedding": sd["visual.class_embedding"],
+             "vision_model.embeddings.patch_embedding.weight": sd["visual.conv1.weight"],
+             "vision_model.embeddings.position_embedding.weight": sd["visual.positional_embedding"],
+             "vision_model.pre_layrnorm.weight": sd["visual.ln_pre.weight"],
+             "vision_model.pre_layrnorm.bias": sd["visual.ln_pre.bias"],
+             "vision_model.post_layernorm.weight": sd["visual.ln_post.weight"],
+             "vision_model.post_layernorm.bias": sd["visual.ln_post.bias"]}
+    names = {"attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
+             "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+    for ours, theirs in (("transformer", "text_model"), ("visual.transformer", "vision_model")):
+        for i in range(2):
+            a, b = f"{ours}.resblocks.{i}.", f"{theirs}.encoder.layers.{i}."
+            for leaf in ("weight", "bias"):
+                for q, part in zip("qkv", sd[f"{a}attn.in_proj_{leaf}"].chunk(3)):
+                    state[f"{b}self_attn.{q}_proj.{leaf}"] = part
+                for o, t in names.items():
+                    state[f"{b}{t}.{leaf}"] = sd[f"{a}{o}.{leaf}"]
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith("position_ids") for k in missing)
+    with torch.no_grad():
+        txt = hf.get_text_features(input_ids=torch.from_numpy(golden["tokens"]))
+        txt = getattr(txt, "pooler_output", txt)
+    assert np.abs(txt.numpy() - golden["text_embeddings"]).max() <= 1e-4  # the layout above is transformers' own
+    hf.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    assert_golden(build_clip(read_state_dict(tmp_path / "hf" / "model.safetensors")), golden)

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     i = esub.add_parser("import", help="register your own CLIP weights (OpenAI or open_clip format)",
                         description="Reads an OpenAI-format state dict, an open_clip checkpoint (.pt, .bin), a "
-                                    ".safetensors file or an OpenAI TorchScript archive without running anything "
+                                    ".safetensors file (also Hugging Face transformers CLIPs) or an OpenAI "
+                                    "TorchScript archive without running anything "
                                     "in it, infers the architecture from its shapes and stores it in the user "
                                     "data folder. ViT image towers only.")
     i.add_argument("file", type=Path)

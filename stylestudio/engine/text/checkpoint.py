@@ -2,7 +2,8 @@
 
 Accepted: ``torch.save`` archives and legacy pickles (read with ``torch.load(weights_only=True)``:
 OpenAI state dicts, open_clip ``.pt``/``.bin`` including training checkpoints with
-``{"state_dict": {"module.…"}}``), ``.safetensors`` files, and TorchScript archives (OpenAI's
+``{"state_dict": {"module.…"}}``), ``.safetensors`` files (Hugging Face ``transformers`` CLIPs are
+renamed into OpenAI's layout), and TorchScript archives (OpenAI's
 released ``ViT-B-32.pt`` …). A TorchScript archive's ``code/`` is Python that ``torch.jit.load``
 would compile and run; here only its ``data.pkl`` is unpickled, by :class:`TensorOnlyUnpickler`,
 which rebuilds tensors and turns every scripted-module object into an inert record, so the file's
@@ -174,6 +175,10 @@ def _unwrap(obj: Any) -> dict[str, Tensor]:
         out[k[len("module."):] if k.startswith("module.") else k] = v
     if not out:
         raise ModelFormatError("holds no tensors")
+    if any(k.startswith(("text_model.", "vision_model.")) for k in out):  # Hugging Face transformers
+        from .clip_model import from_hf_layout
+
+        return from_hf_layout(out)
     return out
 
 

@@ -2,8 +2,9 @@
 
 Parameter names are OpenAI's (``visual.transformer.resblocks.0.attn.in_proj_weight`` …), which
 open_clip keeps for its ViT models, so either kind of state dict loads with ``strict=True`` and
-nothing is renamed. The architecture is not stored in a state dict; :func:`infer_config` reads it
-from the tensor shapes, as OpenAI's own ``build_model`` does. ResNet image towers are refused.
+nothing is renamed; a Hugging Face ``transformers`` CLIP is renamed into it (:func:`from_hf_layout`).
+The architecture is not stored in a state dict; :func:`infer_config` reads it from the tensor
+shapes, as OpenAI's own ``build_model`` does. ResNet image towers are refused.
 """
 from __future__ import annotations
 
@@ -91,13 +92,61 @@ def _count_blocks(sd: Mapping[str, Tensor], prefix: str) -> int:
     return len(layers)
 
 
+_HF_BLOCK = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
+             "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+_HF_NAMES = {"text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+             "text_model.embeddings.position_embedding.weight": "positional_embedding",
+             "text_model.final_layer_norm.weight": "ln_final.weight", "text_model.final_layer_norm.bias": "ln_final.bias",
+             "vision_model.embeddings.class_embedding": "visual.class_embedding",
+             "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+             "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+             "vision_model.pre_layrnorm.weight": "visual.ln_pre.weight", "vision_model.pre_layrnorm.bias": "visual.ln_pre.bias",
+             "vision_model.post_layernorm.weight": "visual.ln_post.weight",
+             "vision_model.post_layernorm.bias": "visual.ln_post.bias", "logit_scale": "logit_scale"}
+
+
+def from_hf_layout(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A Hugging Face ``transformers`` CLIPModel state dict in OpenAI's layout (same numbers: q, k, v
+    joined into ``in_proj``, projections transposed)."""
+    out: dict[str, Tensor] = {}
+    qkv: dict[tuple[str, str], dict[str, Tensor]] = {}
+    for key, t in sd.items():
+        if key.endswith("position_ids"):
+            continue
+        if key in _HF_NAMES:
+            out[_HF_NAMES[key]] = t
+        elif key == "text_projection.weight":
+            out["text_projection"] = t.t()
+        elif key == "visual_projection.weight":
+            out["visual.proj"] = t.t()
+        elif ".encoder.layers." in key:
+            tower, rest = key.split(".encoder.layers.", 1)
+            index, inner = rest.split(".", 1)
+            prefix = f"{'visual.' if tower == 'vision_model' else ''}transformer.resblocks.{index}."
+            for which in ("q", "k", "v"):
+                if inner.startswith(f"self_attn.{which}_proj."):
+                    qkv.setdefault((prefix, inner.rsplit(".", 1)[1]), {})[which] = t
+                    break
+            else:
+                module, leaf = inner.rsplit(".", 1)
+                if module not in _HF_BLOCK:
+                    raise ModelFormatError(f"a Hugging Face CLIP with an unknown tensor {key!r}")
+                out[f"{prefix}{_HF_BLOCK[module]}.{leaf}"] = t
+        else:
+            raise ModelFormatError(f"a Hugging Face CLIP with an unknown tensor {key!r}")
+    for (prefix, leaf), parts in qkv.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise ModelFormatError(f"a Hugging Face CLIP lacks some of {prefix}q/k/v_proj.{leaf}")
+        out[f"{prefix}attn.in_proj_{leaf}"] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
+    return out
+
+
 def infer_config(sd: Mapping[str, Tensor], activation: str = "quickgelu") -> ClipConfig:
     """The architecture of a CLIP state dict, from its shapes alone (OpenAI's rule)."""
     if any(k.startswith("visual.layer1.") for k in sd):
         raise ModelFormatError("a CLIP with a ResNet image tower (RN50 …): only ViT image towers are supported")
     if any(k.startswith(("text_model.", "vision_model.")) for k in sd):
-        raise ModelFormatError("a Hugging Face transformers CLIP: export it in OpenAI or open_clip format "
-                               "(only those layouts are read)")
+        raise ModelFormatError("a Hugging Face transformers CLIP: convert it with from_hf_layout first")
     width, _c, patch, patch2 = _shape(sd, "visual.conv1.weight", 4)
     if patch != patch2 or _c != 3:
         raise ModelFormatError(f"not a CLIP state dict: visual.conv1.weight has shape {[width, _c, patch, patch2]}")
