@@ -176,3 +176,21 @@ def test_two_processes_under_torchrun_give_the_one_process_result(tiny16, capsys
     assert two["settings"]["processes"] == 2 and one["settings"]["processes"] == 1
     assert two["value"] == pytest.approx(one["value"], rel=1e-2)  # float32 rounding of other batches
     assert (two["low"], two["high"]) == pytest.approx((one["low"], one["high"]), rel=1e-2)
+
+
+def test_cli_fd_against_a_folder_of_pictures(tiny16, tmp_path, capsys):
+    from PIL import Image
+
+    from stylestudio.cli import main
+
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).save(tmp_path / f"p{i}.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    args = ["metrics", "fd", "--model", "metrics-tiny16", "--data", str(tmp_path), "--samples", "6", "--size", "32",
+            "--resamples", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert out.out.strip().splitlines()[-1].startswith("fd_vgg = ")
+    assert main(["metrics", "fd", "--model", "metrics-tiny16", "--data", str(tmp_path / "bad.png")]) == 2
+    assert "bad.png" in capsys.readouterr().err

@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fd.add_argument("--size", type=bounded(int, 32, 512, "--size"), default=224,
                     help="side the images are resized to for VGG16 (default 224)")
     fd.add_argument("--batch", type=bounded(int, 1, 1024, "--batch"), default=8)
+    fd.add_argument("--resamples", type=bounded(int, 2, 10_000, "--resamples"), default=50,
+                    help="bootstrap resamples for the interval (default 50)")
     fd.set_defaults(func=cmd_fd)
 
 
@@ -89,4 +91,4 @@ def cmd_fd(args: argparse.Namespace) -> int:
     from ..engine.tasks.metrics import MeasureFD
 
     return _run(args, lambda name: MeasureFD(name, args.data, args.samples, args.seed, args.psi, args.size,
-                                             args.batch))
+                                             args.batch, args.resamples))

@@ -66,6 +66,7 @@ class MeasureFD:
     psi: float = 1.0
     size: int = 224
     batch: int = 8
+    resamples: int = 50  #: bootstrap resamples of the interval (a 512×512 matrix root each)
     lane: ClassVar[str] = "jobs"
 
     def title(self) -> str:
@@ -118,4 +119,4 @@ def measure_fd(session: Any, req: MeasureFD, progress: Progress, cancel: Cancel)
     cache = paths.cache_dir() / f"fd-{Path(req.data).name}-{gen.resolution}.npz"
     images, _ = dataset_for(Path(req.data), gen.resolution, cache, progress, cancel)
     return fd_vgg(gen, images, req.samples, seed=req.seed, psi=req.psi, size=req.size, batch=req.batch,
-                  progress=progress, cancel=cancel)
+                  resamples=req.resamples, progress=progress, cancel=cancel)

@@ -143,7 +143,11 @@ def _prepare_data(s: TrainSettings, folder: Path, resolution: int | None, world:
         return load_dataset(own), notes
     if not data.exists():
         raise InputError(f"{data}: no such file or folder")
-    return load_dataset(data), notes
+    images = load_dataset(data)
+    if world.is_main and data.resolve() != own.resolve():  # the run keeps its data, so resuming needs no --data
+        atomic_write(own, lambda f: f.write(data.read_bytes()))
+    barrier(world)
+    return images, notes
 
 
 def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.device, world: World,

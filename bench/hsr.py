@@ -1,0 +1,123 @@
+"""Does HSR make a StyleGAN2 smoother? The paper's protocol at the scale this machine allows.
+
+    python bench/hsr.py [--faces 2000] [--resolution 32] [--warm-kimg 4] [--arm-kimg 4] [--batch 16]
+        [--channels 64] [--latent-dim 128] [--ppl-samples 1000] [--fd-samples 1000] [--threads 1]
+        [--out bench_hsr.json]
+
+1. A dataset of ``--faces`` faces rendered by the default model (ψ 0.7, seeds 0…N−1), downsampled
+   (area) to ``--resolution`` px.
+2. One shared warm-start run without HSR for ``--warm-kimg``.
+3. Two arms from its checkpoint at equal kimg (``--arm-kimg`` more each): baseline (no HSR) and
+   baseline + HSR (VGG16 features from the LPIPS weights; DINO ships in no registry).
+4. For each arm: PPL (W, end, ε 1e-4, LPIPS-VGG16, 1st–99th percentile mean, bootstrap 95 %
+   interval), FD-VGG against the dataset (VGG16 relu5_3 means at 64 px; not FID), kimg/s, wall time.
+
+ALS is not measured here: the attribute predictors find faces with dlib, which needs faces larger
+than the 32–64 px a CPU run can train. The paper's goal is PPL −16 % without a worse FD.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
+    import torch
+
+    from stylestudio.engine.directions.labels import preview_stop, render_small
+    from stylestudio.engine.document import seed_to_z
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.render import to_uint8
+    from stylestudio.engine.training.dataset import FORMAT
+    from stylestudio.safe_io import atomic_write
+
+    gen = ModelStore().load()
+    stop = preview_stop(gen, min_px=side)
+    out = []
+    with torch.no_grad():
+        for start in range(0, faces, batch):
+            z = torch.cat([seed_to_z(s, gen.z_dim) for s in range(start, min(faces, start + batch))])
+            ws = gen.mapping(z.to(gen.device), 0.7)
+            img = render_small(gen, ws, stop, size=side)
+            out.append(np.stack([to_uint8(img[i:i + 1]) for i in range(img.shape[0])]))
+            print(f"rendered {min(faces, start + batch)} of {faces}", file=sys.stderr, flush=True)
+    images = np.concatenate(out)
+    atomic_write(path, lambda f: np.savez(f, images=images, names=np.asarray([f"seed{i}" for i in range(faces)]),
+                                          format=np.asarray(FORMAT)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--faces", type=int, default=2000)
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--warm-kimg", type=float, default=4)
+    p.add_argument("--arm-kimg", type=float, default=4)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--channels", type=int, default=64)
+    p.add_argument("--latent-dim", type=int, default=128)
+    p.add_argument("--hsr-weight", type=float, default=1.0)
+    p.add_argument("--ppl-samples", type=int, default=1000)
+    p.add_argument("--fd-samples", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+
+    import torch
+
+    from stylestudio import paths
+    from stylestudio.engine import tasks
+    from stylestudio.engine.metrics.fd import fd_vgg
+    from stylestudio.engine.metrics.ppl import perceptual_path_length
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.train import TrainModel
+    from stylestudio.engine.training.dataset import load_dataset
+
+    torch.set_num_threads(args.threads)
+    t_all = time.perf_counter()
+    data = paths.cache_dir() / f"hsrbench-{args.faces}-{args.resolution}.npz"
+    if not data.is_file():
+        render_dataset(data, args.faces, args.resolution)
+    images = load_dataset(data)
+    say = lambda m, f: None  # noqa: E731
+    common = dict(batch=args.batch, latent_dim=args.latent_dim, channel_max=args.channels, mapping_layers=4,
+                  seed=args.seed, checkpoint_minutes=10.0)
+    session = Session(device="cpu")
+    t = time.perf_counter()
+    warm = tasks.run(session, TrainModel("hsrbench-warm", data, args.resolution, hsr="none", kimg=args.warm_kimg,
+                                         fresh=True, **common), say)
+    print(f"warm start: {warm.summary()} ({time.perf_counter() - t:.0f} s)", flush=True)
+    total = args.warm_kimg + args.arm_kimg
+    rows = {}
+    for arm, hsr in (("base", "none"), ("hsr", "vgg16")):
+        name = f"hsrbench-{arm}"
+        out = tasks.run(session, TrainModel(name, None, hsr=hsr, hsr_weight=args.hsr_weight, kimg=total, fresh=True,
+                                            warm_start="hsrbench-warm", **common), say)
+        gen = ModelStore().load(name)
+        ppl = perceptual_path_length(gen, args.ppl_samples, seed=args.seed, batch=32)
+        fd = fd_vgg(gen, images, args.fd_samples, seed=args.seed, size=64, batch=32, resamples=20)
+        rows[arm] = {"kimg": out.kimg, "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
+                     "ppl": ppl.to_dict(), "fd_vgg": fd.to_dict(), "losses": out.last_losses}
+        print(f"{arm:5s}: {out.kimg:.3g} kimg at {out.kimg_per_s:.4f} kimg/s ({out.seconds:.0f} s); {ppl.line()}; "
+              f"{fd.line()}", flush=True)
+    b, h = rows["base"], rows["hsr"]
+    change = (h["ppl"]["value"] - b["ppl"]["value"]) / b["ppl"]["value"] * 100
+    print(f"HSR vs baseline at equal kimg: PPL {change:+.1f} % (goal ≤ −16 %), FD-VGG {b['fd_vgg']['value']:.4g} → "
+          f"{h['fd_vgg']['value']:.4g}; wall time {time.perf_counter() - t_all:.0f} s; load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
