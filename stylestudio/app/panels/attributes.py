@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScr
 
 from ...engine.document import AttributeSettings, EditDocument
 from ...engine.edits.direction import DirectionEdit
+from ...engine.tasks.directions import DescribeSliders
 from .. import theme
 from ..context import EditorContext
 from ..undo_commands import KeepSwitchCommand, ResetLibrariesCommand
@@ -121,34 +122,6 @@ class AttributeRow(SliderRow):
                                       else self.binding.tooltip)
                 return
             self.units.setText(f"{change:+.{digits}f} {self.unit}".strip() if value else "")
-
-
-def describe_attributes(engine: Any, model: str) -> dict[str, list[dict[str, Any]]]:
-    """Worker side: the named attributes and the user's own sliders for ``model``."""
-    from ...errors import InputError
-
-    res = engine.model(model).resources
-    out: dict[str, list[dict[str, Any]]] = {}
-    for library in (LIBRARY, CUSTOM):
-        try:
-            lib = res.get("directions", library)
-        except InputError:
-            out[library] = []
-            continue
-        items = []
-        for d in lib.directions.values():
-            unit, change = d.meta.get("attribute_unit", ""), d.meta.get("unit_change")
-            tip = d.label
-            if change is not None:
-                tip = f"{d.label}: one unit ≈ {change:.3g} {unit}" + (f" (+ {d.meta['positive']})"
-                                                                       if d.meta.get("positive") else "")
-            elif d.meta.get("method") == "examples":
-                tip = (f"{d.label}: your slider from {d.meta.get('positives')} + {d.meta.get('negatives')} "
-                       "example faces; ±2 walks from one group to the other")
-            items.append({"name": d.name, "label": d.label, "tooltip": tip, "unit": unit,
-                          "unit_change": float(change) if change is not None else None})
-        out[library] = items
-    return out
 
 
 class AttributesPanel(QWidget):
@@ -265,9 +238,9 @@ class AttributesPanel(QWidget):
         """Ask the worker for the libraries of the current model and rebuild the rows."""
         model = self._model
         self.hint.setText(f"Loading the attributes of {model}…")
-        self.ctx.engine.submit("Attributes", lambda e, c: describe_attributes(e, model),
-                               on_done=lambda items: self._build(model, items),
-                               on_error=lambda msg, cancelled: self._unavailable(model, msg), quiet=True)
+        self.ctx.engine.submit_task(DescribeSliders(model, (LIBRARY, CUSTOM)),
+                                    on_done=lambda items: self._build(model, items),
+                                    on_error=lambda msg, cancelled: self._unavailable(model, msg))
 
     def _build(self, model: str, items: dict[str, list[dict[str, Any]]]) -> None:
         if model != self._model:

@@ -93,3 +93,45 @@ def slider_from_examples(session: Any, req: SliderFromExamples, progress: Progre
     path = save_custom_direction(req.model, direction)
     session.install(req.model, "directions", "custom", DirectionLibrary.load(path))
     return str(path)
+
+
+@dataclass(frozen=True)
+class DescribeSliders:
+    """What the Attributes panel lists for ``model``: per library (``attributes``, the user's
+    ``custom``), one dict per direction: name, label, tooltip, unit, unit_change (None: unitless).
+    A quick look-up in the render session, which holds the libraries the sliders edit with."""
+
+    model: str
+    libraries: tuple[str, ...] = ("attributes", "custom")
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Attributes of {self.model}"
+
+
+@task(DescribeSliders)
+def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, cancel: Cancel) -> dict[str, list]:
+    from ...errors import InputError
+
+    res = session.model(req.model, progress=checking(progress, cancel)).resources
+    out: dict[str, list[dict[str, Any]]] = {}
+    for library in req.libraries:
+        try:
+            lib = res.get("directions", library)
+        except InputError:  # no such library for this model: an empty list, not an error
+            out[library] = []
+            continue
+        items = []
+        for d in lib.directions.values():
+            unit, change = d.meta.get("attribute_unit", ""), d.meta.get("unit_change")
+            tip = d.label
+            if change is not None:
+                tip = f"{d.label}: one unit ≈ {change:.3g} {unit}" + (f" (+ {d.meta['positive']})"
+                                                                       if d.meta.get("positive") else "")
+            elif d.meta.get("method") == "examples":
+                tip = (f"{d.label}: your slider from {d.meta.get('positives')} + {d.meta.get('negatives')} "
+                       "example faces; ±2 walks from one group to the other")
+            items.append({"name": d.name, "label": d.label, "tooltip": tip, "unit": unit,
+                          "unit_change": float(change) if change is not None else None})
+        out[library] = items
+    return out
