@@ -112,15 +112,21 @@ def _init_worker(job: BatchJob, device: str, threads: int, name: str) -> None:
 
     from ..session import Session
 
-    torch.set_num_threads(threads)
-    session = Session(device=device, threads=threads)
-    session.model(job.recipe.model)  # once per worker, before its first photo
-    _WORKER.update(job=job, session=session, key=job.key(), name=name)
+    _WORKER.update(job=job, key=job.key(), name=name, error="")
+    try:
+        torch.set_num_threads(threads)
+        session = Session(device=device, threads=threads)
+        session.model(job.recipe.model)  # once per worker, before its first photo
+        _WORKER["session"] = session
+    except Exception as exc:  # a failing initializer would be restarted forever: say it per photo instead
+        _WORKER["error"] = f"the worker could not start ({type(exc).__name__}: {exc})"
 
 
 def _work(photo: Path, output: Path) -> PhotoRecord:
-    return process_photo(_WORKER["session"], _WORKER["job"], photo, output, _WORKER["key"],
-                         worker=f"{_WORKER['name']} pid {os.getpid()}")
+    worker = f"{_WORKER['name']} pid {os.getpid()}"
+    if _WORKER["error"]:
+        return PhotoRecord(photo=Path(photo).as_posix(), status=FAILED, reason=_WORKER["error"], worker=worker)
+    return process_photo(_WORKER["session"], _WORKER["job"], photo, output, _WORKER["key"], worker=worker)
 
 
 def _run_pool(job: BatchJob, items: list[tuple[Path, Path]], jobs: int, device: str, threads: int, name: str,
