@@ -115,10 +115,14 @@ def test_import_checkpoint_and_switch_models(qtbot, oracle_dir):
     try:
         first = canvas_array(w)
         done = []
-        w.import_model(oracle_dir / "stylegan2_tiny" / "network-snapshot.pkl", name="oracle-tiny",
-                       on_done=done.append)
+        job = w.import_model(oracle_dir / "stylegan2_tiny" / "network-snapshot.pkl", name="oracle-tiny",
+                             on_done=done.append)
+        # converting runs in the job thread (a big checkpoint takes a while): listed in the Jobs panel
+        assert w.engine.records[job].lane == "jobs"
+        assert w.panel("jobs").row_text(job, 0) == "Import network-snapshot.pkl"
         qtbot.waitUntil(lambda: bool(done), timeout=60000)
         assert done == ["oracle-tiny"] and "oracle-tiny" in w.installed_models()
+        assert w.engine.records[job].result == "model “oracle-tiny”"
         assert w.holder.doc.model == "oracle-tiny"
         wait_final(qtbot, w)
         qtbot.waitUntil(lambda: w.ctx.model is not None and w.ctx.model.name == "oracle-tiny", timeout=10000)

@@ -1,15 +1,15 @@
 """The Models menu: the installed models (one checkable entry each, Ctrl+Alt+1…9), switching the
-document's model (an undo step) and importing a checkpoint into the model store."""
+document's model (an undo step) and importing a checkpoint into the model store (a job)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
 from ..engine.model_store import DEFAULT_MODEL, ModelStore
-from ..engine.session import Engine
+from ..engine.tasks.models import ImportCheckpoint
 from .file_actions import naming_file
 from .undo_commands import SwitchModelCommand
 
@@ -70,12 +70,10 @@ class ModelsMenu:
 
     def import_model(self, path: Path, name: str | None = None, switch: bool = True,
                      on_done: Callable[[str], None] | None = None) -> int:
-        """Convert a checkpoint into the model store (in the worker), then render with it."""
+        """Convert a checkpoint into the model store (an :class:`ImportCheckpoint` job: the job
+        thread, shown in the Jobs panel, editing goes on), then render with it."""
         w = self.window
-
-        def run(engine: Engine, ctx: Any) -> str:
-            ctx.progress(f"Converting {Path(path).name}…", -1)
-            return engine.store.import_file(Path(path), name).name
+        path = Path(path)
 
         def done(model_name: str) -> None:
             self.fill()
@@ -85,4 +83,4 @@ class ModelsMenu:
             if on_done is not None:
                 on_done(model_name)
 
-        return w.run_job(f"Import {Path(path).name}", naming_file(Path(path), run), done, "Import failed")
+        return w.run_task(ImportCheckpoint(path, name), done, "Import failed", wrap=lambda fn: naming_file(path, fn))

@@ -65,7 +65,7 @@ def describe_result(request: Any, result: Any) -> str:
 
 
 def _load_builtin() -> None:
-    from . import catalog, directions, discover, export, faces, photo, regions  # noqa: F401  (each registers its tasks)
+    from . import catalog, directions, discover, export, faces, models, photo, regions  # noqa: F401  (each registers its tasks)
 
 
 #: request name → the module that defines it. Imported on first use (``tasks.BuildCatalog``,
@@ -75,7 +75,8 @@ _REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThum
              "RegionMap": "catalog", "BuildDirections": "directions", "SliderFromExamples": "directions",
              "CopyPicture": "export", "ExportImage": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
              "InvertPhoto": "photo", "FitRegion": "regions", "Discover": "discover",
-             "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover"}
+             "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover",
+             "ImportCheckpoint": "models"}
 
 
 def __getattr__(name: str) -> Any:
