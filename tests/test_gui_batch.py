@@ -108,7 +108,8 @@ def test_the_dialog_says_what_is_missing(qtbot, shoot: Path, tmp_path: Path) -> 
     from stylestudio.engine.document import EditDocument, SeedSource
     from stylestudio.engine.edits.direction import DirectionEdit
 
-    doc = EditDocument("tiny32", SeedSource(seed=1), edits=(DirectionEdit(library="sefa", name="factor1", amount=1.0),))
+    doc = EditDocument("tiny32", SeedSource(seed=1), edits=(DirectionEdit(library="sefa", name="factor1", amount=1.0),
+                                                            DirectionEdit(library="sefa", name="factor2", amount=-1.0)))
     dlg = ApplyToFolderDialog(doc)
     qtbot.addWidget(dlg)
     ok = dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
@@ -119,7 +120,8 @@ def test_the_dialog_says_what_is_missing(qtbot, shoot: Path, tmp_path: Path) -> 
     ok.click()
     assert "another folder" in dlg.error_label.text()
     dlg.output_edit.setText(str(tmp_path / "o"))
-    dlg.edit_list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    for i in range(2):
+        dlg.edit_list.item(i).setCheckState(Qt.CheckState.Unchecked)
     ok.click()
     assert "tick at least one edit" in dlg.error_label.text()
     dlg.edit_list.item(0).setCheckState(Qt.CheckState.Checked)
