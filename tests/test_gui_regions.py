@@ -227,7 +227,7 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     panel.eps_box.setValue(4.0)
     panel.rho_box.setValue(0.0)
     wait_final(qtbot, window)
-    panel.fits.settings = FitSettings(steps=60)  # 160 Adam steps: a second or more on the tiny model
+    panel.fits.settings = FitSettings(steps=30)  # 100 Adam steps: a second or more on the tiny model
     frames: list = []
     window.engine.rendered.connect(frames.append)
     steps = window.undo_stack.count()

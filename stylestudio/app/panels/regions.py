@@ -25,25 +25,25 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
-                               QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSlider, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from ...engine.document import EditDocument, SeedSource, Source
 from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
-from ...engine.regions.catalog import DEFAULT_K, DEFAULT_NAME
+from ...engine.regions.catalog import DEFAULT_K
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
 from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
 from ...errors import StyleStudioError
 from ..context import EditorContext
-from ..mask_painter import MASK_RES, MaskPainter, to_document_mask, to_mask_array
+from ..mask_painter import MASK_RES, to_document_mask, to_mask_array
 from ..undo_commands import EditChangeCommand, new_drag_token
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
 from .catalog_dialog import BuildCatalogDialog
+from .region_brush import RegionBrush
 from .region_fit import FitJobs
 from .sliders import SliderRow
 
@@ -111,10 +111,6 @@ class RegionsPanel(QWidget):
         self._syncing = False
         self._thumb_key: tuple | None = None
         self._region_key: tuple | None = None
-        self.painter = MaskPainter(self)
-        ctx.window.canvas.tool = self.painter
-        self.painter.changed.connect(ctx.window.canvas.update)
-        self.painter.stroke_finished.connect(self._on_stroke)
 
         # reference
         self.ref_thumb = QLabel()
@@ -167,44 +163,13 @@ class RegionsPanel(QWidget):
         self.build_button.hide()
 
         # brush
-        self.paint_action = QAction("Paint", self)
-        self.paint_action.setCheckable(True)
-        self.paint_action.setShortcut(QKeySequence("B"))
-        self.paint_action.setToolTip("Paint the region on the face (B); right button erases")
-        self.eraser_action = QAction("Eraser", self)
-        self.eraser_action.setCheckable(True)
-        self.eraser_action.setShortcut(QKeySequence("E"))
-        self.eraser_action.setToolTip("Erase with the left button too (E)")
-        for a in (self.paint_action, self.eraser_action):
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            ctx.window.addAction(a)
-        self.paint_button = QToolButton()
-        self.paint_button.setDefaultAction(self.paint_action)
-        self.eraser_button = QToolButton()
-        self.eraser_button.setDefaultAction(self.eraser_action)
-        self.clear_button = QToolButton()
-        self.clear_button.setText("Clear")
-        self.clear_button.setToolTip("Remove the painted region")
-        self.invert_button = QToolButton()
-        self.invert_button.setText("Invert")
-        self.invert_button.setToolTip("Swap painted and unpainted")
+        self.brush = RegionBrush(ctx, self)
+        b = self.brush  # its parts under the panel's names
+        self.painter, self.paint_action, self.eraser_action = b.painter, b.paint_action, b.eraser_action
+        self.paint_button, self.eraser_button, self.clear_button, self.invert_button = \
+            b.paint_button, b.eraser_button, b.clear_button, b.invert_button
+        self.size_slider, self.hardness_slider = b.size_slider, b.hardness_slider
         self.overlay_box = self.show_region_box  #: the old name of the "Show region" switch
-        self.size_slider = QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(1, 40)
-        self.size_slider.setValue(round(self.painter.size * 100))
-        self.size_slider.setToolTip("Brush size (% of the picture width)")
-        self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
-        self.hardness_slider.setRange(0, 100)
-        self.hardness_slider.setValue(round(self.painter.hardness * 100))
-        self.hardness_slider.setToolTip("Brush hardness: 0 = soft edge, 100 = hard edge")
-        tools = QHBoxLayout()
-        tools.setSpacing(4)
-        for w in (self.paint_button, self.eraser_button, self.clear_button, self.invert_button):
-            tools.addWidget(w)
-        tools.addStretch(1)
-        brush = QFormLayout()
-        brush.addRow("Size", self.size_slider)
-        brush.addRow("Hardness", self.hardness_slider)
 
         # strength
         self.strength = StrengthRow(ctx, StrengthBinding(self))
@@ -270,8 +235,8 @@ class RegionsPanel(QWidget):
         lay.addWidget(self.region_list)
         lay.addWidget(self.clusters_toggle)
         lay.addWidget(_section("…or paint it"))
-        lay.addLayout(tools)
-        lay.addLayout(brush)
+        lay.addLayout(self.brush.tools)
+        lay.addLayout(self.brush.settings)
         lay.addWidget(_section("Transfer"))
         lay.addWidget(self.strength)
         lay.addWidget(self.fit_box)
@@ -292,14 +257,11 @@ class RegionsPanel(QWidget):
         self.ref_from_project.clicked.connect(self._ref_from_project_dialog)
         self.region_list.itemSelectionChanged.connect(self._on_region_selection)
         self.build_button.clicked.connect(self._build_dialog)
-        self.paint_action.toggled.connect(self._on_paint_toggled)
-        self.eraser_action.toggled.connect(self._on_eraser_toggled)
+        self.brush.stroke_finished.connect(self._on_stroke)
         self.clear_button.clicked.connect(self.clear_mask)
         self.invert_button.clicked.connect(self.invert_mask)
-        self.show_region_box.toggled.connect(self._on_overlay)
+        self.show_region_box.toggled.connect(self.brush.show_outline)
         self.clusters_toggle.toggled.connect(self.show_clusters)
-        self.size_slider.valueChanged.connect(lambda v: setattr(self.painter, "size", v / 100))
-        self.hardness_slider.valueChanged.connect(lambda v: setattr(self.painter, "hardness", v / 100))
         self.advanced_toggle.toggled.connect(self._on_advanced_toggled)
         self.fit_box.toggled.connect(self._on_fit_toggled)
         self.query_box.currentTextChanged.connect(lambda v: self._setting("query", v, "Query"))
@@ -510,11 +472,9 @@ class RegionsPanel(QWidget):
         self.catalog_changed.emit()
 
     def _set_catalog_enabled(self, on: bool) -> None:
-        for w in (self.region_list, self.paint_action, self.eraser_action, self.clear_button, self.invert_button,
-                  self.strength):
+        for w in (self.region_list, self.strength):
             w.setEnabled(on)
-        if not on and self.paint_action.isChecked():
-            self.paint_action.setChecked(False)
+        self.brush.set_enabled(on)
 
     # -- regions ----------------------------------------------------------------------------
     def select_regions(self, names: list[str]) -> bool:
@@ -533,17 +493,6 @@ class RegionsPanel(QWidget):
             self.select_regions(names)
 
     # -- painting ---------------------------------------------------------------------------
-    def _on_paint_toggled(self, on: bool) -> None:
-        self.painter.set_active(on)
-        canvas = self.ctx.window.canvas
-        canvas.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.OpenHandCursor)
-        if on:
-            self.ctx.status("Brush: paint the region (right button or E erases, B ends)")
-
-    def _on_eraser_toggled(self, on: bool) -> None:
-        self.painter.eraser = on
-        self.painter.changed.emit()
-
     def show_clusters(self, on: bool) -> None:
         """List (or hide) the catalog's unnamed clusters below the named regions."""
         if self.clusters_toggle.isChecked() != on:
@@ -559,10 +508,6 @@ class RegionsPanel(QWidget):
         """The names the list shows now (hidden clusters left out)."""
         return [it.data(REGION_ROLE) for it in (self.region_list.item(i) for i in range(self.region_list.count()))
                 if not it.isHidden()]
-
-    def _on_overlay(self, on: bool) -> None:
-        self.painter.overlay_visible = on
-        self.painter.changed.emit()
 
     def _on_stroke(self, mask: np.ndarray | None) -> None:
         what = "Erase" if self.painter.eraser else "Brush stroke"
