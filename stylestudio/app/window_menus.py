@@ -59,6 +59,12 @@ def _open_models_folder(_w: "MainWindow") -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.models_dir())))
 
 
+def _training() -> Any:
+    from . import training_dialogs  # imported when used: it pulls in the training and metrics tasks
+
+    return training_dialogs
+
+
 #: menu title → its entries, top to bottom: :class:`Act`, :data:`SEP` or a special ``@…`` entry
 MENU_BAR: dict[str, tuple[Act | str, ...]] = {
     "&File": (
@@ -116,6 +122,8 @@ MENU_BAR: dict[str, tuple[Act | str, ...]] = {
     "&Models": (
         Act("import_model", "&Import Checkpoint…", lambda w: w.models.import_dialog(), "Ctrl+I", "import",
             "Import a StyleGAN2 checkpoint (NVlabs .pkl or rosinality .pt)"),
+        Act("train_model", "&Train Model…", lambda w: _training().train_model(w), "", "", "Train a StyleGAN2 on your pictures"),
+        Act("model_report", "Model &Report…", lambda w: _training().model_report(w), "", "", "PPL, FD-VGG and ALS of this model"),
         SEP,
         MODELS,
         Act("models_folder", "Open Models &Folder", _open_models_folder),

@@ -1,0 +1,82 @@
+"""Models ▸ Train Model… and Models ▸ Model Report…: the dialogs build requests, the jobs run in the job
+thread, the trained model appears in the Models menu and the report shows values with intervals."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+from test_gui_support import TINY, close_window, make_window
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def pictures(tmp_path) -> Path:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return folder
+
+
+@pytest.mark.slow  # a training job and a PPL job on the shared machine: ≈30 s
+def test_train_dialog_fine_tunes_and_the_report_measures(qtbot, pictures: Path) -> None:
+    from stylestudio.app.training_dialogs import ModelReport, TrainDialog
+    from stylestudio.engine.model_store import ModelStore
+
+    w = make_window(qtbot)
+    try:
+        seen: dict = {}
+
+        def drive() -> None:
+            dlg = QApplication.activeModalWidget()
+            assert isinstance(dlg, TrainDialog)
+            ok = dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+            ok.click()  # nothing filled in: one line says what is missing, the dialog stays
+            seen["error"] = dlg.error_label.text()
+            dlg.data_edit.setText(str(pictures))
+            dlg.name_edit.setText("gui-trained")
+            dlg.from_box.setCurrentIndex(dlg.from_box.findData(TINY))
+            dlg.hsr_box.setChecked(False)
+            dlg.kimg_box.setValue(0.004)
+            dlg.batch_box.setValue(4)
+            ok.click()
+
+        before = set(w.engine.records)
+        QTimer.singleShot(0, drive)
+        w.actions_by_name["train_model"].trigger()
+        assert "folder of pictures" in seen["error"]
+        new = set(w.engine.records) - before
+        assert len(new) == 1
+        rec = w.engine.records[new.pop()]
+        assert rec.lane == "jobs" and rec.request.from_model == TINY and rec.request.hsr == "none"
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=180000)
+        assert rec.state == "finished", rec.result
+        assert "gui-trained" in rec.result and "1 steps" in rec.result
+        assert ModelStore().has("gui-trained")
+        w.models.fill()
+        assert any(a.text().startswith("gui-trained") for a in w.models.actions)
+
+        w.actions_by_name["model_report"].trigger()
+        report = next(d for d in w.findChildren(ModelReport))
+        assert report.model == TINY
+        report.samples_box.setValue(6)
+        job = report.measure_ppl()
+        rec = w.engine.records[job]
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=120000)
+        assert rec.state == "finished", rec.result
+        qtbot.waitUntil(lambda: report.table.rowCount() == 1, timeout=5000)
+        assert report.table.item(0, 0).text() == "ppl_wend"
+        value = report.results["ppl_wend"]
+        assert np.isfinite(value.value) and value.low <= value.value <= value.high
+        assert "…" in report.table.item(0, 2).text()
+        report.close()
+    finally:
+        close_window(w)
