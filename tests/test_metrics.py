@@ -194,3 +194,11 @@ def test_cli_fd_against_a_folder_of_pictures(tiny16, tmp_path, capsys):
     assert out.out.strip().splitlines()[-1].startswith("fd_vgg = ")
     assert main(["metrics", "fd", "--model", "metrics-tiny16", "--data", str(tmp_path / "bad.png")]) == 2
     assert "bad.png" in capsys.readouterr().err
+
+
+def test_cli_als_says_when_the_model_has_no_attribute_sliders(tiny16, capsys):
+    from stylestudio.cli import main
+
+    assert main(["metrics", "als", "--model", "metrics-tiny16", "--samples", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no direction library 'attributes'" in err and "\n" not in err
