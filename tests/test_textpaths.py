@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from stylestudio.cli import main
-from stylestudio.engine.text.contraclip import (LatentPaths, Poles, dipole_gammas, follow, path_loss, rbf_pair,
+from stylestudio.engine.text.contraclip import (LatentPaths, dipole_gammas, follow, path_loss, rbf_pair,
                                                 text_directions)
 
 TINY_MODEL = "stylegan2_tiny/network-snapshot.pkl"
