@@ -62,9 +62,20 @@ def recipe(model: str, tmp_path_factory) -> Path:
     return path
 
 
+def two_faces(astro: np.ndarray) -> np.ndarray:
+    """The astronaut's face twice, the left one larger."""
+    crop = astro[40:240, 120:320]
+    canvas = np.full((260, 480, 3), 200, np.uint8)
+    canvas[20:220, 10:210] = crop
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(crop[:, ::-1])).resize((170, 170), Image.LANCZOS))
+    canvas[30:200, 260:430] = small
+    return canvas
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
-    """astro.jpg (camera EXIF, stored sideways), sub/mirror.png, sky.png (no face), broken.jpg, notes.txt."""
+    """astro.jpg (camera EXIF, stored sideways), sub/pair.png (two faces), sky.png (no face), broken.jpg,
+    notes.txt."""
     folder = tmp_path_factory.mktemp("shoot")
     astro = skdata.astronaut()
     exif = Image.Exif()
@@ -72,8 +83,8 @@ def photos(tmp_path_factory) -> Path:
     Image.fromarray(np.ascontiguousarray(np.rot90(astro, 1))).save(folder / "astro.jpg", exif=exif.tobytes(),
                                                                    quality=92)
     (folder / "sub").mkdir()
-    Image.fromarray(np.ascontiguousarray(astro[:, ::-1])).save(folder / "sub" / "mirror.png")
     Image.new("RGB", (300, 200), (40, 120, 200)).save(folder / "sky.png")
+    Image.fromarray(two_faces(astro)).save(folder / "sub" / "pair.png")
     buf = io.BytesIO()
     Image.fromarray(astro).save(buf, format="JPEG")
     (folder / "broken.jpg").write_bytes(buf.getvalue()[:300])
@@ -105,32 +116,32 @@ def test_a_folder_gives_the_right_files_lines_and_report(first_run, photos: Path
     assert rc == 0, err
     lines = out.splitlines()
     assert any(l.startswith("astro.jpg: 1 face, LPIPS") and l.endswith("→ astro.png") for l in lines), out
-    assert any(l.startswith("sub/mirror.png: 1 face") and l.endswith("→ sub/mirror.png") for l in lines), out
     assert "sky.png: skipped, no face: no face found" in lines
     bad = [l for l in lines if l.startswith("broken.jpg: skipped, failed: ")]
     assert len(bad) == 1 and "broken.jpg" in bad[0][len("broken.jpg:"):], out  # the reason names the file
+    assert any(l.startswith("sub/pair.png: 2 faces") and l.endswith("→ sub/pair.png") for l in lines), out
     assert "2 photos edited, 1 skipped (no face), 1 skipped (failed), 1 other file ignored" in lines[-1]
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
                   and ".stylestudio-batch" not in p.parts) == [
-        "astro.png", "astro.stylestudio", "contact-sheet.jpg", "report.csv", "report.html", "sub/mirror.png",
-        "sub/mirror.stylestudio"]
+        "astro.png", "astro.stylestudio", "contact-sheet.jpg", "report.csv", "report.html",
+        "sub/pair.face1.stylestudio", "sub/pair.face2.stylestudio", "sub/pair.png"]
 
     import csv
 
     rows = {r["photo"]: r for r in csv.DictReader((folder / "report.csv").open())}
     assert {k: r["status"] for k, r in rows.items()} == {
-        "astro.jpg": "done", "broken.jpg": "failed", "sky.png": "no face", "sub/mirror.png": "done"}
+        "astro.jpg": "done", "broken.jpg": "failed", "sky.png": "no face", "sub/pair.png": "done"}
+    assert rows["sub/pair.png"]["faces_edited"] == "2"
     assert rows["astro.jpg"]["faces_edited"] == "1" and 0 < float(rows["astro.jpg"]["lpips"]) < 2
     assert rows["sky.png"]["reason"] == "no face found" and "broken.jpg" in rows["broken.jpg"]["reason"]
     html = (folder / "report.html").read_text()
-    assert "sub/mirror.png" in html and "no face found" in html and "notes.txt" in html
+    assert "sub/pair.png" in html and "no face found" in html and "notes.txt" in html
     with Image.open(folder / "contact-sheet.jpg") as sheet:
         assert sheet.width > sheet.height > 0  # two before/after pairs side by side
 
 
 def test_outputs_are_the_whole_photo_upright_with_exif_and_profile(first_run, photos: Path) -> None:
     _, _, _, folder = first_run
-    astro = skdata.astronaut()
     with Image.open(folder / "astro.png") as im:
         exif = im.getexif()
         assert im.size == (512, 512) and im.info.get("icc_profile")
@@ -140,8 +151,24 @@ def test_outputs_are_the_whole_photo_upright_with_exif_and_profile(first_run, ph
     upright = np.asarray(Image.open(photos / "astro.jpg").transpose(Image.ROTATE_270)).astype(int)
     assert np.abs(got - upright).mean() < np.abs(got - np.rot90(upright, 1)[:512, :512]).mean()
     assert np.abs(got[-120:] - upright[-120:]).max() == 0  # far below the face: the photo's own pixels
-    mirror = np.asarray(Image.open(folder / "sub" / "mirror.png").convert("RGB")).astype(int)
-    assert mirror.shape == astro.shape and np.abs(mirror - astro[:, ::-1]).max() > 20  # the face changed
+    assert np.abs(got[150:250, 200:300] - upright[150:250, 200:300]).max() > 20  # the face changed
+
+
+def test_every_face_or_the_largest(first_run, recipe: Path, photos: Path, tmp_path, capsys) -> None:
+    _, _, _, folder = first_run
+    original = two_faces(skdata.astronaut()).astype(int)
+    both = np.asarray(Image.open(folder / "sub" / "pair.png").convert("RGB")).astype(int)
+    changed = np.abs(both - original).max(axis=2) > 0
+    assert changed[:, :235].any() and changed[:, 245:].any()  # each face was edited
+    (tmp_path / "in").mkdir()
+    shutil.copy(photos / "sub" / "pair.png", tmp_path / "in")
+    rc, out, err = batch(capsys, "--recipe", recipe, "--input", tmp_path / "in", "--output", tmp_path / "out",
+                         "--format", "png", "--faces", "largest", *FAST)
+    assert rc == 0 and "pair.png: 1 of 2 faces" in out, err
+    one = np.asarray(Image.open(tmp_path / "out" / "pair.png").convert("RGB")).astype(int)
+    changed = np.abs(one - original).max(axis=2) > 0
+    assert changed[:, :235].any() and not changed[:, 245:].any()  # the larger (left) face only
+    assert np.array_equal(one[:, :235], both[:, :235])  # and it is the same edit as with every face
 
 
 def test_projects_hold_the_recipe_and_reproduce_the_output(first_run, recipe: Path, model: str) -> None:
@@ -168,15 +195,15 @@ def test_resume_skips_finished_photos_and_redoes_changed_ones(first_run, recipe:
     _, _, _, done = first_run
     folder = tmp_path / "out"
     shutil.copytree(done, folder)
-    before = (folder / "astro.png").stat().st_mtime_ns
-    (folder / "sub" / "mirror.png").unlink()  # as if the run had been stopped before this photo
+    before = (folder / "sub" / "pair.png").stat().st_mtime_ns
+    (folder / "astro.png").unlink()  # as if the run had been stopped before this photo
     rc, out, err = batch(capsys, "--recipe", recipe, "--input", photos, "--output", folder, "--format", "png",
                          "--save-projects", *FAST)
     assert rc == 0, err
-    assert "astro.jpg: already done (astro.png), skipped" in out.splitlines()
-    assert any(l.startswith("sub/mirror.png: 1 face") for l in out.splitlines())
-    assert "1 photo edited, 1 already done" in out
-    assert (folder / "astro.png").stat().st_mtime_ns == before
+    assert "sub/pair.png: already done (sub/pair.png), skipped" in out.splitlines()
+    assert any(l.startswith("astro.jpg: 1 face") for l in out.splitlines())
+    assert "1 photo edited, 1 already done" in out and (folder / "astro.png").is_file()
+    assert (folder / "sub" / "pair.png").stat().st_mtime_ns == before
 
 
 def test_results_are_reused_only_when_made_the_same_way(recipe: Path, photos: Path, tmp_path) -> None:
@@ -238,7 +265,7 @@ def test_two_workers_and_two_gloo_ranks_write_the_same_files(recipe: Path, photo
     rc, out, err = batch(capsys, "--recipe", recipe, "--input", photos, "--output", tmp_path / "one", *FAST)
     assert rc == 0, err
     one = _images(tmp_path / "one")
-    assert sorted(one) == ["astro.jpg", "sub/mirror.jpg"]
+    assert sorted(one) == ["astro.jpg", "sub/pair.jpg"]
     rc, out, err = batch(capsys, "--recipe", recipe, "--input", photos, "--output", tmp_path / "jobs", "--jobs", "2",
                          *FAST)
     assert rc == 0, err
@@ -261,4 +288,4 @@ def test_two_workers_and_two_gloo_ranks_write_the_same_files(recipe: Path, photo
     import csv
 
     rows = list(csv.DictReader((tmp_path / "ranks" / "report.csv").open()))
-    assert sorted(r["worker"] for r in rows) == ["rank 0", "rank 0", "rank 1", "rank 1"]
+    assert sorted(r["worker"] for r in rows) == ["rank 0", "rank 0", "rank 0", "rank 1", "rank 1"]
