@@ -405,7 +405,7 @@ def test_start_with_a_malformed_side_file_still_opens_the_project(qtbot, tmp_pat
 def test_hostile_settings_give_defaults(stylestudio_home, content):
     Settings.path().write_bytes(content)
     s = Settings.load()
-    assert s.preview_size in (128, 256, 512) and 0 <= s.last_psi <= 1.5 and 0 <= s.last_seed < 2**32
+    assert s.preview_size in (256, 512) and 0 <= s.last_psi <= 1.5 and 0 <= s.last_seed < 2**32
     assert all("\x00" not in p for p in s.recent_files) and s.default_model in ("",)
     assert isinstance(s.device, str) and isinstance(s.threads, int)
     Settings.path().unlink()

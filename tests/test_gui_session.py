@@ -155,7 +155,7 @@ def test_importing_garbage_reports_an_error(qtbot, window, tmp_path):
 
 
 def test_settings_file_round_trip_and_damage(stylestudio_home):
-    s = Settings(device="cpu", preview_size=128, default_model="x", autosave_interval_s=30, theme="light")
+    s = Settings(device="cpu", preview_size=256, default_model="x", autosave_interval_s=30, theme="light")
     s.add_recent("/tmp/a.stylestudio")
     s.add_recent("/tmp/b.stylestudio")
     s.add_recent("/tmp/a.stylestudio")
@@ -163,26 +163,26 @@ def test_settings_file_round_trip_and_damage(stylestudio_home):
     s.save()
     back = Settings.load()
     assert (back.device, back.preview_size, back.default_model, back.autosave_interval_s, back.theme) == \
-        ("cpu", 128, "x", 30, "light")
+        ("cpu", 256, "x", 30, "light")
     assert back.recent_files == [str(Path("/tmp/a.stylestudio").resolve()), str(Path("/tmp/b.stylestudio").resolve())]
     assert json.loads(Settings.path().read_text())["future_key"] == 1
     Settings.path().write_text(json.dumps({"preview_size": 999, "theme": 3, "autosave_interval_s": 1}))
     bad = Settings.load()
-    assert bad.preview_size == 256 and bad.theme == "system" and bad.autosave_interval_s == 10
+    assert bad.preview_size == 512 and bad.theme == "system" and bad.autosave_interval_s == 10
     Settings.path().write_text("{ not json")
     assert Settings.load() == Settings()
 
 
 def test_preferences_apply(qtbot, window):
-    window.settings.preview_size = 128
+    window.settings.preview_size = 256
     window.settings.autosave_interval_s = 15
     window.settings.theme = "light"
     window.apply_settings()
-    assert window.engine.worker.preview_size == 128
+    assert window.engine.worker.preview_size == 256
     assert window.autosave.timer.interval() == 15000
     assert not window.theme.dark
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 200
-    assert Settings.load().preview_size == 128
+    assert Settings.load().preview_size == 256
     window.settings.theme = "dark"
     window.apply_settings()
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 80

@@ -104,7 +104,7 @@ def test_stale_frames_are_never_shown_over_newer_ones(qtbot):
 
 
 def test_previews_while_dragging_final_on_release(qtbot):
-    w = make_window(qtbot, model=SMALL, preview_size=128)
+    w = make_window(qtbot, model=SMALL)
     try:
         group = wait_sliders(qtbot, w)
         row = group.row("Factor 2")
@@ -258,3 +258,23 @@ def test_adaptive_preview_stage_follows_the_time_budget():
     img = e.render(EditDocument(SMALL, SeedSource(seed=1)), "preview", 256)
     assert img.shape[-1] == 64 and 64 in m.preview_times
     assert e.render(EditDocument(SMALL, SeedSource(seed=1)), "final", 256).shape[-1] == 128
+
+
+def test_previews_never_drop_below_256_px_however_slow():
+    """A busy machine gets 256-px previews, never the 64-px blocks a photographer cannot judge;
+    the budget only decides whether 512 px is affordable (Qt-free engine logic, a fake 1024-px
+    stage layout: no model is rendered)."""
+    from types import SimpleNamespace
+
+    from stylestudio.engine.session import Engine, LoadedModel
+
+    e = Engine(device="cpu", preview_budget_ms=60)
+    layout = [SimpleNamespace(resolution=r) for r in (4, 8, 16, 32, 64, 128, 256, 512, 1024)]
+    gen = SimpleNamespace(style_layout=layout, resolution=1024)
+    m = LoadedModel("big", gen, None, {}, None, stop_scale=1.0)  # type: ignore[arg-type]
+    for r in (4, 8, 16, 32, 64, 128, 256, 512):
+        m.preview_times[r] = 5.0  # every stage far over the budget
+    assert all(e.stop_for(m, 512, adaptive=True) == 256 for _ in range(40))
+    assert e.stop_for(m, 256, adaptive=True) == 256
+    m.preview_times[512] = 0.030  # a fast machine: the sharper preview fits the budget
+    assert e.stop_for(m, 512, adaptive=True) == 512

@@ -27,7 +27,8 @@ class PreferencesDialog(QDialog):
         for s in PREVIEW_SIZES:
             self.preview.addItem(f"{s} px", s)
         self.preview.setCurrentIndex(PREVIEW_SIZES.index(settings.preview_size))
-        self.preview.setToolTip("Size of the quick frames drawn while a slider moves; smaller is more fluid")
+        self.preview.setToolTip("Largest quick frame drawn while a slider moves (never below 256 px: the budget "
+                                "below picks 256 when 512 would take longer)")
         self.budget = QSpinBox()
         self.budget.setRange(10, 2000)
         self.budget.setSuffix(" ms")

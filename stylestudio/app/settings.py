@@ -23,15 +23,17 @@ MAX_RECENT = 10
 MAX_SETTINGS_BYTES = 1 << 20  #: ours are ~2 KB; a larger file is not read (defaults instead)
 MAX_TEXT = 4096  #: longest model name, device or recent path kept
 MAX_SEED = 2**32 - 1  #: seeds are numpy RandomState seeds
-PREVIEW_SIZES = (128, 256, 512)
+#: the largest preview drawn while a slider moves; never below 256 px, where skin and wrinkles
+#: can still be judged (the budget picks 256 when 512 would be too slow)
+PREVIEW_SIZES = (256, 512)
 THEMES = ("system", "dark", "light")
 
 
 @dataclass
 class Settings:
     device: str = "auto"  #: auto | cpu | cuda | cuda:N | mps
-    preview_size: int = 256  #: longest side of the images rendered while a slider moves
-    #: adaptive previews pick the sharpest coarse stage that renders within this time
+    preview_size: int = 512  #: longest side of the images rendered while a slider moves
+    #: adaptive previews pick the sharpest coarse stage (never below 256 px) that renders within this time
     preview_budget_ms: int = 60
     thumbnail_size: int = 96  #: face browser thumbnails
     default_model: str = ""  #: empty: the built-in default model
@@ -98,7 +100,7 @@ class Settings:
 
     def validate(self) -> None:
         if self.preview_size not in PREVIEW_SIZES:
-            self.preview_size = 256
+            self.preview_size = 256 if self.preview_size in (64, 128) else PREVIEW_SIZES[-1]
         if self.theme not in THEMES:
             self.theme = "system"
         self.autosave_interval_s = max(10, min(3600, int(self.autosave_interval_s)))

@@ -2,7 +2,8 @@
 
 :class:`Engine` (also known as :data:`Session`) is what every task in :mod:`.tasks` runs
 against. It is not thread-safe: each thread that runs engine work has its own session (the GUI
-has two, one for renders and one for long jobs, see ``app/worker.py``; the CLI has one).
+has two, one for renders and one for long jobs, see ``app/render_worker.py`` and
+``app/job_worker.py``; the CLI has one).
 """
 from __future__ import annotations
 
