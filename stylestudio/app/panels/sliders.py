@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (QAbstractScrollArea, QApplication, QDoubleSpinBox
 
 from ...engine.document import EditDocument
 from ...engine.edits.direction import DirectionEdit
+from ...engine.tasks.directions import DescribeSliders
 from .. import theme
 from ..context import EditorContext
 from ..undo_commands import ResetAllEditsCommand, ResetEditCommand, SliderCommand, new_drag_token
@@ -319,18 +320,6 @@ class SliderGroup(QWidget):
         raise KeyError(key_or_label)
 
 
-def describe_library(engine: Any, model: str, library: str) -> list[dict[str, Any]]:
-    """Worker side: the directions of ``library`` for ``model`` (computed on first use)."""
-    lib = engine.model(model).resources.get("directions", library)
-    out = []
-    for d in lib.directions.values():
-        tip = d.meta.get("description") or d.label
-        if "eigenvalue" in d.meta:
-            tip = f"{d.label}: closed-form semantic factor (SeFa), eigenvalue {d.meta['eigenvalue']:.3g}"
-        out.append({"name": d.name, "label": d.label, "tooltip": tip})
-    return out
-
-
 class DirectionSlidersPanel(QWidget):
     """Sliders for every direction of one library of the current model."""
 
@@ -382,10 +371,11 @@ class DirectionSlidersPanel(QWidget):
         self._model = desc.name
         self.hint.setText(f"Computing {self.title.lower()} for {desc.name}…")
         model = desc.name
-        self.ctx.engine.submit(
-            f"Directions: {self.library}", lambda e, c: describe_library(e, model, self.library),
-            on_done=lambda items: self._build(model, items),
-            on_error=lambda msg, cancelled: self._unavailable(model, msg), quiet=True)
+        library = self.library
+        self.ctx.engine.submit_task(
+            DescribeSliders(model, (library,), missing_ok=False),
+            on_done=lambda out: self._build(model, out[library]),
+            on_error=lambda msg, cancelled: self._unavailable(model, msg))
 
     def _build(self, model: str, items: list[dict[str, Any]]) -> None:
         if model != self._model:

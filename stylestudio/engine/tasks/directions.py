@@ -103,6 +103,8 @@ class DescribeSliders:
 
     model: str
     libraries: tuple[str, ...] = ("attributes", "custom")
+    #: a library the model lacks lists as empty (False: the look-up fails with its reason)
+    missing_ok: bool = True
     lane: ClassVar[str] = "render"
 
     def title(self) -> str:
@@ -119,13 +121,17 @@ def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, can
         try:
             lib = res.get("directions", library)
         except InputError:  # no such library for this model: an empty list, not an error
+            if not req.missing_ok:
+                raise
             out[library] = []
             continue
         items = []
         for d in lib.directions.values():
             unit, change = d.meta.get("attribute_unit", ""), d.meta.get("unit_change")
-            tip = d.label
-            if change is not None:
+            tip = d.meta.get("description") or d.label
+            if "eigenvalue" in d.meta:
+                tip = f"{d.label}: closed-form semantic factor (SeFa), eigenvalue {d.meta['eigenvalue']:.3g}"
+            elif change is not None:
                 tip = f"{d.label}: one unit ≈ {change:.3g} {unit}" + (f" (+ {d.meta['positive']})"
                                                                        if d.meta.get("positive") else "")
             elif d.meta.get("method") == "examples":
