@@ -228,8 +228,12 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     panel.rho_box.setValue(0.0)
     wait_final(qtbot, window)
     panel.fits.settings = FitSettings(steps=30)  # 100 Adam steps: a second or more on the tiny model
-    frames: list = []
-    window.engine.rendered.connect(frames.append)
+    frames: list[int] = []  # seq numbers only: a kept QImage would outlive the application
+
+    def on_frame(frame) -> None:
+        frames.append(frame.seq)
+
+    window.engine.rendered.connect(on_frame)
     steps = window.undo_stack.count()
     panel.fit_box.click()
     assert panel.fits.job is not None
@@ -244,12 +248,13 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
         drag.step()
         qtbot.wait(40)
         if rec.state == "running":
-            during = [f for f in frames if f.seq > start_seq]
+            during = [seq for seq in frames if seq > start_seq]
     # let go away from where the drag began (a drag back to its start leaves no step)
     QTest.mouseMove(panel.strength.slider, drag.pos(0.8))
     QTest.mouseRelease(panel.strength.slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                        drag.pos(0.8))
     assert len(during) >= 3, f"only {len(during)} frames arrived while the fit ran: it blocked the renders"
+    window.engine.rendered.disconnect(on_frame)
     qtbot.waitUntil(lambda: not rec.active, timeout=60000)
     assert rec.state == "finished", rec.result
     assert jobs.row_text(job, 4).startswith("fitted ")
