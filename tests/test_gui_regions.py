@@ -284,3 +284,13 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
     assert e.fit and not e.is_fitted_for(panel.fits.face_key(window.holder.doc)) and panel.fits.job is None
     qtbot.wait(200)
     assert panel.fits.job is None  # a cancelled fit is not started again by itself
+
+    # switching the fit on again asks again; switching it off while it runs cancels it
+    panel.fit_box.click()
+    panel.fit_box.click()
+    assert panel.fit_box.isChecked() and panel.fits.job is not None
+    third = window.engine.records[panel.fits.job[1]]
+    panel.fit_box.click()
+    assert not panel.current().fit and panel.fits.job is None
+    qtbot.waitUntil(lambda: not third.active, timeout=30000)
+    assert third.state == "cancelled"

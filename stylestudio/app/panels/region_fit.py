@@ -60,21 +60,22 @@ class FitJobs:
         self._not_again.clear()
 
     def ensure(self, doc: EditDocument) -> None:
-        """Start fitting the document's transfer when it asks for a fit it does not hold (a fit
-        running for another face or region is stale: it is cancelled)."""
+        """Start fitting the document's transfer when it asks for a fit it does not hold; a running
+        fit the document no longer asks for (another face or region, the fit switched off) is
+        cancelled."""
+        if not self._ready(doc):
+            return
         e = self._current(doc)
-        if e is None or not e.fit or not e.has_region() or not self._ready(doc):
-            return
-        face = self.face_key(doc)
-        if e.is_fitted_for(face):
-            return
-        key = (e.fit_inputs, face)
-        if key in self._fits or key in self._not_again:
-            return
-        if self.job is not None:
-            if self.job[0] == key:
-                return
+        key: FitKey | None = None
+        if e is not None and e.fit and e.has_region():
+            face = self.face_key(doc)
+            if not e.is_fitted_for(face):
+                key = (e.fit_inputs, face)
+        if self.job is not None and self.job[0] != key:
             self.ctx.engine.cancel(self.job[1])
+            self.job = None
+        if key is None or self.job is not None or key in self._fits or key in self._not_again:
+            return
         job = self.ctx.engine.submit_task(FitRegion.of(doc, e, self.settings),
                                           on_done=lambda fitted: self._landed(key, fitted),
                                           on_error=lambda message, cancelled: self._failed(key, message, cancelled))
