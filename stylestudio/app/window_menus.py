@@ -65,6 +65,12 @@ def _training() -> Any:
     return training_dialogs
 
 
+def _batch() -> Any:
+    from . import batch_dialog  # imported when used: it pulls in the batch task
+
+    return batch_dialog
+
+
 #: menu title → its entries, top to bottom: :class:`Act`, :data:`SEP` or a special ``@…`` entry
 MENU_BAR: dict[str, tuple[Act | str, ...]] = {
     "&File": (
@@ -80,6 +86,8 @@ MENU_BAR: dict[str, tuple[Act | str, ...]] = {
             "Export the picture at full resolution (PNG, JPEG, TIFF)"),
         Act("copy", "&Copy Image", lambda w: w.copy_image(), "Ctrl+Shift+C", "copy",
             "Copy the full-resolution picture"),
+        Act("apply_to_folder", "Apply to &Folder…", lambda w: _batch().apply_to_folder(w), "", "",
+            "Apply this document's edits to every portrait in a folder"),
         SEP,
         Act("quit", "&Quit", lambda w: w.close(), "Ctrl+Q"),
     ),

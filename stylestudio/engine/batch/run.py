@@ -62,7 +62,7 @@ class BatchResult:
             parts.append(f"{len(self.ignored)} other file{'s' if len(self.ignored) != 1 else ''} ignored")
         faces = sum(r.faces_edited for r in self.records if r.status == DONE)
         secs = sum(r.seconds for r in self.records if r.status == DONE)
-        tail = f"; {faces} faces in {secs:.0f} s of work" if faces else ""
+        tail = f"; {faces} face{'s' if faces != 1 else ''} in {secs:.0f} s of work" if faces else ""
         return ", ".join(parts) + tail
 
     @property
