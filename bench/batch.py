@@ -1,14 +1,20 @@
-"""Batch throughput (issue 20): photos per minute of ``stylestudio batch`` on one folder, run as
-one process, as ``--jobs 2`` worker processes and as two ``torchrun`` ranks (gloo), with each
-run's peak memory per process and whether the runs wrote the same files.
+"""Batch throughput (issue 20): photos per minute of a batch over one folder, run as one
+process, as ``--jobs 2`` worker processes and as two ``torchrun`` ranks (gloo), with each run's
+peak memory per process and whether the runs wrote the same files.
 
-    python bench/batch.py [--photos 20] [--steps 0] [--runs 1,1t1,2,torchrun2] [--keep DIR]
+    python bench/batch.py [--photos 20] [--steps 0] [--estimate-steps 2] [--runs 1,1t1,2,torchrun2] [--keep DIR]
 
 The folder: ``--photos`` − 2 faces of the default model (seeds 3000…, ψ 0.7) rendered at 512 px
 to JPEG with a camera EXIF block, plus the real photos the project has (scikit-image's
 astronaut, and a mirrored copy so the face differs). The recipe: the default model's ``age``
-slider +1.5 and its first SeFa factor +1. Each run is the real command in a fresh process, timed
-from start to exit (model loading and worker start-up included: what a user waits for).
+slider +1.5 and its first SeFa factor +1.
+
+Each run is a fresh process (or two under torchrun) doing what ``stylestudio batch`` does — the
+same :func:`~stylestudio.engine.batch.run_batch`, model loading and worker start-up included,
+timed from start to exit — but with a cheap inversion (``--steps`` W+ steps, ``--estimate-steps``
+W steps after the encoder's estimate) so that a shared 2-core machine gets through 20 photos
+several times: it measures the batch machinery (processes, detection, estimate, render,
+paste-back, writing) and how it scales, not the inversion, which bench/inversion.py measures.
 
 Runs: ``1`` = one process (torch threads: all cores), ``1t1`` = one process with one thread,
 ``2`` = ``--jobs 2`` (one thread each), ``torchrun2`` = ``torchrun --nproc_per_node 2`` (one
@@ -91,19 +97,45 @@ print(sorted(ts)[len(ts) // 2])
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def command(run: str, recipe: Path, folder: Path, out: Path, steps: int) -> list[str]:
-    args = ["batch", "--recipe", str(recipe), "--input", str(folder), "--output", str(out), "--steps", str(steps),
-            "--device", "cpu"]
+def command(run: str, recipe: Path, folder: Path, out: Path, steps: int, estimate_steps: int) -> list[str]:
+    args = [str(Path(__file__).resolve()), "run", str(recipe), str(folder), str(out), str(steps), str(estimate_steps)]
     if run == "1":
-        return [sys.executable, "-m", "stylestudio.cli", *args]
+        return [sys.executable, *args, "1", "0"]
     if run == "1t1":
-        return [sys.executable, "-m", "stylestudio.cli", *args, "--threads", "1"]
+        return [sys.executable, *args, "1", "1"]
     if run == "2":
-        return [sys.executable, "-m", "stylestudio.cli", *args, "--jobs", "2"]
+        return [sys.executable, *args, "2", "0"]
     if run == "torchrun2":
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                "--master_port", str(29400 + os.getpid() % 500), "-m", "stylestudio.cli", *args]
+                "--master_port", str(29400 + os.getpid() % 500), *args, "1", "0"]
     raise SystemExit(f"unknown run {run!r}")
+
+
+def run_one(argv: list[str]) -> None:
+    """One run, as ``stylestudio batch`` does it (the command's own code, cheaper inversion settings)."""
+    import dataclasses
+
+    import torch
+
+    from stylestudio.engine.batch import BatchJob, Recipe, run_batch
+    from stylestudio.engine.batch.recipe import check_recipe
+    from stylestudio.engine.batch.run import default_threads
+    from stylestudio.engine.inversion import InversionSettings
+    from stylestudio.engine.session import Session
+
+    recipe_path, folder, out, steps, estimate_steps, jobs, threads = argv
+    jobs, threads = int(jobs), int(threads) or default_threads(int(jobs))
+    recipe = Recipe.load(Path(recipe_path))
+    torch.set_num_threads(threads)
+    session = Session(device="cpu")
+    check_recipe(session, recipe, recipe_path)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    settings = dataclasses.replace(InversionSettings(), steps=int(steps), optimise=int(steps) > 0,
+                                   estimate_steps=int(estimate_steps))
+    job = BatchJob(recipe, Path(folder), Path(out), inversion=settings)
+    result = run_batch(job, session if jobs == 1 else None, jobs=jobs, threads=threads, device="cpu")
+    if result.rank == 0:
+        print(result.line())
 
 
 def images(folder: Path) -> dict[str, bytes]:
@@ -122,6 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=20)
     ap.add_argument("--steps", type=int, default=0, help="W+ steps per face (0: the estimate only; default)")
+    ap.add_argument("--estimate-steps", type=int, default=2, help="W steps after the encoder's estimate (default 2)")
     ap.add_argument("--runs", default="1,1t1,2,torchrun2")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     args = ap.parse_args()
@@ -133,6 +166,7 @@ def main() -> None:
     make_recipe(recipe)
     count = sum(1 for _ in folder.iterdir())
     print(f"{count} photos ({args.photos - 2} generated 512-px JPEGs + 2 real), --steps {args.steps}, "
+          f"--estimate-steps {args.estimate_steps}, "
           f"{os.cpu_count()} CPU cores, load average before: {os.getloadavg()[0]:.1f}")
     a0 = anchor()
     results = {}
@@ -140,7 +174,8 @@ def main() -> None:
         out = work / f"out-{run}"
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        proc = subprocess.run(command(run, recipe, folder, out, args.steps), capture_output=True, text=True)
+        proc = subprocess.run(command(run, recipe, folder, out, args.steps, args.estimate_steps), capture_output=True,
+                              text=True)
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             print(f"run {run} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -173,4 +208,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["run"]:
+        run_one(sys.argv[2:])
+    else:
+        main()
