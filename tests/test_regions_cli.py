@@ -229,3 +229,28 @@ def test_transfer_fit_runs_the_fit_job_and_keeps_its_result(tiny_model: str, tmp
     e = load_project(tmp_path / "True.stylestudio").edits[0]
     assert e.fit and e.fitted is not None and e.is_fitted_for(e.fitted.face_key)
     assert load_project(tmp_path / "False.stylestudio").edits[0].fitted is None
+
+
+def test_a_project_waiting_for_its_fit_is_fitted_when_rendered(tiny_model: str, tmp_path: Path, capsys) -> None:
+    """A project saved with "fit to this face" on but no fit yet (saved while the fit job ran, or by
+    an older version) is fitted by render-project and by edit, not drawn unfitted."""
+    import dataclasses
+
+    from stylestudio.engine.project import load_project, save_project
+
+    common = ["--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "c0+c1", "--eps", "4"]
+    assert main(["transfer", *common, "--fit", "-o", str(tmp_path / "fitted.png"),
+                 "--save-project", str(tmp_path / "fitted.stylestudio")]) == 0
+    assert main(["transfer", *common, "-o", str(tmp_path / "plain.png")]) == 0
+    doc = load_project(tmp_path / "fitted.stylestudio")
+    waiting = dataclasses.replace(doc, edits=(dataclasses.replace(doc.edits[0], fitted=None),))
+    save_project(tmp_path / "waiting.stylestudio", waiting)
+    capsys.readouterr()
+    assert main(["render-project", str(tmp_path / "waiting.stylestudio"), "-o", str(tmp_path / "rendered.png")]) == 0
+    assert "Fitting the transfer to this face" in capsys.readouterr().err
+    assert main(["edit", "--source", str(tmp_path / "waiting.stylestudio"), "--library", "sefa", "--set", "factor1=0",
+                 "-o", str(tmp_path / "edited.png")]) == 0
+    fitted, plain, rendered, edited = (np.asarray(Image.open(tmp_path / f"{n}.png")).astype(int)
+                                       for n in ("fitted", "plain", "rendered", "edited"))
+    assert np.abs(fitted - plain).max() > 0
+    assert np.abs(rendered - fitted).max() <= 1 and np.abs(edited - fitted).max() <= 1

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
-from .common import add_model_options, load_generator, output_path, parse_source, psi_arg
+from .common import add_model_options, cli_session, output_path, parse_source, progress_printer, psi_arg
 
 if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
@@ -121,7 +121,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     from ..engine.export import export_document
     from ..engine.project import save_project
-    from ..engine.render import Renderer
+    from ..engine.tasks.regions import fit_transfers
 
     sets = parse_sets(args.sets)
     if not sets:
@@ -131,10 +131,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     doc = parse_source(args.source, psi=args.psi)
     if args.model is None and doc.model:
         args.model = doc.model
-    name, gen = load_generator(args)
+    name, session = cli_session(args)
+    m = session.model(name)
+    gen, renderer = m.generator, m.renderers["final"]
     if not doc.model:
         doc = dataclasses.replace(doc, model=name)
-    renderer = Renderer(gen, name)
     from .textpaths import apply_path_sliders, is_path_library
 
     if is_path_library(renderer, args.library):  # trained by `stylestudio textpaths`: curved paths
@@ -142,6 +143,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         library = renderer.resources.get("directions", args.library)
         doc = apply_sliders(doc, library, args.library, sets, args.keep)
+    doc = fit_transfers(session, doc, progress_printer)  # a project's transfer waiting for its fit
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project:
         save_project(args.save_project, doc)

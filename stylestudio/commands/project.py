@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError, ModelFormatError, UnknownModelError
-from .common import add_model_options, load_generator, output_path
+from .common import add_model_options, cli_session, output_path, progress_printer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def cmd_render_project(args: argparse.Namespace) -> int:
     that cannot be drawn) is one line naming the project file."""
     from ..engine.export import export_document
     from ..engine.project import load_project
-    from ..engine.render import Renderer
+    from ..engine.tasks.regions import fit_transfers
 
     output_path(args.output, args.project)  # a bad -o (or -o the project itself) is found first
     doc = load_project(args.project)
@@ -29,14 +29,18 @@ def cmd_render_project(args: argparse.Namespace) -> int:
     if from_project:
         args.model = doc.model or None
     try:
-        name, gen = load_generator(args)
+        name, session = cli_session(args)
     except (UnknownModelError, ModelFormatError) as exc:
         if not from_project:
             raise
         raise InputError(f"{label}: model: {exc}") from None
-    renderer = Renderer(gen, name)
+    m = session.model(name)
+    gen, renderer = m.generator, m.renderers["final"]
     try:
         renderer.document_styles(doc)  # the latent, the resources and the edits: the project's part
+        # a transfer saved with "fit to this face" but no fit yet (e.g. saved while it ran) is
+        # fitted here, by the same job the editor runs: renders only use fits
+        doc = fit_transfers(session, doc, progress_printer)
     except InputError as exc:
         raise InputError(f"{label}: {exc}") from None
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)

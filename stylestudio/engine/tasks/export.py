@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..document import EditDocument
-from ..progress import Cancel, Progress, checking
+from ..progress import Cancel, Progress, checking, scaled
 from . import task
 
 
@@ -32,10 +32,14 @@ class ExportImage:
 def export_image(session: Any, req: ExportImage, progress: Progress, cancel: Cancel) -> Path:
     from ..export import export_document
 
+    from .regions import fit_transfers
+
     path = Path(req.path)
-    progress(f"Exporting {path.name}…", -1)
     m = session.model(req.doc.model, progress=checking(progress, cancel))
-    export_document(m.generator, req.doc.model, req.doc, path, size=req.size, renderer=m.renderers["final"])
+    # renders only use fits: a transfer still waiting for its fit is fitted for the export
+    doc = fit_transfers(session, req.doc, scaled(progress, 0.0, 0.9), cancel)
+    progress(f"Exporting {path.name}…", -1)
+    export_document(m.generator, doc.model, doc, path, size=req.size, renderer=m.renderers["final"])
     return path
 
 
@@ -54,5 +58,7 @@ class CopyPicture:
 def copy_picture(session: Any, req: CopyPicture, progress: Progress, cancel: Cancel) -> np.ndarray:
     from ..export import final_picture
 
+    from .regions import fit_transfers
+
     m = session.model(req.doc.model, progress=checking(progress, cancel))
-    return final_picture(m.renderers["final"], req.doc)
+    return final_picture(m.renderers["final"], fit_transfers(session, req.doc, progress, cancel))
