@@ -230,6 +230,8 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
         raise InputError(f"a model named {s.name!r} exists and was not trained here; choose another --name")
     if world.is_main:
         folder.mkdir(parents=True, exist_ok=True)
+        if s.fresh or not (folder / CHECKPOINT_FILE).is_file():  # a new run: no losses of an earlier one
+            (folder / "log.jsonl").unlink(missing_ok=True)
     barrier(world)
     trainer, notes, resumed = _start(s, store, folder, device, world, progress, cancel)
     for note in notes:
