@@ -289,3 +289,27 @@ def test_two_workers_and_two_gloo_ranks_write_the_same_files(recipe: Path, photo
 
     rows = list(csv.DictReader((tmp_path / "ranks" / "report.csv").open()))
     assert sorted(r["worker"] for r in rows) == ["rank 0", "rank 0", "rank 1", "rank 1"]  # every other photo
+
+
+def test_a_transfer_fitted_to_the_recipe_face_is_fitted_to_each_photo(recipe: Path, photos: Path, tmp_path,
+                                                                      capsys) -> None:
+    """"Fit to this face" in the recipe means fit to every photo's face: each project the batch
+    writes carries a fit made for its own face (renders only use fits, so without it the batch
+    would draw the unfitted look)."""
+    import dataclasses
+
+    from stylestudio.engine.regions.fitted import face_key
+
+    look = load_project(recipe)
+    fitted_look = dataclasses.replace(look, edits=tuple(
+        dataclasses.replace(e, fit=True) if e.id == "region" else e for e in look.edits))
+    save_project(tmp_path / "fit.stylestudio", fitted_look)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "astro.jpg", folder / "astro.jpg")
+    rc, out, err = batch(capsys, "--recipe", tmp_path / "fit.stylestudio", "--input", folder, "--output",
+                         tmp_path / "out", "--save-projects", *FAST)
+    assert rc == 0, err
+    doc = load_project(tmp_path / "out" / "astro.stylestudio")
+    edit = next(e for e in doc.edits if e.id == "region")
+    assert edit.fit and edit.fitted is not None and edit.is_fitted_for(face_key(doc.model, doc.source))

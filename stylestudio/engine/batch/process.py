@@ -193,6 +193,7 @@ def _process(session: Any, job: BatchJob, photo: Path, output: Path, rec: PhotoR
     from ..photo import paste_back
     from ..project import save_project
     from ..render import Renderer, to_uint8
+    from ..tasks.regions import fit_transfers
 
     path = Path(job.input_dir) / photo
     faces, _ = tasks.run(session, tasks.FindFaces(path, thumb_px=16), progress, cancel)
@@ -213,6 +214,8 @@ def _process(session: Any, job: BatchJob, photo: Path, output: Path, rec: PhotoR
         # the inversion's wall time would make every file differ from run to run: it goes in the report
         source = dataclasses.replace(source, inversion={k: v for k, v in source.inversion.items() if k != "seconds"})
         doc = job.recipe.apply(source, title=photo.stem if len(chosen) == 1 else f"{photo.stem} face {n + 1}")
+        # a transfer the recipe fits "to this face" is fitted to this one (renders only use fits)
+        doc = fit_transfers(session, doc, progress, cancel)
         face = to_uint8(renderer.render(doc))
         if picture is None:
             picture = source.photo
