@@ -88,6 +88,13 @@ def test_apply_to_folder_runs_beside_editing_and_cancels(qtbot, shoot: Path, tmp
         assert Image.open(out).size == (512, 512)
         assert [e["id"] for e in read_recipe(out)["edits"]] == [kept]  # only the ticked edit
         assert "Batch" in w.statusBar().currentMessage()
+        # the live strip shows each finished photo before → after, and the skipped one with its reason
+        strip = batch_runner(w).strip
+        assert strip is not None and strip.isVisible() and strip.list.count() == 2
+        items = [strip.list.item(i) for i in range(2)]
+        done = next(i for i in items if "astro" in i.text())
+        assert not done.icon().isNull() and done.icon().availableSizes()
+        assert "1 photos done, 1 skipped" in strip.summary.text()
 
         # a second batch with a long inversion, cancelled from the Jobs panel
         second = fill_and_start(qtbot, w, shoot, tmp_path / "out2", steps=5000)

@@ -5,7 +5,7 @@ recipe is the document's edits the user leaves ticked (its face is not part of i
 folders, which faces, the inversion's time budget and fine-tuning, the output format and how
 many worker processes. :func:`apply_to_folder` submits it to the job thread, so the batch shows
 in the Jobs panel with progress, time left and cancel while editing goes on; each finished photo
-is named in the status bar as it comes.
+is named in the status bar and shown, before → after, in a live strip (:mod:`.batch_strip`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSpinBox, QWidget)
 
+from .batch_strip import BatchStrip
 from ..engine.document import EditDocument
 from ..errors import InputError
 
@@ -176,6 +177,7 @@ class BatchRunner(QObject):
         super().__init__(window)
         self.window = window
         self.results: list[Any] = []  #: finished batches' results, newest last
+        self.strip: BatchStrip | None = None  #: the live results of the batch submitted last
         self.photo_done.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
     def submit(self, request: Any) -> int:
@@ -193,10 +195,17 @@ class BatchRunner(QObject):
 
             self.window.report_error("Apply to Folder", os_error_message(output, exc))
             return 0
+        if self.strip is not None:  # the previous batch's strip makes room for this one's
+            self.strip.hide()
+            self.strip.deleteLater()
+        self.strip = BatchStrip(output, None, self.window)
+        self.strip.show()
         return self.window.run_task(request, done, "Apply to Folder failed")
 
     def _show(self, rec: Any) -> None:
         self.window.statusBar().showMessage(f"Batch: {rec.line()}", 8000)
+        if self.strip is not None:
+            self.strip.add(rec)
 
 
 def apply_to_folder(window: "MainWindow") -> int:
