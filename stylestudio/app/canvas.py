@@ -37,6 +37,7 @@ class Canvas(QWidget):
         self.logical = 0  #: model resolution; 0 = nothing to show yet
         self._after: QPixmap | None = None
         self._before: QPixmap | None = None
+        self._before_image: QImage | None = None  #: what _before was made from (to skip a repeat)
         self._original: QPixmap | None = None  #: a photo project's aligned photo: "original" shows it
         self._after_image: QImage | None = None
         self._pending_frame: tuple[int, str] | None = None
@@ -70,6 +71,11 @@ class Canvas(QWidget):
         self.update()
 
     def set_before(self, image: QImage | None) -> None:
+        # asked on every document change (each slider step): converting a 1024-px image to a
+        # pixmap again each time took a fifth of the GUI thread while a slider moved
+        if image is self._before_image:
+            return
+        self._before_image = image
         self._before = QPixmap.fromImage(image) if image is not None else None
         if self.comparing():
             self.update()
@@ -86,7 +92,7 @@ class Canvas(QWidget):
         return pix.toImage() if pix is not None else None
 
     def clear(self, message: str = "") -> None:
-        self._after = self._before = self._after_image = None
+        self._after = self._before = self._after_image = self._before_image = None
         self.placeholder = message
         self.update()
 
