@@ -53,18 +53,8 @@ class AttributeBinding(DirectionBinding):
 
     keep_for: Callable[[EditDocument, str], tuple[str, ...]] = field(default=lambda _d, _n: (), compare=False)
 
-    def apply(self, doc: EditDocument, value: float) -> EditDocument:
-        value = round(float(value), 4)
-        old = doc.edit(self.key)
-        if value == 0.0:
-            return doc.without_edit(self.key) if old is not None else doc
-        keep = self.keep_for(doc, self.name)
-        if isinstance(old, DirectionEdit):
-            if old.amount == value and old.keep == keep:
-                return doc
-            return doc.with_edit(dataclasses.replace(old, amount=value, keep=keep))
-        return doc.with_edit(DirectionEdit(library=self.library, name=self.name, amount=value, keep=keep,
-                                           id=self.key))
+    def extra_fields(self, doc: EditDocument) -> dict[str, Any]:
+        return {"keep": self.keep_for(doc, self.name)}
 
 
 def with_keep(doc: EditDocument, names: list[str] | tuple[str, ...]) -> EditDocument:

@@ -16,9 +16,10 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
@@ -143,30 +144,37 @@ class DirectionBinding:
     maximum: float = 3.0
     tooltip: str = ""
 
+    #: the edit kind the slider moves, and the prefix of its edit id (subclasses change them)
+    edit_type: ClassVar[type] = DirectionEdit
+    key_prefix: ClassVar[str] = ""
+
     @property
     def key(self) -> str:
-        return f"{self.library}:{self.name}"
+        return f"{self.key_prefix}{self.library}:{self.name}"
 
     def value(self, doc: EditDocument) -> float:
         e = doc.edit(self.key)
-        return float(e.amount) if isinstance(e, DirectionEdit) else 0.0
+        return float(e.amount) if isinstance(e, self.edit_type) else 0.0
 
     def enabled(self, doc: EditDocument) -> bool:
         e = doc.edit(self.key)
         return e is None or e.enabled
+
+    def extra_fields(self, doc: EditDocument) -> dict[str, Any]:
+        """Fields of the edit besides its amount, as ``doc`` asks for them (none here)."""
+        return {}
 
     def apply(self, doc: EditDocument, value: float) -> EditDocument:
         value = round(float(value), 4)
         old = doc.edit(self.key)
         if value == 0.0:
             return doc.without_edit(self.key) if old is not None else doc
-        if isinstance(old, DirectionEdit):
-            if old.amount == value:
+        fields = {"amount": value, **self.extra_fields(doc)}
+        if isinstance(old, self.edit_type):
+            if all(getattr(old, k) == v for k, v in fields.items()):
                 return doc
-            import dataclasses
-
-            return doc.with_edit(dataclasses.replace(old, amount=value))
-        return doc.with_edit(DirectionEdit(library=self.library, name=self.name, amount=value, id=self.key))
+            return doc.with_edit(dataclasses.replace(old, **fields))
+        return doc.with_edit(self.edit_type(library=self.library, name=self.name, id=self.key, **fields))
 
 
 class SliderRow(QWidget):

@@ -8,21 +8,20 @@ are listed with a slider per path; a slider holds a
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from ...engine.document import EditDocument
 from ...engine.edits.path import PathEdit
 from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
 from .discover import LossCurve
+from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
            ("StyleCLIP-like (ablation)", "styleclip"))
@@ -30,36 +29,11 @@ EXAMPLE = "a smiling face | a face with a neutral expression\nan old person | a 
 
 
 @dataclass(frozen=True)
-class PathBinding:
+class PathBinding(DirectionBinding):
     """A slider along text path ``name`` of library ``library`` (one PathEdit; value 0 removes it)."""
 
-    library: str
-    name: str
-    label: str
-    minimum: float = -3.0
-    maximum: float = 3.0
-    tooltip: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"textpath:{self.library}:{self.name}"
-
-    def value(self, doc: EditDocument) -> float:
-        e = doc.edit(self.key)
-        return float(e.amount) if isinstance(e, PathEdit) else 0.0
-
-    def enabled(self, doc: EditDocument) -> bool:
-        e = doc.edit(self.key)
-        return e is None or e.enabled
-
-    def apply(self, doc: EditDocument, value: float) -> EditDocument:
-        value = round(float(value), 4)
-        old = doc.edit(self.key)
-        if value == 0.0:
-            return doc.without_edit(self.key) if old is not None else doc
-        if isinstance(old, PathEdit):
-            return doc if old.amount == value else doc.with_edit(dataclasses.replace(old, amount=value))
-        return doc.with_edit(PathEdit(library=self.library, name=self.name, amount=value, id=self.key))
+    edit_type: ClassVar[type] = PathEdit
+    key_prefix: ClassVar[str] = "textpath:"
 
 
 class _Bridge(QObject):
@@ -232,7 +206,6 @@ class TextPathsPanel(QWidget):
         self._show_library()
 
     def _show_library(self) -> None:
-        from .sliders import SliderGroup
 
         name = self.library.currentText()
         if self.group is not None:
