@@ -9,11 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import bounded, cli_session
+from .common import bounded, cli_session, inversion_settings, steps_arg
 from ..errors import InputError
-
-steps_arg = bounded(int, 0, 100000, "the number of steps")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("batch", help="apply a project's edits to every face of every photo in a folder",
@@ -45,22 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-projects", action="store_true", help="also save each face as a project to open and tweak")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=cmd_batch)
-
-
-def inversion_settings(args: argparse.Namespace):
-    """The InversionSettings the flags ask for (the flags and defaults of ``stylestudio invert``)."""
-    import dataclasses
-
-    from ..engine.inversion import InversionSettings
-
-    changes: dict = {"pti": args.pti}
-    if args.steps is not None:
-        changes.update(steps=args.steps, optimise=args.steps > 0)
-    if args.time_budget is not None:
-        changes["time_budget"] = args.time_budget
-    if args.pti_steps is not None:
-        changes["pti_steps"] = args.pti_steps
-    return dataclasses.replace(InversionSettings(), **changes)
 
 
 def device_for_rank(device: str) -> str:

@@ -85,6 +85,29 @@ def bounded(kind: type, lo: float | None, hi: float | None, what: str = "the val
     return parse
 
 
+def steps_arg(text: str) -> int:
+    """Optimisation steps (``--steps``, ``--pti-steps``): 0 … 100000."""
+    return bounded(int, 0, 100000, "the number of steps")(text)
+
+
+def inversion_settings(args: argparse.Namespace):
+    """The InversionSettings the inversion flags ask for (``invert`` and ``batch`` share them;
+    ``--no-estimate``/``--no-encoder`` only where the command has them)."""
+    import dataclasses
+
+    from ..engine.inversion import InversionSettings
+
+    changes: dict = {"pti": args.pti, "estimate": not getattr(args, "no_estimate", False),
+                     "use_encoder": not getattr(args, "no_encoder", False)}
+    if args.steps is not None:
+        changes.update(steps=args.steps, optimise=args.steps > 0)
+    if args.time_budget is not None:
+        changes["time_budget"] = args.time_budget
+    if args.pti_steps is not None:
+        changes["pti_steps"] = args.pti_steps
+    return dataclasses.replace(InversionSettings(), **changes)
+
+
 #: argparse types for the options every command shares; the bounds live in engine/limits.py.
 psi_arg = bounded(float, PSI_MIN, PSI_MAX, "truncation ψ")
 size_arg = bounded(int, MIN_SIZE, MAX_SIZE, "the size in pixels")

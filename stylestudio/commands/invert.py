@@ -11,11 +11,8 @@ from pathlib import Path
 
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
-from .common import add_model_options, bounded, check_photo_suffix, choose_face, cli_session, output_path, \
-    progress_printer
-
-steps_arg = bounded(int, 0, 100000, "the number of steps")
-
+from .common import add_model_options, bounded, check_photo_suffix, choose_face, cli_session, inversion_settings, \
+    output_path, progress_printer, steps_arg
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invert", help="find the face in a photo and invert it into the model",
@@ -55,15 +52,12 @@ class _ThrottledProgress:
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
-    import dataclasses
-
     import numpy as np
     from PIL import Image
 
     from ..engine import tasks
     from ..engine.document import EditDocument
     from ..engine.imageio import image_format, save_image
-    from ..engine.inversion import InversionSettings
     from ..engine.project import SUFFIX, save_project
     from ..engine.render import to_uint8
     from ..engine.tasks.photo import aligned_photo
@@ -78,15 +72,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     photo, faces, face = choose_face(args.photo, args.face)
     index = faces.index(face)
 
-    settings = InversionSettings()
-    changes: dict = {"estimate": not args.no_estimate, "pti": args.pti, "use_encoder": not args.no_encoder}
-    if args.steps is not None:
-        changes.update(steps=args.steps, optimise=args.steps > 0)
-    if args.time_budget is not None:
-        changes["time_budget"] = args.time_budget
-    if args.pti_steps is not None:
-        changes["pti_steps"] = args.pti_steps
-    settings = dataclasses.replace(settings, **changes)
+    settings = inversion_settings(args)
     name, session = cli_session(args)
     request = tasks.InvertPhoto(name, args.photo, face.landmarks, index, settings)
     source = tasks.run(session, request, _ThrottledProgress())
