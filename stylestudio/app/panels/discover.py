@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -25,6 +25,7 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
+from .training_widgets import LossCurve, budget_fields, start_cancel
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -37,40 +38,6 @@ class _Bridge(QObject):
     """Carries a job thread's :class:`DiscoveryUpdate` to the GUI thread (a queued signal)."""
 
     update = Signal(object)
-
-
-class LossCurve(QWidget):
-    """The training loss so far (total, and the contrast term lighter)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setMinimumHeight(70)
-        self.points: list[tuple[float, float]] = []  # (total, contrast)
-
-    def set_points(self, points: list[tuple[float, float]]) -> None:
-        self.points = points
-        self.update()
-
-    def paintEvent(self, _event: Any) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = self.rect().adjusted(4, 4, -4, -4)
-        p.setPen(QPen(self.palette().mid().color()))
-        p.drawRect(r)
-        if len(self.points) < 2:
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "loss curve")
-            return
-        vals = np.array(self.points, np.float64)
-        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
-        span = hi - lo or 1.0
-        for col, colour in ((1, QColor(120, 160, 220)), (0, self.palette().text().color())):
-            poly = QPolygonF([QPointF(r.left() + r.width() * i / (len(vals) - 1),
-                                      r.bottom() - r.height() * (v - lo) / span) for i, v in enumerate(vals[:, col])])
-            p.setPen(QPen(colour, 1.5))
-            p.drawPolyline(poly)
-        p.setPen(QPen(self.palette().text().color()))
-        p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                   f"{vals[-1, 0]:+.3f}")
 
 
 class RowBar(QWidget):
@@ -117,14 +84,7 @@ class DiscoverPanel(QWidget):
         self.directions = QSpinBox()
         self.directions.setRange(2, 64)
         self.directions.setValue(10)
-        self.minutes = QDoubleSpinBox()
-        self.minutes.setRange(0.1, 24 * 60)
-        self.minutes.setValue(20.0)
-        self.minutes.setSuffix(" min")
-        self.steps = QSpinBox()
-        self.steps.setRange(0, 10_000_000)
-        self.steps.setSpecialValueText("no limit")
-        self.steps.setToolTip("Stop after this many training steps (no limit: the time budget decides)")
+        self.minutes, self.steps = budget_fields(20.0)
         self.size = QComboBox()
         for px in (64, 128, 256):
             self.size.addItem(f"{px} px", px)
@@ -143,14 +103,7 @@ class DiscoverPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Library name", self.name)
 
-        self.start_button = QPushButton("Discover")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
+        self.start_button, self.cancel_button, buttons = start_cancel("Discover", self.start, self.cancel)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.curve = LossCurve()

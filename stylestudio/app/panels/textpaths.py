@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from ...engine.edits.path import PathEdit
 from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .discover import LossCurve
+from .training_widgets import LossCurve, budget_fields, start_cancel
 from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -64,14 +64,7 @@ class TextPathsPanel(QWidget):
         self.method = QComboBox()
         for label, key in METHODS:
             self.method.addItem(label, key)
-        self.minutes = QDoubleSpinBox()
-        self.minutes.setRange(0.1, 24 * 60)
-        self.minutes.setValue(10.0)
-        self.minutes.setSuffix(" min")
-        self.steps = QSpinBox()
-        self.steps.setRange(0, 10_000_000)
-        self.steps.setSpecialValueText("no limit")
-        self.steps.setToolTip("Stop after this many training steps (no limit: the time budget decides)")
+        self.minutes, self.steps = budget_fields(10.0)
         self.name = QLineEdit("textpaths")
         self.name.setToolTip("The library's name (saved in your data folder, one per model)")
         form = QFormLayout()
@@ -81,14 +74,7 @@ class TextPathsPanel(QWidget):
         form.addRow("Time budget", self.minutes)
         form.addRow("Steps", self.steps)
         form.addRow("Library name", self.name)
-        self.train_button = QPushButton("Train")
-        self.train_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.cancel_button)
+        self.train_button, self.cancel_button, buttons = start_cancel("Train", self.start, self.cancel)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.curve = LossCurve()
