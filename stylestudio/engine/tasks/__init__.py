@@ -59,9 +59,13 @@ def lane(request: Any) -> str:
 
 
 def describe_result(request: Any, result: Any) -> str:
-    """One line about a finished request's result, for the Jobs panel."""
+    """One line about a finished request's result, for the Jobs panel: the request's
+    ``describe_result``, else a result's own ``line()`` (metrics, batches), else "done"."""
     d = getattr(request, "describe_result", None)
-    return d(result) if callable(d) else "done"
+    if callable(d):
+        return d(result)
+    line = getattr(result, "line", None)
+    return line() if callable(line) else "done"
 
 
 def _load_builtin() -> None:

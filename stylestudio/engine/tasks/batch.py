@@ -29,9 +29,6 @@ class ApplyToFolder:
     def title(self) -> str:
         return f"Apply {self.job.recipe.name} to {self.job.input_dir.name}"
 
-    def describe_result(self, result: BatchResult) -> str:
-        return result.line()
-
 
 @task(ApplyToFolder)
 def apply_to_folder(session: Any, req: ApplyToFolder, progress: Progress, cancel: Cancel) -> BatchResult:

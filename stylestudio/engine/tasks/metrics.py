@@ -30,9 +30,6 @@ class MeasurePPL:
     def title(self) -> str:
         return f"PPL of {self.model} ({self.samples} samples)"
 
-    def describe_result(self, result: Any) -> str:
-        return result.line()
-
 
 @dataclass(frozen=True)
 class MeasureALS:
@@ -51,9 +48,6 @@ class MeasureALS:
     def title(self) -> str:
         return f"ALS of {self.model} ({self.samples} faces)"
 
-    def describe_result(self, result: Any) -> str:
-        return result.line()
-
 
 @dataclass(frozen=True)
 class MeasureFD:
@@ -71,9 +65,6 @@ class MeasureFD:
 
     def title(self) -> str:
         return f"FD-VGG of {self.model} against {Path(self.data).name}"
-
-    def describe_result(self, result: Any) -> str:
-        return result.line()
 
 
 @task(MeasurePPL)
