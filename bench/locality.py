@@ -15,6 +15,13 @@ the model's catalog:
 
 Goals: ``out ≤ base_out / 3`` and ``out ≤ 0.15 · in``.
 
+``--measure boxes`` judges by a measure the project's cluster maps do not decide: fixed face-part
+boxes of the FFHQ-aligned layout (``stylestudio.engine.regions.boxes``: mouth, eyes, nose, hair,
+placed from the standard FFHQ alignment landmarks), mean |change| outside the box ÷ inside it, for
+the transfer of that part. It also times the query (the fit, with ``--fit``) of every transfer
+against an anchor measured in the same run (one plain render at the measuring size), so the
+figures compare across machines and loads. Goal: ``out ≤ 0.15 · in``.
+
 A second table compares the two ways of turning a *painted* mask into a region (clusters it
 covers vs. the target's own activations inside the mask), with masks painted as generous blobs
 around each named region (dilated by ``--mask-dilate``); the more local one is the default
@@ -31,6 +38,8 @@ rendered at full resolution.
     python bench/locality.py --pairs 20 --stop-resolution 0
     python bench/locality.py --fit --pairs 10 --mask-pairs 0 \
         --contact docs/regions_contact_sheet_fitted.png    # the editor's "fit to this face"
+    python bench/locality.py --measure boxes --pairs 20 --contact '' --threads 2   # the box measure
+    python bench/locality.py --measure boxes --fit --pairs 20 --contact '' --threads 2
 """
 from __future__ import annotations
 
@@ -47,6 +56,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stylestudio.engine.regions.boxes import FACE_BOXES, box_change, box_mask  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
 from stylestudio.engine.regions.fit import FitSettings, fit_named_region  # noqa: E402
 from stylestudio.engine.regions.locality import change, measure, pair_styles, prepare_pair, render_rgb  # noqa: E402
@@ -65,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-pair", type=int, default=0,
                     help="start at this pair (a long run split in parts; join them with --table-from A,B)")
     ap.add_argument("--mask-pairs", type=int, default=10, help="pairs for the painted-mask comparison (0: skip)")
-    ap.add_argument("--regions", default=None, help="comma-separated (default: every named region)")
+    ap.add_argument("--regions", default=None,
+                    help="comma-separated (default: every named region; with --measure boxes, every boxed part)")
+    ap.add_argument("--measure", choices=("clusters", "boxes"), default="clusters",
+                    help="clusters (default): each region on the target's own cluster map, against style mixing; "
+                         "boxes: fixed FFHQ-layout face-part boxes (mouth, eyes, nose, hair), with query/fit times")
     ap.add_argument("--size", type=int, default=256, help="measuring resolution (default 256)")
     ap.add_argument("--stop-resolution", type=int, default=128,
                     help="measure on the generator's coarse output of this stage (default 128: the 256-px "
@@ -88,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                          "local fit (the editor's way), or from one of them only")
     ap.add_argument("--fit-beta", type=float, default=FitSettings.beta, help="with --fit: weight of the leak")
     ap.add_argument("--fit-steps", type=int, default=FitSettings.steps, help="with --fit: Adam steps per start")
+    ap.add_argument("--fit-resolution", type=int, default=FitSettings.resolution,
+                    help="with --fit: the preview stage the fit renders (default %(default)s)")
+    ap.add_argument("--fit-colour-steps", type=int, default=FitSettings.colour_steps,
+                    help="with --fit: Adam steps of the colour fit (0: never)")
     ap.add_argument("--save-rows", default=None,
                     help="keep every pair's measurements in this JSON file (rewritten every 10 pairs)")
     ap.add_argument("--table-from", default=None,
@@ -115,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or DEFAULT_MODEL
     gen = ModelStore().load(model)
     cat: Catalog = Resources(gen, model).get("catalog", args.catalog)
-    names = args.regions.split(",") if args.regions else cat.region_names()
+    names = args.regions.split(",") if args.regions else (
+        [n for n in FACE_BOXES if n in cat.region_names()] if args.measure == "boxes" else cat.region_names())
+    if args.measure == "boxes" and set(names) - set(FACE_BOXES):
+        ap.error(f"--measure boxes: no box for {', '.join(sorted(set(names) - set(FACE_BOXES)))} "
+                 f"(boxes: {', '.join(FACE_BOXES)})")
     if not names:
         names = [f"c{i}" for i in range(cat.k)]
     fixed = None if args.query == "tuned" else QueryParams(args.query, args.lam, args.eps, args.rho, args.tau)
@@ -125,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     qs = {n: query_layers(cat.rows(cat.resolve(n)), params[n], cat.effect_rows(cat.resolve(n))) for n in names}
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
-    fit_settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta)
+    fit_settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta, resolution=args.fit_resolution,
+                               colour_steps=args.fit_colour_steps)
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
           f"query {'fitted to each pair (' + str(fit_settings) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs from pair {args.first_pair}, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
@@ -143,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         also = params[name] if args.fit_start == "both" else None
         return fit_named_region(gen, cat, target, reference, cat.resolve(name), settings, also=also)
 
+    if args.measure == "boxes":
+        box_table(gen, query_for, names, args, size, stop)
+        return 0
     rows = {n: [] for n in names}
     t0 = time.time()
     for i in range(args.pairs):
@@ -198,6 +224,46 @@ def table(rows: dict, names: list[str], t0: float) -> None:
         print(f"{'mean':12s} {'':6s} {'':6s} {'':6s} {'':6s} {'':8s} {s[:, 0].mean():7.3f} {s[:, 1].mean():8.3f}  "
               f"{sum(ok for *_, ok in summary)}/{len(summary)} regions meet both goals")
     print(f"(in/out/base_out: mean |Δ| on 0–255, {time.time() - t0:.0f} s)")
+
+
+def box_table(gen, query_for, names: list[str], args, size: int, stop: int | None) -> None:
+    """Each part's transfer judged on its FFHQ-layout box; the query (or fit) of every transfer timed
+    against an anchor (one plain render at the measuring size) measured in the same run."""
+    rows: dict[str, list] = {n: [] for n in names}
+    secs: list[float] = []
+    anchors: list[float] = []
+    t0 = time.time()
+    for i in range(args.pairs):
+        s, r = pair_styles(gen, args.first_pair + i, args.seed_base)
+        a0 = time.perf_counter()
+        timg = render(gen, [s], size, stop)[0]
+        anchors.append(time.perf_counter() - a0)
+        for n in names:
+            q0 = time.perf_counter()
+            q = query_for(n, s, r)
+            secs.append(time.perf_counter() - q0)
+            img = render(gen, [blend_styles(s, r, q, 1.0)], size, stop)[0]
+            rows[n].append(box_change(timg, img, n, args.dilate))
+        if (i + 1) % 5 == 0 or i + 1 == args.pairs:
+            print(f"  … {i + 1}/{args.pairs} pairs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    print()
+    print(f"face-part boxes of the FFHQ layout (margin {args.dilate:g} of the side), {args.pairs} pairs from "
+          f"seed {args.seed_base + 2 * args.first_pair}, {'fitted' if args.fit else 'unfitted'} transfers")
+    header = f"{'part':8s} {'box':>6s} {'in':>6s} {'out':>6s} {'out/in':>7s}  goal ≤ 0.15"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for n in names:
+        cin, cout = np.array(rows[n]).mean(0)
+        ratios.append(cout / max(cin, 1e-9))
+        print(f"{n:8s} {box_mask(n, size).mean() * 100:5.1f}% {cin:6.2f} {cout:6.2f} {ratios[-1]:7.3f}  "
+              f"{'yes' if ratios[-1] <= 0.15 else 'NO'}")
+    print(f"{'mean':8s} {'':6s} {'':6s} {'':6s} {np.mean(ratios):7.3f}  {sum(x <= 0.15 for x in ratios)}/{len(ratios)} parts")
+    anchor = float(np.median(anchors))
+    what = "fit" if args.fit else "query"
+    print(f"{what} per transfer: median {np.median(secs):.3f} s, max {np.max(secs):.3f} s; anchor (one plain render "
+          f"at {size}px) {anchor:.3f} s; {what}/anchor {np.median(secs) / anchor:.1f}x (threads {args.threads}, "
+          f"{time.time() - t0:.0f} s in all)")
 
 
 def contact_sheet(gen, query_for, names: list[str], args) -> None:
