@@ -1,6 +1,7 @@
 """Pair-wise drift on this model's most strongly correlated attribute pairs: plain, projection, refit.
 
     python bench/sc2gan_pairs.py [--faces 24] [--pairs 5] [--jobs 2] [--seed 777] [--save out.npz]
+    python bench/sc2gan_pairs.py --report out.npz      # the tables again, from saved measurements
 
 SC²GAN's claim is about strongly correlated pairs (age↔glasses in the paper). This prints the
 correlation matrix of the labelled faces the shipped library was fitted on (stored in the
@@ -81,7 +82,7 @@ def main() -> int:
     import torch
 
     from stylestudio.cli import progress_printer
-    from stylestudio.engine.directions.drift import correlation_pairs, pair_drift
+    from stylestudio.engine.directions.drift import correlation_pairs
     from stylestudio.engine.directions.labels import sample_w
     from stylestudio.engine.directions.library import DirectionLibrary
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
@@ -96,7 +97,8 @@ def main() -> int:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--save", type=Path, default=None)
+    ap.add_argument("--save", type=Path, default=None, help="measurements so far, rewritten after every face")
+    ap.add_argument("--report", type=Path, default=None, help="print the tables of a --save file, measure nothing")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -123,6 +125,13 @@ def main() -> int:
             print(f"  {n}: not refitted (no partner with |r| ≥ {lib.meta.get('correlation_threshold')})")
 
     units = {n: float(lib[n].meta["unit_change"]) for n in names}
+    if args.report:
+        with np.load(args.report, allow_pickle=False) as f:
+            eff, methods, saved = f["effects"], [str(m) for m in f["methods"]], [str(n) for n in f["sliders"]]
+        if saved != sliders:
+            raise SystemExit(f"error: {args.report} holds other sliders than --pairs {args.pairs} picks")
+        report(eff, names, sliders, methods, pairs, units, f"{len(eff)} faces from {args.report}")
+        return 0
     w = sample_w(gen, args.faces, args.seed, 0.7)
     jobs = [(w[i], args.methods, sliders) for i in range(args.faces)]
     init = (args.model, str(path), args.threads)
@@ -138,13 +147,22 @@ def main() -> int:
         results.append(res)
         rate = (time.time() - t0) / (i + 1)
         progress_printer(f"face {i + 1}/{args.faces} ({rate:.1f} s/face)", (i + 1) / args.faces)
+        if args.save:  # a long run on a busy machine leaves what it measured
+            np.savez_compressed(args.save, effects=np.stack(results), names=np.array(names),
+                                sliders=np.array(sliders), methods=np.array(args.methods),
+                                units=np.array([units[n] for n in names]))
     if pool is not None:
         pool.close()
         pool.join()
     eff = np.stack(results)  # [face, method, slider, attribute]
-    if args.save:
-        np.savez_compressed(args.save, effects=eff, names=np.array(names), sliders=np.array(sliders),
-                            methods=np.array(args.methods), units=np.array([units[n] for n in names]))
+    report(eff, names, sliders, args.methods, pairs, units,
+           f"{args.faces} faces (seed {args.seed}), {(time.time() - t0) / 60:.1f} min, {args.jobs} worker(s)")
+    return 0
+
+
+def report(eff: np.ndarray, names: list[str], sliders: list[str], methods: list[str], pairs, units, what: str) -> None:
+    """Pair drift per pair, both ways, per method, with bootstrap intervals over faces."""
+    from stylestudio.engine.directions.drift import pair_drift
 
     rng = np.random.RandomState(0)
     boots = [rng.randint(0, len(eff), len(eff)) for _ in range(1000)]
@@ -153,26 +171,24 @@ def main() -> int:
         e = np.nanmean(eff[faces, mi, sliders.index(a)], axis=0)
         return pair_drift(dict(zip(names, e)), a, b, units)
 
-    print(f"\n{args.faces} faces (seed {args.seed}) × {len(sliders)} sliders × {len(args.methods)} methods, ±2 units; "
-          f"{(time.time() - t0) / 60:.1f} min, {args.jobs} worker(s)")
+    print(f"\n{what}: {len(sliders)} sliders × {len(methods)} methods, ±2 units")
     print("pair drift: moving A's slider, B's change in B's slider units per slider unit of A's own change "
           "(0 ideal); [90 % interval over faces]")
-    print(f"{'A → B':28s} {'r':>6s}" + "".join(f"{m:>22s}" for m in args.methods))
-    summary = {m: [] for m in args.methods}
+    print(f"{'A → B':28s} {'r':>6s}" + "".join(f"{m:>22s}" for m in methods))
+    summary: dict[str, list[float]] = {m: [] for m in methods}
     for a, b, r in pairs:
         for x, y in ((a, b), (b, a)):
             cells = []
-            for mi, m in enumerate(args.methods):
+            for mi, m in enumerate(methods):
                 v = drift(mi, x, y)
                 lo, hi = np.nanpercentile([drift(mi, x, y, idx) for idx in boots], [5, 95])
                 summary[m].append(abs(v))
                 cells.append(f"{v:+.3f} [{lo:+.2f},{hi:+.2f}]")
             print(f"{x + ' → ' + y:28s} {r:+6.2f}" + "".join(f"{c:>22s}" for c in cells))
-    print(f"{'mean |pair drift|':35s}" + "".join(f"{np.mean(summary[m]):22.3f}" for m in args.methods))
+    print(f"{'mean |pair drift|':35s}" + "".join(f"{np.mean(summary[m]):22.3f}" for m in methods))
     print(f"{'own change (slider units/unit)':35s}" + "".join(
         f"{np.nanmean([np.nanmean(eff[:, mi, si, names.index(s)]) / units[s] for si, s in enumerate(sliders)]):22.3f}"
-        for mi, _ in enumerate(args.methods)))
-    return 0
+        for mi, _ in enumerate(methods)))
 
 
 if __name__ == "__main__":

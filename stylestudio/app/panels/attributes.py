@@ -9,6 +9,11 @@ by every slider even with Keep others off. The switches are document state
 document. Switching either rewrites ``keep`` on the attribute edits already in the document (one
 undo step), so what is on screen always matches the switches.
 
+Under a moved slider a grey line says what the *other* attributes did ("Mouth open unchanged ·
+Skin tone −2 L*"), from the effects the library measured on sample faces when it was built, for
+the keep switches in force; the worker hands them over with the slider list, so a drag only
+scales and formats them (:func:`effects_line`).
+
 Below the named sliders are the user's own sliders (the ``custom`` library, made with
 "New slider from examples…"; see :mod:`..examples_dialog`).
 """
@@ -41,6 +46,52 @@ SHORT_UNITS = {"years": "yr", "degrees": "°", "CIE L*": "L*", "eye aspect ratio
                "lip gap / mouth width": "gap", "L* right − left": "ΔL*"}
 #: a classifier's "logit P(happy)" is shown as a direction in words ("↑ happy"), not as "+5.6 logit"
 LOGIT_UNIT = re.compile(r"^logit P\((.+)\)$")
+#: an attribute that moved by less than this many of its slider units reads "unchanged" (an eighth
+#: of its spread across faces: below what one face's predictors can tell apart)
+UNCHANGED = 0.25
+READOUT_ENTRIES = 3  #: attributes named in a slider's readout at most (then "others unchanged")
+
+
+@dataclass(frozen=True)
+class AttributeInfo:
+    """How to write an attribute's change: its label, slider unit and unit name."""
+
+    label: str
+    unit_change: float
+    unit: str
+
+
+def _format_change(info: AttributeInfo, change: float) -> str:
+    odds = LOGIT_UNIT.match(info.unit)
+    if odds:
+        return f"{'↑' if change > 0 else '↓'} {odds.group(1)}"
+    digits = 0 if abs(info.unit_change) >= 5 else (1 if abs(info.unit_change) >= 0.5 else 2)
+    return f"{change:+.{digits}f} {SHORT_UNITS.get(info.unit, info.unit)}".strip()
+
+
+def effects_line(value: float, effects: dict[str, dict[str, float]], partners: list[str], keep: tuple[str, ...],
+                 infos: dict[str, AttributeInfo]) -> str:
+    """What the other attributes did at slider ``value``: the measured per-unit effects (kept
+    attributes from the "keep others" measurement, the rest from the uncorrected one) scaled by
+    ``value``. Correlated partners are always named; others only when they moved."""
+    if not value or not effects:
+        return ""
+    held, free = effects.get("others", {}), effects.get("none", {})
+    moved: dict[str, float] = {}
+    for name, info in infos.items():
+        per_unit = (held if name in keep else free).get(name)
+        if per_unit is not None and info.unit_change:
+            moved[name] = value * per_unit
+    units = {n: abs(c / infos[n].unit_change) for n, c in moved.items()}
+    shown = [n for n in partners if n in moved]
+    shown += sorted((n for n in moved if n not in shown and units[n] >= UNCHANGED), key=lambda n: -units[n])
+    shown = shown[:READOUT_ENTRIES]
+    parts = [f"{infos[n].label} " + ("unchanged" if units[n] < UNCHANGED else _format_change(infos[n], moved[n]))
+             for n in shown]
+    rest = [n for n in moved if n not in shown]
+    if rest and all(units[n] < UNCHANGED for n in rest):
+        parts.append("others unchanged")
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -72,10 +123,24 @@ class AttributeRow(SliderRow):
     """A slider row plus the change in the attribute's units and a pin toggle."""
 
     def __init__(self, ctx: EditorContext, binding: DirectionBinding, unit_change: float | None, unit: str,
-                 pinnable: bool) -> None:
+                 pinnable: bool, effects: dict[str, dict[str, float]] | None = None,
+                 partners: list[str] | None = None, faces: int = 0) -> None:
         self.unit_change = unit_change
         self.unit = SHORT_UNITS.get(unit, unit)
         self.units = QLabel()
+        self.effects = effects or {}
+        self.partners = list(partners or [])
+        #: the other named attributes (set by the panel once every row is known)
+        self.infos: dict[str, AttributeInfo] = {}
+        self._readout_for: tuple[float, tuple[str, ...]] | None = None
+        #: what the other attributes did; the panel places it under the row
+        self.readout = QLabel()
+        self.readout.setObjectName("Hint")
+        self.readout.setWordWrap(True)
+        self.readout.setVisible(False)
+        self.readout.setToolTip(f"What the other attributes did, on average over {faces} sample faces measured when "
+                                "the sliders were built, with the keep switches as they are now; “unchanged”: "
+                                f"less than {UNCHANGED / 2:g} of the attribute's spread across faces")
         super().__init__(ctx, binding)
         self.units.setFixedWidth(58)
         self.units.setObjectName("Hint")
@@ -98,7 +163,23 @@ class AttributeRow(SliderRow):
 
     def sync(self, doc: EditDocument) -> None:
         super().sync(doc)
-        self._show_units(self.binding.value(doc))
+        value = self.binding.value(doc)
+        self._show_units(value)
+        self.show_readout(value, getattr(self.binding, "keep_for", lambda _d, _n: ())(doc, self.binding.name))
+
+    def set_others(self, infos: dict[str, AttributeInfo]) -> None:
+        """The other named attributes the readout may speak of (known once every row is built)."""
+        self.infos = infos
+        self._readout_for = None
+
+    def show_readout(self, value: float, keep: tuple[str, ...]) -> None:
+        """Scale the measured effects to ``value`` (formatting only: nothing is measured here)."""
+        if not hasattr(self, "readout") or (value, keep) == self._readout_for:
+            return
+        self._readout_for = (value, keep)
+        text = effects_line(value, self.effects, self.partners, keep, self.infos)
+        self.readout.setText(text)
+        self.readout.setVisible(bool(text))
 
     def _show_units(self, value: float) -> None:
         if self.unit_change is not None and hasattr(self, "pin"):
@@ -242,19 +323,25 @@ class AttributesPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
         self.rows = []
+        infos = {it["name"]: AttributeInfo(it["label"], float(it["unit_change"]), it.get("unit", ""))
+                 for it in named if it.get("unit_change")}
         for it in named:
             row = self._row(AttributeBinding(LIBRARY, it["name"], it["label"], tooltip=it["tooltip"],
                                              keep_for=lambda d, n: self.keep_for(n, d)), it, pinnable=True)
             row.pin.toggled.connect(lambda on, n=it["name"]: None if self._setting_state else self.set_pinned(n, on))
+            row.set_others({n: i for n, i in infos.items() if n != it["name"]})
             lay.addWidget(row)
+            lay.addWidget(row.readout)
         if custom:
             head = QLabel("Your sliders")
             head.setObjectName("Hint")
             lay.addSpacing(6)
             lay.addWidget(head)
             for it in custom:
-                lay.addWidget(self._row(DirectionBinding(CUSTOM, it["name"], it["label"], tooltip=it["tooltip"]),
-                                        it, pinnable=False))
+                row = self._row(DirectionBinding(CUSTOM, it["name"], it["label"], tooltip=it["tooltip"]), it,
+                                pinnable=False)
+                lay.addWidget(row)
+                lay.addWidget(row.readout)
         lay.addStretch(1)
         self.scroll.setWidget(body)
         if named:
@@ -268,7 +355,8 @@ class AttributesPanel(QWidget):
         self.ready.emit()
 
     def _row(self, binding: DirectionBinding, it: dict[str, Any], pinnable: bool) -> AttributeRow:
-        row = AttributeRow(self.ctx, binding, it.get("unit_change"), it.get("unit", ""), pinnable)
+        row = AttributeRow(self.ctx, binding, it.get("unit_change"), it.get("unit", ""), pinnable,
+                           it.get("effects"), it.get("partners"), int(it.get("faces", 0)))
         self.rows.append(row)
         return row
 
@@ -299,10 +387,12 @@ class AttributesPanel(QWidget):
     # -- new slider from examples ---------------------------------------------------------------
     def new_slider_dialog(self) -> None:
         from ..examples_dialog import ExamplesDialog
+        from ..modal import modal
 
         dlg = ExamplesDialog(self.ctx, self)
-        if dlg.exec() == ExamplesDialog.DialogCode.Accepted:
-            self.create_slider(dlg.slider_name(), dlg.positives(), dlg.negatives(), dlg.keep_named())
+        with modal(dlg) as accepted:
+            if accepted:
+                self.create_slider(dlg.slider_name(), dlg.positives(), dlg.negatives(), dlg.keep_named())
 
     def create_slider(self, name: str, positives: list[int], negatives: list[int], keep_named: bool = True,
                       on_done: Callable[[str], None] | None = None) -> int:

@@ -115,3 +115,31 @@ def library_effects(measure: Measure, w: np.ndarray, library: DirectionLibrary, 
                                     if a in library and np.isfinite(v)}
                              for mode in modes}
     library.meta["effects_faces"] = int(len(w))
+
+
+#: |r| over the labelled faces from which an attribute is named in a slider's readout even when
+#: it did not move (the user sees "smile unchanged" where smile would be expected to follow)
+READOUT_CORRELATION = 0.2
+
+
+def readout_partners(library: DirectionLibrary, name: str, top: int = 2,
+                     threshold: float = READOUT_CORRELATION) -> list[str]:
+    """The attributes most correlated with ``name`` over the library's labelled faces."""
+    attrs, corr = library.meta.get("attributes"), library.meta.get("correlation")
+    if not attrs or corr is None or name not in attrs:
+        return []
+    row = np.asarray(corr, np.float64)[attrs.index(name)]
+    found = [(attrs[j], abs(float(r))) for j, r in enumerate(row)
+             if attrs[j] != name and attrs[j] in library and abs(float(r)) >= threshold]
+    return [n for n, _ in sorted(found, key=lambda p: -p[1])[:top]]
+
+
+def slider_effects_summary(library: DirectionLibrary, name: str) -> dict:
+    """What the editor needs to say what slider ``name`` does to the others, computed once when the
+    sliders are listed: ``effects`` (keep mode → attribute → change per slider unit, attribute
+    units; empty when the library has none stored), ``partners``, and ``faces`` measured on."""
+    effects = library[name].meta.get("effects") or {}
+    clean = {mode: {k: float(v) for k, v in vals.items() if k != name and k in library and np.isfinite(v)}
+             for mode, vals in effects.items() if mode in KEEP_MODES and isinstance(vals, dict)}
+    return {"effects": clean, "partners": readout_partners(library, name) if clean else [],
+            "faces": int(library.meta.get("effects_faces", 0))}

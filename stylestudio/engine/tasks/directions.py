@@ -98,7 +98,8 @@ def slider_from_examples(session: Any, req: SliderFromExamples, progress: Progre
 @dataclass(frozen=True)
 class DescribeSliders:
     """What the Attributes panel lists for ``model``: per library (``attributes``, the user's
-    ``custom``), one dict per direction: name, label, tooltip, unit, unit_change (None: unitless).
+    ``custom``), one dict per direction: name, label, tooltip, unit, unit_change (None: unitless),
+    and what the slider does to the other attributes (``drift.slider_effects_summary``).
     A quick look-up in the render session, which holds the libraries the sliders edit with."""
 
     model: str
@@ -114,6 +115,7 @@ class DescribeSliders:
 @task(DescribeSliders)
 def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, cancel: Cancel) -> dict[str, list]:
     from ...errors import InputError
+    from ..directions.drift import slider_effects_summary
 
     res = session.model(req.model, progress=checking(progress, cancel)).resources
     out: dict[str, list[dict[str, Any]]] = {}
@@ -138,6 +140,7 @@ def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, can
                 tip = (f"{d.label}: your slider from {d.meta.get('positives')} + {d.meta.get('negatives')} "
                        "example faces; ±2 walks from one group to the other")
             items.append({"name": d.name, "label": d.label, "tooltip": tip, "unit": unit,
-                          "unit_change": float(change) if change is not None else None})
+                          "unit_change": float(change) if change is not None else None,
+                          **slider_effects_summary(lib, d.name)})
         out[library] = items
     return out
