@@ -51,6 +51,7 @@ def fill_and_start(qtbot, w, photos: Path, results: Path, steps: int, untick: in
     new = set(w.engine.records) - before
     assert len(new) == 1, "Start did not submit one job"
     assert batch_runner(w) is not None
+    qtbot.waitUntil(lambda: not w.findChildren(ApplyToFolderDialog), timeout=3000)  # answered: deleted
     return new.pop()
 
 
@@ -107,6 +108,34 @@ def test_apply_to_folder_runs_beside_editing_and_cancels(qtbot, shoot: Path, tmp
         assert rec2.state == "cancelled"
         assert not (tmp_path / "out2" / "astro.png").exists()
         assert not [p for p in (tmp_path / "out2").rglob("*") if p.is_file() and ".tmp" in p.name]
+    finally:
+        close_window(w)
+
+
+def test_an_answered_dialog_is_deleted(qtbot, shoot: Path) -> None:
+    """The dialog must not stay behind as the window's child once answered: its widgets' slots hold
+    it, and at exit PySide then deleted them twice (a heap corruption after the last test passed)."""
+    import dataclasses
+
+    from stylestudio.app.batch_dialog import ApplyToFolderDialog
+    from stylestudio.engine.edits.direction import DirectionEdit
+
+    w = make_window(qtbot)
+    try:
+        w.holder.set(dataclasses.replace(w.holder.doc, edits=(DirectionEdit(library="sefa", name="factor1",
+                                                                             amount=1.0),)))
+        for answer in ("reject", "accept-invalid"):
+            def drive() -> None:
+                dlg = QApplication.activeModalWidget()
+                assert isinstance(dlg, ApplyToFolderDialog)
+                if answer == "accept-invalid":  # Start with no folder: told what is missing, then cancelled
+                    dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+                    assert "folder of photos" in dlg.error_label.text()
+                dlg.reject()
+
+            QTimer.singleShot(0, drive)
+            w.actions_by_name["apply_to_folder"].trigger()
+            qtbot.waitUntil(lambda: not w.findChildren(ApplyToFolderDialog), timeout=3000)
     finally:
         close_window(w)
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QPushButton, QSpinBox, QWidget)
 
 from .batch_strip import BatchStrip
+from .modal import modal
 from ..engine.document import EditDocument
 from ..errors import InputError
 
@@ -216,9 +217,11 @@ def apply_to_folder(window: "MainWindow") -> int:
                                                "its edits to a folder.")
         return 0
     dlg = ApplyToFolderDialog(doc, window)
-    if dlg.exec() != QDialog.DialogCode.Accepted:
-        return 0
-    return batch_runner(window).submit(dlg.request())
+    with modal(dlg) as accepted:
+        if not accepted:
+            return 0
+        request = dlg.request()
+    return batch_runner(window).submit(request)
 
 
 def batch_runner(window: "MainWindow") -> BatchRunner:

@@ -34,6 +34,7 @@ from .context import EditorContext
 from .dialogs import PreferencesDialog, ShortcutsDialog, about_text
 from .engine_client import EngineClient
 from .file_actions import FileActions
+from .modal import modal
 from .models_menu import ModelsMenu
 from .photo_open import PhotoOpener
 from .render_tracker import RenderTracker
@@ -303,10 +304,11 @@ class MainWindow(QMainWindow):
     # -- dialogs ----------------------------------------------------------------------------------
     def preferences_dialog(self) -> None:
         dlg = PreferencesDialog(self.settings, self.installed_models(), self)
-        if dlg.exec() != PreferencesDialog.DialogCode.Accepted:
-            return
-        old_device = self.settings.device
-        dlg.apply_to(self.settings)
+        with modal(dlg) as accepted:
+            if not accepted:
+                return
+            old_device = self.settings.device
+            dlg.apply_to(self.settings)
         self.apply_settings(device_changed=self.settings.device != old_device)
 
     def apply_settings(self, device_changed: bool = False) -> None:
@@ -326,7 +328,8 @@ class MainWindow(QMainWindow):
                  ("Pan", "Drag the picture"), ("Fit ↔ 100 %", "Double-click the picture"),
                  ("Reset one slider", "Double-click its name")]
         actions = list(self.actions_by_name.values()) + [d.toggleViewAction() for d in self.docks.values()]
-        ShortcutsDialog(actions, extra, self).exec()
+        with modal(ShortcutsDialog(actions, extra, self)):
+            pass
 
     def about_dialog(self) -> None:
         QMessageBox.about(self, "About StyleStudio", about_text())

@@ -26,6 +26,7 @@ from ..engine.document import EditDocument
 from ..engine.inversion import InversionSettings
 from ..engine.limits import PHOTO_SUFFIXES
 from ..engine.tasks import FindFaces, InvertPhoto
+from .modal import modal
 from .undo_commands import SetExportSettingsCommand
 from .qimage_arrays import qimage_from_array
 
@@ -94,7 +95,8 @@ class FaceChooserDialog(QDialog):
 
 def ask_face(parent: QWidget, thumbs: list[np.ndarray], descriptions: list[str]) -> int | None:
     dlg = FaceChooserDialog(thumbs, descriptions, parent)
-    return dlg.chosen() if dlg.exec() == QDialog.DialogCode.Accepted else None
+    with modal(dlg) as accepted:
+        return dlg.chosen() if accepted else None
 
 
 class PhotoOpener(QObject):

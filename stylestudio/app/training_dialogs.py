@@ -19,6 +19,7 @@ from ..engine.model_store import ModelStore, validate_name
 from ..engine.tasks.metrics import MeasureALS, MeasureFD, MeasurePPL
 from ..engine.tasks.train import TrainModel
 from ..errors import InputError, StyleStudioError
+from .modal import modal
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -124,9 +125,10 @@ class TrainDialog(QDialog):
 def train_model(window: "MainWindow") -> int:
     """Models ▸ Train Model…: ask, then submit the training job (0 when cancelled)."""
     dlg = TrainDialog(window)
-    if dlg.exec() != QDialog.DialogCode.Accepted:
-        return 0
-    request = dlg.request()
+    with modal(dlg) as accepted:
+        if not accepted:
+            return 0
+        request = dlg.request()
 
     def done(outcome: Any) -> None:
         window.models.fill()

@@ -38,6 +38,7 @@ from ...engine.regions.queries import QUERY_KINDS
 from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
 from ...errors import StyleStudioError
 from ..context import EditorContext
+from ..modal import modal
 from ..mask_painter import MASK_RES, to_document_mask, to_mask_array
 from ..undo_commands import EditChangeCommand, new_drag_token
 from ..qimage_arrays import qimage_from_array
@@ -426,8 +427,9 @@ class RegionsPanel(QWidget):
 
     def _build_dialog(self) -> None:
         dlg = BuildCatalogDialog(self._model or self.ctx.doc.model, self)
-        if dlg.exec() == QDialog.DialogCode.Accepted:
-            self.build_catalog(dlg.k.value(), dlg.samples.value())
+        with modal(dlg) as accepted:
+            if accepted:
+                self.build_catalog(dlg.k.value(), dlg.samples.value())
 
     def _set_catalog(self, model: str, info: dict[str, Any] | None) -> None:
         if model != self._model:
