@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtWidgets import QApplication
 
 from .. import __version__
@@ -46,4 +46,8 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     QTimer.singleShot(0, after_show)
     code = app.exec()
     window.shutdown()
+    # the whole widget tree goes now, parents before children as Qt does it, not in PySide's sweep
+    # of Python-owned objects at interpreter exit (which can delete a child twice: app/modal.py)
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return int(code)
