@@ -42,6 +42,8 @@ def main() -> int:
     ap.add_argument("--probe-faces", type=int, default=12, help="faces for the per-stage layer measurement")
     ap.add_argument("--calib-faces", type=int, default=24, help="faces for the slider unit calibration")
     ap.add_argument("--no-refit", action="store_true")
+    ap.add_argument("--effect-faces", type=int, default=12,
+                    help="labelled faces on which each slider's effect on the others is measured (0: none)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("-o", "--output", type=Path, default=None)
     args = ap.parse_args()
@@ -65,6 +67,12 @@ def main() -> int:
         lib, synth = refit_library(gen, lib, labels, pred, seed=args.seed, calib_faces=args.calib_faces,
                                    progress=progress_printer)
         print(f"SC²GAN: {len(synth)} rare-combination faces synthesised and relabelled", flush=True)
+    if args.effect_faces:  # the editor's "what the others did" readout (engine/directions/drift.py)
+        from stylestudio.engine.directions.drift import library_effects, render_measure
+        from stylestudio.engine.directions.labels import preview_stop
+
+        library_effects(render_measure(gen, pred, preview_stop(gen, 256)), labels.w[:args.effect_faces], lib,
+                        gen.num_ws, progress=progress_printer)
     out = args.output or REPO / "resources" / "directions" / args.model / "attributes.ssdir"
     out.parent.mkdir(parents=True, exist_ok=True)
     lib.save(out)
