@@ -73,8 +73,8 @@ class ApplyToFolderDialog(QDialog):
         self.budget_box.setDecimals(0)
         self.budget_box.setSuffix(" s")
         self.budget_box.setSpecialValueText("no limit (fixed steps: the same result every time)")
-        self.budget_box.setToolTip("Seconds of refinement per face; a limit makes results depend on the "
-                                   "machine's speed")
+        self.budget_box.setToolTip("Seconds per face for the whole inversion (the best likeness in that time "
+                                   "is kept); a limit makes results depend on the machine's speed")
         form.addRow("Time per face", self.budget_box)
         self.steps_box = QSpinBox()
         self.steps_box.setRange(0, 10000)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QLabel, QListWidget, QListWidgetItem, \
-    QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QInputDialog, QLabel, QListWidget, \
+    QListWidgetItem, QVBoxLayout, QWidget
 
 from ..engine.document import EditDocument
 from ..engine.inversion import InversionSettings
@@ -40,6 +40,8 @@ STAGES = {"estimate": "Finding a first likeness", "optimise": "Refining the like
           "pti": "Fine-tuning for identity", "done": "Done"}
 #: LPIPS (perceptual distance to the photo's crop) → a plain word; the number goes in a tooltip
 LIKENESS = ((0.30, "good"), (0.45, "fair"), (float("inf"), "poor"))
+BUDGET_KEY = "photo_time_budget_s"  #: the user's inversion time budget, kept in the settings file
+MAX_BUDGET_S = 3600
 
 
 def likeness(lpips: float) -> str:
@@ -52,14 +54,23 @@ def likeness_tip(lpips: float) -> str:
             f"(lower is closer; good ≤ {LIKENESS[0][0]:.2f}, fair ≤ {LIKENESS[1][0]:.2f})")
 
 
-def inversion_text(name: str, stage: str, fraction: float, lpips: float) -> str:
+def inversion_text(name: str, stage: str, fraction: float, lpips: float, remaining: float | None = None) -> str:
     """The one progress line of an inversion: what it does, how far overall, and the likeness in words.
 
     One overall percentage rather than each stage's own step count ("Refining (2/80)" beside
     "First estimate (20/21)" read as two disagreeing progress reports).
     """
     return (f"Inverting {name}: {STAGES.get(stage, stage)} · {max(0.0, min(1.0, fraction)) * 100:.0f} % · "
-            f"likeness: {likeness(lpips)}")
+            f"likeness: {likeness(lpips)}" + (f" · {remaining:.0f} s left" if remaining is not None else ""))
+
+
+def identity_text(inversion: dict) -> str:
+    """"identity 0.83 (same person ≥ 0.70)" from an inversion record; empty when it was not measured."""
+    if "identity" not in inversion:
+        return ""
+    from ..engine.inversion.identity import identity_line
+
+    return identity_line(float(inversion["identity"]), float(inversion.get("identity_threshold", float("nan"))))
 
 
 class FaceChooserDialog(QDialog):
@@ -110,8 +121,11 @@ class PhotoOpener(QObject):
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
         self.window = window
-        #: what the GUI's inversion runs (the defaults: about a minute on two CPU cores, no PTI)
+        #: what the GUI's inversion runs (the defaults: a minute, no PTI; File ▸ Photo Time Budget…)
         self.inversion_settings = InversionSettings()
+        saved = window.settings.extra.get(BUDGET_KEY)
+        if isinstance(saved, (int, float)) and not isinstance(saved, bool) and 0 <= saved <= MAX_BUDGET_S:
+            self.inversion_settings = dataclasses.replace(self.inversion_settings, time_budget=float(saved) or None)
         #: answers "which face?" → index or None; replaceable (tests, scripting)
         self.choose_face: Callable[[list[np.ndarray], list[str]], int | None] = \
             lambda thumbs, descs: ask_face(window, thumbs, descs)
@@ -127,8 +141,11 @@ class PhotoOpener(QObject):
                                       "Export the full photo with the face pasted back (off: the aligned face "
                                       "crop alone)", checkable=True)
         self.paste_action.toggled.connect(self._on_paste_toggled)
+        self.budget_action = w._action("photo_time_budget", "Photo &Time Budget…", self.ask_time_budget, "", "",
+                                       "How long inverting a photo may take (the best likeness in that time is kept)")
         menu = w.file_menu
         menu.insertAction(w.recent_menu.menuAction(), self.open_action)
+        menu.insertAction(w.recent_menu.menuAction(), self.budget_action)
         menu.insertAction(w.actions_by_name["copy"], self.paste_action)
         self._original_key: tuple | None = None  #: (photo key, size) of the crop the canvas shows as original
         w.holder.changed.connect(self._on_doc)
@@ -176,6 +193,25 @@ class PhotoOpener(QObject):
         if doc.source.kind == "photo" and doc.export.paste_back != on:
             export = dataclasses.replace(doc.export, paste_back=bool(on))
             self.window.undo_stack.push(SetExportSettingsCommand(self.window.holder, export))
+
+    # -- time budget ------------------------------------------------------------------------------
+    def ask_time_budget(self) -> None:
+        now = self.inversion_settings.time_budget or 0
+        seconds, ok = QInputDialog.getInt(self.window, "Photo Time Budget",
+                                          "Seconds to invert a photo: aligning, refining and fine-tuning "
+                                          "(0: no limit)", int(round(now)), 0, MAX_BUDGET_S, 5)
+        if ok:
+            self.set_time_budget(seconds)
+
+    def set_time_budget(self, seconds: float) -> None:
+        """Use and remember ``seconds`` (0: no limit) for the next photos opened."""
+        seconds = max(0.0, min(float(seconds), MAX_BUDGET_S))
+        self.inversion_settings = dataclasses.replace(self.inversion_settings, time_budget=seconds or None)
+        self.window.settings.extra[BUDGET_KEY] = seconds
+        self.window.settings.save()
+        self.window.statusBar().showMessage(
+            f"Photos are now inverted in {seconds:.0f} s" if seconds else "Photos are now inverted without a time limit",
+            4000)
 
     # -- opening ----------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -230,16 +266,20 @@ class PhotoOpener(QObject):
                                    resolution or u.image.shape[-1], f"{u.lpips:.6f}")
 
         request = InvertPhoto(model, path, np.asarray(landmarks, np.float32), index, settings, on_update=show,
-                              describe=lambda name, u: inversion_text(name, u.stage, u.fraction, u.lpips))
+                              describe=lambda name, u: inversion_text(name, u.stage, u.fraction, u.lpips, u.remaining))
 
         def done(source: Any) -> None:
             self.job = 0
             doc = EditDocument(model=model, source=source, title=path.stem)
             self.window.set_document(doc, None, modified=True)
             lpips = float(source.inversion.get("lpips", 0.0))
+            ident = identity_text(source.inversion)
             self.window.statusBar().showMessage(
-                f"{path.name}: face inverted, likeness {likeness(lpips)} — ready to edit", 8000)
-            self.window.render_label.setToolTip(likeness_tip(lpips))
+                f"{path.name}: face inverted, likeness {likeness(lpips)}{', ' + ident if ident else ''} — ready to edit",
+                8000)
+            self.window.render_label.setToolTip(likeness_tip(lpips) + (f"\n{ident}: cosine similarity of face "
+                                                                      "embeddings, photo vs the model's face"
+                                                                      if ident else ""))
             self.opened.emit(doc)
 
         self.job = self.window.engine.submit_task(request, done, self._failed)

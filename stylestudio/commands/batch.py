@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import bounded, cli_session, inversion_settings, steps_arg
+from .common import bounded, cli_session, inversion_settings, steps_arg, time_budget_arg
 from ..errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch threads per process (default: the cores divided among the processes); the files "
                         "are identical for any --jobs and torchrun split given the same --threads")
     p.add_argument("--faces", choices=("all", "largest"), default="all", help="every face, or the largest per photo")
-    p.add_argument("--time-budget", type=bounded(float, 0.0, None, "--time-budget"), default=None,
-                   help="seconds of latent refinement per face (results then depend on the machine's speed)")
+    p.add_argument("--time-budget", type=time_budget_arg, default=None,
+                   help="seconds per face for the whole inversion (default: no limit, so every run writes the "
+                        "same files; a limit makes results depend on the machine's speed)")
     p.add_argument("--steps", type=steps_arg, default=None,
                    help="latent refinement steps per face (default 80, about a minute on two CPU cores; 0: estimate only)")
     p.add_argument("--pti", action="store_true", help="also fine-tune the generator around each face (identity)")
@@ -83,7 +84,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError(os_error_message(args.output, exc)) from None
     quality = args.quality if args.quality is not None else recipe.export.quality
     job = BatchJob(recipe, args.input, args.output, faces=args.faces, format=args.format, quality=quality,
-                   save_projects=args.save_projects, inversion=inversion_settings(args))
+                   save_projects=args.save_projects, inversion=inversion_settings(args, unbudgeted=True))
     device = device_for_rank(args.device)
     args.model, args.device = recipe.model, device
     _, session = cli_session(args)

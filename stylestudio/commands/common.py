@@ -90,9 +90,17 @@ def steps_arg(text: str) -> int:
     return bounded(int, 0, 100000, "the number of steps")(text)
 
 
-def inversion_settings(args: argparse.Namespace):
+def time_budget_arg(text: str) -> float:
+    """``--time-budget``: seconds for the whole inversion, 0 or ``none`` for no limit (at most a day)."""
+    if text.strip().lower() in ("none", "0"):
+        return 0.0
+    return bounded(float, 1.0, 86400.0, "--time-budget (seconds, or 0/none for no limit)")(text)
+
+
+def inversion_settings(args: argparse.Namespace, unbudgeted: bool = False):
     """The InversionSettings the inversion flags ask for (``invert`` and ``batch`` share them;
-    ``--no-estimate``/``--no-encoder`` only where the command has them)."""
+    ``--no-estimate``/``--no-encoder`` only where the command has them). ``unbudgeted``: without
+    ``--time-budget`` there is no time limit (the batch: the same files on every run)."""
     import dataclasses
 
     from ..engine.inversion import InversionSettings
@@ -102,7 +110,9 @@ def inversion_settings(args: argparse.Namespace):
     if args.steps is not None:
         changes.update(steps=args.steps, optimise=args.steps > 0)
     if args.time_budget is not None:
-        changes["time_budget"] = args.time_budget
+        changes["time_budget"] = args.time_budget or None  # 0: no limit
+    elif unbudgeted:
+        changes["time_budget"] = None
     if args.pti_steps is not None:
         changes["pti_steps"] = args.pti_steps
     return dataclasses.replace(InversionSettings(), **changes)

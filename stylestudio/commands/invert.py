@@ -12,7 +12,7 @@ from pathlib import Path
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
 from .common import add_model_options, bounded, check_photo_suffix, choose_face, cli_session, inversion_settings, \
-    output_path, progress_printer, steps_arg
+    output_path, progress_printer, steps_arg, time_budget_arg
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invert", help="find the face in a photo and invert it into the model",
@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                             "up to 100 MP)")
     p.add_argument("--face", type=bounded(int, 0, 10000, "--face"), default=None, help="which face when the photo has several (see the list)")
     p.add_argument("--steps", type=steps_arg, default=None,
-                   help="W+ optimisation steps (default 80, about a minute on two CPU cores; 0: estimate only)")
-    p.add_argument("--time-budget", type=bounded(float, 0.0, None, "--time-budget"), default=None, help="stop the W+ optimisation after this many seconds")
+                   help="the most W+ optimisation steps (default 80; the time budget usually ends them first "
+                        "on a CPU; 0: estimate only)")
+    p.add_argument("--time-budget", type=time_budget_arg, default=None, metavar="SECONDS",
+                   help="seconds for the whole inversion: aligning, estimate, optimisation and --pti (default 60; "
+                        "0 or none: no limit). The best result seen in that time is kept")
     p.add_argument("--pti", action="store_true", help="also fine-tune the generator around the latent (identity)")
     p.add_argument("--pti-steps", type=steps_arg, default=None, help="fine-tuning steps with --pti (default 30)")
     p.add_argument("--no-estimate", action="store_true", help="start from the average face instead")
@@ -89,4 +92,8 @@ def cmd_invert(args: argparse.Namespace) -> int:
     seconds = source.inversion.get("seconds", 0.0)
     print(f"{args.output}: face {index} of {len(faces)}, LPIPS {final['lpips']:.3f} "
           f"after {seconds:.0f} s{' (with PTI)' if settings.pti else ''}")
+    if "identity" in source.inversion:
+        from ..engine.inversion.identity import identity_line
+
+        print(identity_line(source.inversion["identity"], source.inversion["identity_threshold"]))
     return 0

@@ -80,6 +80,8 @@ class PhotoRecord:
     faces_found: int = 0
     faces_edited: int = 0
     lpips: list[float] = field(default_factory=list)  #: per edited face: the inversion's reconstruction LPIPS
+    #: per edited face where it could be measured: face-embedding similarity, photo vs reconstruction
+    identity: list[float] = field(default_factory=list)
     seconds: float = 0.0
     projects: list[str] = field(default_factory=list)
     thumbs: list[str] = field(default_factory=list)  #: before, after (relative to the output folder)
@@ -225,6 +227,8 @@ def _process(session: Any, job: BatchJob, photo: Path, output: Path, rec: PhotoR
         lp = source.inversion.get("lpips")
         if lp is not None:
             rec.lpips.append(float(lp))
+        if source.inversion.get("identity") is not None:
+            rec.identity.append(float(source.inversion["identity"]))
     out = Path(job.output_dir) / output
     out.parent.mkdir(parents=True, exist_ok=True)
     save_image(out, picture, recipe_json(docs[0]), quality=job.quality, exif=source_exif(docs[0]))

@@ -18,7 +18,7 @@ SHEET_COLUMNS = 4  #: before/after pairs per row
 SHEET_ROWS = 10  #: rows per page (a page of a big shoot stays a sensible image)
 LABEL_PX = 16
 
-COLUMNS = ("photo", "status", "faces_found", "faces_edited", "lpips", "seconds", "output", "reason", "worker",
+COLUMNS = ("photo", "status", "faces_found", "faces_edited", "lpips", "identity", "seconds", "output", "reason", "worker",
            "peak_mib")
 
 
@@ -26,12 +26,17 @@ def _lpips(rec: PhotoRecord) -> str:
     return f"{float(np.mean(rec.lpips)):.4f}" if rec.lpips else ""
 
 
+def _identity(rec: PhotoRecord) -> str:
+    """The lowest identity similarity of the photo's faces (the one least like its person)."""
+    return f"{float(np.min(rec.identity)):.3f}" if rec.identity else ""
+
+
 def write_csv(path: Path, records: Sequence[PhotoRecord]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)
     for r in records:
-        w.writerow([r.photo, r.status, r.faces_found, r.faces_edited, _lpips(r), f"{r.seconds:.2f}", r.output,
+        w.writerow([r.photo, r.status, r.faces_found, r.faces_edited, _lpips(r), _identity(r), f"{r.seconds:.2f}", r.output,
                      r.reason, r.worker, f"{r.peak_mib:.0f}"])
     data = buf.getvalue().encode("utf-8")
     atomic_write(path, lambda f: f.write(data))
@@ -52,16 +57,18 @@ def write_html(path: Path, records: Sequence[PhotoRecord], title: str, notes: Se
         thumbs = "".join(f'<img src="{e(t)}" alt="{e(t.rsplit(".", 2)[-2])}">' for t in r.thumbs)
         out = f'<a href="{e(r.output)}">{e(r.output)}</a>' if r.output else ""
         rows.append(f"<tr class=\"{e(r.status.replace(' ', '-'))}\"><td>{e(r.photo)}</td><td>{e(r.status)}</td>"
-                    f"<td>{r.faces_edited}/{r.faces_found}</td><td>{_lpips(r)}</td><td>{r.seconds:.1f}</td>"
+                    f"<td>{r.faces_edited}/{r.faces_found}</td><td>{_lpips(r)}</td><td>{_identity(r)}</td><td>{r.seconds:.1f}</td>"
                     f"<td>{out}</td><td>{e(r.reason)}</td><td>{thumbs}</td></tr>")
     body = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left;vertical-align:top}}
 tr.failed,tr.no-face{{color:#a33}} img{{height:96px;margin-right:4px}}</style></head>
 <body><h1>{e(title)}</h1><p>{e(counts)}. LPIPS: how far the inverted face is from the photo's face
-(0 is identical, lower is better), mean over the photo's edited faces.</p>
+(0 is identical, lower is better), mean over the photo's edited faces. Identity: cosine similarity of
+face embeddings between the photo's face and the inverted one (1 is identical; the lowest of the photo's faces;
+docs/photos.md gives the "same person" threshold).</p>
 {''.join(f'<p>{e(n)}</p>' for n in notes)}
-<table><tr><th>photo</th><th>status</th><th>faces edited/found</th><th>LPIPS</th><th>seconds</th><th>output</th>
+<table><tr><th>photo</th><th>status</th><th>faces edited/found</th><th>LPIPS</th><th>identity</th><th>seconds</th><th>output</th>
 <th>reason</th><th>before / after</th></tr>
 {chr(10).join(rows)}
 </table></body></html>

@@ -41,7 +41,7 @@ from ..progress import Progress  # noqa: E402  (the engine's one convention)
 
 @dataclass(frozen=True)
 class InversionSettings:
-    """What to run. Defaults: about a minute for the default model on two CPU cores, PTI off.
+    """What to run. Defaults: a minute of wall clock for the whole inversion (``time_budget``), PTI off.
 
     The measurements behind each default are in docs/photos.md ("Why the settings are what they are").
     """
@@ -56,9 +56,17 @@ class InversionSettings:
     estimate_lr: float = 0.08  #: Adam step, in units of the mapping's per-dimension std of w
 
     optimise: bool = True
-    steps: int = 80  #: W+ steps (≈1 minute for the default model on two idle CPU cores)
-    time_budget: float | None = None  #: seconds for the W+ stage (stops early, schedule follows)
-    deadline: float | None = None  #: seconds for estimate + W+ together ("the best result in a minute")
+    #: the most W+ steps: on two CPU cores the default budget ends the stage first (the default
+    #: model takes 0.65–1 s a step), on a faster machine these steps do
+    steps: int = 80
+    #: seconds of wall clock for the whole inversion (what the caller spent aligning, the estimate,
+    #: W+ and PTI; the learning-rate schedules follow the clock). None or 0: unlimited
+    time_budget: float | None = 60.0
+    #: share of ``time_budget`` left for PTI when it is on (the rest: estimate and W+)
+    pti_share: float = 0.3
+    #: the estimate stops at this share of ``time_budget`` (it takes ~3 s of a minute)
+    estimate_share: float = 0.2
+    deadline: float | None = None  #: seconds for estimate + W+ together (the benchmark's protocol)
     lr: float = 0.1  #: Adam step in units of the mapping's per-dimension std of w
     #: most W+ steps render only up to this resolution, the last ``full_steps`` at full size
     #: (None: all full)
@@ -107,6 +115,7 @@ class InversionUpdate:
     wplus: Tensor  #: [1, num_ws, w_dim], detached, CPU
     image: Tensor | None = None  #: current reconstruction in [-1, 1] (a coarse preview in the estimate)
     result: "InversionResult | None" = None  #: only on the final ``"done"`` update
+    remaining: float | None = None  #: seconds left of ``time_budget`` (None: no budget)
 
 
 @dataclass
@@ -254,29 +263,37 @@ def _candidates(gen: Generator, w_avg: Tensor, target: Tensor, lpips: LPIPS, set
 
 def iter_inversion(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
                    lpips: LPIPS | None = None, init_wplus: np.ndarray | None = None,
-                   encoder: FeatureEncoder | None = None) -> Iterator[InversionUpdate]:
+                   encoder: FeatureEncoder | None = None, spent: float = 0.0) -> Iterator[InversionUpdate]:
     """Invert the aligned face ``target`` (HxWx3 uint8 at the model's resolution).
 
     Yields an update after every step; the last one has ``stage == "done"`` and ``result``.
     Stopping the iteration early is how a caller cancels. ``init_wplus`` replaces the estimate.
     ``encoder``: the model's trained encoder (``model_encoder(resources)``), used by the estimate
-    unless ``settings.use_encoder`` is off; None: random faces only.
+    unless ``settings.use_encoder`` is off; None: random faces only. ``spent``: seconds of
+    ``settings.time_budget`` the caller already used (finding and aligning the face).
     """
     if encoder is not None and encoder.w_dim != gen.w_dim:
         raise InputError(f"the encoder predicts {encoder.w_dim}-d codes, this model's W is {gen.w_dim}-d")
     with whole_stages(gen):
         yield from _stages(gen, target, settings, lpips, init_wplus,
-                           encoder if settings.use_encoder else None)
+                           encoder if settings.use_encoder else None, spent)
 
 
 @torch.enable_grad()  # as a decorator it applies around each step only, not to the caller between yields
 def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpips: LPIPS | None,
-            init_wplus: np.ndarray | None, encoder: FeatureEncoder | None) -> Iterator[InversionUpdate]:
+            init_wplus: np.ndarray | None, encoder: FeatureEncoder | None,
+            spent: float = 0.0) -> Iterator[InversionUpdate]:
     if target.shape[:2] != (gen.resolution, gen.resolution):
         raise InputError(f"target is {target.shape[1]}×{target.shape[0]}, the model needs "
                          f"{gen.resolution}×{gen.resolution} (align the face first)")
     clock = settings.clock
-    t0 = clock()
+    t0 = clock() - max(0.0, spent)
+    # the whole inversion's budget: the estimate may use up to ``estimate_share`` of it, PTI (when
+    # on) gets the last ``pti_share``, W+ what lies between; each stage keeps the time of a final
+    # render in hand (the result is rendered once more after the last stage)
+    total = settings.time_budget if settings.time_budget and math.isfinite(settings.time_budget) else None
+    end = None if total is None else t0 + total
+    pti_on = settings.pti and settings.pti_steps > 0
     dev = gen.device
     lpips = lpips or load_lpips(dev, size=None)
     target_t = to_tensor_image(target, dev)
@@ -300,7 +317,8 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
                "loss": float(loss.detach().mean()), "lpips": float(lp.detach().mean())}
         history.append(rec)
         return InversionUpdate(stage, step, total, f, rec["loss"], rec["lpips"], rec["seconds"],
-                               ws.detach().cpu().clone(), None if image is None else image.detach().cpu())
+                               ws.detach().cpu().clone(), None if image is None else image.detach().cpu(),
+                               remaining=None if end is None else max(0.0, end - clock()))
 
     # ---- 1. estimate ---------------------------------------------------------------------------
     origin = ""
@@ -333,7 +351,12 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         opt = torch.optim.Adam([w], lr=settings.estimate_lr * w_std, betas=(0.9, 0.999))
         yield update("estimate", 0, n_est, frac(0, 1 / max(n_est, 1)), scores_t.min(), scores_t.min(),
                      gen.broadcast_w(best[None]), first_look)
+        est_end = None if total is None else t0 + settings.estimate_share * total
+        last = 0.0
         for step in range(settings.estimate_steps):
+            began = clock()
+            if est_end is not None and began + last > est_end:
+                break
             for group in opt.param_groups:
                 group["lr"] = settings.estimate_lr * w_std * _schedule(step / settings.estimate_steps)
             img = gen.synthesize(gen.styles(w.expand(1, gen.num_ws, -1)), stop_resolution=res).image
@@ -342,6 +365,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             loss.sum().backward()
             opt.step()
             show = img if (step + 1) % settings.preview_every == 0 or step + 1 == settings.estimate_steps else None
+            last = clock() - began
             yield update("estimate", step + 1, n_est, frac(0, (step + 2) / n_est), loss, lp,
                          w.expand(1, gen.num_ws, -1), show)
         w0 = w.detach().clone()
@@ -355,18 +379,22 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         opt = torch.optim.Adam([w, delta], lr=settings.lr * w_std, betas=(0.9, 0.999))
         full_share = min(1.0, settings.full_steps / settings.steps) * 2.0  # full steps cost ~2× a preview step
         start = clock()
-        budget = settings.time_budget
+        budget = None
+        if end is not None:
+            budget = max(1e-3, end - (settings.pti_share * total if pti_on else 0.0) - start)
         if settings.deadline is not None:
             left = max(1e-3, settings.deadline - (start - t0))
             budget = left if budget is None else min(budget, left)
         last = 0.0  # the previous step's seconds: a step that would end past the budget is not begun
         fall = settings.delta_weight_fall  # decided at the first step, from how far the estimate is
+        tail = 0.0 if pti_on else 0.5  # the final render costs about half a step
+        best_loss, best_ws = math.inf, None  # the best code seen is the result, not the last one
         for step in range(settings.steps):
             began = clock()
             t = step / settings.steps
             if budget:
                 t = max(t, (began - start) / budget)
-                if began - start + last > budget:
+                if began - start + last * (1.0 + tail) > budget:
                     break
             for group in opt.param_groups:
                 group["lr"] = settings.lr * w_std * _schedule(t)
@@ -378,6 +406,8 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             if step == 0:
                 fall = _penalty_fall(settings, float(lp.detach().mean()))
             reg = _delta_weight(settings, t, fall) * (delta / w_std).square().mean()
+            if full and float(loss.detach().sum()) < best_loss:  # previews' losses do not compare
+                best_loss, best_ws = float(loss.detach().sum()), ws.detach().clone()
             opt.zero_grad(set_to_none=True)
             (loss.sum() + reg).backward()
             opt.step()
@@ -385,7 +415,9 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             last = clock() - began
             yield update("optimise", step + 1, n_opt, frac(1, max(t, (step + 1) / settings.steps)),
                          loss, lp, ws, show)
-    ws = (w + delta).detach()
+        ws = best_ws if best_ws is not None else (w + delta).detach()
+    else:
+        ws = (w + delta).detach()
 
     # ---- 3. PTI -------------------------------------------------------------------------------
     deltas: dict[str, np.ndarray] | None = None
@@ -401,12 +433,15 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         # well gains little, and a step that overshoots must not make the result worse than W+ alone
         best_loss, best = math.inf, None
         last = 0.0
+        pti_budget = settings.pti_time_budget or None
+        if end is not None:
+            pti_budget = max(1e-3, min(pti_budget or math.inf, end - start))
         for step in range(settings.pti_steps):
             began = clock()
             t = step / settings.pti_steps
-            if settings.pti_time_budget:
-                t = max(t, (began - start) / settings.pti_time_budget)
-                if began - start + last > settings.pti_time_budget:
+            if pti_budget:
+                t = max(t, (began - start) / pti_budget)
+                if began - start + last * 1.5 > pti_budget:
                     break
             for group in opt.param_groups:
                 group["lr"] = settings.pti_lr * _schedule(t, rampup=0.2, rampdown=0.2)
@@ -441,18 +476,23 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
     yield final
 
 
+def time_left(update: InversionUpdate) -> str:
+    """``", 42 s left"`` for a progress line; empty without a budget."""
+    return "" if update.remaining is None else f", {update.remaining:.0f} s left"
+
+
 def invert(gen: Generator, target: np.ndarray, settings: InversionSettings = InversionSettings(),
            progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
            on_update: Callable[[InversionUpdate], None] | None = None,
-           lpips: LPIPS | None = None, encoder: FeatureEncoder | None = None) -> InversionResult:
+           lpips: LPIPS | None = None, encoder: FeatureEncoder | None = None, spent: float = 0.0) -> InversionResult:
     """Run :func:`iter_inversion` to the end; ``cancelled()`` returning true raises :class:`Cancelled`."""
     names = {"estimate": "first estimate", "optimise": "refining the latent", "pti": "fine-tuning for identity",
              "done": "done"}
-    for u in iter_inversion(gen, target, settings, lpips, encoder=encoder):
+    for u in iter_inversion(gen, target, settings, lpips, encoder=encoder, spent=spent):
         if on_update is not None:
             on_update(u)
         if progress is not None:
-            progress(f"{names[u.stage]} ({u.step}/{u.total}, LPIPS {u.lpips:.3f})", u.fraction)
+            progress(f"{names[u.stage]} ({u.step}/{u.total}, LPIPS {u.lpips:.3f}{time_left(u)})", u.fraction)
         if u.result is not None:
             return u.result
         if cancelled is not None and cancelled():
