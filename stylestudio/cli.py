@@ -25,7 +25,7 @@ from .commands.common import (add_model_options, bounded, check_psi, check_seed,
 from .errors import StyleStudioError
 
 COMMAND_MODULES = ("models", "generate", "project", "transfer", "catalog", "invert", "edit", "directions", "batch", "metrics",
-                   "encoders", "discover", "train", "textpaths")
+                   "encoders", "discover", "train", "textpaths", "train_encoder")
 
 
 class OneLineParser(argparse.ArgumentParser):

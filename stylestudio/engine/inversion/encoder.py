@@ -12,12 +12,13 @@ feature spec, training and validation figures) beside ``<name>.npz`` read with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from torch import Tensor
 
 from ...errors import InputError
 from ..perceptual import LPIPS, load_lpips
+
+if TYPE_CHECKING:
+    from .net_encoder import NetEncoder
 
 ENCODER_FORMAT = "stylestudio-encoder"
 ENCODER_VERSION = 1
@@ -83,7 +87,11 @@ def pooled_features(lpips: LPIPS, images: Tensor, spec: FeatureSpec) -> Tensor:
     if lpips.size is not None and lpips.size != spec.size:
         raise ValueError("pooled_features needs an LPIPS module that does not resize (size=None)")
     x = downsample(downsample(images, TRAINING_SIZE) if images.shape[-1] > TRAINING_SIZE else images, spec.size)
-    feats = lpips.features(x)
+    return pool_features(lpips.features(x), x, spec)
+
+
+def pool_features(feats: list[Tensor], x: Tensor, spec: FeatureSpec) -> Tensor:
+    """The pooling of :func:`pooled_features`, for a caller that needs the VGG maps too."""
     parts = []
     for i in spec.stats:
         f = feats[i].flatten(2)
@@ -215,12 +223,25 @@ class FeatureEncoder:
         return int(self.x_mean.shape[0])
 
 
-def model_encoder(resources: Any, name: str = "default") -> FeatureEncoder | None:
+def model_encoder(resources: Any, name: str = "default") -> "FeatureEncoder | NetEncoder | None":
     """The encoder shipped (or trained by the user) for ``resources``' model; None when there is none.
 
-    A file that exists but is damaged or made for another model raises :class:`InputError`
-    rather than silently inverting without it.
+    The network encoder (``<name>.pt``, :mod:`.net_encoder`) comes first; when its file is
+    damaged or made for another model, one warning line says so and the ridge encoder
+    (``<name>.json``) is used instead, because inverting still works from its weaker estimate.
+    A damaged ridge file raises :class:`InputError` rather than silently inverting without it.
     """
+    from .net_encoder import NetEncoder
+
+    if resources.find_file("encoder", f"{name}.pt") is not None:
+        try:
+            net = resources.get("net-encoder", name)
+        except InputError as exc:
+            logging.getLogger(__name__).warning("%s; using the ridge encoder instead", exc)
+            net = None
+            resources.put("net-encoder", name, None)  # warn once, not on every photo
+        if net is not None:
+            return net
     if resources.find_file("encoder", f"{name}.json") is None:
         return None
     return resources.get("encoder", name)
