@@ -243,22 +243,24 @@ def box_table(gen, query_for, names: list[str], args, size: int, stop: int | Non
             q = query_for(n, s, r)
             secs.append(time.perf_counter() - q0)
             img = render(gen, [blend_styles(s, r, q, 1.0)], size, stop)[0]
-            rows[n].append(box_change(timg, img, n, args.dilate))
+            rows[n].append(box_change(timg, img, n, args.dilate) + box_change(timg, img, n, args.dilate, True)[1:])
         if (i + 1) % 5 == 0 or i + 1 == args.pairs:
             print(f"  … {i + 1}/{args.pairs} pairs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     print()
-    print(f"face-part boxes of the FFHQ layout (margin {args.dilate:g} of the side), {args.pairs} pairs from "
+    print(f"face-part boxes of the FFHQ layout (margin {args.dilate:g} of the side; face: the outside on the inner "
+          f"face box only), {args.pairs} pairs from "
           f"seed {args.seed_base + 2 * args.first_pair}, {'fitted' if args.fit else 'unfitted'} transfers")
-    header = f"{'part':8s} {'box':>6s} {'in':>6s} {'out':>6s} {'out/in':>7s}  goal ≤ 0.15"
+    header = f"{'part':8s} {'box':>6s} {'in':>6s} {'out':>6s} {'face':>6s} {'out/in':>7s} {'face/in':>7s}  goal ≤ 0.15"
     print(header)
     print("-" * len(header))
     ratios = []
     for n in names:
-        cin, cout = np.array(rows[n]).mean(0)
+        cin, cout, cface = np.array(rows[n]).mean(0)
         ratios.append(cout / max(cin, 1e-9))
-        print(f"{n:8s} {box_mask(n, size).mean() * 100:5.1f}% {cin:6.2f} {cout:6.2f} {ratios[-1]:7.3f}  "
+        print(f"{n:8s} {box_mask(n, size).mean() * 100:5.1f}% {cin:6.2f} {cout:6.2f} {cface:6.2f} {ratios[-1]:7.3f} "
+              f"{cface / max(cin, 1e-9):7.3f}  "
               f"{'yes' if ratios[-1] <= 0.15 else 'NO'}")
-    print(f"{'mean':8s} {'':6s} {'':6s} {'':6s} {np.mean(ratios):7.3f}  {sum(x <= 0.15 for x in ratios)}/{len(ratios)} parts")
+    print(f"{'mean':8s} {'':6s} {'':6s} {'':6s} {'':6s} {np.mean(ratios):7.3f} {'':7s}  {sum(x <= 0.15 for x in ratios)}/{len(ratios)} parts")
     anchor = float(np.median(anchors))
     what = "fit" if args.fit else "query"
     print(f"{what} per transfer: median {np.median(secs):.3f} s, max {np.max(secs):.3f} s; anchor (one plain render "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylestudio.engine.regions.boxes import FACE_BOXES, FFHQ_LANDMARKS, box_change, box_mask, box_ratio
+from stylestudio.engine.regions.boxes import (FACE_BOXES, FFHQ_LANDMARKS, box_change, box_mask, box_ratio,
+                                              inner_face_mask)
 
 SIZE = 128
 
@@ -73,3 +74,20 @@ def test_nothing_changed_inside_is_infinitely_unlocal_and_unknown_parts_are_name
     assert box_ratio(before, after, "mouth") == float("inf")
     with pytest.raises(KeyError, match="no face-part box 'ears'"):
         box_mask("ears", SIZE)
+
+
+def test_the_face_only_outside_counts_the_inner_face_and_not_the_background() -> None:
+    """A hair transfer that also recolours the background and the side hair (outside the crown box
+    and the face) leaks by the plain measure but not onto the face; a tint of the face counts."""
+    face = inner_face_mask(SIZE)
+    le, re, _, ml, mr = (FFHQ_LANDMARKS * SIZE).astype(int)
+    assert face[le[1], le[0]] and face[re[1], re[0]] and face[ml[1], ml[0]] and face[mr[1], mr[0]]
+    assert not face[2, 2] and not face[SIZE - 3, SIZE // 2]  # a corner, the bottom edge (neck, clothes)
+    before = np.zeros((SIZE, SIZE, 3))
+    after = before.copy()
+    after[box_mask("hair", SIZE)] = 30.0
+    after[~face & ~box_mask("hair", SIZE)] = 3.0
+    assert box_ratio(before, after, "hair") > 0.05
+    assert box_change(before, after, "hair", face_only=True) == (pytest.approx(30.0), 0.0)
+    after[face] = 6.0
+    assert box_change(before, after, "hair", face_only=True)[1] == pytest.approx(6.0)

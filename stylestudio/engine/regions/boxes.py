@@ -16,6 +16,11 @@ Each box is built from those landmarks and the interocular distance ``d`` (0.246
 * **hair**: the crown above the forehead, 1 d beyond either eye across, from the top down to
   1 d above the eyes (on a bald face, the scalp).
 
+A fixed **inner face** box (1/2 d beyond either eye across, from 0.6 d above the eyes, over the
+eyebrows, to 0.6 d below the mouth, about the chin) says how much of the leak lands on the face
+itself: for hair, whose box holds only the crown, hair hanging down the sides is outside the box
+and counts as leak there, while a change of the face is a leak by any standard.
+
 The measure is the mean absolute change (RGB mean, 0–255) outside the box divided by the mean
 change inside it; a band of ``margin`` (a share of the side, default 0.03 as the cluster measure)
 around the box counts for neither, since a part's look fades out across its edge.
@@ -46,23 +51,41 @@ def _boxes() -> dict[str, tuple[float, float, float, float]]:
     }
 
 
+def _inner_face() -> tuple[float, float, float, float]:
+    (lx, ly), (rx, ry), _, (_, mly), (_, mry) = FFHQ_LANDMARKS
+    d = rx - lx
+    return (lx - 0.5 * d, (ly + ry) / 2 - 0.6 * d, rx + 0.5 * d, (mly + mry) / 2 + 0.6 * d)
+
+
 #: part → (x0, y0, x1, y1) as shares of the picture's side (x to the right, y down)
 FACE_BOXES: Mapping[str, tuple[float, float, float, float]] = _boxes()
+#: the inner face (eyebrows to chin), where a leak of any part's transfer matters most
+INNER_FACE: tuple[float, float, float, float] = _inner_face()
 
 
-def box_mask(part: str, size: int) -> np.ndarray:
-    """Bool [size, size]: the pixels whose centres lie in ``part``'s box."""
-    try:
-        x0, y0, x1, y1 = FACE_BOXES[part]
-    except KeyError:
-        raise KeyError(f"no face-part box {part!r} (known: {', '.join(FACE_BOXES)})") from None
+def _in_box(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
     c = (np.arange(size) + 0.5) / size
     return ((c[:, None] >= y0) & (c[:, None] < y1)) & ((c[None, :] >= x0) & (c[None, :] < x1))
 
 
-def box_change(before: np.ndarray, after: np.ndarray, part: str, margin: float = 0.03) -> tuple[float, float]:
+def box_mask(part: str, size: int) -> np.ndarray:
+    """Bool [size, size]: the pixels whose centres lie in ``part``'s box."""
+    if part not in FACE_BOXES:
+        raise KeyError(f"no face-part box {part!r} (known: {', '.join(FACE_BOXES)})")
+    return _in_box(FACE_BOXES[part], size)
+
+
+def inner_face_mask(size: int) -> np.ndarray:
+    """Bool [size, size]: the inner face box (:data:`INNER_FACE`)."""
+    return _in_box(INNER_FACE, size)
+
+
+def box_change(before: np.ndarray, after: np.ndarray, part: str, margin: float = 0.03,
+               face_only: bool = False) -> tuple[float, float]:
     """Mean |after − before| (RGB mean) inside ``part``'s box and outside it (beyond a band of
-    ``margin`` of the side). Images: [H, W, 3] (or [H, W]), square, any one scale."""
+    ``margin`` of the side; with ``face_only``, only where the outside is on the inner face).
+    Images: [H, W, 3] (or [H, W]), square, any one scale."""
     d = np.abs(np.asarray(after, np.float64) - np.asarray(before, np.float64))
     if d.ndim == 3:
         d = d.mean(-1)
@@ -70,6 +93,8 @@ def box_change(before: np.ndarray, after: np.ndarray, part: str, margin: float =
         raise ValueError(f"box_change needs square images, got {d.shape[1]}×{d.shape[0]}")
     inside = box_mask(part, d.shape[0])
     outside = ~dilate(inside, max(1, round(margin * d.shape[0]))) if margin > 0 else ~inside
+    if face_only:
+        outside &= inner_face_mask(d.shape[0])
     return float(d[inside].mean()), float(d[outside].mean())
 
 
