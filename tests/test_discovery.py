@@ -373,3 +373,32 @@ def test_library_tasks_list_rename_and_remove():
     assert "listed" not in tasks.run(session, DiscoveredLibraries(TINY))
     with pytest.raises(InputError, match="no direction library 'listed'"):
         session.model(TINY).resources.get("directions", "listed")
+
+
+def test_a_renamed_direction_keeps_answering_to_its_former_names(tmp_path):
+    """Projects and recipes name a direction; renaming it (even twice, or back) must not break them."""
+    rng = np.random.default_rng(0)
+    lib = DirectionLibrary("m", [Direction(n, n, rng.normal(size=4).astype(np.float32), (), 1.0)
+                                 for n in ("direction_1", "direction_2")], kind="discovered")
+    v1 = lib["direction_1"].vector
+    lib.rename("direction_1", "jaw", "Jaw")
+    lib.rename("jaw", "jaw_line", "Jaw line")
+    assert lib.names() == ["jaw_line", "direction_2"]
+    for former in ("direction_1", "jaw", "jaw_line"):
+        assert former in lib and lib.canonical(former) == "jaw_line" and np.array_equal(lib[former].vector, v1)
+    assert sorted(lib.former_names("jaw_line")) == ["direction_1", "jaw"]
+    assert torch.equal(lib.delta("direction_1", 1.5, 3, keep=("direction_2",)),
+                       lib.delta("jaw_line", 1.5, 3, keep=("direction_2",)))
+    with pytest.raises(InputError, match="already"):
+        lib.rename("direction_2", "jaw_line")
+    path = tmp_path / "l.ssdir"
+    lib.save(path)
+    back = DirectionLibrary.load(path)  # the former names are saved with the library
+    assert back.canonical("direction_1") == "jaw_line" and back.meta["renamed"] == lib.meta["renamed"]
+    back.rename("jaw_line", "direction_1")  # renamed back: no alias points at itself
+    assert back.names() == ["direction_1", "direction_2"]
+    assert back.renamed == {"jaw": "direction_1", "jaw_line": "direction_1"}
+    back.remove("jaw")  # removing by a former name removes the direction and its former names
+    assert back.names() == ["direction_2"] and back.renamed == {} and "jaw" not in back
+    back.meta["renamed"] = {"a": "b", "b": "a"}  # a hand-edited cycle is not followed forever
+    assert "a" not in back

@@ -54,15 +54,25 @@ def test_discover_then_use_rename_and_remove(capsys, tmp_path):
     b = np.asarray(Image.open(moved), np.float32)
     assert np.abs(a - b).mean() > 0.5
 
+    project = tmp_path / "before_rename.stylestudio"  # saved while the direction had its first name
+    assert run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set", "direction_3=+2",
+               "-o", str(tmp_path / "p.png"), "--save-project", str(project))[0] == 0
     rc, out, _ = run(capsys, "directions", "rename", "clitest", "direction_3", "Hair volume", *MODEL)
     assert rc == 0 and "hair_volume" in out
-    renamed = tmp_path / "renamed.png"
+    assert DirectionLibrary.load(path).names() == ["direction_1", "direction_2", "hair_volume"]
+    renamed, old_name, reopened = (tmp_path / f"{n}.png" for n in ("renamed", "old_name", "reopened"))
     rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set",
-                     "Hair volume=+2", "--keep", "none", "-o", str(renamed))
+                     "Hair volume=+2", "-o", str(renamed))
     assert rc == 0, err
+    # the former name still names it, and the project saved before the rename renders as before
     rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set",
-                     "direction_3=+2", "-o", str(renamed))
-    assert rc == 2 and "no slider 'direction_3'" in err
+                     "direction_3=+2", "-o", str(old_name))
+    assert rc == 0, err
+    rc, _, err = run(capsys, "render-project", str(project), "-o", str(reopened))
+    assert rc == 0, err
+    for p in (old_name, reopened):
+        assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(renamed))), p.name
+    assert np.array_equal(np.asarray(Image.open(renamed)), np.asarray(Image.open(moved)))
 
     rc, out, _ = run(capsys, "directions", "remove", "clitest", "direction_1", *MODEL)
     assert rc == 0 and DirectionLibrary.load(path).names() == ["direction_2", "hair_volume"]

@@ -58,20 +58,31 @@ def test_discover_while_dragging_then_rename_use_and_delete(qtbot):
         assert [panel.list.item(i).text() for i in range(panel.list.count())] == \
             ["Direction 1", "Direction 2", "Direction 3"]
 
-        # rename Direction 2 as a person would: edit its name in the list
+        # use Direction 2, then rename it as a person would: edit its name in the list
         w.docks["discover"].raise_()
+        first = panel.group.row("Direction 2").slider
+        qtbot.waitUntil(first.isVisible, timeout=5000)
+        half = first.maximum() // 2
+        first.setValue(half)
+        qtbot.waitUntil(lambda: isinstance(w.holder.doc.edit("guidisc:direction_2"), DirectionEdit), timeout=5000)
         panel.list.item(1).setText("Jaw")
         qtbot.waitUntil(lambda: [d["name"] for d in panel.libraries.get("guidisc", [])]
                         == ["direction_1", "jaw", "direction_3"], timeout=10000)
         assert panel.list.item(1).text() == "Jaw"
 
-        # use it: its slider moves the face through a DirectionEdit of the library
-        wait_final(qtbot, w)
-        before = canvas_array(w)
+        # the renamed slider still shows the edit made under the former name, and moving it moves
+        # that same edit (no second edit of the same direction)
+        qtbot.waitUntil(lambda: panel.group is not None and "Jaw" in [r.binding.label for r in panel.group.rows],
+                        timeout=5000)
         slider = panel.group.row("Jaw").slider
         qtbot.waitUntil(slider.isVisible, timeout=5000)
+        assert slider.value() == half
+        wait_final(qtbot, w)
+        before = canvas_array(w)
         slider.setValue(slider.maximum())
-        qtbot.waitUntil(lambda: isinstance(w.holder.doc.edit("guidisc:jaw"), DirectionEdit), timeout=5000)
+        qtbot.waitUntil(lambda: w.holder.doc.edit("guidisc:direction_2").amount == 3.0, timeout=5000)
+        mine = [e for e in w.holder.doc.edits if getattr(e, "library", None) == "guidisc"]
+        assert [(e.id, e.name) for e in mine] == [("guidisc:direction_2", "jaw")]
         wait_final(qtbot, w, 20000)
         after = canvas_array(w)
         assert np.abs(before.astype(int) - after.astype(int)).mean() > 0.5

@@ -107,9 +107,9 @@ def apply_sliders(doc, library, library_name: str, sets: list[tuple[str, float]]
     if library_name == ATTRIBUTES:
         doc = doc.with_attributes(settings)
     for text, value in sets:
-        name = resolve_name(text, labels)
+        name = resolve_name(library.canonical(text), labels)  # a renamed direction's former name still works
         existing = next((e for e in doc.edits if isinstance(e, DirectionEdit)
-                         and e.library == library_name and e.name == name), None)
+                         and e.library == library_name and library.canonical(e.name) == name), None)
         kw = {"id": existing.id} if existing is not None else {}
         doc = doc.with_edit(DirectionEdit(library=library_name, name=name, amount=value,
                                           keep=settings.keep_for(names, name), **kw))

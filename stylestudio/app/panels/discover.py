@@ -275,7 +275,7 @@ class DiscoverPanel(QWidget):
             self.group.deleteLater()
             self.group = None
         if items:
-            self.group = SliderGroup(self.ctx, [DirectionBinding(name, d["name"], d["label"]) for d in items])
+            self.group = SliderGroup(self.ctx, [DirectionBinding(name, d["name"], d["label"], former=tuple(d.get("former", ()))) for d in items])
             self.sliders_box.addWidget(self.group)
         self.delete_button.setEnabled(bool(items))
         self.delete_library_button.setEnabled(bool(name))

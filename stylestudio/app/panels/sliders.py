@@ -143,6 +143,7 @@ class DirectionBinding:
     minimum: float = -3.0
     maximum: float = 3.0
     tooltip: str = ""
+    former: tuple[str, ...] = ()  #: earlier names of a renamed direction: edits saved then are still this slider's
 
     #: the edit kind the slider moves, and the prefix of its edit id (subclasses change them)
     edit_type: ClassVar[type] = DirectionEdit
@@ -152,12 +153,21 @@ class DirectionBinding:
     def key(self) -> str:
         return f"{self.key_prefix}{self.library}:{self.name}"
 
-    def value(self, doc: EditDocument) -> float:
+    def edit(self, doc: EditDocument) -> Any:
+        """This slider's edit in ``doc`` (also one saved under a former name of the direction)."""
         e = doc.edit(self.key)
+        for old in self.former:
+            if e is not None:
+                break
+            e = doc.edit(f"{self.key_prefix}{self.library}:{old}")
+        return e
+
+    def value(self, doc: EditDocument) -> float:
+        e = self.edit(doc)
         return float(e.amount) if isinstance(e, self.edit_type) else 0.0
 
     def enabled(self, doc: EditDocument) -> bool:
-        e = doc.edit(self.key)
+        e = self.edit(doc)
         return e is None or e.enabled
 
     def extra_fields(self, doc: EditDocument) -> dict[str, Any]:
@@ -166,10 +176,12 @@ class DirectionBinding:
 
     def apply(self, doc: EditDocument, value: float) -> EditDocument:
         value = round(float(value), 4)
-        old = doc.edit(self.key)
+        old = self.edit(doc)
         if value == 0.0:
-            return doc.without_edit(self.key) if old is not None else doc
+            return doc.without_edit(old.id) if old is not None else doc
         fields = {"amount": value, **self.extra_fields(doc)}
+        if isinstance(old, self.edit_type) and old.name != self.name:  # saved before a rename: now named so
+            fields["name"] = self.name
         if isinstance(old, self.edit_type):
             if all(getattr(old, k) == v for k, v in fields.items()):
                 return doc
@@ -290,8 +302,10 @@ class SliderRow(QWidget):
                                     interactive=interactive, before=doc))
 
     def reset(self) -> None:
-        if self.ctx.doc.edit(self.binding.key) is not None:
-            self.ctx.push(ResetEditCommand(self.ctx.holder, self.binding.key, self.binding.label))
+        find = getattr(self.binding, "edit", None)  # a direction also finds edits saved under a former name
+        e = find(self.ctx.doc) if find is not None else self.ctx.doc.edit(self.binding.key)
+        if e is not None:
+            self.ctx.push(ResetEditCommand(self.ctx.holder, e.id, self.binding.label))
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
         # Scrolling the panel must not change the value box it passes over: wheel only when focused.
@@ -389,7 +403,7 @@ class DirectionSlidersPanel(QWidget):
         if model != self._model:
             return
         bindings = [DirectionBinding(self.library, it["name"], it["label"], self.minimum, self.maximum,
-                                     it.get("tooltip", "")) for it in items]
+                                     it.get("tooltip", ""), tuple(it.get("former", ()))) for it in items]
         self.group = SliderGroup(self.ctx, bindings)
         self.scroll.setWidget(self.group)
         if self.library == "sefa":

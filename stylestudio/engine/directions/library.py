@@ -71,13 +71,61 @@ class DirectionLibrary:
         self.meta = dict(meta or {})
 
     def __contains__(self, name: str) -> bool:
-        return name in self.directions
+        return self.canonical(name) in self.directions
 
     def __getitem__(self, name: str) -> Direction:
         try:
-            return self.directions[name]
+            return self.directions[self.canonical(name)]
         except KeyError:
             raise InputError(f"no direction {name!r} (have: {', '.join(self.directions)})") from None
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Earlier names of renamed directions → their names now (kept in ``meta``, so saved).
+
+        Projects and recipes name a direction; renaming it in the library must not break them."""
+        table = self.meta.get("renamed")
+        if not isinstance(table, dict):
+            table = self.meta["renamed"] = {}
+        return table
+
+    def canonical(self, name: str) -> str:
+        """``name`` itself, or what the direction once called ``name`` is called now."""
+        for _ in range(len(self.renamed) + 1):  # a hand-edited cycle ends instead of looping
+            if name in self.directions or name not in self.renamed:
+                return name
+            name = str(self.renamed[name])
+        return name
+
+    def former_names(self, name: str) -> list[str]:
+        """What direction ``name`` was called before (a slider still finds edits made then)."""
+        return [was for was, now in self.renamed.items() if now == name]
+
+    def rename(self, old: str, new: str, label: str | None = None) -> None:
+        """Rename ``old`` to ``new``, remembering ``old`` so what named it still finds it."""
+        from dataclasses import replace
+
+        d = self[old]
+        if new != d.name and new in self.directions:
+            raise InputError(f"there is already a direction {new!r}")
+        self.directions = {(new if n == d.name else n): (replace(v, name=new, label=label or v.label)
+                                                          if n == d.name else v)
+                           for n, v in self.directions.items()}
+        table = self.renamed
+        for was, now in list(table.items()):
+            if now == d.name:
+                table[was] = new
+        if new != d.name:
+            table[d.name] = new
+        table.pop(new, None)
+
+    def remove(self, name: str) -> None:
+        """Remove a direction; its earlier names go with it."""
+        gone = self.canonical(name)
+        del self.directions[self[name].name]
+        for was, now in list(self.renamed.items()):
+            if now == gone:
+                del self.renamed[was]
 
     def names(self) -> list[str]:
         return list(self.directions)

@@ -6,7 +6,6 @@ every resource); a shipped library itself is never deleted.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from ... import paths
@@ -58,7 +57,7 @@ def direction_key(text: str) -> str:
 def resolve(lib: DirectionLibrary, text: str) -> str:
     """The name of the direction called ``text`` (its name or label, case and spacing ignored)."""
     if text in lib:
-        return text
+        return lib.canonical(text)
     for name, d in lib.directions.items():
         if direction_key(text) in (direction_key(name), direction_key(d.label)):
             return name
@@ -71,11 +70,9 @@ def rename_direction(model: str, library: str, old: str, new: str) -> tuple[Path
     _, lib = find_library(model, library)
     name = resolve(lib, old)
     key = direction_key(new)
-    if key != name and key in lib:
+    if lib.canonical(key) != name and key in lib:  # a name taken, now or once (projects use it)
         raise InputError(f"library {library!r} already has a direction {key!r}")
-    label = " ".join(str(new).split())[:MAX_NAME]
-    lib.directions = {(key if n == name else n): (replace(d, name=key, label=label) if n == name else d)
-                      for n, d in lib.directions.items()}
+    lib.rename(name, key, " ".join(str(new).split())[:MAX_NAME])
     path = user_path(model, library)
     lib.save(path)
     return path, key
@@ -84,7 +81,7 @@ def rename_direction(model: str, library: str, old: str, new: str) -> tuple[Path
 def remove_direction(model: str, library: str, name: str) -> Path:
     """Remove one direction (the library is saved in the user data folder)."""
     _, lib = find_library(model, library)
-    del lib.directions[resolve(lib, name)]
+    lib.remove(resolve(lib, name))
     path = user_path(model, library)
     lib.save(path)
     return path

@@ -141,6 +141,7 @@ def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, can
                        "example faces; ±2 walks from one group to the other")
             items.append({"name": d.name, "label": d.label, "tooltip": tip, "unit": unit,
                           "unit_change": float(change) if change is not None else None,
+                          "former": lib.former_names(d.name),
                           **slider_effects_summary(lib, d.name)})
         out[library] = items
     return out

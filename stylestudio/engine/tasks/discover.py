@@ -78,8 +78,8 @@ def discover_directions(session: Any, req: Discover, progress: Progress, cancel:
 
 
 def _describe(lib: Any) -> list[dict[str, Any]]:
-    return [{"name": d.name, "label": d.label, "layers": list(d.layers), "row_weights": list(d.row_weights)}
-            for d in lib.directions.values()]
+    return [{"name": d.name, "label": d.label, "layers": list(d.layers), "row_weights": list(d.row_weights),
+             "former": lib.former_names(d.name)} for d in lib.directions.values()]
 
 
 @dataclass(frozen=True)
