@@ -89,8 +89,8 @@ def effects_line(value: float, effects: dict[str, dict[str, float]], partners: l
     parts = [f"{infos[n].label} " + ("unchanged" if units[n] < UNCHANGED else _format_change(infos[n], moved[n]))
              for n in shown]
     rest = [n for n in moved if n not in shown]
-    if rest and all(units[n] < UNCHANGED for n in rest):
-        parts.append("others unchanged")
+    if rest:  # the line stays short; "…" says that more moved than it names
+        parts.append("others unchanged" if all(units[n] < UNCHANGED for n in rest) else "…")
     return " · ".join(parts)
 
 
