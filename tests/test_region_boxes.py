@@ -91,3 +91,25 @@ def test_the_face_only_outside_counts_the_inner_face_and_not_the_background() ->
     assert box_change(before, after, "hair", face_only=True) == (pytest.approx(30.0), 0.0)
     after[face] = 6.0
     assert box_change(before, after, "hair", face_only=True)[1] == pytest.approx(6.0)
+
+
+@pytest.mark.slow
+def test_the_default_cli_transfer_is_local_by_the_boxes(default_generator, tmp_path, capsys) -> None:
+    """``stylestudio transfer --region mouth`` (and eyes, nose) with no other flag: the default model's
+    picture changes in the part's FFHQ-layout box and at most 15 % as much outside it."""
+    from PIL import Image
+
+    from stylestudio.cli import main
+
+    plain = tmp_path / "plain.png"
+    assert main(["generate", "--seed", "12", "--size", "256", "-o", str(plain)]) == 0
+    base = np.asarray(Image.open(plain)).astype(np.float32)
+    for part in ("mouth", "eyes", "nose"):
+        out = tmp_path / f"{part}.png"
+        assert main(["transfer", "--target", "seed:12", "--reference", "seed:34", "--region", part,
+                     "--size", "256", "-o", str(out)]) == 0, capsys.readouterr().err
+        after = np.asarray(Image.open(out)).astype(np.float32)
+        cin, cout = box_change(base, after, part)
+        print(f"{part}: in {cin:.2f} out {cout:.2f} out/in {cout / cin:.3f}")
+        assert cin > 1.0, part  # the part took something of the reference's look
+        assert cout <= 0.15 * cin, part
