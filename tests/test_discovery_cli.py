@@ -43,6 +43,9 @@ def test_discover_then_use_rename_and_remove(capsys, tmp_path):
     assert rc == 0 and "clitest" in out and "discovered" in out and "3 directions" in out
     rc, out, _ = run(capsys, "directions", "show", "clitest", *MODEL)
     assert rc == 0 and "direction_2" in out and "rows" in out and "|" in out
+    rc, out, err = run(capsys, "directions", "show", "sefa", *MODEL)  # computed by the model, not a file
+    assert rc == 0, err
+    assert "computed from the model" in out and "factor1" in out and "eigenvalue" in out
 
     plain, moved = tmp_path / "plain.png", tmp_path / "moved.png"
     assert run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set", "direction_3=0",

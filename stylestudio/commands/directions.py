@@ -94,6 +94,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPUTED = ("sefa",)  #: libraries a model computes from its own weights instead of reading a file
+
+
+def _computed(args: argparse.Namespace, library: str):
+    """A library the model computes (SeFa), as the editor's sliders get it."""
+    from .common import cli_session
+
+    _, session = cli_session(args)
+    return session.model(_model(args)).resources.get("directions", library)
+
+
 def _bar(weights: tuple[float, ...]) -> str:
     """The W+ rows a direction acts on as a one-line bar (one character per row)."""
     if not weights:
@@ -105,13 +116,23 @@ def _bar(weights: tuple[float, ...]) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from ..engine.discovery.store import find_library
 
+    from ..errors import InputError
+
     model = _model(args)
-    path, lib = find_library(model, getattr(args, "library_name", None) or args.library)
+    library = getattr(args, "library_name", None) or args.library
+    try:
+        path, lib = find_library(model, library)
+    except InputError:
+        if library not in COMPUTED:
+            raise
+        path, lib = "computed from the model", _computed(args, library)
     if lib.kind != "attributes":
         print(f"{path}  ({lib.kind}, {len(lib.names())} directions)")
         for d in lib.directions.values():
             rows = ",".join(str(r) for r in d.layers) or "all"
-            print(f"{d.name:20s} {d.label:20s} {d.unit:.3g} W/unit  rows {rows}  |{_bar(d.row_weights)}|")
+            extra = f"  eigenvalue {d.meta['eigenvalue']:.3g}" if "eigenvalue" in d.meta else ""
+            bar = f"  |{_bar(d.row_weights)}|" if d.row_weights else ""
+            print(f"{d.name:20s} {d.label:20s} {d.unit:.3g} W/unit  rows {rows}{extra}{bar}")
         return 0
     print(f"{path}  ({lib.meta.get('faces_labelled', '?')} faces labelled)")
     for d in lib.directions.values():
