@@ -3,6 +3,16 @@
     python bench/inversion.py                     # the full run: 50 generated faces + real photos
     python bench/inversion.py --faces 5 --quick   # a smoke run
     python bench/inversion.py --encoder off       # estimate without the trained encoder (as before issue 6)
+    python bench/inversion.py --faces 3 --pti off # the default command's settings (issue 19), PTI forced off
+
+Protocol (issue 19): each face is inverted as ``stylestudio invert`` does it with no flags — the
+default ``InversionSettings`` with its whole-inversion ``time_budget`` (``--time-budget``
+overrides; ``--pti on/off`` overrides the default's PTI choice). Printed per face and summarised:
+seconds (and their ratio to an anchor measured in the same run: one plain full-resolution
+synthesis), LPIPS on the face crop, **identity** (centred cosine similarity of face embeddings,
+engine/inversion/identity.py, against its "same person" threshold) and, on generated faces, the
+paired edit strength (the shipped smile/age sliders ±2 on the face's own latent vs on its
+inversion; goal ≥ 80 %).
 
 (a) Generated faces: seed 1000+i, ψ 0.7, rendered by the default model; each is inverted and,
     after every stage (estimate, W+ optimisation, PTI), we record the seconds so far, PSNR and
@@ -90,17 +100,23 @@ def run_inversion(gen, target: np.ndarray, settings: InversionSettings, lp, enco
                              "steps": u.step}
         else:
             result = u.result
+    ends["_wall"] = time.perf_counter() - wall0
     return ends, result
 
 
-def stage_metrics(gen, target, ends, result, lp, true_ws=None, w_std=1.0) -> list[dict]:
+def stage_metrics(gen, target, ends, result, lp, true_ws=None, w_std=1.0, meter=None, landmarks=None) -> list[dict]:
+    """One row per stage (its last step) and a ``result`` row: what the inversion returned (the
+    best code seen, with PTI's weights when PTI ran), timed at the end of the whole run."""
     rows = []
-    for stage, e in ends.items():
-        deltas = result.weight_deltas if stage == "pti" else None
-        wplus = result.wplus if stage == "pti" else e["wplus"]
+    final = {"seconds": result.seconds, "wall": ends.get("_wall", 0.0), "steps": 0, "wplus": result.wplus}
+    for stage, e in [*((k, v) for k, v in ends.items() if not k.startswith("_")), ("result", final)]:
+        deltas = result.weight_deltas if stage in ("pti", "result") else None
+        wplus = result.wplus if stage in ("pti", "result") else e["wplus"]
         rec = render(gen, wplus, deltas)
         m = {"stage": stage, "steps": e["steps"], "seconds": round(e["seconds"], 2), "wall_seconds": round(e["wall"], 2),
              "psnr": round(psnr(rec, target), 3), "lpips": round(lpips_of(lp, rec, target), 4)}
+        if meter is not None:
+            m["identity"] = round(meter.similarity(target, rec, landmarks), 4)
         if true_ws is not None:
             idx = used_rows(gen)
             err = (np.asarray(wplus)[idx] - true_ws[idx]) / w_std
@@ -111,12 +127,13 @@ def stage_metrics(gen, target, ends, result, lp, true_ws=None, w_std=1.0) -> lis
 
 def summarise(per_face: list[list[dict]]) -> dict:
     out = {}
-    for stage in ("estimate", "optimise", "pti"):
+    for stage in ("estimate", "optimise", "pti", "result"):
         vals = [r for face in per_face for r in face if r["stage"] == stage]
         if not vals:
             continue
-        out[stage] = {k: {"mean": round(float(np.mean([v[k] for v in vals])), 4),
-                          "median": round(float(np.median([v[k] for v in vals])), 4)}
+        out[stage] = {k: {"mean": round(float(np.nanmean([v[k] for v in vals])), 4),
+                          "median": round(float(np.nanmedian([v[k] for v in vals])), 4),
+                          "min": round(float(np.nanmin([v[k] for v in vals])), 4)}
                       for k in vals[0] if k != "stage"}
         out[stage]["n"] = len(vals)
         out[stage]["faces_psnr_ge_27"] = int(sum(v["psnr"] >= 27 for v in vals))
@@ -125,7 +142,7 @@ def summarise(per_face: list[list[dict]]) -> dict:
 
 def print_table(summary: dict) -> None:
     """Stage table: mean (median) of each figure."""
-    keys = ("seconds", "psnr", "lpips", "latent_rmse")
+    keys = ("seconds", "psnr", "lpips", "identity", "latent_rmse")
     print(f"{'stage':10s} {'n':>3s} " + " ".join(f"{k:>18s}" for k in keys))
     for stage, m in summary.items():
         print(f"{stage:10s} {m['n']:3d} " + " ".join(
@@ -169,13 +186,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=50)
     ap.add_argument("--first-face", type=int, default=0,
-                    help="start at seed 1000 + this (to split a long run over sessions)")
+                    help="start at seed --first-seed + this (to split a long run over sessions)")
+    ap.add_argument("--first-seed", type=int, default=1000,
+                    help="the evaluation faces are seeds 1000–1049; choose settings on other seeds")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--deadline", type=float, default=60.0, help="seconds for estimate + W+ (no PTI)")
-    ap.add_argument("--pti-budget", type=float, default=60.0, help="extra seconds for PTI")
-    ap.add_argument("--face-deadline", type=float, default=None,
-                    help="deadline for generated faces (default: --deadline)")
-    ap.add_argument("--quick", action="store_true", help="shorter budgets (a smoke run)")
+    ap.add_argument("--time-budget", type=float, default=InversionSettings().time_budget or 0.0,
+                    help="seconds for the whole inversion (default the app's; 0: none)")
+    ap.add_argument("--pti", choices=("default", "on", "off"), default="default",
+                    help="PTI fine-tuning within the budget (default: the app's choice)")
+    ap.add_argument("--quick", action="store_true", help="a 20-s budget (a smoke run)")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="cpu: process CPU time ÷ threads (default; the machine is shared), wall: wall clock")
     ap.add_argument("--skip-generated", action="store_true")
@@ -197,7 +216,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        args.deadline, args.pti_budget = min(args.deadline, 20.0), min(args.pti_budget, 10.0)
+        args.time_budget = min(args.time_budget or 20.0, 20.0)
 
     gen = ModelStore().load()
     name = "mobilestylegan-ffhq"
@@ -205,8 +224,13 @@ def main() -> int:
     _, w_std = w_statistics(gen)
     threads = args.threads
     clock = (lambda: time.process_time() / threads) if args.clock == "cpu" else time.perf_counter
-    settings = InversionSettings(deadline=args.deadline, steps=10_000, pti=True, pti_steps=10_000,
-                                 pti_time_budget=args.pti_budget, clock=clock)
+    settings = dataclasses.replace(InversionSettings(), time_budget=args.time_budget or None, clock=clock)
+    if args.pti != "default":
+        settings = dataclasses.replace(settings, pti=args.pti == "on")
+    from stylestudio.engine.inversion.identity import IdentityMeter
+
+    meter = IdentityMeter()
+    anchor0 = anchor(gen, clock)
     encoder = model_encoder(Resources(gen, name)) if args.encoder == "on" else None
     settings = dataclasses.replace(settings, use_encoder=encoder is not None)
     if args.delta_weight is not None:
@@ -216,7 +240,7 @@ def main() -> int:
     if args.far_lpips is not None:
         far = None if args.far_lpips == "off" else tuple(float(v) for v in args.far_lpips.split(","))
         settings = dataclasses.replace(settings, far_lpips=far)
-    report: dict = {"threads": args.threads, "clock": args.clock,
+    report: dict = {"threads": args.threads, "clock": args.clock, "identity_threshold": meter.threshold,
                     "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "clock"},
                     "encoder": None if encoder is None else encoder.meta.get("training"),
                     "load_before": os.getloadavg(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
@@ -224,32 +248,31 @@ def main() -> int:
 
     # ---- (a) generated faces -------------------------------------------------------------------
     if not args.skip_generated and args.faces > 0:
-        fs = dataclasses.replace(settings, deadline=args.face_deadline or args.deadline)
+        fs = settings
         per_face, paired = [], []
         tools = load_paired_tools(gen, "mobilestylegan-ffhq") if not args.skip_paired else None
         for i in range(args.faces):
-            seed = 1000 + args.first_face + i
+            seed = args.first_seed + args.first_face + i
             with torch.no_grad():
                 ws = gen.mapping(seed_to_z(seed, gen.z_dim), 0.7)
                 target = to_uint8(gen.synthesis(ws))
             ends, result = run_inversion(gen, target, fs, lp, encoder)
-            rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std)
+            rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std, meter)
             per_face.append(rows)
             if tools is not None:
-                paired.append(paired_edits(gen, tools, ws[0].numpy(), {
-                    "W+": (ends["optimise"]["wplus"], None), "PTI": (result.wplus, result.weight_deltas)}))
+                paired.append(paired_edits(gen, tools, ws[0].numpy(), {"result": (result.wplus, result.weight_deltas)}))
             print(f"face {i + 1}/{args.faces} seed {seed}: " + "; ".join(
-                f"{r['stage']} {r['steps']} steps {r['seconds']:.0f}s PSNR {r['psnr']:.2f} LPIPS {r['lpips']:.3f} w-err {r['latent_rmse']:.3f}"
-                for r in rows), flush=True)
+                f"{r['stage']} {r['steps']} steps {r['seconds']:.0f}s PSNR {r['psnr']:.2f} LPIPS {r['lpips']:.3f} "
+                f"identity {r['identity']:.3f} w-err {r['latent_rmse']:.3f}" for r in rows), flush=True)
             if i == 0:
-                recs = [render(gen, ends["estimate"]["wplus"]), render(gen, ends["optimise"]["wplus"]),
-                        render(gen, result.wplus, result.weight_deltas)]
+                shown = [r for r in rows if r["stage"] in ("estimate", "result")]
+                recs = [render(gen, ends["estimate"]["wplus"]), render(gen, result.wplus, result.weight_deltas)]
                 strip = [label(small(target), "generated (target)")] + [
-                    label(small(r), f"{s}: PSNR {m['psnr']:.1f} LPIPS {m['lpips']:.3f}")
-                    for r, s, m in zip(recs, ("estimate", "W+", "PTI"), rows)]
+                    label(small(r), f"{m['stage']} {m['seconds']:.0f}s LPIPS {m['lpips']:.3f} id {m['identity']:.2f}")
+                    for r, m in zip(recs, shown)]
                 args.docs.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.concatenate(strip, 1)).save(args.docs / "inversion_generated.png")
-        report["generated"] = {"faces": args.faces, "first_seed": 1000 + args.first_face, "per_face": per_face, "summary": summarise(per_face)}
+        report["generated"] = {"faces": args.faces, "first_seed": args.first_seed + args.first_face, "per_face": per_face, "summary": summarise(per_face)}
         print(json.dumps(report["generated"]["summary"], indent=1), flush=True)
         print_table(report["generated"]["summary"])
         if paired:
@@ -275,12 +298,15 @@ def main() -> int:
         for pname, load in photos:
             photo = load()
             face = detect_faces(photo)[0]
-            aligned, _ = align_face(photo, face.landmarks, gen.resolution)
+            aligned, alignment = align_face(photo, face.landmarks, gen.resolution)
+            m = alignment.to_aligned()
+            lm = (np.asarray(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
             ends, result = run_inversion(gen, aligned, settings, lp, encoder)
-            rows = stage_metrics(gen, aligned, ends, result, lp)
+            rows = stage_metrics(gen, aligned, ends, result, lp, meter=meter, landmarks=lm)
             report["real"][pname] = rows
             print(f"{pname}: " + "; ".join(f"{r['stage']} {r['steps']} steps {r['seconds']:.1f}s (wall {r['wall_seconds']:.0f}s) "
-                                          f"LPIPS {r['lpips']:.3f} PSNR {r['psnr']:.2f}" for r in rows), flush=True)
+                                          f"LPIPS {r['lpips']:.3f} PSNR {r['psnr']:.2f} identity {r['identity']:.3f}"
+                                          for r in rows), flush=True)
             import io
 
             from stylestudio.engine.face.align import ffhq_quad
@@ -289,32 +315,47 @@ def main() -> int:
             Image.fromarray(photo).save(buf, format="PNG")
             base = dict(photo_bytes=np.frombuffer(buf.getvalue(), np.uint8).copy(), name=pname,
                         landmarks=face.landmarks, quad=ffhq_quad(face.landmarks))
-            docs = {"W+": EditDocument(model=name, source=PhotoSource(**base, wplus=ends["optimise"]["wplus"])),
-                    "PTI": EditDocument(model=name, source=PhotoSource(**base, wplus=result.wplus,
-                                                                       weight_deltas=result.weight_deltas))}
+            docs = {"result": EditDocument(model=name, source=PhotoSource(**base, wplus=result.wplus,
+                                                                          weight_deltas=result.weight_deltas))}
             if args.projects:
                 from stylestudio.engine.project import save_project
 
                 for key, d in docs.items():
-                    save_project(args.projects / f"{pname}-{key.replace('+', 'plus')}.stylestudio", d)
+                    save_project(args.projects / f"{pname}-{key}.stylestudio", d)
             rec = {k: to_uint8(renderer.render(d)) for k, d in docs.items()}
+            fin = rows[-1]
             strip = [label(small(aligned), "photo (aligned)"),
-                     label(small(rec["W+"]), f"W+ {rows[1]['seconds']:.0f}s LPIPS {rows[1]['lpips']:.3f}"),
-                     label(small(rec["PTI"]), f"+PTI {rows[2]['seconds']:.0f}s LPIPS {rows[2]['lpips']:.3f}")]
+                     label(small(rec["result"]), f"{fin['seconds']:.0f}s LPIPS {fin['lpips']:.3f} id {fin['identity']:.2f}"
+                                                 f"{' PTI' if settings.pti else ''}")]
             for direction in sliders[:2]:
                 for amount in (-2.0, 2.0):
-                    strip.append(label(small(edited(renderer, docs["PTI"], library, direction, amount)),
+                    strip.append(label(small(edited(renderer, docs["result"], library, direction, amount)),
                                        f"{direction} {amount:+g}"))
             Image.fromarray(np.concatenate(strip, 1)).save(args.docs / f"inversion_{pname}.png")
             report["real"][pname + "_edits"] = editability(renderer, docs, library, sliders[:2], lp)
             for line in report["real"][pname + "_edits"]["lines"]:
                 print(f"{pname}: {line}", flush=True)
             # the whole photo: original | reconstruction pasted back | first slider +2 pasted back
-            pasted_same = paste_back(photo, rec["PTI"], face.landmarks)
-            pasted_edit = paste_back(photo, edited(renderer, docs["PTI"], library, sliders[0], 2.0), face.landmarks)
+            pasted_same = paste_back(photo, rec["result"], face.landmarks)
+            pasted_edit = paste_back(photo, edited(renderer, docs["result"], library, sliders[0], 2.0), face.landmarks)
             Image.fromarray(np.concatenate([photo, pasted_same, pasted_edit], 1)).save(
                 args.docs / f"inversion_{pname}_pasted.png")
 
+    anchor1 = anchor(gen, clock)
+    a = (anchor0 + anchor1) / 2
+    report["anchor_seconds"] = {"before": anchor0, "after": anchor1}
+    print(f"anchor: one plain {gen.resolution}-px synthesis, {a:.3f} s on the {args.clock} clock "
+          f"(before {anchor0:.3f}, after {anchor1:.3f})")
+    print(f"identity threshold (same person ≥): {meter.threshold:.3f}")
+    print(f"{'':24s} {'seconds':>8s} {'÷anchor':>8s} {'LPIPS':>6s} {'identity':>8s}")
+    if "generated" in report:
+        r = report["generated"]["summary"]["result"]
+        print(f"{'generated (mean)':24s} {r['seconds']['mean']:8.1f} {r['seconds']['mean'] / a:8.0f} "
+              f"{r['lpips']['mean']:6.3f} {r['identity']['mean']:8.3f} (min {r['identity']['min']:.3f})")
+    for pname, rows in report.get("real", {}).items():
+        if isinstance(rows, list):
+            r = rows[-1]
+            print(f"{pname:24s} {r['seconds']:8.1f} {r['seconds'] / a:8.0f} {r['lpips']:6.3f} {r['identity']:8.3f}")
     report["load_after"] = os.getloadavg()
     print(f"load average before {report['load_before']}, after {report['load_after']}")
     if args.json:
@@ -325,6 +366,19 @@ def main() -> int:
 
 PAIRED_SLIDERS = ("smile", "age")
 PAIRED_AMOUNTS = (-2.0, 2.0)
+
+
+@torch.no_grad()
+def anchor(gen, clock, repeats: int = 3) -> float:
+    """Seconds (on ``clock``) of one plain full-resolution synthesis, median of ``repeats``."""
+    ws = gen.w_avg[None, None].expand(1, gen.num_ws, -1)
+    gen.synthesis(ws)
+    times = []
+    for _ in range(repeats):
+        t = clock()
+        gen.synthesis(ws)
+        times.append(clock() - t)
+    return float(sorted(times)[len(times) // 2])
 
 
 def load_paired_tools(gen, name: str):
@@ -401,7 +455,8 @@ def editability(renderer: Renderer, docs: dict, library: str, sliders: list[str]
     except Exception:  # noqa: BLE001 - predictor or its weights unavailable
         pred, ATTRIBUTES = None, {}
     gen = renderer.generator
-    generated = {f"seed {s}": EditDocument(model=docs["W+"].model, source=LatentSource(
+    model = next(iter(docs.values())).model
+    generated = {f"seed {s}": EditDocument(model=model, source=LatentSource(
         wplus=gen.mapping(seed_to_z(s, gen.z_dim), 0.7)[0].detach().numpy(), name=f"seed {s}")) for s in seeds}
     out: dict = {"library": library, "amount": 2.0, "results": {}, "lines": []}
     for direction in sliders:
