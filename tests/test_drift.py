@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylestudio.engine.directions.drift import (correlation_pairs, keep_set, library_effects, mean_effects,
-                                                 pair_drift, slider_effects)
+                                                 pair_drift, slider_effects, slider_effects_summary)
 from stylestudio.engine.directions.library import Direction, DirectionLibrary
 
 DIM, NUM_WS = 16, 4
@@ -81,3 +81,18 @@ def test_library_effects_stored_per_keep_mode():
 def test_correlation_pairs_strongest_first():
     corr = np.array([[1, -0.6, 0.1], [-0.6, 1, 0.3], [0.1, 0.3, 1]])
     assert correlation_pairs(["x", "y", "z"], corr, 2) == [("x", "y", -0.6), ("y", "z", 0.3)]
+
+
+def test_summary_for_the_editor_and_a_hand_edited_library():
+    coef, measure, units, lib = synthetic()
+    library_effects(measure, np.random.RandomState(4).randn(2, DIM).astype(np.float32), lib, NUM_WS)
+    lib.meta.update(attributes=["a", "b", "c"], correlation=[[1, 0.7, 0.1], [0.7, 1, 0.3], [0.1, 0.3, 1]])
+    s = slider_effects_summary(lib, "a")
+    assert s["partners"] == ["b"] and s["faces"] == 2  # c is not correlated enough to be named
+    assert set(s["effects"]["none"]) == {"b", "c"}  # the slider's own change is not an "other"
+    assert s["effects"]["none"]["b"] == pytest.approx(lib["a"].meta["effects"]["none"]["b"])
+    # damaged numbers are left out, never raised: the sliders must still list
+    lib["a"].meta["effects"] = {"none": {"b": "x", "c": float("nan"), "zz": 1.0}, "others": [1, 2], "bogus": {}}
+    lib.meta.update(correlation=[[1, 2]], effects_faces="many")
+    s = slider_effects_summary(lib, "a")
+    assert s == {"effects": {"none": {}}, "partners": [], "faces": 0}

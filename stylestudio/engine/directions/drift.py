@@ -88,8 +88,8 @@ def render_measure(generator, predictor, stop: int | None, cancelled: CancelChec
         for i in range(len(ws)):
             if cancelled is not None and cancelled():
                 raise Cancelled("measuring slider effects cancelled")
-            img = _labels.render_small(generator, torch.from_numpy(np.ascontiguousarray(ws[i:i + 1])).to(generator.device),
-                               stop).cpu()
+            wi = torch.from_numpy(np.ascontiguousarray(ws[i:i + 1])).to(generator.device)
+            img = _labels.render_small(generator, wi, stop).cpu()
             m = predictor.measure(img)
             for k in predictor.names:
                 out.setdefault(k, []).append(float(m[k][0]))
@@ -126,20 +126,29 @@ def readout_partners(library: DirectionLibrary, name: str, top: int = 2,
                      threshold: float = READOUT_CORRELATION) -> list[str]:
     """The attributes most correlated with ``name`` over the library's labelled faces."""
     attrs, corr = library.meta.get("attributes"), library.meta.get("correlation")
-    if not attrs or corr is None or name not in attrs:
+    try:
+        c = np.asarray(corr, np.float64)
+        if not isinstance(attrs, list) or name not in attrs or c.shape != (len(attrs), len(attrs)):
+            return []
+    except (TypeError, ValueError):  # a hand-edited library: no partners rather than no sliders
         return []
-    row = np.asarray(corr, np.float64)[attrs.index(name)]
+    row = c[attrs.index(name)]
     found = [(attrs[j], abs(float(r))) for j, r in enumerate(row)
              if attrs[j] != name and attrs[j] in library and abs(float(r)) >= threshold]
     return [n for n, _ in sorted(found, key=lambda p: -p[1])[:top]]
+
+
+def _number(x: object) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) else None
 
 
 def slider_effects_summary(library: DirectionLibrary, name: str) -> dict:
     """What the editor needs to say what slider ``name`` does to the others, computed once when the
     sliders are listed: ``effects`` (keep mode → attribute → change per slider unit, attribute
     units; empty when the library has none stored), ``partners``, and ``faces`` measured on."""
-    effects = library[name].meta.get("effects") or {}
-    clean = {mode: {k: float(v) for k, v in vals.items() if k != name and k in library and np.isfinite(v)}
+    effects = library[name].meta.get("effects")
+    effects = effects if isinstance(effects, dict) else {}
+    clean = {mode: {k: _number(v) for k, v in vals.items() if k != name and k in library and _number(v) is not None}
              for mode, vals in effects.items() if mode in KEEP_MODES and isinstance(vals, dict)}
     return {"effects": clean, "partners": readout_partners(library, name) if clean else [],
-            "faces": int(library.meta.get("effects_faces", 0))}
+            "faces": int(_number(library.meta.get("effects_faces")) or 0)}
