@@ -80,3 +80,41 @@ def test_train_dialog_fine_tunes_and_the_report_measures(qtbot, pictures: Path) 
         report.close()
     finally:
         close_window(w)
+
+
+@pytest.mark.slow  # a short fine-tuning job on the shared machine: ≈20-40 s
+def test_train_dialog_opens_a_grid_of_fakes_that_updates_as_it_learns(qtbot, pictures: Path) -> None:
+    from stylestudio.app.training_dialogs import TrainDialog
+    from stylestudio.app.training_fakes import TrainingFakes
+
+    w = make_window(qtbot)
+    try:
+        def drive() -> None:
+            dlg = QApplication.activeModalWidget()
+            assert isinstance(dlg, TrainDialog)
+            dlg.data_edit.setText(str(pictures))
+            dlg.name_edit.setText("gui-fakes")
+            dlg.from_box.setCurrentIndex(dlg.from_box.findData(TINY))
+            dlg.hsr_box.setChecked(False)
+            dlg.kimg_box.setValue(0.008)  # two steps of 4
+            dlg.batch_box.setValue(4)
+            dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+
+        before = set(w.engine.records)
+        QTimer.singleShot(0, drive)
+        w.actions_by_name["train_model"].trigger()
+        rec = w.engine.records[(set(w.engine.records) - before).pop()]
+        window = w.training_fakes
+        assert isinstance(window, TrainingFakes) and window.isVisible() and not window.isModal()
+        qtbot.waitUntil(lambda: window.grids >= 1, timeout=120000)  # the faces the run starts from
+        assert window.caption.text().startswith("step 0,")
+        first = window.image.pixmap().toImage()
+        assert not first.isNull() and first.width() >= 384
+        window.close()  # closing the window does not stop the training
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=180000)
+        assert rec.state == "finished", rec.result
+        qtbot.waitUntil(lambda: window.grids >= 2, timeout=5000)
+        assert window.caption.text().startswith("step 2,") and "fakes.png" in window.caption.text()
+        assert window.image.pixmap().toImage() != first  # the model learned: new faces
+    finally:
+        close_window(w)

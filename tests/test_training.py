@@ -267,3 +267,30 @@ def test_baseline_then_hsr_resumes_a_baseline_checkpoint_with_new_heads():
     buf.seek(0)
     back = Trainer.from_state(torch.load(buf, weights_only=True), tiny_images(), "cpu", ONE, hsr="none")
     assert back.heads is None and "loss_hsr" not in back.step()
+
+
+@pytest.mark.slow  # two tiny runs: ≈30 s of CPU on the shared machine
+def test_the_grid_of_fakes_is_refreshed_as_it_learns_and_written_for_the_cli_user(tmp_path, capsys):
+    from stylestudio.cli import main
+    from stylestudio.engine import tasks
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.train import TrainModel
+    from stylestudio.engine.training.run import run_folder
+
+    folder = write_folder(tmp_path / "pics")
+    assert main(_train_args(folder, "fakes-cli", "--kimg", "0.004", "--hsr", "none", "--fakes-seconds", "0")) == 0
+    err = capsys.readouterr().err
+    fakes = run_folder("fakes-cli") / "fakes.png"
+    assert f"{fakes} (every 0 s)" in err
+    assert np.asarray(Image.open(fakes)).shape == (64, 64, 3)  # 4 × 4 faces at 16 px
+
+    grids = []
+    req = TrainModel("fakes-task", folder, 16, hsr="none", kimg=0.008, batch=4, latent_dim=16, channel_max=16,
+                     mapping_layers=2, fakes_seconds=0.0, on_fakes=grids.append)
+    tasks.run(Session(device="cpu"), req)
+    # at the start, after each step (every 0 s) and at the final checkpoint
+    assert [g.step for g in grids] == [0, 1, 2, 2] and grids[-1].kimg == pytest.approx(0.008)
+    assert grids[0].image.shape == (64, 64, 3) and grids[0].image.dtype == np.uint8
+    assert not np.array_equal(grids[0].image, grids[-1].image)  # the faces change as the model learns
+    assert np.array_equal(np.asarray(Image.open(grids[-1].path)), grids[-1].image)
+    assert grids[-1].path == run_folder("fakes-task") / "fakes.png" and "step 2" in grids[-1].caption()

@@ -2,12 +2,14 @@
 
 The Train dialog builds a :class:`~stylestudio.engine.tasks.train.TrainModel` and submits it to the
 job thread (the Jobs panel shows losses, kimg/s and ETA, and cancels; running the same name again
-resumes from its checkpoint). The Model report measures the current model with
+resumes from its checkpoint) and opens a :class:`~.training_fakes.TrainingFakes` window with the
+model's faces refreshed as it learns. The Model report measures the current model with
 :class:`MeasurePPL` / :class:`MeasureFD` / :class:`MeasureALS` jobs and lists each value with its
 95 % interval as it arrives.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from ..engine.tasks.metrics import MeasureALS, MeasureFD, MeasurePPL
 from ..engine.tasks.train import TrainModel
 from ..errors import InputError, StyleStudioError
 from .modal import modal
+from .training_fakes import TrainingFakes
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -129,12 +132,18 @@ def train_model(window: "MainWindow") -> int:
         if not accepted:
             return 0
         request = dlg.request()
+    # one window per run, parented to the main window and never deleted while its job may still send
+    fakes = TrainingFakes(request.name, window)
+    request = dataclasses.replace(request, on_fakes=fakes.sender_for_job())
+    window.training_fakes = fakes  #: the window of the run started last
 
     def done(outcome: Any) -> None:
         window.models.fill()
         window.statusBar().showMessage(f"Trained {outcome.summary()}", 15000)
 
-    return window.run_task(request, done, "Training failed")
+    job = window.run_task(request, done, "Training failed")
+    fakes.show()
+    return job
 
 
 class ModelReport(QDialog):

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run's checkpoint")
     p.add_argument("--checkpoint-minutes", type=bounded(float, 0.01, 1e4, "--checkpoint-minutes"), default=5.0)
+    p.add_argument("--fakes-seconds", type=bounded(float, 0.0, 1e6, "--fakes-seconds"), default=30.0,
+                   help="refresh fakes.png (16 faces of the EMA generator, in the run's folder) this often "
+                        "(default 30; also at each checkpoint)")
     p.add_argument("--latent-dim", type=bounded(int, 8, 1024, "--latent-dim"), default=256,
                    help="z and w width of a new model")
     p.add_argument("--channels", type=bounded(int, 8, 1024, "--channels"), default=256,
@@ -62,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = TrainModel(args.name, args.data, args.resolution, args.from_model, args.hsr, args.hsr_weight,
                          args.kimg, args.minutes, args.batch, args.gamma, args.seed, args.fresh,
                          args.warm_start, args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
-                         mapping_layers=args.mapping_layers)
+                         mapping_layers=args.mapping_layers, fakes_seconds=args.fakes_seconds)
     outcome = tasks.run(session, request, progress_printer if world.is_main else None)
     if world.is_main:
         print(outcome.summary())

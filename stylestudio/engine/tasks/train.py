@@ -5,9 +5,9 @@ The same request runs in the GUI's job thread and, unchanged, in every process o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..progress import Cancel, Progress
 from . import task
@@ -15,7 +15,11 @@ from . import task
 
 @dataclass(frozen=True)
 class TrainModel:
-    """Train model ``name`` from ``data`` (a folder of pictures or a prepared .npz)."""
+    """Train model ``name`` from ``data`` (a folder of pictures or a prepared .npz).
+
+    ``on_fakes`` (not part of the request's identity) receives each refreshed grid of fakes
+    (:class:`~stylestudio.engine.training.run.FakesGrid`) in the task's thread.
+    """
 
     name: str
     data: Path | None
@@ -35,6 +39,8 @@ class TrainModel:
     latent_dim: int = 256
     channel_max: int = 256
     mapping_layers: int = 4
+    fakes_seconds: float = 30.0
+    on_fakes: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "jobs"
 
     def title(self) -> str:
@@ -46,11 +52,11 @@ class TrainModel:
 
 @task(TrainModel)
 def train_model(session: Any, req: TrainModel, progress: Progress, cancel: Cancel) -> Any:
-    from dataclasses import asdict
+    from dataclasses import fields
 
     from ..distributed import current_world
     from ..training.run import TrainSettings, train
 
     world = current_world(session.device)
-    settings = TrainSettings(**{k: v for k, v in asdict(req).items()})
+    settings = TrainSettings(**{f.name: getattr(req, f.name) for f in fields(req)})  # no deep copy of on_fakes
     return train(settings, session.store, session.device, world, progress, cancel)

@@ -2,8 +2,9 @@
 
 A run lives in ``<data>/training/<name>/``: ``dataset.npz`` (the prepared pictures),
 ``checkpoint.pt`` (everything :class:`Trainer` needs to continue exactly, written atomically
-every few minutes, on cancel and at the end), ``fakes.png`` (the EMA generator on fixed latents
-at each checkpoint) and ``log.jsonl``. Starting a run whose folder holds a checkpoint resumes it
+every few minutes, on cancel and at the end), ``fakes.png`` (the EMA generator on fixed latents,
+refreshed at the start, every ``fakes_seconds`` and at each checkpoint, so a user can watch it
+learn; the same grid goes to ``on_fakes``, the GUI's live window) and ``log.jsonl``. Starting a run whose folder holds a checkpoint resumes it
 (``fresh=True`` starts over). When the run ends, the EMA generator becomes the native model
 ``<name>`` (``models list`` shows it, the editor opens it) with its discriminator saved beside it
 as ``discriminator.pt``, so ``--from <name>`` can fine-tune it later.
@@ -15,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -57,6 +58,21 @@ class TrainSettings:
     latent_dim: int = 256
     channel_max: int = 256
     mapping_layers: int = 4
+    fakes_seconds: float = 30.0  #: how often the grid of fakes is refreshed (besides each checkpoint)
+    on_fakes: Callable[["FakesGrid"], None] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FakesGrid:
+    """The EMA generator's faces for fixed latents at one moment of a run (what ``fakes.png`` shows)."""
+
+    image: np.ndarray  #: uint8 [GRID·R, GRID·R, 3]
+    step: int
+    kimg: float
+    path: Path  #: the fakes.png just written
+
+    def caption(self) -> str:
+        return f"step {self.step}, {self.kimg:.3g} kimg"
 
 
 @dataclass
@@ -108,9 +124,8 @@ def load_discriminator(model_folder: Path) -> Discriminator | None:
     return D
 
 
-def save_fakes(trainer: Trainer, path: Path, seed: int) -> None:
-    from PIL import Image
-
+def fakes_grid(trainer: Trainer, seed: int) -> np.ndarray:
+    """GRID × GRID faces of the EMA generator for latents fixed by ``seed`` (the same faces all run long)."""
     G = trainer.G_ema
     z = torch.from_numpy(np.random.default_rng([seed, 0xFACE]).standard_normal((GRID * GRID, G.z_dim))
                          .astype(np.float32)).to(trainer.device)
@@ -118,8 +133,16 @@ def save_fakes(trainer: Trainer, path: Path, seed: int) -> None:
         img = G.generate(z, noise_mode="const")
     arr = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     r = arr.shape[1]
-    grid = arr.reshape(GRID, GRID, r, r, 3).transpose(0, 2, 1, 3, 4).reshape(GRID * r, GRID * r, 3)
+    return arr.reshape(GRID, GRID, r, r, 3).transpose(0, 2, 1, 3, 4).reshape(GRID * r, GRID * r, 3)
+
+
+def save_fakes(trainer: Trainer, path: Path, seed: int) -> FakesGrid:
+    """Render the grid, write it atomically to ``path`` and return it."""
+    from PIL import Image
+
+    grid = fakes_grid(trainer, seed)
     atomic_write(path, lambda f: Image.fromarray(grid).save(f, format="PNG"))
+    return FakesGrid(grid, trainer.step_count, trainer.images_seen / 1000, Path(path))
 
 
 def _prepare_data(s: TrainSettings, folder: Path, resolution: int | None, world: World, progress: Progress,
@@ -237,15 +260,24 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
     for note in notes:
         progress(note, -1)
     target = s.kimg * 1000 if s.kimg is not None else None
-    t0 = last_ckpt = time.monotonic()
+    t0 = last_ckpt = last_fakes = time.monotonic()
     start_images = trainer.images_seen
     losses: dict[str, float] = {}
     log_lines: list[str] = []
 
+    def fakes() -> None:
+        """Only the main process renders: every rank's EMA generator is the same."""
+        nonlocal last_fakes
+        if world.is_main:
+            grid = save_fakes(trainer, folder / "fakes.png", trainer.config.seed)
+            if s.on_fakes is not None:
+                s.on_fakes(grid)
+        last_fakes = time.monotonic()
+
     def checkpoint() -> None:
         if world.is_main:
             save_torch(folder / CHECKPOINT_FILE, trainer.state_dict())
-            save_fakes(trainer, folder / "fakes.png", trainer.config.seed)
+            fakes()
             if log_lines:
                 with open(folder / "log.jsonl", "a") as f:
                     f.write("".join(log_lines))
@@ -255,6 +287,9 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
     def _loop() -> bool:
         nonlocal last_ckpt, losses
         stop = False
+        if world.is_main:
+            progress(f"faces of the model as it learns: {folder / 'fakes.png'} (every {s.fakes_seconds:g} s)", -1)
+        fakes()
         while True:
             elapsed = time.monotonic() - t0
             done = (target is not None and trainer.images_seen >= target) or \
@@ -280,6 +315,8 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
             if _agree(due, world):
                 checkpoint()
                 last_ckpt = time.monotonic()
+            elif time.monotonic() - last_fakes >= s.fakes_seconds:
+                fakes()
         return stop
 
     try:
