@@ -70,6 +70,9 @@ def dab(mask: np.ndarray, cx: float, cy: float, radius: float, hardness: float, 
         np.maximum(region, a, out=region)
 
 
+_NOTHING = object()
+
+
 class MaskPainter(QObject):
     """Brush state + the working mask; the canvas tool that paints it."""
 
@@ -90,13 +93,24 @@ class MaskPainter(QObject):
         self._last: tuple[float, float] | None = None
         self._hover: QPointF | None = None
         self._overlay: QImage | None = None
+        #: the document's mask on show: a document change that leaves it (every slider step) must
+        #: not repaint the whole canvas
+        self._shown: object = _NOTHING
 
     # -- state ------------------------------------------------------------------------------
     def set_mask(self, mask: np.ndarray | None) -> None:
         """Show the document's mask (ignored mid-stroke: the stroke ends with the document's)."""
-        if self._stroking:
+        if self._stroking or mask is self._shown:
             return
+        self._shown = mask
         self.mask = to_mask_array(mask)
+        self._overlay = None
+        self.changed.emit()
+
+    def show_region_mask(self, mask: np.ndarray) -> None:
+        """Show a region's mask computed by the engine (not the document's own painted mask)."""
+        self._shown = _NOTHING
+        self.mask = mask
         self._overlay = None
         self.changed.emit()
 
@@ -123,6 +137,7 @@ class MaskPainter(QObject):
         if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return False
         self._stroking = True
+        self._shown = _NOTHING  # whatever the document says after the stroke is shown
         self._erasing = self.eraser or event.button() == Qt.MouseButton.RightButton
         self._start = self.mask.copy()
         x, y = self._mask_point(canvas, event.position())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -555,9 +555,7 @@ class RegionsPanel(QWidget):
         def done(m: np.ndarray) -> None:
             cur = self.current()
             if self._region_key == key and cur is not None and cur.region and not self.painter.is_stroking():
-                self.painter.mask = m
-                self.painter._overlay = None
-                self.painter.changed.emit()
+                self.painter.show_region_mask(m)
 
         self.ctx.engine.submit_task(RegionMap(snapshot, clusters, MASK_RES), on_done=done)
 
