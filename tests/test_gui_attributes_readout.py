@@ -76,3 +76,30 @@ def test_readout_says_what_the_others_did(qtbot, readout_window) -> None:
     assert not age.readout.isVisible()
     assert all(not r.readout.isVisible() for r in panel.rows), "sliders without measured effects stay quiet"
     assert not w.errors, w.errors
+
+
+@pytest.mark.slow
+def test_readout_with_the_shipped_library(qtbot, default_generator) -> None:
+    """The default model's own sliders: the smile slider's line shows keep others holding the mouth
+    (smile ↔ mouth open, r = 0.61 over the labelled faces) and, with keep off, the mouth following."""
+    from stylestudio.app.main_window import MainWindow
+    from stylestudio.app.settings import Settings
+    from stylestudio.engine.model_store import DEFAULT_MODEL
+
+    Settings(default_model=DEFAULT_MODEL, last_seed=2).save()
+    w = MainWindow(Settings.load(), autosave=False)
+    w.ask_unsaved = lambda: "discard"
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        panel = w.panel("attributes")
+        qtbot.waitUntil(lambda: len(panel.rows) >= 10, timeout=120000)
+        smile = panel.row("smile")
+        assert smile.partners[:1] == ["mouth_open"] and smile.effects["none"]["mouth_open"] > 0
+        smile.slider.setValue(200)
+        assert smile.readout.text().startswith("Mouth open unchanged"), smile.readout.text()
+        panel.keep_box.setChecked(False)
+        assert smile.readout.text().startswith("Mouth open +"), smile.readout.text()
+        assert not w.errors, w.errors
+    finally:
+        close_window(w)
