@@ -118,3 +118,15 @@ def test_train_dialog_opens_a_grid_of_fakes_that_updates_as_it_learns(qtbot, pic
         assert window.image.pixmap().toImage() != first  # the model learned: new faces
     finally:
         close_window(w)
+
+
+def test_train_dialog_asks_for_face_alignment(qtbot, pictures: Path) -> None:
+    from stylestudio.app.training_dialogs import TrainDialog
+
+    dlg = TrainDialog()
+    qtbot.addWidget(dlg)
+    dlg.data_edit.setText(str(pictures))
+    dlg.name_edit.setText("portraits")
+    assert dlg.request().align_faces is False  # off by default: the central square, as before
+    dlg.align_box.click()
+    assert dlg.request().align_faces is True and "FFHQ" in dlg.align_box.text()

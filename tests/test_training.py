@@ -294,3 +294,34 @@ def test_the_grid_of_fakes_is_refreshed_as_it_learns_and_written_for_the_cli_use
     assert not np.array_equal(grids[0].image, grids[-1].image)  # the faces change as the model learns
     assert np.array_equal(np.asarray(Image.open(grids[-1].path)), grids[-1].image)
     assert grids[-1].path == run_folder("fakes-task") / "fakes.png" and "step 2" in grids[-1].caption()
+
+
+@pytest.mark.slow  # face detection on three photos and one training step: ≈20 s on the shared machine
+def test_cli_align_faces_cuts_faces_as_the_photo_import_does_and_lists_pictures_without_one(tmp_path, capsys):
+    skdata = pytest.importorskip("skimage.data")
+    from stylestudio.cli import main
+    from stylestudio.engine.face.landmarks import detect_faces
+    from stylestudio.engine.photo import photo_source_from_file
+    from stylestudio.engine.training.run import run_folder
+
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    astronaut = skdata.astronaut()
+    Image.fromarray(astronaut).save(folder / "astro.png")
+    Image.fromarray(astronaut[:, ::-1]).save(folder / "astro-mirrored.png")
+    Image.fromarray(skdata.coffee()).save(folder / "coffee.png")  # a cup, no face
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    assert main(["train", "--data", str(folder), "--align-faces", "--resolution", "16", "--batch", "2", "--name",
+                 "aligned", "--latent-dim", "16", "--channels", "16", "--mapping-layers", "2", "--kimg", "0.002",
+                 "--hsr", "none"]) == 0
+    err = capsys.readouterr().err
+    assert f"{folder / 'coffee.png'}: no face found" in err and "broken.jpg" in err
+    assert "2 images at 16 px" in err and "2 skipped" in err
+    images = load_dataset(run_folder("aligned") / "dataset.npz")
+    assert images.shape == (2, 16, 16, 3)
+    for img, name in zip(images, ("astro-mirrored.png", "astro.png")):  # sorted names
+        face = detect_faces(np.asarray(Image.open(folder / name)))[0]
+        expected = photo_source_from_file(folder / name, face.landmarks).aligned(16)  # the photo import's crop
+        assert np.array_equal(img, expected), name
+    centre = np.asarray(Image.fromarray(astronaut).resize((16, 16), Image.LANCZOS))
+    assert np.abs(images[1].astype(int) - centre).mean() > 20  # not the whole picture: the face

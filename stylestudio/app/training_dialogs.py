@@ -63,6 +63,10 @@ class TrainDialog(QDialog):
         form.addRow(info)
         self.data_edit, row = _folder_row(self, "Pictures")
         form.addRow("Pictures", row)
+        self.align_box = QCheckBox("Portraits: cut out every face as photos are imported (FFHQ alignment)")
+        self.align_box.setToolTip("Pictures without a face are skipped and listed; without this, each picture's "
+                                  "central square is used as it is")
+        form.addRow("", self.align_box)
         self.name_edit = QLineEdit()
         self.name_edit.setAccessibleName("Model name")
         form.addRow("Model name", self.name_edit)
@@ -114,7 +118,8 @@ class TrainDialog(QDialog):
         source = self.from_box.currentData()
         return TrainModel(name, Path(data), None if source else int(self.resolution_box.currentData()),
                           from_model=source, hsr="vgg16" if self.hsr_box.isChecked() else "none",
-                          kimg=float(self.kimg_box.value()), batch=int(self.batch_box.value()))
+                          kimg=float(self.kimg_box.value()), batch=int(self.batch_box.value()),
+                          align_faces=self.align_box.isChecked())
 
     def _accept(self) -> None:
         try:

@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "the model NAME.")
     p.add_argument("--data", type=Path, default=None,
                    help="a folder of pictures or a prepared dataset .npz (not needed to resume)")
+    p.add_argument("--align-faces", action="store_true",
+                   help="cut every face found in each picture the way photos are imported (FFHQ alignment, "
+                        "dlib landmarks) instead of the central square; pictures without a face are listed "
+                        "and skipped")
     p.add_argument("--name", required=True, help="the model to make (and the run's folder)")
     p.add_argument("--resolution", type=int, choices=(16, 32, 64, 128, 256, 512, 1024), default=None,
                    help="training resolution (default: the --from model's, or the dataset's)")
@@ -65,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = TrainModel(args.name, args.data, args.resolution, args.from_model, args.hsr, args.hsr_weight,
                          args.kimg, args.minutes, args.batch, args.gamma, args.seed, args.fresh,
                          args.warm_start, args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
-                         mapping_layers=args.mapping_layers, fakes_seconds=args.fakes_seconds)
+                         mapping_layers=args.mapping_layers, fakes_seconds=args.fakes_seconds,
+                         align_faces=args.align_faces)
     outcome = tasks.run(session, request, progress_printer if world.is_main else None)
     if world.is_main:
         print(outcome.summary())

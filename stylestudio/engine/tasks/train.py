@@ -39,6 +39,7 @@ class TrainModel:
     latent_dim: int = 256
     channel_max: int = 256
     mapping_layers: int = 4
+    align_faces: bool = False  #: prepare a folder as FFHQ-aligned faces (every face found)
     fakes_seconds: float = 30.0
     on_fakes: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "jobs"

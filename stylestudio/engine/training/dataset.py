@@ -5,6 +5,12 @@ its central square and resized (Lanczos) to the training resolution. Pictures th
 read are listed with one line each and skipped; pictures whose resized pixels equal an earlier
 one are dropped as duplicates. The result is an ``.npz`` (uint8 [N, R, R, 3] and the source
 names), written atomically and read back with ``allow_pickle=False``: data, never code.
+
+With ``align_faces`` each picture is instead cut the way the photo import cuts a face (dlib's
+landmarks, the FFHQ square: :mod:`..face.align`), so a folder of ordinary portraits trains a model
+whose faces sit where the editor expects them. Every face found becomes a training image (a group
+photo gives several: more data, and no guess about which one the user meant); pictures with no face
+are listed and skipped like unreadable ones.
 """
 from __future__ import annotations
 
@@ -60,8 +66,16 @@ def square(rgb: np.ndarray, resolution: int) -> np.ndarray:
     return np.asarray(img.resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)
 
 
-def prepare_dataset(folder: Path, output: Path, resolution: int, *, progress: Progress = no_progress,
-                    cancel: Cancel = None) -> PreparedDataset:
+def aligned_faces(rgb: np.ndarray, resolution: int, progress: Progress = no_progress) -> list[np.ndarray]:
+    """Every face of a picture as the FFHQ-aligned square the photo import makes, largest first."""
+    from ..face.align import align_face
+    from ..face.landmarks import detect_faces
+
+    return [align_face(rgb, face.landmarks, resolution)[0] for face in detect_faces(rgb, progress)]
+
+
+def prepare_dataset(folder: Path, output: Path, resolution: int, *, align_faces: bool = False,
+                    progress: Progress = no_progress, cancel: Cancel = None) -> PreparedDataset:
     """Read every picture under ``folder`` into ``output`` (see the module docstring)."""
     try:
         resolution = check_resolution("the resolution", resolution, 4, 1024)
@@ -80,18 +94,23 @@ def prepare_dataset(folder: Path, output: Path, resolution: int, *, progress: Pr
         name = str(path.relative_to(folder))
         try:
             rgb = load_rgb(path)
+            crops = aligned_faces(rgb, resolution, progress) if align_faces else [square(rgb, resolution)]
         except InputError as exc:
-            result.skipped.append(str(exc))
+            result.skipped.append(f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
             continue
-        img = square(rgb, resolution)
-        digest = hashlib.sha256(img.tobytes()).digest()
-        if digest in seen:
-            result.duplicates.append(f"{name} (same as {seen[digest]})")
+        if not crops:
+            result.skipped.append(f"{path}: no face found")
             continue
-        seen[digest] = name
-        images.append(img)
-        names.append(name)
-        sizes.append((rgb.shape[1], rgb.shape[0]))
+        for i, img in enumerate(crops):
+            label = f"{name} face {i + 1}" if len(crops) > 1 else name
+            digest = hashlib.sha256(img.tobytes()).digest()
+            if digest in seen:
+                result.duplicates.append(f"{label} (same as {seen[digest]})")
+                continue
+            seen[digest] = label
+            images.append(img)
+            names.append(label)
+            sizes.append((rgb.shape[1], rgb.shape[0]))
         progress(f"preparing {name}", (k + 1) / len(files))
     if len(images) < MIN_IMAGES:
         raise InputError(f"{folder}: only {len(images)} readable distinct pictures; training needs at least "

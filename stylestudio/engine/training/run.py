@@ -58,6 +58,7 @@ class TrainSettings:
     latent_dim: int = 256
     channel_max: int = 256
     mapping_layers: int = 4
+    align_faces: bool = False  #: prepare a folder as FFHQ-aligned faces (every face found), as photos are
     fakes_seconds: float = 30.0  #: how often the grid of fakes is refreshed (besides each checkpoint)
     on_fakes: Callable[["FakesGrid"], None] | None = field(default=None, compare=False, repr=False)
 
@@ -158,7 +159,8 @@ def _prepare_data(s: TrainSettings, folder: Path, resolution: int | None, world:
         if resolution is None:
             raise InputError("--resolution is needed to prepare a folder of pictures")
         if world.is_main:
-            prepared = prepare_dataset(data, own, resolution, progress=progress, cancel=cancel)
+            prepared = prepare_dataset(data, own, resolution, align_faces=s.align_faces, progress=progress,
+                                       cancel=cancel)
             notes.append(prepared.summary())
             notes += [f"skipped: {line}" for line in prepared.skipped]
             notes += [f"duplicate: {line}" for line in prepared.duplicates]
