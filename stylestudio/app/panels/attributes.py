@@ -161,16 +161,19 @@ class AttributeRow(SliderRow):
             self.units.hide()
         self._show_units(binding.value(ctx.doc))
 
-    def sync(self, doc: EditDocument) -> None:
-        super().sync(doc)
+    def sync(self, doc: EditDocument) -> bool:
+        if not super().sync(doc):
+            return False
         value = self.binding.value(doc)
         self._show_units(value)
         self.show_readout(value, getattr(self.binding, "keep_for", lambda _d, _n: ())(doc, self.binding.name))
+        return True
 
     def set_others(self, infos: dict[str, AttributeInfo]) -> None:
         """The other named attributes the readout may speak of (known once every row is built)."""
         self.infos = infos
         self._readout_for = None
+        self._synced_from = (None, None)  # the next sync shows the readout with them
 
     def show_readout(self, value: float, keep: tuple[str, ...]) -> None:
         """Scale the measured effects to ``value`` (formatting only: nothing is measured here)."""

@@ -110,6 +110,8 @@ class RegionsPanel(QWidget):
         self.fits = FitJobs(ctx, self.current, lambda doc: self.catalog is not None and doc.model == self._model)
         self._model = ""
         self._syncing = False
+        self._shown_edit: TransferEdit | None = None  #: the transfer the widgets show
+        self._behind = False  #: a drag step of another slider was not shown yet
         self._thumb_key: tuple | None = None
         self._region_key: tuple | None = None
 
@@ -275,10 +277,15 @@ class RegionsPanel(QWidget):
         self.remove_button.clicked.connect(self.remove_transfer)
         ctx.model_changed.connect(self._on_model)
         ctx.holder.changed.connect(self._on_doc)
+        ctx.interaction_finished.connect(self._catch_up)
         self._set_catalog_enabled(False)
         if ctx.model is not None:
             self._on_model(ctx.model)
         self._on_doc(ctx.doc, False)
+
+    def _catch_up(self) -> None:
+        if self._behind:
+            self._on_doc(self.ctx.doc, False)
 
     def _show_settings(self, e: TransferEdit) -> None:
         """The Advanced boxes show a transfer's query and mask settings."""
@@ -580,8 +587,12 @@ class RegionsPanel(QWidget):
             self.ctx.push(EditChangeCommand(self.ctx.holder, self.ctx.doc.without_edit(e.id), "Remove transfer"))
 
     # -- document → widgets -----------------------------------------------------------------
-    def _on_doc(self, doc: EditDocument, _interactive: bool) -> None:
+    def _on_doc(self, doc: EditDocument, interactive: bool) -> None:
         e = self.current(doc)
+        if interactive and e is self._shown_edit:
+            self._behind = True  # a step of another slider's drag: catch up (mask, fit) when it ends
+            return
+        self._shown_edit, self._behind = e, False
         self._syncing = True
         try:
             if e is not None:

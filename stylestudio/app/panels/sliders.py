@@ -201,6 +201,7 @@ class SliderRow(QWidget):
         self._key_time = 0.0
         self._syncing = False
         self._synced: tuple[float, bool] | None = None
+        self._synced_from: tuple[Any, Any] = (None, None)  #: (edit, attribute settings) the widgets show
 
         self.label = QLabel(binding.label)
         self.label.setMinimumWidth(64)
@@ -240,11 +241,19 @@ class SliderRow(QWidget):
         self.sync(ctx.doc)
 
     # -- document → widgets ---------------------------------------------------------------------
-    def sync(self, doc: EditDocument) -> None:
+    def sync(self, doc: EditDocument) -> bool:
+        """Show ``doc``; False when nothing of this row can have changed since the last call."""
+        # documents are immutable: the same edit object and settings mean nothing of this row moved
+        # (most rows on each step of another slider's drag)
+        find = getattr(self.binding, "edit", None)
+        source = (find(doc) if find is not None else doc.edit(self.binding.key), doc.attributes)
+        if self._synced is not None and source[0] is self._synced_from[0] and source[1] is self._synced_from[1]:
+            return False
+        self._synced_from = source
         value = self.binding.value(doc)
         enabled = getattr(self.binding, "enabled", lambda d: True)(doc)
         if (value, enabled) == self._synced and self.spin.value() == round(value, 2):
-            return  # unchanged: don't touch (and repaint) the widgets
+            return True  # unchanged: don't touch (and repaint) the widgets
         self._synced = (value, enabled)
         self._syncing = True
         try:
@@ -255,6 +264,7 @@ class SliderRow(QWidget):
             self._syncing = False
         self.reset_button.setEnabled(value != 0.0)
         self.label.setEnabled(enabled)
+        return True
 
     def value(self) -> float:
         return self.slider.value() / TICKS_PER_UNIT

@@ -1,4 +1,5 @@
-"""The brush's working mask follows the document without repainting the canvas on every edit."""
+"""What a slider drag costs the GUI thread: the brush mask, the Regions panel and the other rows leave a
+step alone when nothing of theirs changed (the canvas is repainted for new frames only)."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,11 +35,21 @@ def test_dragging_a_slider_repaints_the_canvas_only_for_frames(qtbot):
     w = make_window(qtbot)
     try:
         group = wait_sliders(qtbot, w)
-        brush = w.panel("regions").painter
+        regions = w.panel("regions")
         repaints: list = []
-        brush.changed.connect(lambda: repaints.append(1))
-        slider_drag(qtbot, group.rows[0].slider, [0.6, 0.7, 0.8, 0.9])
+        regions.painter.changed.connect(lambda: repaints.append(1))
+        behind: list = []
+        slider_drag(qtbot, group.rows[0].slider, [0.6, 0.7, 0.8, 0.9],
+                    before_release=lambda: behind.append(regions._behind))
         qtbot.waitUntil(lambda: len(w.holder.doc.edits) == 1, timeout=5000)
         assert repaints == []
+        # mid-drag the Regions panel left the steps alone (nothing of it moved) and caught up on release
+        assert behind == [True] and not regions._behind
+        # the other sliders' rows skip a document whose edit of theirs did not change
+        doc = w.holder.doc
+        assert group.rows[1].sync(doc) is False and group.rows[0].sync(doc) is False
+        w.undo_stack.undo()
+        qtbot.waitUntil(lambda: w.holder.doc is not doc, timeout=3000)
+        assert group.rows[0].value() == 0.0
     finally:
         close_window(w)
