@@ -325,3 +325,49 @@ def test_cli_align_faces_cuts_faces_as_the_photo_import_does_and_lists_pictures_
         assert np.array_equal(img, expected), name
     centre = np.asarray(Image.fromarray(astronaut).resize((16, 16), Image.LANCZOS))
     assert np.abs(images[1].astype(int) - centre).mean() > 20  # not the whole picture: the face
+
+
+SNAPSHOT = Path(__file__).resolve().parents[1].parent / "shared" / "oracle" / "stylegan2_tiny" / "network-snapshot.pkl"
+
+
+@pytest.mark.slow  # an import and two trainer set-ups: ≈25 s on the shared machine
+@pytest.mark.skipif(not SNAPSHOT.is_file(), reason="the NVlabs oracle snapshot is not here")
+def test_an_imported_nvlabs_snapshot_brings_its_discriminator_to_fine_tuning(tmp_path, capsys):
+    import pickle
+
+    from stylestudio.cli import main
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.stylegan2.nvlabs_pickle import flatten_state, read_snapshot
+    from stylestudio.engine.training.nvlabs_discriminator import discriminator_from_snapshot
+    from stylestudio.engine.training.run import TrainSettings, _start, load_discriminator
+
+    assert main(["models", "import", str(SNAPSHOT), "--name", "snap"]) == 0
+    D = load_discriminator(ModelStore().info("snap").path)
+    assert D is not None and D.config["channel_base"] == 1024 and D.config["channel_max"] == 64
+    nv = flatten_state(read_snapshot(SNAPSHOT)["D"])
+    ours = D.state_dict()
+    pairs = {"from_rgb.weight": "b32.fromrgb.weight", "from_rgb.bias": "b32.fromrgb.bias", "conv.weight": "b4.conv.weight",
+             "fc.weight": "b4.fc.weight", "out.bias": "b4.out.bias"}
+    pairs.update({f"blocks.b{r}.{layer}.{p}": f"b{r}.{layer}.{p}" for r in (8, 16, 32) for layer in ("conv0", "conv1")
+                  for p in ("weight", "bias")})
+    pairs.update({f"blocks.b{r}.skip.weight": f"b{r}.skip.weight" for r in (8, 16, 32)})
+    for mine, theirs in pairs.items():
+        assert torch.equal(ours[mine], nv[theirs]), mine
+    assert torch.isfinite(D(torch.zeros(4, 3, 32, 32))).all()
+
+    # fine-tuning finds it; a model without one says so in one line, and why
+    folder = write_folder(tmp_path / "pics", 4)
+    store = ModelStore()
+    (tmp_path / "run").mkdir()
+    settings = TrainSettings(folder, "snap-ft", from_model="snap", hsr="none", kimg=0.004, batch=4)
+    trainer, notes, _ = _start(settings, store, tmp_path / "run", torch.device("cpu"), ONE, lambda *a: None, None)
+    assert not any("no discriminator" in n for n in notes)
+    assert all(torch.equal(a, b) for a, b in zip(trainer.D.state_dict().values(), D.state_dict().values()))
+    (store.info("snap").path / "discriminator.pt").unlink()  # as imported before discriminators were converted
+    _, notes, _ = _start(settings, store, tmp_path / "run", torch.device("cpu"), ONE, lambda *a: None, None)
+    said = [n for n in notes if "no discriminator" in n]
+    assert len(said) == 1 and "'snap'" in said[0] and "import the .pkl again" in said[0] and "\n" not in said[0]
+
+    empty = tmp_path / "no-d.pkl"
+    empty.write_bytes(pickle.dumps({"training_set_kwargs": {}}))
+    assert discriminator_from_snapshot(empty) == (None, "no-d.pkl holds no discriminator (D)")

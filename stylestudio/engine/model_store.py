@@ -329,7 +329,12 @@ class ModelStore:
         except OSError as exc:
             raise ModelFormatError(os_error_message(path, exc)) from None
         source = {"format": fmt, "file": path.name, "sha256": digest}
-        return self.add(gen, name, source)
+        info = self.add(gen, name, source)
+        if fmt == "nvlabs-pkl":  # its D too, so `train --from` fine-tunes with it (kept out when unusable)
+            from .training.nvlabs_discriminator import import_snapshot_discriminator
+
+            import_snapshot_discriminator(path, info.path)
+        return info
 
 
 def _check_model_file(path: Path) -> os.stat_result:

@@ -215,8 +215,10 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
         resolution = G.resolution
         D = load_discriminator(info.path)
         if D is None:
-            notes.append(f"model {s.from_model!r} carries no discriminator (imported checkpoints keep only the "
-                         f"generator): fine-tuning starts with a new one")
+            why = ("its NVlabs snapshot had none the trainer can use, or it was imported before discriminators "
+                   "were converted: import the .pkl again" if info.source.get("format") == "nvlabs-pkl" else
+                   "imported checkpoints other than NVlabs snapshots keep only the generator")
+            notes.append(f"model {s.from_model!r} carries no discriminator ({why}): fine-tuning starts with a new one")
     images, data_notes = _prepare_data(s, folder, resolution, world, progress, cancel)
     notes = data_notes + notes
     resolution = resolution or int(images.shape[1])
