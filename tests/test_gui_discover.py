@@ -27,7 +27,7 @@ def test_discover_while_dragging_then_rename_use_and_delete(qtbot):
         w.docks["discover"].raise_()
         _select(panel.method, "contrafeat")
         _select(panel.sensor, "generator")
-        _select(panel.size, 64)
+        _select(panel.render_size, 64)
         panel.directions.setValue(3)
         panel.steps.setValue(12)
         panel.seed.setValue(5)

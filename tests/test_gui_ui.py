@@ -355,3 +355,29 @@ def test_a_layout_saved_before_the_new_dock_defaults_gives_way_to_them(qtbot):
             qtbot.waitUntil(lambda: wide[0] <= w.docks["sliders-sefa"].width() <= wide[1], timeout=5000)
         finally:
             close_window(w)
+
+
+@pytest.mark.parametrize("key", ["discover", "textpaths"])
+def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, key):
+    """View ▸ Panels ▸ Discover / Text paths: in front, the full height of the left column (a tab
+    beside Faces, not a strip under it), and every field fits its width (no sideways scrolling)."""
+    from PySide6.QtWidgets import QComboBox, QScrollArea
+
+    w = make_window(qtbot)
+    try:
+        activate(qtbot, w)
+        dock, faces = w.docks[key], w.docks["faces"]
+        assert not dock.isVisible()
+        dock.toggleViewAction().trigger()
+        panel = w.panels[key]
+        qtbot.waitUntil(lambda: fully_shown(panel.cancel_button), timeout=3000)
+        assert dock in w.tabifiedDockWidgets(faces)
+        assert not w.rect().intersects(faces.geometry())  # Faces is the tab behind
+        assert dock.height() >= faces.height() - 5
+        scroll = panel.findChild(QScrollArea)
+        assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+        assert all(fully_shown(b) for b in panel.findChildren(QComboBox) if b.isVisible())
+        dock.toggleViewAction().trigger()  # closed again: Faces is back in front
+        qtbot.waitUntil(lambda: w.rect().intersects(faces.geometry()), timeout=3000)
+    finally:
+        close_window(w)

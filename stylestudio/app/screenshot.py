@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", action="store_true", help="show the before/after split view")
     ap.add_argument("--size", default="1600x1000")
     ap.add_argument("--theme", default="dark", choices=("dark", "light"))
+    ap.add_argument("--panels", default="", help="comma-separated panels to show in front, e.g. discover,textpaths")
     args = ap.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         window.actions_by_name["split"].setChecked(True)
         window.canvas.split_pos = 0.5
         spin(window.canvas.has_before, 120)
+    for key in filter(None, args.panels.split(",")):
+        window.docks[key].show()
+        window.docks[key].raise_()
     spin(lambda: not window.engine.busy(), 120)
     spin(lambda: False, 0.5)  # let the last paints land
     screen = window.screen()

@@ -58,6 +58,7 @@ def build_panels(window: "MainWindow") -> None:
             window.addDockWidget(AREA[spec.area], dock)
         dock.setVisible(spec.visible)
         toggle = dock.toggleViewAction()
+        toggle.triggered.connect(_bring_forward(dock))  # shown from View ▸ Panels: in front of its tab group
         if spec.shortcut:
             toggle.setShortcut(QKeySequence(spec.shortcut))
         if spec.icon:
@@ -67,6 +68,13 @@ def build_panels(window: "MainWindow") -> None:
         window.addAction(toggle)
         window.panels[spec.key] = widget
         window.docks[spec.key] = dock
+
+
+def _bring_forward(dock: QDockWidget):
+    def shown(on: bool) -> None:
+        if on:
+            dock.raise_()
+    return shown
 
 
 def size_docks(window: "MainWindow") -> None:

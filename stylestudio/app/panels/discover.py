@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSpinBox,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from ...errors import StyleStudioError
@@ -25,7 +25,7 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import LossCurve, budget_fields, start_cancel
+from .training_widgets import LossCurve, budget_fields, column_scroll, start_cancel
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -85,10 +85,10 @@ class DiscoverPanel(QWidget):
         self.directions.setRange(2, 64)
         self.directions.setValue(10)
         self.minutes, self.steps = budget_fields(20.0)
-        self.size = QComboBox()
+        self.render_size = QComboBox()
         for px in (64, 128, 256):
-            self.size.addItem(f"{px} px", px)
-        self.size.setCurrentIndex(1)
+            self.render_size.addItem(f"{px} px", px)
+        self.render_size.setCurrentIndex(1)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.name = QLineEdit("discovered")
@@ -99,7 +99,7 @@ class DiscoverPanel(QWidget):
         form.addRow("Directions", self.directions)
         form.addRow("Time budget", self.minutes)
         form.addRow("Steps", self.steps)
-        form.addRow("Render size", self.size)
+        form.addRow("Render size", self.render_size)
         form.addRow("Seed", self.seed)
         form.addRow("Library name", self.name)
 
@@ -141,12 +141,7 @@ class DiscoverPanel(QWidget):
         lay.addLayout(lib_buttons)
         lay.addLayout(self.sliders_box)
         lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        column_scroll(self, inner)
         ctx.model_changed.connect(self._on_model)
         if ctx.model is not None:
             self._on_model(ctx.model)
@@ -155,7 +150,7 @@ class DiscoverPanel(QWidget):
     def settings(self) -> DiscoverySettings:
         steps = self.steps.value() or None
         return DiscoverySettings(method=self.method.currentData(), directions=self.directions.value(),
-                                 minutes=self.minutes.value(), steps=steps, size=int(self.size.currentData()),
+                                 minutes=self.minutes.value(), steps=steps, size=int(self.render_size.currentData()),
                                  sensor=self.sensor.currentData(), seed=self.seed.value())
 
     def request(self) -> Discover:
@@ -323,4 +318,4 @@ class DiscoverPanel(QWidget):
 
 
 register_panel(PanelSpec("discover", "Discover", lambda ctx: DiscoverPanel(ctx), area="left", order=60,
-                         visible=False))
+                         visible=False, tab_with="faces"))  # a tab of the full-height left column, not a strip under it

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QScrollArea, QVBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout,
                                QWidget)
 
 from ...engine.edits.path import PathEdit
@@ -20,7 +20,7 @@ from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import LossCurve, budget_fields, start_cancel
+from .training_widgets import LossCurve, budget_fields, column_scroll, start_cancel
 from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -93,12 +93,7 @@ class TextPathsPanel(QWidget):
         lay.addWidget(self.library)
         lay.addLayout(self.sliders_box)
         lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        column_scroll(self, inner)
         ctx.model_changed.connect(self._on_model)
         if ctx.model is not None:
             self._on_model(ctx.model)
@@ -207,4 +202,4 @@ class TextPathsPanel(QWidget):
 
 
 register_panel(PanelSpec("textpaths", "Text paths", lambda ctx: TextPathsPanel(ctx), area="left", order=65,
-                         visible=False))
+                         visible=False, tab_with="faces"))

@@ -7,7 +7,24 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+
+def column_scroll(panel: QWidget, inner: QWidget) -> QScrollArea:
+    """Put ``inner`` in ``panel`` scrolling vertically only, narrow enough for the side column:
+    long combo entries (a file name, an encoder hint) are elided instead of widening the panel."""
+    for box in inner.findChildren(QComboBox):
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        box.setMinimumContentsLength(12)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(inner)
+    outer = QVBoxLayout(panel)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(scroll)
+    return scroll
 
 
 def budget_fields(minutes: float) -> tuple[QDoubleSpinBox, QSpinBox]:
