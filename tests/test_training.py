@@ -186,6 +186,30 @@ def test_cli_trains_resumes_and_installs_a_model(tmp_path, capsys):
     assert "'cli-imported' carries no discriminator" in capsys.readouterr().err
 
 
+def test_mixed_precision_runs_the_adversarial_passes_in_bf16_and_keeps_fp32_weights():
+    """--precision bf16 (a GPU feature; bf16 autocast also runs on the CPU, which is what a test can
+    check here): the G and D passes are autocast, the weights and the regularisers stay fp32."""
+    from stylestudio.engine.training.trainer import check_precision
+
+    cfg = TrainConfig(16, batch=4, hsr="none", r1_interval=2, pl_interval=2, **TINY)
+    t = Trainer(cfg, tiny_images(), "cpu", ONE, precision="bf16")
+    seen: list = []
+    hook = t.D.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    g0 = params(t.G)
+    logs = [t.step() for _ in range(2)]
+    hook.remove()
+    assert all(np.isfinite(v) for entry in logs for v in entry.values())
+    assert torch.bfloat16 in seen and torch.float32 in seen  # adversarial passes bf16; R1 in fp32
+    assert all(p.dtype == torch.float32 for p in t.G.parameters())
+    assert any(not torch.equal(g0[k], v) for k, v in params(t.G).items())
+    ref = Trainer(cfg, tiny_images(), "cpu", ONE)  # fp32 from the same start: close, not equal
+    assert float(ref.step()["loss_G"]) == pytest.approx(logs[0]["loss_G"], rel=0.05)
+    with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
+        check_precision("fp16", "cpu")
+    with pytest.raises(InputError, match="--precision must be one of"):
+        check_precision("int8", "cpu")
+
+
 def test_cli_refuses_what_it_cannot_train(tmp_path, capsys):
     from stylestudio.cli import main
 
@@ -199,6 +223,8 @@ def test_cli_refuses_what_it_cannot_train(tmp_path, capsys):
     empty.mkdir()
     assert main(_train_args(empty, "nope3", "--kimg", "1")) == 2
     assert "no pictures" in capsys.readouterr().err
+    assert main(_train_args(folder, "nope4", "--kimg", "1", "--precision", "fp16", "--device", "cpu")) == 2
+    assert "error: --precision fp16 needs a CUDA GPU" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # ≈25 s on the shared machine

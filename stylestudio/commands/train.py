@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=bounded(int, 8, 1024, "--channels"), default=256,
                    help="most feature channels of a layer of a new model")
     p.add_argument("--mapping-layers", type=bounded(int, 1, 8, "--mapping-layers"), default=4)
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="mixed precision on a GPU: bf16 (Ampere and newer) or fp16 (with loss scaling) for the "
+                        "adversarial passes; R1, path length and the weights stay fp32 (default fp32)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_train)
 
@@ -70,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          args.kimg, args.minutes, args.batch, args.gamma, args.seed, args.fresh,
                          args.warm_start, args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
                          mapping_layers=args.mapping_layers, fakes_seconds=args.fakes_seconds,
-                         align_faces=args.align_faces)
+                         align_faces=args.align_faces, precision=args.precision)
     outcome = tasks.run(session, request, progress_printer if world.is_main else None)
     if world.is_main:
         print(outcome.summary())

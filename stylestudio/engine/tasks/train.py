@@ -41,6 +41,7 @@ class TrainModel:
     mapping_layers: int = 4
     align_faces: bool = False  #: prepare a folder as FFHQ-aligned faces (every face found)
     fakes_seconds: float = 30.0
+    precision: str = "fp32"  #: "bf16"/"fp16": mixed precision on a GPU
     on_fakes: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "jobs"
 

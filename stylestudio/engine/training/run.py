@@ -60,6 +60,7 @@ class TrainSettings:
     mapping_layers: int = 4
     align_faces: bool = False  #: prepare a folder as FFHQ-aligned faces (every face found), as photos are
     fakes_seconds: float = 30.0  #: how often the grid of fakes is refreshed (besides each checkpoint)
+    precision: str = "fp32"  #: or mixed precision on a GPU: "bf16", "fp16" (see trainer.check_precision)
     on_fakes: Callable[["FakesGrid"], None] | None = field(default=None, compare=False, repr=False)
 
 
@@ -191,7 +192,7 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
         if warm is not None and s.data is None:
             s = replace(s, data=run_folder(s.warm_start) / "dataset.npz")
         images, notes = _prepare_data(s, folder, int(state["config"]["resolution"]), world, progress, cancel)
-        trainer = Trainer.from_state(state, images, device, world, s.hsr, s.hsr_weight)
+        trainer = Trainer.from_state(state, images, device, world, s.hsr, s.hsr_weight, s.precision)
         where = f"run {s.warm_start!r}" if warm is not None else "its checkpoint"
         note = f"resumed from {where} at step {trainer.step_count} ({trainer.images_seen / 1000:.3g} kimg)"
         if state["config"].get("hsr") != trainer.config.hsr:
@@ -233,7 +234,7 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
                              mapping_layers=s.mapping_layers, channel_base=max(resolution, 32 * s.channel_max),
                              channel_max=s.channel_max, r1_gamma=s.gamma, hsr=s.hsr or "vgg16", hsr_weight=1.0 if s.hsr_weight is None else s.hsr_weight,
                              seed=s.seed)
-    return Trainer(config, images, device, world, G=G, D=D), notes, None
+    return Trainer(config, images, device, world, G=G, D=D, precision=s.precision), notes, None
 
 
 def _agree(flag: bool, world: World) -> bool:

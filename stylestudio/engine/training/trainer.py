@@ -89,6 +89,22 @@ class TrainConfig:
         return Discriminator(self.resolution, channel_base=self.channel_base, channel_max=self.channel_max)
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")  #: fp32, or mixed precision (autocast) of the adversarial passes
+
+
+def check_precision(precision: str, device: torch.device | str) -> str:
+    """``precision`` if this device can train with it. Mixed precision is a GPU feature: on a CPU,
+    bf16 autocast runs (tests use it) but is slower than fp32, and fp16 has no CPU kernels."""
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    kind = torch.device(device).type
+    if precision == "fp16" and kind != "cuda":
+        raise InputError("--precision fp16 needs a CUDA GPU (on the CPU use fp32)")
+    if precision == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        raise InputError("this GPU has no bfloat16: use --precision fp16")
+    return precision
+
+
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
@@ -97,7 +113,8 @@ class Trainer:
     """The networks, optimisers and counters of one run; :meth:`step` trains one batch."""
 
     def __init__(self, config: TrainConfig, images: np.ndarray, device: torch.device | str, world: World,
-                 G: StyleGAN2Generator | None = None, D: Discriminator | None = None) -> None:
+                 G: StyleGAN2Generator | None = None, D: Discriminator | None = None,
+                 precision: str = "fp32") -> None:
         if images.shape[1] != config.resolution:
             raise InputError(f"the dataset holds {images.shape[1]} px images, the model is {config.resolution} px")
         if config.batch % world.size:
@@ -123,6 +140,15 @@ class Trainer:
         self.images_seen = 0
         self.pl_mean = torch.zeros([], device=self.device)
         self.local_batch = config.batch // world.size
+        # Mixed precision (how this invocation runs, not part of the model or its checkpoint): the
+        # generator and discriminator passes of the adversarial losses run under autocast; the R1
+        # and path-length terms (second-order gradients) and the weights stay fp32. fp16 scales
+        # the losses against underflow; bf16 has fp32's range and needs no scaling.
+        self.precision = check_precision(precision, self.device)
+        self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        scaled = self.precision == "fp16"
+        self.scaler_G = torch.amp.GradScaler(self.device.type, enabled=scaled)
+        self.scaler_D = torch.amp.GradScaler(self.device.type, enabled=scaled)
 
     def _adam(self, params: list[nn.Parameter], interval: int) -> torch.optim.Adam:
         ratio = interval / (interval + 1)  # lazy regularisation: NVlabs' correction
@@ -162,6 +188,9 @@ class Trainer:
             w2 = G.map_z(torch.randn(n, G.z_dim, generator=rng).to(self.device))
             ws = torch.cat([ws[:, :cutoff], w2.unsqueeze(1).repeat(1, G.num_ws - cutoff, 1)], dim=1)
         return ws
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp_dtype is not None)
 
     def _real(self, n: int, rng: torch.Generator) -> Tensor:
         idx = torch.randint(len(self.images), (n,), generator=rng)
@@ -203,17 +232,19 @@ class Trainer:
         G.requires_grad_(True)
         D.requires_grad_(False)
         taps = self.heads.taps if self.heads is not None else ()
-        result = self._synth(self._mapping(n, rng, track=True), taps)
-        loss = F.softplus(-D(result.image)).mean()
-        logs["loss_G"] = float(loss.detach())
-        if self.heads is not None:
-            hsr = self.hsr_loss(result)
-            logs["loss_hsr"] = float(hsr.detach())
-            loss = loss + cfg.hsr_weight * hsr
+        with self._autocast():
+            result = self._synth(self._mapping(n, rng, track=True), taps)
+            loss = F.softplus(-D(result.image)).float().mean()
+            logs["loss_G"] = float(loss.detach())
+            if self.heads is not None:
+                hsr = self.hsr_loss(result).float()
+                logs["loss_hsr"] = float(hsr.detach())
+                loss = loss + cfg.hsr_weight * hsr
         self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler_G.scale(loss).backward()
         self._sync_grads(g_params)
-        self.opt_G.step()
+        self.scaler_G.step(self.opt_G)
+        self.scaler_G.update()
 
         if cfg.pl_weight > 0 and self.step_count % cfg.pl_interval == 0:
             self.opt_G.zero_grad(set_to_none=True)
@@ -225,14 +256,16 @@ class Trainer:
 
         G.requires_grad_(False)
         D.requires_grad_(True)
-        with torch.no_grad():
-            fake = self._synth(self._mapping(n, rng)).image
-        loss_d = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
+        with self._autocast():
+            with torch.no_grad():
+                fake = self._synth(self._mapping(n, rng)).image
+            loss_d = F.softplus(D(fake)).float().mean() + F.softplus(-D(real)).float().mean()
         logs["loss_D"] = float(loss_d.detach())
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
+        self.scaler_D.scale(loss_d).backward()
         self._sync_grads(list(D.parameters()))
-        self.opt_D.step()
+        self.scaler_D.step(self.opt_D)
+        self.scaler_D.update()
 
         if cfg.gamma > 0 and self.step_count % cfg.r1_interval == 0:
             self.opt_D.zero_grad(set_to_none=True)
@@ -270,7 +303,8 @@ class Trainer:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], images: np.ndarray, device: torch.device | str,
-                   world: World, hsr: str | None = None, hsr_weight: float | None = None) -> "Trainer":
+                   world: World, hsr: str | None = None, hsr_weight: float | None = None,
+                   precision: str = "fp32") -> "Trainer":
         """Rebuild a trainer from :meth:`state_dict` (read with ``weights_only=True``).
 
         ``hsr``/``hsr_weight`` override the checkpoint's: resuming a baseline with HSR switched on
@@ -284,7 +318,7 @@ class Trainer:
             config = TrainConfig.from_dict(saved)
             G = StyleGAN2Generator(**state["g_config"])
             D = Discriminator(**state["d_config"])
-            t = cls(config, images, device, world, G=G, D=D)
+            t = cls(config, images, device, world, G=G, D=D, precision=precision)
             t.G.load_state_dict(state["G"])
             t.D.load_state_dict(state["D"])
             t.G_ema.load_state_dict(state["G_ema"])
