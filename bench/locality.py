@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --fit: the preview stage the fit renders (default %(default)s)")
     ap.add_argument("--fit-colour-steps", type=int, default=FitSettings.colour_steps,
                     help="with --fit: Adam steps of the colour fit (0: never)")
+    ap.add_argument("--fit-strips", action="store_true",
+                    help="with --fit: fit as before whole stages (the generator keeps its memory-saving strips "
+                         "under autograd), to time the difference")
     ap.add_argument("--save-rows", default=None,
                     help="keep every pair's measurements in this JSON file (rewritten every 10 pairs)")
     ap.add_argument("--table-from", default=None,
@@ -133,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or DEFAULT_MODEL
     gen = ModelStore().load(model)
     cat: Catalog = Resources(gen, model).get("catalog", args.catalog)
+    if args.fit_strips:
+        import contextlib
+
+        gen.whole_stages = contextlib.nullcontext  # the fit then renders in the generator's strips
     names = args.regions.split(",") if args.regions else (
         [n for n in FACE_BOXES if n in cat.region_names()] if args.measure == "boxes" else cat.region_names())
     if args.measure == "boxes" and set(names) - set(FACE_BOXES):

@@ -159,7 +159,9 @@ class _Pair:
                 mean_in = (img * self.inside).sum((2, 3)) / area
                 return self.settings.colour_weight * (mean_in - colour).square().sum()
         opt = torch.optim.Adam(list(theta.values()), lr=self.settings.lr)
-        with torch.enable_grad():
+        # whole stages: the generator's memory-saving strips give the same picture but slow every
+        # backward pass (MobileStyleGAN's 128-px stage runs in strips at the fit's resolution)
+        with torch.enable_grad(), self.gen.whole_stages():
             for _ in range(steps):
                 img = self.render(current())
                 loss = reach(img) + self._leak_penalty(img)
