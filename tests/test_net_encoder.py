@@ -180,6 +180,12 @@ def test_train_encoder_command_and_the_inversion_uses_it(tmp_path, capsys) -> No
     stamp = cached[0].stat().st_mtime_ns
     assert cli_main(args) == 0
     assert cached[0].stat().st_mtime_ns == stamp  # nothing rendered again
+    cached[0].write_bytes(cached[0].read_bytes()[:1000])  # a run killed while writing its cache
+    assert cli_main(args) == 0
+    with np.load(cached[0], allow_pickle=False) as f:  # rendered again, whole
+        assert f["wplus"].shape[0] == 8 and "degraded_tap4" in f.files
+    assert cli_main(args[:-1] + [str(cached[0])]) == 2  # a file where the cache folder should be
+    assert "must be a folder" in capsys.readouterr().err
 
     res = Resources(gen, TINY_MODEL)
     enc = model_encoder(res)

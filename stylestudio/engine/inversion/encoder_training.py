@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...errors import InputError
 from ..progress import Progress, check_cancel, no_progress
 from .encoder import FeatureEncoder, FeatureSpec, downsample
 from .net_encoder import Inputs, NetConfig, NetEncoder, NetHead, head_inputs
@@ -349,7 +351,12 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
 
     progress = progress or no_progress
     cache = Path(cache)
-    cache.mkdir(parents=True, exist_ok=True)
+    if cache.exists() and not cache.is_dir():
+        raise InputError(f"{cache}: the face cache must be a folder")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{cache}: cannot make the face cache folder ({exc.strerror})") from None
     parts, targets, groups = [], [], []
     chunks = (faces + CHUNK - 1) // CHUNK
     for k in range(chunks):
@@ -358,8 +365,11 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
         path = cache / f"train{k:03d}.npz"
         arrays: dict[str, np.ndarray] = {}
         if path.is_file():
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {key: f[key] for key in f.files}
+            try:
+                with np.load(path, allow_pickle=False) as f:
+                    arrays = {key: f[key] for key in f.files}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                arrays = {}  # a damaged cache file (a run killed while writing it?): render it again
             if len(arrays.get("wplus", ())) < n or int(arrays.get("seed", -1)) != chunk_seed(seed, k):
                 arrays = {}
         if not arrays:
