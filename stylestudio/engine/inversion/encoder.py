@@ -231,7 +231,7 @@ def model_encoder(resources: Any, name: str = "default") -> "FeatureEncoder | Ne
     (``<name>.json``) is used instead, because inverting still works from its weaker estimate.
     A damaged ridge file raises :class:`InputError` rather than silently inverting without it.
     """
-    from .net_encoder import NetEncoder
+    from . import net_encoder  # noqa: F401  (registers the "net-encoder" loader)
 
     if resources.find_file("encoder", f"{name}.pt") is not None:
         try:
