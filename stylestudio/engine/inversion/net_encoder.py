@@ -1,9 +1,10 @@
 """A trained network encoder: aligned photo → a W+ code (a shared ``w`` plus small per-row offsets).
 
 The ridge encoder (:mod:`.encoder`) maps one pooled feature vector linearly onto ``w``; this one
-keeps where things are (the VGG16 maps of the LPIPS network at two depths, average-pooled to 8×8
-and 4×4) beside the pooled statistics and a thumbnail, and reads them with a small convolutional
-head, trained on generated faces whose codes are known (:mod:`.encoder_training`). As in e4e, it
+adds to that linear map (copied from the ridge encoder) a residual read from where things are
+(the LPIPS network's VGG16 maps at relu4_3 and relu5_3, average-pooled to 8×8 and 4×4) by a small
+convolutional head, trained on generated faces whose codes are known (:mod:`.encoder_training`).
+As in e4e, it
 predicts one ``w`` and an offset per W+ row, and the offsets are penalised during training so
 the code stays near one ``w`` of the mapping's range, where the attribute directions still apply.
 Offsets live in the top principal directions of W (``offset_components``), which keeps the head
@@ -40,7 +41,7 @@ class NetConfig:
     """The head's shape. ``size``: the side VGG sees. The pooled vector is the ridge encoder's
     (:class:`FeatureSpec` at ``size``) and its linear map to ``components`` principal coefficients
     of W is the head's first path, started from the shipped ridge encoder's weights;
-    ``grid3``/``grid4``: the pooled maps of VGG taps 3 and 4 that the second path reads;
+    ``grid3``/``grid4``: the pooled maps of LPIPS taps 3 and 4 (relu4_3, relu5_3) the second path reads;
     ``hidden``: width of that path; ``offset_components``: principal directions of W each row's
     offset may use."""
 
