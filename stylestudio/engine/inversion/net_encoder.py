@@ -4,9 +4,9 @@ The ridge encoder (:mod:`.encoder`) maps one pooled feature vector linearly onto
 adds to that linear map (copied from the ridge encoder) a residual read from where things are
 (the LPIPS network's VGG16 maps at relu4_3 and relu5_3, average-pooled to 8×8 and 4×4) by a small
 convolutional head, trained on generated faces whose codes are known (:mod:`.encoder_training`).
-As in e4e, it
-predicts one ``w`` and an offset per W+ row, and the offsets are penalised during training so
-the code stays near one ``w`` of the mapping's range, where the attribute directions still apply.
+As in e4e, it predicts one ``w`` and an offset per W+ row, and the offsets are penalised during
+training so the code stays near one ``w`` of the mapping's range, where the attribute directions
+still apply.
 Offsets live in the top principal directions of W (``offset_components``), which keeps the head
 and the file small.
 
