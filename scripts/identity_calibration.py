@@ -50,7 +50,8 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--centre-faces", type=int, default=48)
-    ap.add_argument("--invert", type=int, default=4, help="generated faces to invert (seeds 2000…)")
+    ap.add_argument("--invert", type=int, default=4, help="generated faces to invert (seeds --first-seed…)")
+    ap.add_argument("--first-seed", type=int, default=2000, help="never the benchmark's 1000–1049")
     ap.add_argument("--pti", default="off", help="comma-separated: off, on (each face inverted each way)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
@@ -95,7 +96,7 @@ def main() -> int:
     for v in variants:
         report["variants"][v] = {"same": [], "seconds": [], "lpips": [], "paired": []}
     for i in range(args.invert):
-        seed = 2000 + i
+        seed = args.first_seed + i
         ws, target = face(seed)
         for v in variants:
             settings = dataclasses.replace(InversionSettings(), pti=v == "on", clock=clock)
@@ -113,6 +114,8 @@ def main() -> int:
                                                                                        result.weight_deltas)}))
             print(f"seed {seed} PTI {v}: {result.seconds:.1f} s on the clock ({wall:.0f} s wall), "
                   f"LPIPS {r['lpips'][-1]:.3f}, identity {sim:.3f}", flush=True)
+            for line in summarise_paired(r["paired"][-1:])[1] if r["paired"] else ():
+                print("  " + line, flush=True)
 
     default = "on" if InversionSettings().pti else "off"
     threshold = float(np.percentile(others, 99))
@@ -136,7 +139,7 @@ def main() -> int:
         "centre_faces": f"{len(embs)} generated faces, seeds 3000-{3000 + args.centre_faces - 1}, psi 0.7",
         "other_person": {"pairs": int(len(others)), "mean": round(float(others.mean()), 4),
                          "p99": round(float(np.percentile(others, 99)), 4), "max": round(float(others.max()), 4)},
-        "same_person": {"faces": len(chosen or []), "seeds": f"2000-{2000 + args.invert - 1}",
+        "same_person": {"faces": len(chosen or []), "seeds": f"{args.first_seed}-{args.first_seed + args.invert - 1}",
                         "pti": default, "min": round(float(min(chosen)), 4) if chosen else None,
                         "mean": round(float(np.mean(chosen)), 4) if chosen else None},
         "rule": "99th percentile of other-person pairs, or the midpoint between it and the lowest "
