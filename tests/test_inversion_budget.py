@@ -35,6 +35,12 @@ def target(tiny) -> np.ndarray:
         return to_uint8(tiny.synthesis(ws))
 
 
+@pytest.fixture(scope="module")
+def tiny_model(oracle_dir) -> str:
+    assert main(["models", "import", str(oracle_dir / TINY), "--name", "tiny"]) == 0
+    return "tiny"
+
+
 def ticking(monkeypatch, gen, seconds: float) -> list[float]:
     """A clock that advances ``seconds`` per render: budgets become step counts, independent of load."""
     ticks = [0.0]
@@ -110,7 +116,7 @@ def test_bad_time_budget_is_one_error_line(capsys, tmp_path, value) -> None:
 
 @pytest.mark.parametrize("value, seconds", [("none", None), ("0", None), ("NONE", None), ("45", 45.0),
                                             (None, 60.0)])
-def test_time_budget_reaches_the_request(monkeypatch, capsys, tmp_path, value, seconds) -> None:
+def test_time_budget_reaches_the_request(monkeypatch, capsys, tmp_path, tiny_model, value, seconds) -> None:
     from stylestudio.engine import tasks
 
     seen = []
@@ -122,7 +128,7 @@ def test_time_budget_reaches_the_request(monkeypatch, capsys, tmp_path, value, s
     monkeypatch.setattr(tasks, "run", fake_run)
     photo = tmp_path / "p.png"
     Image.fromarray(skdata.astronaut()).save(photo)
-    argv = ["invert", str(photo), "-o", str(tmp_path / "p.stylestudio")] + (
+    argv = ["invert", str(photo), "-o", str(tmp_path / "p.stylestudio"), "--model", tiny_model] + (
         ["--time-budget", value] if value is not None else [])
     with pytest.raises(SystemExit):
         main(argv)
@@ -137,8 +143,8 @@ def test_batch_keeps_no_limit_unless_asked() -> None:
     args = argparse.Namespace(pti=False, steps=None, time_budget=None, pti_steps=None)
     assert inversion_settings(args).time_budget == InversionSettings().time_budget == 60.0
     assert inversion_settings(args, unbudgeted=True).time_budget is None
-    assert inversion_settings(dataclasses.replace(args) if False else argparse.Namespace(
-        pti=False, steps=None, time_budget=20.0, pti_steps=None), unbudgeted=True).time_budget == 20.0
+    asked = argparse.Namespace(pti=False, steps=None, time_budget=20.0, pti_steps=None)
+    assert inversion_settings(asked, unbudgeted=True).time_budget == 20.0
 
 
 # ---- identity -------------------------------------------------------------------------------------------
@@ -186,7 +192,7 @@ def test_identity_of_a_face_with_itself_and_with_another(default_generator) -> N
     assert different < shifted - 0.2
 
 
-def test_cli_prints_the_identity_line(monkeypatch, capsys, tmp_path, oracle_dir) -> None:
+def test_cli_prints_the_identity_line(monkeypatch, capsys, tmp_path, tiny_model) -> None:
     """The tiny model's 32-px faces are below the measure's size, so a stand-in meter is used: the
     point here is that the measure reaches the output, not the network."""
     from stylestudio.engine.inversion import identity
@@ -200,7 +206,6 @@ def test_cli_prints_the_identity_line(monkeypatch, capsys, tmp_path, oracle_dir)
 
     monkeypatch.setattr(identity, "MIN_IDENTITY_SIDE", 16)
     monkeypatch.setattr(identity, "identity_meter", lambda: Meter())
-    assert main(["models", "import", str(oracle_dir / TINY), "--name", "tiny"]) == 0
     photo = tmp_path / "p.png"
     Image.fromarray(skdata.astronaut()).save(photo)
     capsys.readouterr()
