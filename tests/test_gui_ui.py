@@ -370,7 +370,12 @@ def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, k
         assert not dock.isVisible()
         dock.toggleViewAction().trigger()
         panel = w.panels[key]
-        qtbot.waitUntil(lambda: fully_shown(panel.cancel_button), timeout=3000)
+        try:
+            qtbot.waitUntil(lambda: fully_shown(panel.cancel_button), timeout=10000)
+        except Exception:  # say where things were (seen once in a full run, not reproduced alone)
+            raise AssertionError(f"not in front: dock {dock.geometry()} visible {dock.isVisible()}, faces "
+                                 f"{faces.geometry()}, button {panel.cancel_button.visibleRegion().boundingRect()} "
+                                 f"of {panel.cancel_button.size()}, active {QApplication.activeWindow()}") from None
         assert dock in w.tabifiedDockWidgets(faces)
         assert not w.rect().intersects(faces.geometry())  # Faces is the tab behind
         assert dock.height() >= faces.height() - 5
