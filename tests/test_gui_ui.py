@@ -363,6 +363,16 @@ def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, k
     beside Faces, not a strip under it), and every field fits its width (no sideways scrolling)."""
     from PySide6.QtWidgets import QComboBox, QScrollArea
 
+    from stylestudio.engine import tasks
+    from stylestudio.engine.discovery.trainer import DiscoverySettings
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.discover import Discover, RemoveDirection
+
+    session = Session(device="cpu")
+    if key == "discover":  # with a library its sliders show too, at the editor's full length
+        ensure_test_model(TINY)
+        tasks.run(session, Discover(TINY, "wide", DiscoverySettings(method="pca", directions=2, q=5,
+                                                                    basis_samples=300)))
     w = make_window(qtbot)
     try:
         activate(qtbot, w)
@@ -379,6 +389,9 @@ def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, k
         assert dock in w.tabifiedDockWidgets(faces)
         assert not w.rect().intersects(faces.geometry())  # Faces is the tab behind
         assert dock.height() >= faces.height() - 5
+        if key == "discover":
+            qtbot.waitUntil(lambda: panel.group is not None, timeout=10000)
+            qtbot.wait(100)
         scroll = panel.findChild(QScrollArea)
         assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
         assert all(fully_shown(b) for b in panel.findChildren(QComboBox) if b.isVisible())
@@ -386,3 +399,5 @@ def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, k
         qtbot.waitUntil(lambda: w.rect().intersects(faces.geometry()), timeout=3000)
     finally:
         close_window(w)
+        if key == "discover":
+            tasks.run(session, RemoveDirection(TINY, "wide"))

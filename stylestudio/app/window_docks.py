@@ -58,7 +58,7 @@ def build_panels(window: "MainWindow") -> None:
             window.addDockWidget(AREA[spec.area], dock)
         dock.setVisible(spec.visible)
         toggle = dock.toggleViewAction()
-        toggle.triggered.connect(_bring_forward(dock))  # shown from View ▸ Panels: in front of its tab group
+        toggle.triggered.connect(_bring_forward(window, dock, spec.min_dock_px))  # shown from View ▸ Panels
         if spec.shortcut:
             toggle.setShortcut(QKeySequence(spec.shortcut))
         if spec.icon:
@@ -70,10 +70,14 @@ def build_panels(window: "MainWindow") -> None:
         window.docks[spec.key] = dock
 
 
-def _bring_forward(dock: QDockWidget):
+def _bring_forward(window: "MainWindow", dock: QDockWidget, min_px: int):
+    """In front of its tab group, and at least ``min_px`` wide (when not floating)."""
     def shown(on: bool) -> None:
-        if on:
-            dock.raise_()
+        if not on:
+            return
+        dock.raise_()
+        if min_px and not dock.isFloating() and dock.width() < min_px:
+            window.resizeDocks([dock], [min_px], Qt.Orientation.Horizontal)
     return shown
 
 

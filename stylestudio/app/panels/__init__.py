@@ -44,6 +44,9 @@ class PanelSpec:
     shortcut: str = ""  #: toggles the panel
     tab_with: str = ""  #: key of a panel to share a tabbed dock with
     visible: bool = True  #: shown on first start
+    #: narrowest dock that shows the panel whole (e.g. full-length sliders in the narrow left
+    #: column): the dock widens to it when the panel is brought forward; 0: any width
+    min_dock_px: int = 0
 
 
 PANELS: dict[str, PanelSpec] = {}

@@ -25,7 +25,7 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import LossCurve, budget_fields, column_scroll, start_cancel
+from .training_widgets import TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, start_cancel
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -318,4 +318,4 @@ class DiscoverPanel(QWidget):
 
 
 register_panel(PanelSpec("discover", "Discover", lambda ctx: DiscoverPanel(ctx), area="left", order=60,
-                         visible=False, tab_with="faces"))  # a tab of the full-height left column, not a strip under it
+                         visible=False, tab_with="faces", min_dock_px=TRAINING_DOCK_PX))  # a tab of the full-height left column, not a strip under it

@@ -20,7 +20,7 @@ from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import LossCurve, budget_fields, column_scroll, start_cancel
+from .training_widgets import TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, start_cancel
 from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -202,4 +202,4 @@ class TextPathsPanel(QWidget):
 
 
 register_panel(PanelSpec("textpaths", "Text paths", lambda ctx: TextPathsPanel(ctx), area="left", order=65,
-                         visible=False, tab_with="faces"))
+                         visible=False, tab_with="faces", min_dock_px=TRAINING_DOCK_PX))

@@ -11,6 +11,11 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QPushButt
                                QVBoxLayout, QWidget)
 
 
+#: the Discover and Text paths docks widen to this when shown: their sliders keep the editor's
+#: full length (label, ≥ 200-px slider, value, reset) beside the form's margins and scroll bar
+TRAINING_DOCK_PX = 420
+
+
 def column_scroll(panel: QWidget, inner: QWidget) -> QScrollArea:
     """Put ``inner`` in ``panel`` scrolling vertically only, narrow enough for the side column:
     long combo entries (a file name, an encoder hint) are elided instead of widening the panel."""
