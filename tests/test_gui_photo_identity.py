@@ -13,21 +13,11 @@ from PySide6.QtWidgets import QInputDialog
 
 from stylestudio.engine.inversion import InversionSettings
 
-from test_gui_support import close_window, make_window, wait_final
+from test_gui_photo import photo_window  # noqa: F401  (the window with a few-step inversion)
+from test_gui_support import wait_final
 
 pytestmark = pytest.mark.gui
 skdata = pytest.importorskip("skimage.data")
-
-FEW_STEPS = InversionSettings(estimate_candidates=4, estimate_steps=4, steps=6, full_steps=2, preview_every=1,
-                              lpips_size=64)
-
-
-@pytest.fixture
-def photo_window(qtbot):
-    w = make_window(qtbot)
-    w.photo.inversion_settings = FEW_STEPS
-    yield w
-    close_window(w)
 
 
 def test_open_photo_feedback_shows_identity(qtbot, photo_window, tmp_path, monkeypatch) -> None:
