@@ -69,8 +69,11 @@ class StrengthBinding:
     maximum: float = MAX_STRENGTH
     tooltip: str = "How far the region moves towards the reference (1 = the reference's look)"
 
+    def edit(self, doc: EditDocument) -> TransferEdit | None:
+        return self.panel.current(doc)
+
     def value(self, doc: EditDocument) -> float:
-        e = self.panel.current(doc)
+        e = self.edit(doc)
         return float(e.strength) if e is not None else 1.0
 
     def apply(self, doc: EditDocument, value: float) -> EditDocument:

@@ -124,6 +124,9 @@ class SliderBinding(Protocol):
     maximum: float
     tooltip: str
 
+    def edit(self, doc: EditDocument) -> Any:
+        """The edit of ``doc`` this slider shows (None: none yet)."""
+
     def value(self, doc: EditDocument) -> float: ...
 
     def apply(self, doc: EditDocument, value: float) -> EditDocument: ...
@@ -245,8 +248,7 @@ class SliderRow(QWidget):
         """Show ``doc``; False when nothing of this row can have changed since the last call."""
         # documents are immutable: the same edit object and settings mean nothing of this row moved
         # (most rows on each step of another slider's drag)
-        find = getattr(self.binding, "edit", None)
-        source = (find(doc) if find is not None else doc.edit(self.binding.key), doc.attributes)
+        source = (self.binding.edit(doc), doc.attributes)
         if self._synced is not None and source[0] is self._synced_from[0] and source[1] is self._synced_from[1]:
             return False
         self._synced_from = source
@@ -312,8 +314,7 @@ class SliderRow(QWidget):
                                     interactive=interactive, before=doc))
 
     def reset(self) -> None:
-        find = getattr(self.binding, "edit", None)  # a direction also finds edits saved under a former name
-        e = find(self.ctx.doc) if find is not None else self.ctx.doc.edit(self.binding.key)
+        e = self.binding.edit(self.ctx.doc)  # a direction's also under a former name
         if e is not None:
             self.ctx.push(ResetEditCommand(self.ctx.holder, e.id, self.binding.label))
 
