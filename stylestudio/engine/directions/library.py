@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import dataclasses
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -85,16 +86,22 @@ class DirectionLibrary:
 
         Projects and recipes name a direction; renaming it in the library must not break them."""
         table = self.meta.get("renamed")
-        if not isinstance(table, dict):
-            table = self.meta["renamed"] = {}
-        return table
+        return table if isinstance(table, dict) else {}
+
+    def _renamed_to_write(self) -> dict[str, str]:
+        if not isinstance(self.meta.get("renamed"), dict):  # none yet, or hand-edited into something else
+            self.meta["renamed"] = {}
+        return self.meta["renamed"]
 
     def canonical(self, name: str) -> str:
         """``name`` itself, or what the direction once called ``name`` is called now."""
-        for _ in range(len(self.renamed) + 1):  # a hand-edited cycle ends instead of looping
-            if name in self.directions or name not in self.renamed:
+        if name in self.directions:  # every lookup of a render: no detour through the former names
+            return name
+        table = self.renamed
+        for _ in range(len(table) + 1):  # a hand-edited cycle ends instead of looping
+            if name in self.directions or name not in table:
                 return name
-            name = str(self.renamed[name])
+            name = str(table[name])
         return name
 
     def former_names(self, name: str) -> list[str]:
@@ -103,15 +110,13 @@ class DirectionLibrary:
 
     def rename(self, old: str, new: str, label: str | None = None) -> None:
         """Rename ``old`` to ``new``, remembering ``old`` so what named it still finds it."""
-        from dataclasses import replace
-
         d = self[old]
         if new != d.name and new in self.directions:
             raise InputError(f"there is already a direction {new!r}")
-        self.directions = {(new if n == d.name else n): (replace(v, name=new, label=label or v.label)
+        self.directions = {(new if n == d.name else n): (dataclasses.replace(v, name=new, label=label or v.label)
                                                           if n == d.name else v)
                            for n, v in self.directions.items()}
-        table = self.renamed
+        table = self._renamed_to_write()
         for was, now in list(table.items()):
             if now == d.name:
                 table[was] = new
@@ -121,11 +126,11 @@ class DirectionLibrary:
 
     def remove(self, name: str) -> None:
         """Remove a direction; its earlier names go with it."""
-        gone = self.canonical(name)
-        del self.directions[self[name].name]
-        for was, now in list(self.renamed.items()):
-            if now == gone:
-                del self.renamed[was]
+        gone = self[name].name
+        del self.directions[gone]
+        table = self.renamed
+        for was in [was for was, now in table.items() if now == gone]:
+            del table[was]
 
     def names(self) -> list[str]:
         return list(self.directions)
