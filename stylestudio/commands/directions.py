@@ -101,8 +101,8 @@ def _computed(args: argparse.Namespace, library: str):
     """A library the model computes (SeFa), as the editor's sliders get it."""
     from .common import cli_session
 
-    _, session = cli_session(args)
-    return session.model(_model(args)).resources.get("directions", library)
+    name, session = cli_session(args)
+    return session.model(name).resources.get("directions", library)
 
 
 def _bar(weights: tuple[float, ...]) -> str:
