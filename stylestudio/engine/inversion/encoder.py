@@ -110,6 +110,15 @@ def image_tensor(image: np.ndarray) -> Tensor:
     return torch.from_numpy(np.array(image, np.uint8, copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
 
 
+def check_header(path: Path, header: Any, fmt: str, version: int, what: str) -> None:
+    """One line naming ``path`` when ``header`` is not a ``fmt`` file this version can read."""
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise InputError(f"{path}: not {what}")
+    if not isinstance(header.get("format_version"), int) or header["format_version"] > version:
+        raise InputError(f"{path}: encoder format version {header.get('format_version')!r} is not supported "
+                         f"(made by a newer StyleStudio?)")
+
+
 @dataclass
 class FeatureEncoder:
     """Pooled VGG features → standardise → linear map → W (through a PCA basis of W).
@@ -188,11 +197,7 @@ class FeatureEncoder:
             header = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"{path}: not a readable encoder file ({exc})") from exc
-        if not isinstance(header, dict) or header.get("format") != ENCODER_FORMAT:
-            raise InputError(f"{path}: not a StyleStudio encoder")
-        if not isinstance(header.get("format_version"), int) or header["format_version"] > ENCODER_VERSION:
-            raise InputError(f"{path}: encoder format version {header.get('format_version')!r} is not supported "
-                             f"(made by a newer StyleStudio?)")
+        check_header(path, header, ENCODER_FORMAT, ENCODER_VERSION, "a StyleStudio encoder")
         arrays_name = header.get("arrays")
         if not isinstance(arrays_name, str) or Path(arrays_name).name != arrays_name:
             raise InputError(f"{path}: bad arrays file name {arrays_name!r}")

@@ -30,7 +30,7 @@ from ...errors import InputError
 from ...safe_io import atomic_write
 from ..perceptual import LPIPS, load_lpips
 from ..resources import register_resource_loader
-from .encoder import TRAINING_SIZE, FeatureSpec, downsample, expected_feature_dim, image_tensor, pool_features
+from .encoder import TRAINING_SIZE, FeatureSpec, check_header, downsample, expected_feature_dim, image_tensor, pool_features
 
 NET_FORMAT = "stylestudio-net-encoder"
 NET_VERSION = 1
@@ -222,11 +222,7 @@ class NetEncoder:
         except Exception as exc:  # noqa: BLE001 - torch's safe unpickler raises many kinds of error on garbage
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise InputError(f"{path}: not a readable encoder file ({first})") from exc
-        if not isinstance(blob, dict) or blob.get("format") != NET_FORMAT:
-            raise InputError(f"{path}: not a StyleStudio network encoder")
-        if not isinstance(blob.get("format_version"), int) or blob["format_version"] > NET_VERSION:
-            raise InputError(f"{path}: encoder format version {blob.get('format_version')!r} is not supported "
-                             f"(made by a newer StyleStudio?)")
+        check_header(path, blob, NET_FORMAT, NET_VERSION, "a StyleStudio network encoder")
         try:
             cfg = NetConfig.from_dict(blob.get("config") or {})
         except InputError as exc:
