@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def describe(info) -> str:
     c = info.config
     if info.kind == "builtin":
-        return f"{info.name:20s} built-in text encoder (MiniLM-L6, {c['embed_dim']}-d), no image side yet"
+        return (f"{info.name:20s} built-in face-text encoder (MiniLM-L6 text, {c['embed_dim']}-d; image side trained "
+                f"on generated faces: knows only predictor-labelled attributes)")
     return (f"{info.name:20s} CLIP ViT {c['vision_layers']}×{c['vision_width']}/{c['vision_patch_size']} "
             f"@{c['image_resolution']}px, text {c['transformer_layers']}×{c['transformer_width']}, "
             f"{c['embed_dim']}-d, {c['activation']}  (from {info.source})")

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = tsub.add_parser("train", help="turn sentence pairs into curved latent paths (a long job)",
                         description="Each --pair \"POSITIVE|NEGATIVE\" becomes a slider whose + end moves the face "
-                                    "towards POSITIVE. Needs a CLIP encoder: `stylestudio encoders import FILE`.")
+                                    "towards POSITIVE. Uses the imported CLIP (`stylestudio encoders import FILE`), "
+                                    "or the built-in face-text encoder (minilm) when none is imported.")
     t.add_argument("--model", default=None, help="model name (default: the built-in face model)")
     t.add_argument("--device", default="auto")
     t.add_argument("--pair", dest="pairs", action="append", default=[], metavar="POS|NEG", required=True)
@@ -23,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget = t.add_mutually_exclusive_group(required=True)
     budget.add_argument("--steps", type=bounded(int, 1, 10_000_000, "--steps"), default=None)
     budget.add_argument("--minutes", type=bounded(float, 0.01, 100_000, "--minutes"), default=None)
-    t.add_argument("--encoder", default=None, help="an imported CLIP (default: the only one imported)")
+    t.add_argument("--encoder", default=None,
+                   help="an imported CLIP or minilm (default: the only CLIP imported, else minilm)")
     t.add_argument("--name", required=True, help="the library's name (its sliders: --library NAME)")
     t.add_argument("--method", choices=("contraclip", "linear", "styleclip"), default="contraclip",
                    help="contraclip (default); linear and styleclip are the paper's ablations")

@@ -59,8 +59,8 @@ class TextPathsPanel(QWidget):
                               "the face towards the positive sentence.")
         self.pairs.setMaximumHeight(90)
         self.encoder = QComboBox()
-        self.encoder.setToolTip("The CLIP the paths are trained against (import one with "
-                                "`stylestudio encoders import FILE`)")
+        self.encoder.setToolTip("The encoder the paths are trained against: an imported CLIP (`stylestudio "
+                                "encoders import FILE`) or the built-in face-text encoder (minilm)")
         self.method = QComboBox()
         for label, key in METHODS:
             self.method.addItem(label, key)
@@ -169,9 +169,8 @@ class TextPathsPanel(QWidget):
             return
         chosen = self.encoder.currentData()
         self.encoder.clear()
-        for name, kind in info["encoders"]:
-            if kind == "clip":
-                self.encoder.addItem(name, name)
+        for name, kind in sorted(info["encoders"], key=lambda e: e[1] == "builtin"):  # a CLIP first
+            self.encoder.addItem(name if kind == "clip" else f"{name} (built-in, faces)", name)
         if not self.encoder.count():
             self.encoder.addItem("(none: import a CLIP with `stylestudio encoders import`)", None)
         if chosen is not None and self.encoder.findData(chosen) >= 0:

