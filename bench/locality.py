@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ sys.path.insert(0, str(REPO))
 
 from stylestudio.engine.regions.boxes import FACE_BOXES, box_change, box_mask  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402
-from stylestudio.engine.regions.fit import FitSettings, fit_named_region  # noqa: E402
+from stylestudio.engine.regions.fit import FAST, FitSettings, fit_named_region  # noqa: E402
 from stylestudio.engine.regions.locality import change, measure, pair_styles, prepare_pair, render_rgb  # noqa: E402
 from stylestudio.engine.regions.masks import dilate, mask_clusters, mask_rows  # noqa: E402
 from stylestudio.engine.regions.queries import QUERY_KINDS, QueryParams, blend_styles, query_layers  # noqa: E402
@@ -100,12 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-start", choices=("both", "generous", "tuned"), default="both",
                     help="with --fit: start from the generous query and the region's tuned one, keeping the more "
                          "local fit (the editor's way), or from one of them only")
-    ap.add_argument("--fit-beta", type=float, default=FitSettings.beta, help="with --fit: weight of the leak")
-    ap.add_argument("--fit-steps", type=int, default=FitSettings.steps, help="with --fit: Adam steps per start")
-    ap.add_argument("--fit-resolution", type=int, default=FitSettings.resolution,
-                    help="with --fit: the preview stage the fit renders (default %(default)s)")
-    ap.add_argument("--fit-colour-steps", type=int, default=FitSettings.colour_steps,
+    ap.add_argument("--fit-preset", choices=("default", "fast"), default="default",
+                    help="with --fit: the editor's fit (default) or the cheaper one (regions.fit.FAST); "
+                         "the --fit-* flags below change single settings of it")
+    ap.add_argument("--fit-beta", type=float, default=None, help="with --fit: weight of the leak")
+    ap.add_argument("--fit-steps", type=int, default=None, help="with --fit: Adam steps per start")
+    ap.add_argument("--fit-resolution", type=int, default=None, help="with --fit: the preview stage the fit renders")
+    ap.add_argument("--fit-colour-steps", type=int, default=None,
                     help="with --fit: Adam steps of the colour fit (0: never)")
+    ap.add_argument("--fit-lr", type=float, default=None, help="with --fit: Adam's step on q")
+    ap.add_argument("--fit-one-start", action=argparse.BooleanOptionalAction, default=None,
+                    help="with --fit: fit only the start whose unfitted transfer leaks least (or every start)")
     ap.add_argument("--fit-strips", action="store_true",
                     help="with --fit: fit as before whole stages (the generator keeps its memory-saving strips "
                          "under autograd), to time the difference")
@@ -154,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     qs = {n: query_layers(cat.rows(cat.resolve(n)), params[n], cat.effect_rows(cat.resolve(n))) for n in names}
     chosen = {n: {k: int(v.astype(bool).sum()) for k, v in q.items()} for n, q in qs.items()}
 
-    fit_settings = FitSettings(steps=args.fit_steps, beta=args.fit_beta, resolution=args.fit_resolution,
-                               colour_steps=args.fit_colour_steps)
+    changed = {k: v for k, v in (("steps", args.fit_steps), ("beta", args.fit_beta), ("resolution", args.fit_resolution),
+                                 ("colour_steps", args.fit_colour_steps), ("lr", args.fit_lr),
+                                 ("one_start", args.fit_one_start)) if v is not None}
+    fit_settings = dataclasses.replace(FAST if args.fit_preset == "fast" else FitSettings(), **changed)
     print(f"model {model}, catalog {args.catalog} ({cat.k} clusters of {cat.layer}), "
           f"query {'fitted to each pair (' + str(fit_settings) + ', start ' + args.fit_start + ')' if args.fit else 'per region, as tuned in the catalog' if fixed is None else fixed}")
     print(f"{args.pairs} pairs from pair {args.first_pair}, measured at {size}px" + (f" from stop_resolution={stop}" if stop else " (full render, box-downsampled)")
@@ -238,8 +246,9 @@ def box_table(gen, query_for, names: list[str], args, size: int, stop: int | Non
     against an anchor (one plain render at the measuring size) measured in the same run."""
     rows: dict[str, list] = {n: [] for n in names}
     secs: list[float] = []
+    part_secs: dict[str, list[float]] = {n: [] for n in names}
     anchors: list[float] = []
-    t0 = time.time()
+    t0, load0 = time.time(), os.getloadavg()[0]
     for i in range(args.pairs):
         s, r = pair_styles(gen, args.first_pair + i, args.seed_base)
         a0 = time.perf_counter()
@@ -249,6 +258,7 @@ def box_table(gen, query_for, names: list[str], args, size: int, stop: int | Non
             q0 = time.perf_counter()
             q = query_for(n, s, r)
             secs.append(time.perf_counter() - q0)
+            part_secs[n].append(secs[-1])
             img = render(gen, [blend_styles(s, r, q, 1.0)], size, stop)[0]
             rows[n].append(box_change(timg, img, n, args.dilate) + box_change(timg, img, n, args.dilate, True)[1:])
         if (i + 1) % 5 == 0 or i + 1 == args.pairs:
@@ -273,6 +283,11 @@ def box_table(gen, query_for, names: list[str], args, size: int, stop: int | Non
     print(f"{what} per transfer: median {np.median(secs):.3f} s, max {np.max(secs):.3f} s; anchor (one plain render "
           f"at {size}px) {anchor:.3f} s; {what}/anchor {np.median(secs) / anchor:.1f}x (threads {args.threads}, "
           f"{time.time() - t0:.0f} s in all)")
+    for n in names:
+        ratio = np.array(part_secs[n]) / np.array(anchors)
+        print(f"  {n:8s} {what}: median {np.median(part_secs[n]):.3f} s, {np.median(ratio):.1f}x the anchor "
+              f"(max {ratio.max():.1f}x)")
+    print(f"machine load (1-min average) at the start {load0:.1f}, at the end {os.getloadavg()[0]:.1f}")
 
 
 def contact_sheet(gen, query_for, names: list[str], args) -> None:
