@@ -105,10 +105,54 @@ def load_cache(cache: Path, heldout: bool) -> dict[str, np.ndarray]:
     for f in sorted(Path(cache).glob("chunk*.npz")):
         if is_heldout(int(f.stem[5:])) == heldout:
             with np.load(f) as d:
-                parts.append({k: d[k] for k in d.files if d[k].ndim >= 1})
+                part = {k: d[k] for k in d.files if d[k].ndim >= 1}
+                part["chunk"] = np.full(len(part["age"]), int(f.stem[5:]))
+                parts.append(part)
     if not parts:
         raise SystemExit(f"no {'held-out' if heldout else 'training'} chunks in {cache}")
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+PAIRS = [("old", "young"), ("female", "male"), ("smiling", "neutral"), ("turned_left", "turned_right"),
+         ("mouth_open", "mouth_closed"), ("eyes_wide", "eyes_narrow"), ("light_hair", "dark_hair"),
+         ("light_skin", "dark_skin")]
+
+
+def zero_shot(head, train_data: dict[str, np.ndarray], data: dict[str, np.ndarray]) -> float:
+    """Mean over :data:`PAIRS` of the share of faces whose nearer prompt agrees with their labels."""
+    import torch
+    import torch.nn.functional as F
+
+    from stylestudio.engine.text.face_captions import fact_masks, prompt
+    from stylestudio.engine.text.minilm import minilm_text
+
+    _, cuts = fact_masks(train_data)
+    masks, _ = fact_masks(data, cuts)
+    with torch.no_grad():
+        img = F.normalize(head(torch.from_numpy(data["features"]).float()), dim=-1)
+        accs = []
+        for a, b in PAIRS:
+            sel = masks[a] | masks[b]
+            t = F.normalize(minilm_text().encode_text([prompt(a), prompt(b)]), dim=-1)
+            pick_a = (img[torch.from_numpy(sel)] @ t.T).argmax(1).numpy() == 0
+            accs.append(float((pick_a == masks[a][sel]).mean()))
+    return float(np.mean(accs))
+
+
+def embed_captions(texts: list[str], cache_file: Path):
+    """Frozen MiniLM embeddings of ``texts``, reusing those of earlier runs (caption → vector)."""
+    import torch
+
+    from stylestudio.engine.text.minilm import minilm_text
+
+    known = torch.load(cache_file, weights_only=True) if cache_file.is_file() else {}
+    todo = [t for t in texts if t not in known]
+    for i in range(0, len(todo), 256):
+        for t, e in zip(todo[i:i + 256], minilm_text().encode_text(todo[i:i + 256])):
+            known[t] = e.clone()
+    if todo:
+        torch.save(known, cache_file)
+    return torch.stack([known[t] for t in texts])
 
 
 def train(args: argparse.Namespace) -> int:
@@ -116,17 +160,21 @@ def train(args: argparse.Namespace) -> int:
 
     from stylestudio.engine.text.face_captions import caption_table
     from stylestudio.engine.text.face_head import FaceHead, save_head, train_head
-    from stylestudio.engine.text.minilm import minilm_text
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data = load_cache(Path(args.cache), heldout=False)
     ok = np.isfinite(data["age"])
     data = {k: v[ok] for k, v in data.items()}
+    val = None
+    if args.validate:  # choose settings on part of the training split; the held-out split stays unseen
+        is_val = (data["chunk"] % 5) == 3
+        val = {k: v[is_val] for k, v in data.items()}
+        data = {k: v[~is_val] for k, v in data.items()}
     n = len(data["age"])
     t0 = time.time()
     texts, caps = caption_table(data, per_face=args.captions, seed=args.seed, heldout_wordings=False)
-    text_emb = torch.cat([minilm_text().encode_text(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+    text_emb = embed_captions(texts, Path(args.cache) / "captions.pt")
     print(f"{n} training faces, {len(texts)} distinct captions embedded in {time.time() - t0:.0f} s", flush=True)
     feats = torch.from_numpy(data["features"]).float()
     head = FaceHead(feats.shape[1], 384, args.hidden, args.dropout)
@@ -136,6 +184,9 @@ def train(args: argparse.Namespace) -> int:
                         lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
     print(f"trained {args.epochs} epochs in {time.time() - t0:.0f} s: loss {losses[0]:.3f} → {losses[-1]:.3f}",
           flush=True)
+    if val is not None:
+        print(f"validation zero-shot accuracy {100 * zero_shot(head, data, val):.1f}% (training wordings)")
+        return 0
     template = torch.from_numpy(np.load(Path(args.cache) / "template.npy"))
     meta = {"faces": n, "captions": len(texts), "epochs": args.epochs, "lr": args.lr, "batch": args.batch,
             "hidden": args.hidden, "seed": args.seed, "generator": "mobilestylegan-ffhq (default model)",
@@ -166,6 +217,8 @@ def main() -> int:
     t.add_argument("--dropout", type=float, default=0.1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--validate", action="store_true",
+                   help="train on 3 of the 4 training chunks in 5 and print zero-shot accuracy on the 4th; save nothing")
     t.set_defaults(func=train)
     args = ap.parse_args()
     return args.func(args)

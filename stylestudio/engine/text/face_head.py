@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,11 +59,6 @@ class FaceFeatures(nn.Module):
         self.register_buffer("template", template.float().reshape(1, 68, 2))
         self.requires_grad_(False)
         self.eval()
-
-    @property
-    def dim(self) -> int:
-        with torch.no_grad():
-            return int(self(torch.zeros(1, 3, 64, 64, device=self.template.device)).shape[1])
 
     def forward(self, images: Tensor) -> Tensor:
         from ..attributes import align
@@ -180,11 +175,6 @@ class FaceImageEncoder(nn.Module):
 @lru_cache(maxsize=1)
 def face_image_encoder() -> FaceImageEncoder:
     return FaceImageEncoder()
-
-
-def encode_texts_batched(encode: Any, texts: Sequence[str], batch: int = 256) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([encode(texts[i:i + batch]) for i in range(0, len(texts), batch)])
 
 
 def train_head(head: FaceHead, feats: Tensor, caps: Tensor, text_emb: Tensor, *, epochs: int = 60,
