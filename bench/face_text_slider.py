@@ -86,7 +86,8 @@ def main() -> int:
           f"{rho:+.2f}; mean change −2→+2 {np.nanmean(target[ok, -1] - target[ok, 0]):+.2f} "
           f"(sd over faces of the attribute at 0: {np.nanstd(target[ok, 2]):.2f})")
     grid = np.concatenate([np.concatenate(list(t), 0) for t in thumbs], 1)  # rows: faces, cols: amounts
-    Image.fromarray(grid).resize((grid.shape[1] // 2, grid.shape[0] // 2), Image.LANCZOS).save(args.figure)
+    small = Image.fromarray(grid).resize((grid.shape[1] // 2, grid.shape[0] // 2), Image.LANCZOS)
+    small.quantize(256).save(args.figure, optimize=True)  # a palette keeps the figure small in the repository
     print(f"figure: {args.figure} (rows: faces, columns: amounts {', '.join(f'{a:+g}' for a in AMOUNTS)}); "
           f"{time.time() - t0:.0f} s")
     return 0
