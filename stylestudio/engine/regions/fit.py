@@ -204,7 +204,8 @@ def fit_query(gen, target: Mapping[str, Tensor], reference: Mapping[str, Tensor]
               reference_region: np.ndarray | Callable[[], np.ndarray] | None = None,
               progress: Progress | None = None, cancel: Cancel = None) -> dict[str, np.ndarray]:
     """``q`` for this pair, fitted over the channels of ``q0`` (or of each of several starts), keeping
-    the result that leaks least outside for what it changes inside. When even that one leaks more than
+    the result that leaks least outside for what it changes inside (with ``settings.one_start`` only
+    the start whose unfitted transfer leaks least is fitted). When even that one leaks more than
     ``settings.local_enough``, a colour fit from the last start joins the candidates. ``region``: bool
     mask of any size on the target (one that vanishes at the fit's resolution is an
     :class:`InputError`); ``reference_region``: the same region on the reference, where known (or a
