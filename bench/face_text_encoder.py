@@ -112,7 +112,8 @@ def main() -> int:
             prec = float(np.mean([m[order[c, :k]][:, [names.index(f) for f in facts[c]]].all(1).mean()
                                   for c in range(len(caps))]))
             base = float(np.mean([m[:, [names.index(f) for f in facts[c]]].all(1).mean() for c in range(len(caps))]))
-            line.append(f"R@{k} {100 * recall:5.1f}% (chance {100 * k / n:4.1f}%)  P@{k} {100 * prec:5.1f}% (chance {100 * base:4.1f}%)")
+            line.append(f"R@{k} {100 * recall:5.1f}% (chance {100 * k / n:4.1f}%)  "
+                        f"P@{k} {100 * prec:5.1f}% (chance {100 * base:4.1f}%)")
         print(f"  {'unseen' if heldout else 'training'} wordings, {len(caps)} captions, e.g. {caps[0]!r}")
         for s in line:
             print("    " + s)
@@ -127,7 +128,8 @@ def main() -> int:
         d = margin[:, 0] - margin[:, 1]
         r_g = float(np.corrcoef(d, -g)[0, 1])
         r_a = float(np.corrcoef(d, age)[0, 1])
-        print(f"  {a!r:34s} chosen for {100 * (d > 0).mean():5.1f}% of faces; r with maleness {r_g:+.2f}, with age {r_a:+.2f}")
+        print(f"  {a!r:34s} chosen for {100 * (d > 0).mean():5.1f}% of faces; "
+              f"r with maleness {r_g:+.2f}, with age {r_a:+.2f}")
     print("  (facts labelled: " + ", ".join(FACTS) + ")")
 
     print("\nspeed (1 thread)")

@@ -77,7 +77,8 @@ def label_columns(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return cols
 
 
-def fact_masks(data: dict[str, np.ndarray], cuts: dict[str, float] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def fact_masks(data: dict[str, np.ndarray],
+               cuts: dict[str, float] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Fact name → [N] bool, and the quantile cut values used (pass them back to label held-out faces the same way)."""
     cols = label_columns(data)
     if cuts is None:
