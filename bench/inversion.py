@@ -203,6 +203,13 @@ def main() -> int:
     ap.add_argument("--docs", type=Path, default=REPO / "docs")
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--photos", default="", help="comma-separated subset of: astronaut, messi")
+    ap.add_argument("--photo-file", action="append", default=[], metavar="NAME=PATH",
+                    help="another photo to invert (repeatable); tune settings on these, not on the evaluation photos")
+    ap.add_argument("--optimise-resolution", type=int, default=None,
+                    help="W+ steps render the preview of this stop resolution, the last ones full size "
+                         "(default the app's)")
+    ap.add_argument("--lpips-size", type=int, default=None, help="side the losses are computed at (default the app's)")
+    ap.add_argument("--lr", type=float, default=None, help="W+ Adam step in units of w's std (default the app's)")
     ap.add_argument("--projects", type=Path, default=None, help="save the inverted photos as projects here")
     ap.add_argument("--encoder", choices=("on", "off"), default="on",
                     help="start the estimate from the model's trained encoder (resources/encoder/), as the app does")
@@ -237,6 +244,12 @@ def main() -> int:
         settings = dataclasses.replace(settings, delta_weight=args.delta_weight)
     if args.delta_weight_start is not None:
         settings = dataclasses.replace(settings, delta_weight_start=args.delta_weight_start or None)
+    if args.optimise_resolution is not None:
+        settings = dataclasses.replace(settings, optimise_resolution=args.optimise_resolution or None)
+    if args.lpips_size is not None:
+        settings = dataclasses.replace(settings, lpips_size=args.lpips_size)
+    if args.lr is not None:
+        settings = dataclasses.replace(settings, lr=args.lr)
     if args.far_lpips is not None:
         far = None if args.far_lpips == "off" else tuple(float(v) for v in args.far_lpips.split(","))
         settings = dataclasses.replace(settings, far_lpips=far)
@@ -291,6 +304,11 @@ def main() -> int:
         if MESSI.is_file():
             photos.append(("messi", lambda: load_photo(MESSI)))
         photos = [p for p in photos if not args.photos or p[0] in args.photos.split(",")]
+        for spec in args.photo_file:
+            pname, _, ppath = spec.partition("=")
+            if not ppath or not Path(ppath).is_file():
+                ap.error(f"--photo-file {spec!r}: expected NAME=PATH of an existing image")
+            photos.append((pname, lambda ppath=ppath: load_photo(Path(ppath))))
         report["real"] = {}
         args.docs.mkdir(parents=True, exist_ok=True)
         library, sliders = edit_sliders(gen, name)
