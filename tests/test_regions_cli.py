@@ -149,7 +149,8 @@ def test_transfer_mouth_on_the_default_model(default_generator, tmp_path: Path, 
 
 @pytest.mark.slow
 def test_transfer_fitted_to_the_face_on_the_default_model(default_generator, tmp_path: Path, capsys) -> None:
-    """``--fit``: the skin takes more of the reference's look than with the tuned query, and stays local."""
+    """``--fit`` (the full fit): the skin takes more of the reference's look than with the tuned
+    query (``--no-fit``), and stays local."""
     import torch
 
     from stylestudio.engine.document import SeedSource
@@ -169,7 +170,7 @@ def test_transfer_fitted_to_the_face_on_the_default_model(default_generator, tmp
     for fit in (False, True):
         out = tmp_path / f"skin_{fit}.png"
         argv = ["transfer", "--target", "seed:12", "--reference", "seed:34", "--region", "skin", "--size", "256",
-                "-o", str(out)] + (["--fit"] if fit else [])
+                "-o", str(out)] + (["--fit"] if fit else ["--no-fit"])
         assert main(argv) == 0, capsys.readouterr().err
         diff = np.abs(np.asarray(Image.open(out)).astype(np.float32) - base).mean(-1)
         change[fit] = (diff[region].mean(), diff[~grown].mean())
@@ -221,7 +222,7 @@ def test_transfer_fit_runs_the_fit_job_and_keeps_its_result(tiny_model: str, tmp
         argv = ["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "c0+c1",
                 "--eps", "4", "-o", str(outs[fit]), "--save-project", str(tmp_path / f"{fit}.stylestudio")]
         capsys.readouterr()
-        assert main(argv + (["--fit"] if fit else [])) == 0, capsys.readouterr().err
+        assert main(argv + (["--fit"] if fit else ["--no-fit"])) == 0, capsys.readouterr().err
         err = capsys.readouterr().err
         assert ("Fitting the transfer to this face" in err) is fit
     plain, fitted = (np.asarray(Image.open(outs[f])).astype(int) for f in (False, True))
@@ -241,7 +242,7 @@ def test_a_project_waiting_for_its_fit_is_fitted_when_rendered(tiny_model: str, 
     common = ["--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "c0+c1", "--eps", "4"]
     assert main(["transfer", *common, "--fit", "-o", str(tmp_path / "fitted.png"),
                  "--save-project", str(tmp_path / "fitted.stylestudio")]) == 0
-    assert main(["transfer", *common, "-o", str(tmp_path / "plain.png")]) == 0
+    assert main(["transfer", *common, "--no-fit", "-o", str(tmp_path / "plain.png")]) == 0
     doc = load_project(tmp_path / "fitted.stylestudio")
     waiting = dataclasses.replace(doc, edits=(dataclasses.replace(doc.edits[0], fitted=None),))
     save_project(tmp_path / "waiting.stylestudio", waiting)
@@ -254,3 +255,82 @@ def test_a_project_waiting_for_its_fit_is_fitted_when_rendered(tiny_model: str, 
                                        for n in ("fitted", "plain", "rendered", "edited"))
     assert np.abs(fitted - plain).max() > 0
     assert np.abs(rendered - fitted).max() <= 1 and np.abs(edited - fitted).max() <= 1
+
+
+def _fit_of(session, model: str, edit, settings):
+    """``edit`` fitted to face seed:1 with ``settings`` by the editor's own job."""
+    from stylestudio.engine import tasks
+    from stylestudio.engine.document import EditDocument, SeedSource
+
+    doc = EditDocument(model=model, source=SeedSource(1))
+    return tasks.run(session, tasks.FitRegion.of(doc, edit, settings))
+
+
+def test_new_transfers_get_the_quick_fit_and_no_fit_opts_out(tiny_model: str, tmp_path: Path, capsys) -> None:
+    """With no fit option a transfer is fitted with the quick preset (``regions.fit.QUICK``: progress
+    printed, the fit saved in the project and the picture's recipe); ``--no-fit`` leaves the region's
+    own query; ``--fit`` alone (as before the presets) and ``--fit full`` ask for the full fit."""
+    from stylestudio.engine.project import load_project
+    from stylestudio.engine.regions.fit import QUICK, FitSettings
+    from stylestudio.engine.session import Session
+
+    common = ["transfer", "--model", tiny_model, "--target", "seed:1", "--reference", "seed:2", "--region", "c0+c1",
+              "--eps", "4"]
+    runs = {"default": [], "no-fit": ["--no-fit"], "bare": ["--fit"], "full": ["--fit", "full"]}
+    edits, pictures, printed = {}, {}, {}
+    for name, extra in runs.items():
+        out, proj = tmp_path / f"{name}.png", tmp_path / f"{name}.stylestudio"
+        capsys.readouterr()
+        assert main(common + extra + ["-o", str(out), "--save-project", str(proj)]) == 0, capsys.readouterr().err
+        printed[name] = "Fitting the transfer to this face" in capsys.readouterr().err
+        edits[name] = load_project(proj).edits[0]
+        pictures[name] = np.asarray(Image.open(out)).astype(int)
+        assert read_recipe(out)["edits"][0]["fit"] is (name != "no-fit")
+    d = edits["default"]
+    assert printed == {"default": True, "no-fit": False, "bare": True, "full": True}
+    assert d.fit and d.fit_preset == "quick" and d.fitted is not None and d.is_fitted_for(d.fitted.face_key)
+    assert not edits["no-fit"].fit and edits["no-fit"].fitted is None
+    assert edits["bare"].fit_preset == edits["full"].fit_preset == "full"
+    assert np.abs(pictures["default"] - pictures["no-fit"]).max() > 0
+    assert np.array_equal(pictures["bare"], pictures["full"])
+    # the default's fit is the quick preset's, and that is not the full fit's
+    session = Session(device="cpu")
+    quick, full = (_fit_of(session, tiny_model, d, s).q for s in (QUICK, FitSettings()))
+    assert all(np.allclose(d.fitted.q[k], quick[k], atol=1e-5) for k in quick)
+    assert max(float(np.abs(quick[k] - full[k]).max()) for k in quick) > 1e-3
+    assert not np.array_equal(pictures["default"], pictures["full"])
+    assert main(common + ["--fit", "--no-fit", "-o", str(tmp_path / "x.png")]) == 2  # one or the other
+    assert main(common + ["--fit", "slow", "-o", str(tmp_path / "x.png")]) == 2
+
+
+#: projects and pictures written by ``stylestudio transfer`` as it was before fit presets (commit
+#: e178d4c, tiny-regions, seed:1 ← seed:2, c0+c1, --eps 4; with and without --fit), by that code
+BEFORE = Path(__file__).resolve().parent / "data"
+
+
+def test_projects_saved_before_the_quick_fit_render_as_before(tiny_model: str, tmp_path: Path, capsys) -> None:
+    """A transfer saved unfitted stays unfitted on load (render-project and edit fit nothing and draw
+    the picture it was saved with); one saved with the (then only, full) fit opens as a full fit that
+    still holds its own fit, drawn without fitting again."""
+    from stylestudio.engine.project import load_project
+
+    for name in ("unfitted", "fitted"):
+        old = BEFORE / f"transfer_{name}_before_presets.stylestudio"
+        e = load_project(old).edits[0]
+        assert e.fit is (name == "fitted") and e.fit_preset == "full"
+        if name == "fitted":  # its saved fit still belongs to it: nothing to fit again
+            assert e.fitted is not None and e.is_fitted_for(e.fitted.face_key)
+        else:
+            assert e.fitted is None
+        capsys.readouterr()
+        assert main(["render-project", str(old), "-o", str(tmp_path / f"{name}-rendered.png")]) == 0
+        assert main(["edit", "--source", str(old), "--library", "sefa", "--set", "factor1=0",
+                     "-o", str(tmp_path / f"{name}-edited.png")]) == 0
+        assert "Fitting the transfer" not in capsys.readouterr().err
+        then = np.asarray(Image.open(BEFORE / f"transfer_{name}_before_presets.png")).astype(int)
+        for after in ("rendered", "edited"):
+            now = np.asarray(Image.open(tmp_path / f"{name}-{after}.png")).astype(int)
+            assert np.abs(now - then).max() <= 1, f"{name} project, {after}: not the picture it was saved with"
+    # the two pictures differ, so the comparison above could fail
+    assert np.abs(np.asarray(Image.open(BEFORE / "transfer_fitted_before_presets.png")).astype(int)
+                  - np.asarray(Image.open(BEFORE / "transfer_unfitted_before_presets.png")).astype(int)).max() > 0

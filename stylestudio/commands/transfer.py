@@ -12,6 +12,7 @@ from ..errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..engine.regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES
+    from ..engine.regions.fit import NEW_TRANSFER_PRESET, PRESETS
     from ..engine.regions.queries import QUERY_KINDS, QueryParams
 
     p = sub.add_parser(
@@ -26,9 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="named region of the catalog (repeat or join with + for several; c3 = cluster 3)")
     where.add_argument("--mask", type=Path, help="painted region: an image, white (or opaque) = region")
     p.add_argument("--strength", type=finite_float, default=1.0, help="0 = nothing, 1 = the reference's look (default 1)")
-    p.add_argument("--fit", action="store_true",
-                   help="fit the transfer to this target and reference: stronger and more local than the "
-                        "catalog's query, a few seconds on a CPU (kept in --save-project)")
+    fit = p.add_mutually_exclusive_group()
+    fit.add_argument("--fit", nargs="?", choices=tuple(PRESETS), const="full", default=NEW_TRANSFER_PRESET,
+                     metavar="{" + ",".join(PRESETS) + "}",
+                     help=f"how the transfer is fitted to this target and reference (kept in --save-project): "
+                          f"quick (the default: about a second on a CPU, more local than no fit) or full "
+                          f"(seconds: stronger and the most local; a bare --fit means full, as it always did)")
+    fit.add_argument("--no-fit", dest="fit", action="store_const", const=None,
+                     help="no fit: the catalog's query for the region, as the editor's 'Fit to this face' off")
     p.add_argument("--psi", type=psi_arg, default=0.7,
                    help=f"truncation ψ for seed faces, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
     p.add_argument("--catalog", default="default", help="region catalog name (default: default)")
@@ -56,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_transfer(args: argparse.Namespace) -> int:
     from ..engine.edits.transfer import TransferEdit, query_fields
     from ..engine.export import export_document
+    from ..engine.regions.fit import NEW_TRANSFER_PRESET
     from ..engine.model_store import DEFAULT_MODEL
     from ..engine.project import SUFFIX, save_project
     from ..engine.regions.masks import load_mask
@@ -88,12 +95,14 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     query = query_fields(cat.region_query(regions) if mask is None else None, query=args.query, lam=args.lam, eps=args.eps,
                          rho=args.rho, tau=args.tau)
     edit = TransferEdit(reference=reference.source, region=regions, mask=mask, mask_mode=args.mask_mode,
-                        coverage=args.coverage, strength=args.strength, catalog=args.catalog, fit=args.fit, **query)
+                        coverage=args.coverage, strength=args.strength, catalog=args.catalog,
+                        fit=args.fit is not None, fit_preset=args.fit or NEW_TRANSFER_PRESET, **query)
     doc = target.with_edit(edit)
     import dataclasses
 
     doc = dataclasses.replace(doc, model=name)
-    # --fit: the same FitRegion job the editor runs in its job thread; the render only uses its result
+    # the fit (unless --no-fit): the same FitRegion job the editor runs in its job thread; the render
+    # only uses its result
     doc = fit_transfers(session, doc, progress_printer)
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project is not None:

@@ -23,7 +23,7 @@ from ..limits import MAX_MASK_PIXELS
 from ..resources import check_resource_name
 from ..regions.catalog import DEFAULT_NAME, Catalog
 from ..progress import Cancel, Progress
-from ..regions.fit import FitSettings, fit_named_region, fit_query, fit_starts
+from ..regions.fit import PRESETS as FIT_PRESETS, FitSettings, fit_named_region, fit_query, fit_starts
 from ..regions.fitted import FittedQuery, fingerprint
 from ..regions.masks import DEFAULT_COVERAGE, DEFAULT_MASK_MODE, MASK_MODES, mask_array, mask_clusters, mask_rows
 from ..regions.queries import QueryParams, blend_styles, query_layers
@@ -61,6 +61,7 @@ class TransferEdit(Edit):
         "rho": lambda v, w: as_number(v, w, 0.0, 1.0),
         "tau": lambda v, w: as_number(v, w, 0.0, 1.0),
         "fit": as_bool,
+        "fit_preset": lambda v, w: as_choice(v, w, tuple(FIT_PRESETS)),
         "id": lambda v, w: as_text(v, w, 200),
         "enabled": as_bool,
     }
@@ -80,6 +81,10 @@ class TransferEdit(Edit):
     #: query above; stronger and more local, seconds per new pair on a CPU, so a job fits it
     #: (``tasks.FitRegion``) and puts it in ``fitted``; until then the query above is drawn
     fit: bool = False
+    #: which fit (``regions.fit.PRESETS``). ``full`` here because a transfer saved before the presets
+    #: (no such field) was fitted fully; new transfers in the editor and the CLI ask for
+    #: ``regions.fit.NEW_TRANSFER_PRESET`` (quick) with ``fit`` on
+    fit_preset: str = "full"
     fitted: FittedQuery | None = None
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
@@ -96,6 +101,8 @@ class TransferEdit(Edit):
             if self.region:
                 raise InputError("give either named regions or a painted mask, not both")
             object.__setattr__(self, "mask", self._stored_mask(self.mask))
+        if self.fit_preset not in FIT_PRESETS:
+            raise InputError(f"fit preset must be one of {', '.join(FIT_PRESETS)}, got {self.fit_preset!r}")
         if self.mask_mode not in MASK_MODES:
             raise InputError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {self.mask_mode!r}")
         if not 0.0 < float(self.coverage) <= 1.0:
@@ -200,16 +207,26 @@ class TransferEdit(Edit):
     @cached_property
     def fit_inputs(self) -> str:
         """What a fit of this transfer depends on besides the face: the reference, the region and
-        the query settings (its second start), and the catalog. A strength change keeps it."""
+        the query settings (its second start), the catalog and the preset. A strength change keeps
+        it. The full preset adds nothing, so fits saved before the presets still belong."""
         what = ("named", tuple(self.region)) if self.mask is None else self._mask_key()
-        return hashlib.sha1(repr(("fit", self.reference.key(), what, self.params, self.catalog)).encode()).hexdigest()
+        preset = () if self.fit_preset == "full" else (self.fit_preset,)
+        return hashlib.sha1(repr(("fit", self.reference.key(), what, self.params, self.catalog, *preset)).encode()
+                            ).hexdigest()
+
+    @property
+    def fit_settings(self) -> FitSettings:
+        """How this transfer is fitted (its preset)."""
+        return FIT_PRESETS[self.fit_preset]
 
     def fitted_to(self, gen: Any, cat: Catalog, base: Mapping[str, Tensor], reference: Mapping[str, Tensor],
-                  face: str, settings: FitSettings = FitSettings(), progress: Progress | None = None,
+                  face: str, settings: FitSettings | None = None, progress: Progress | None = None,
                   cancel: Cancel = None) -> FittedQuery:
         """Fit ``q`` to the face whose styles before any edit are ``base`` (so moving a slider never
         asks for a new fit) and the reference's styles; ``face``: its :func:`~..regions.fitted.face_key`.
-        Seconds on a CPU: run by ``tasks.FitRegion`` in a job, never by a render."""
+        ``settings``: the transfer's own preset unless given. About a second (quick) to seconds
+        (full) on a CPU: run by ``tasks.FitRegion`` in a job, never by a render."""
+        settings = settings if settings is not None else self.fit_settings
         if not self.has_region():
             raise InputError("pick or paint a region before fitting the transfer to the face")
         if self.mask is None:
@@ -236,7 +253,8 @@ class TransferEdit(Edit):
 
     def describe(self) -> str:
         what = "painted region" if self.mask is not None else " + ".join(self.region) or "no region"
-        return f"{what} from {self.reference.label()} ×{self.strength:.2f}" + (", fitted" if self.fit else "")
+        fitted = ", fitted" + (f" ({self.fit_preset})" if self.fit_preset != "full" else "") if self.fit else ""
+        return f"{what} from {self.reference.label()} ×{self.strength:.2f}{fitted}"
 
 
 def _remember(cat: Catalog, key: tuple, q: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

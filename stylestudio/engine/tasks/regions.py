@@ -25,11 +25,11 @@ class FitRegion:
     model: str
     source: Source
     transfer: TransferEdit
-    settings: FitSettings = FitSettings()
+    settings: FitSettings | None = None  #: None: the transfer's own preset (``TransferEdit.fit_preset``)
     lane: ClassVar[str] = "jobs"
 
     @classmethod
-    def of(cls, doc: EditDocument, transfer: TransferEdit, settings: FitSettings = FitSettings()) -> "FitRegion":
+    def of(cls, doc: EditDocument, transfer: TransferEdit, settings: FitSettings | None = None) -> "FitRegion":
         """The fit ``transfer`` of ``doc`` needs."""
         return cls(doc.model, doc.source, transfer, settings)
 
@@ -61,9 +61,9 @@ def fitted_document(doc: EditDocument, fitted: FittedQuery) -> EditDocument | No
 
 
 def fit_transfers(session: Any, doc: EditDocument, progress: Progress | None = None, cancel: Cancel = None,
-                  settings: FitSettings = FitSettings()) -> EditDocument:
+                  settings: FitSettings | None = None) -> EditDocument:
     """``doc`` with every transfer that asks to be fitted fitted to its face (one :class:`FitRegion`
-    each): for the CLI, and for jobs that render a document nobody fitted yet (a recipe applied to
+    each, with the transfer's own preset unless ``settings`` are given): for the CLI, and for jobs that render a document nobody fitted yet (a recipe applied to
     new faces), since renders only use fits."""
     from . import run
 
