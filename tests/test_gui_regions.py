@@ -82,6 +82,10 @@ def test_paint_a_stroke_and_take_its_look_from_a_reference(qtbot, window):
     original = canvas_array(window)
     steps = window.undo_stack.count()
 
+    # no fit for this one (new transfers are fitted by default): the stroke's own look is judged
+    assert panel.fit_box.isChecked()
+    panel.fit_box.click()
+    steps += 1
     # the reference face and a mask method that follows the brush exactly
     panel.ref_seed.setValue(REFERENCE_SEED)
     panel.advanced_toggle.click()
@@ -131,7 +135,7 @@ def test_paint_a_stroke_and_take_its_look_from_a_reference(qtbot, window):
 
     # undo walks back step by step and ends on exactly the original pixels
     window.canvas.setFocus()
-    for _ in range(6):
+    for _ in range(7):
         activate(qtbot, window)
         QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert window.holder.doc.edits == ()
@@ -142,6 +146,8 @@ def test_paint_a_stroke_and_take_its_look_from_a_reference(qtbot, window):
 
 def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     panel = ready_panel(qtbot, window)
+    panel.fit_box.click()  # unfitted: each stroke and pick below is judged by itself
+    assert not panel.current().fit
     activate(qtbot, window)
     QTest.keyClick(window, Qt.Key.Key_B)
     paint(window, [(40, 40), (200, 40)])
@@ -198,19 +204,166 @@ def test_eraser_clear_invert_and_named_regions(qtbot, window, tmp_path):
     fitted_picture = canvas_array(window)
     assert_same_picture(fitted_picture, reference_frame(window.holder.doc))
     assert np.abs(fitted_picture.astype(int) - tuned_picture.astype(int)).max() > 0
+    assert panel.current().fit_preset == "quick" and panel.fit_preset_box.isEnabled()
+    quick_q = panel.current().fitted.q
+
+    # the full fit, one choice away: a step, a new fitting job, its result one more step
+    panel.fit_preset_box.setCurrentIndex(panel.fit_preset_box.findData("full"))
+    face = panel.fits.face_key(window.holder.doc)
+    assert panel.current().fit_preset == "full" and not panel.current().is_fitted_for(face)  # the quick fit no longer counts
+    assert window.undo_stack.count() == steps + 3 and panel.fits.job is not None
+    qtbot.waitUntil(lambda: panel.current().is_fitted_for(face), timeout=60000)
+    assert window.undo_stack.count() == steps + 4
+    assert max(float(np.abs(panel.current().fitted.q[k] - quick_q[k]).max()) for k in quick_q) > 1e-3
+    wait_final(qtbot, window)
+    assert_same_picture(canvas_array(window), reference_frame(window.holder.doc))
 
     # saved with the project
     path = tmp_path / "regions.stylestudio"
     assert window.save_to(path)
     saved = load_project(path).edit(panel.current().id)
     assert isinstance(saved, TransferEdit) and saved.region == e.region
-    assert saved.strength == panel.current().strength and saved.fit
+    assert saved.strength == panel.current().strength and saved.fit and saved.fit_preset == "full"
     assert saved.is_fitted_for(panel.current().fitted.face_key)  # the fit is saved too: no refit on opening
+    window.undo_stack.undo()
+    window.undo_stack.undo()
+    assert panel.current().fit_preset == "quick" and panel.fit_preset_box.currentData() == "quick"
+    assert panel.current().fitted is not None and panel.fits.job is None  # the quick fit is back as it was
     window.undo_stack.undo()
     assert panel.current().fit and panel.current().fitted is None  # undo takes the fit's result back…
     assert panel.fits.job is None  # …and does not start it again
     window.undo_stack.undo()
     assert not panel.current().fit and not panel.fit_box.isChecked()
+
+
+def _face_region(panel, window) -> str:
+    """The catalog cluster that covers most of the window's face (a region worth transferring)."""
+    import torch
+
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.regions.catalog import Catalog
+
+    gen = ModelStore().load(TINY)
+    cat = Catalog.load(_catalog_files()[0])
+    with torch.no_grad():
+        labels = cat.cluster_map(gen, gen.styles(window.holder.doc.source.latent(gen)), gen.resolution)[0].numpy()
+    return f"c{np.bincount(labels.ravel()).argmax()}"
+
+
+def _pick(panel, name: str) -> None:
+    """Click the region ``name`` in the list."""
+    item = next(panel.region_list.item(i) for i in range(panel.region_list.count())
+                if panel.region_list.item(i).data(Qt.ItemDataRole.UserRole + 1) == name)
+    rect = panel.region_list.visualItemRect(item)
+    QTest.mouseClick(panel.region_list.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     rect.center())
+    assert item.isSelected()
+
+
+def test_a_new_transfer_is_fitted_without_asking_and_undo_takes_the_fit_back(qtbot, window):
+    """A user picks a reference and a region and does nothing else: the transfer shows at once,
+    unfitted, while the quick fit (the default of new transfers) runs as a job in the Jobs panel; it
+    lands as its own undo step with a different query that leaks less outside the region than the
+    unfitted one (mean |change| outside ÷ inside on this face's own cluster map, past a 1-px band, as
+    ``bench/locality.py`` and the fit itself judge it). Undo gives back the unfitted transfer without
+    fitting it again, then the face without it."""
+    import torch
+
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.regions.catalog import Catalog
+    from stylestudio.engine.regions.masks import dilate
+    from stylestudio.engine.regions.queries import query_layers
+
+    panel = ready_panel(qtbot, window)
+    wait_final(qtbot, window)
+    original = canvas_array(window)
+    steps = window.undo_stack.count()
+    assert panel.fit_box.isChecked() and panel.fit_preset_box.currentData() == "quick"  # what a new one gets
+    name = _face_region(panel, window)
+    panel.ref_seed.setValue(REFERENCE_SEED)
+    _pick(panel, name)
+    unfitted_doc = window.holder.doc
+    e = panel.current()
+    assert e.region == (name,) and e.fit and e.fit_preset == "quick" and e.fitted is None
+    assert window.undo_stack.count() == steps + 2
+    assert panel.fits.job is not None and window.engine.records[panel.fits.job[1]].lane == "jobs"
+    assert window.statusBar().currentMessage().startswith("Fitting the transfer")
+    qtbot.waitUntil(lambda: panel.current().fitted is not None, timeout=30000)
+    assert window.undo_stack.count() == steps + 3
+    assert window.undo_stack.text(window.undo_stack.index() - 1) == "Fitted transfer to this face"
+    wait_final(qtbot, window)
+    fitted = canvas_array(window)
+    assert_same_picture(fitted, reference_frame(window.holder.doc))
+    unfitted = reference_frame(unfitted_doc)
+
+    # a different query than the region's own…
+    cat = Catalog.load(_catalog_files()[0])
+    clusters = cat.resolve(e.region)
+    q0 = query_layers(cat.rows(clusters), e.params, cat.effect_rows(clusters))
+    q1 = panel.current().fitted.q
+    assert max(float(np.abs(np.asarray(q1[k]) - q0[k]).max()) for k in q0) > 1e-3
+    # …that stays more inside the region
+    gen = ModelStore().load(TINY)
+    with torch.no_grad():
+        labels = cat.cluster_map(gen, gen.styles(unfitted_doc.source.latent(gen)), original.shape[0])[0].numpy()
+    inside = np.isin(labels, clusters)
+    outside = ~dilate(inside, 1)
+
+    def leak(picture: np.ndarray) -> float:
+        change = np.abs(picture.astype(float) - original.astype(float)).mean(-1)
+        return float(change[outside].mean() / change[inside].mean())
+
+    print(f"{name}: {inside.mean():.0%} of the face; out/in unfitted {leak(unfitted):.3f}, fitted {leak(fitted):.3f}")
+    assert leak(fitted) < leak(unfitted)
+
+    # undo: the unfitted transfer, not fitted again; then the face as it was
+    window.undo_stack.undo()
+    assert panel.current().fit and panel.current().fitted is None
+    qtbot.wait(200)
+    assert panel.fits.job is None
+    wait_final(qtbot, window)
+    assert_same_picture(canvas_array(window), unfitted)
+    window.undo_stack.undo()
+    window.undo_stack.undo()
+    assert window.holder.doc.edits == ()
+    wait_final(qtbot, window)
+    assert_same_picture(canvas_array(window), original, tol=0)
+
+
+def test_a_transfer_saved_unfitted_opens_unfitted(qtbot, window, tmp_path):
+    """A project whose transfer was saved without a fit (as every transfer was before new ones were
+    fitted by default: no ``fit_preset`` in the file) opens unfitted, starts no fit, and stays
+    unfitted when its region changes."""
+    import json
+    import zipfile
+
+    from stylestudio.engine.document import SeedSource
+    from stylestudio.engine.project import save_project
+
+    panel = ready_panel(qtbot, window)
+    name = _face_region(panel, window)
+    doc = window.holder.doc.with_edit(TransferEdit(reference=SeedSource(REFERENCE_SEED), region=(name,), id="t"))
+    save_project(tmp_path / "new.stylestudio", doc)
+    old = tmp_path / "old.stylestudio"
+    with zipfile.ZipFile(tmp_path / "new.stylestudio") as src, zipfile.ZipFile(old, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "document.json":
+                body = json.loads(data)
+                assert body["edits"][0].pop("fit_preset") and body["edits"][0]["fit"] is False
+                data = json.dumps(body).encode()
+            dst.writestr(info, data)
+    assert window.open_path(old, ask=False)
+    qtbot.waitUntil(lambda: panel.current() is not None and panel.current().id == "t", timeout=10000)
+    assert not panel.current().fit and not panel.fit_box.isChecked()
+    wait_final(qtbot, window)
+    assert_same_picture(canvas_array(window), reference_frame(doc))
+    other = next(panel.region_list.item(i).data(Qt.ItemDataRole.UserRole + 1) for i in range(panel.region_list.count())
+                 if panel.region_list.item(i).data(Qt.ItemDataRole.UserRole + 1) != name)
+    _pick(panel, other)
+    assert panel.current().region == (other,) and not panel.current().fit
+    qtbot.wait(200)
+    assert panel.fits.job is None and panel.current().fitted is None
 
 
 def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled(qtbot, window):
@@ -223,6 +376,7 @@ def test_fit_to_this_face_is_a_job_beside_the_strength_drag_and_can_be_cancelled
 
     panel = ready_panel(qtbot, window)
     jobs = window.panel("jobs")
+    panel.fit_box.click()  # the default fit off first: this test switches a fit on by hand
     panel.region_list.setCurrentItem(panel.region_list.item(0))
     panel.eps_box.setValue(4.0)
     panel.rho_box.setValue(0.0)

@@ -1,6 +1,6 @@
 """"Fit to this face" for the Regions panel: fitting jobs beside the editing, their results into the document.
 
-A fit takes seconds, so it is a :class:`~stylestudio.engine.tasks.regions.FitRegion` job (job
+A fit takes a second (quick, the default of new transfers) to seconds (full), so it is a :class:`~stylestudio.engine.tasks.regions.FitRegion` job (job
 thread, Jobs panel, cancellable); the face stays editable with the region's unfitted look. The
 finished fit goes into the transfer it was made for as its own undo step ("Fitted transfer to
 this face"), and renders only use it. Fits made in this session are remembered, so going back to
@@ -29,7 +29,7 @@ FitKey = tuple[str, str]  #: (the transfer's fit inputs, the face key)
 class FitJobs:
     """Starts, follows and lands the fitting jobs of one panel's transfer."""
 
-    settings = FitSettings()  #: how the fit is made (tests make it longer)
+    settings: FitSettings | None = None  #: None: each transfer's own preset (tests make it longer)
 
     def __init__(self, ctx: EditorContext, current: Callable[[EditDocument], TransferEdit | None],
                  ready: Callable[[EditDocument], bool]) -> None:

@@ -10,7 +10,9 @@ The panel runs no engine code: it builds :mod:`stylestudio.engine.tasks` request
 catalog and fitting a transfer to the face ("Fit to this face", :class:`FitRegion`) are long,
 cancellable jobs with progress in the Jobs panel; they run in the job thread beside the renders,
 so the face stays editable meanwhile (with the region's unfitted look until the fit lands in the
-document as its own undo step). Reading the catalog, the reference's thumbnail and the target's
+document as its own undo step). A new transfer is fitted by default with the quick preset
+(``regions.fit.NEW_TRANSFER_PRESET``); the full fit, or none, is one click away. A transfer opened
+from a project keeps the fit it was saved with (none, for one saved unfitted). Reading the catalog, the reference's thumbnail and the target's
 cluster map (for showing a named region on the canvas) are quick render-thread tasks.
 
 A picked named region is shown on the canvas like a painted one (its clusters on this face's
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from ...engine.document import EditDocument, SeedSource, Source
 from ...engine.edits.transfer import MAX_STRENGTH, TransferEdit, query_fields
 from ...engine.regions.catalog import DEFAULT_K
+from ...engine.regions.fit import NEW_TRANSFER_PRESET
 from ...engine.regions.masks import MASK_MODES
 from ...engine.regions.queries import QUERY_KINDS
 from ...engine.tasks import BuildCatalog, CatalogInfo, ReferenceThumbnail, RegionMap
@@ -52,6 +55,12 @@ EDIT_ID = "regions"
 THUMB_PX = 56
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1
 CLUSTER_ROLE = Qt.ItemDataRole.UserRole + 2  #: True on an unnamed cluster's item
+#: the fit presets the panel offers (``regions.fit.PRESETS``), as the CLI's ``--fit quick|full`` names them
+FIT_CHOICES = (("quick", "Quick", "About a second per new reference or region on a CPU; more local than no fit\n"
+                                  "for every face part (the default of new transfers)"),
+               ("full", "Full", "Seconds per new reference or region on a CPU: a stronger change that stays more\n"
+                                "inside the region; smooth regions (skin, cheeks, forehead) take the reference's\n"
+                                "colouring"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,9 +191,15 @@ class RegionsPanel(QWidget):
 
         self.fit_box = QCheckBox("Fit to this face")
         self.fit_box.setToolTip("Fit the transfer to this face and this reference instead of using the region's\n"
-                                "averaged settings: a stronger change that stays more inside the region;\n"
-                                "smooth regions (skin, cheeks, forehead) take the reference's colouring.\n"
-                                "Takes a few seconds per new reference or region on a CPU.")
+                                "averaged settings, so it stays more inside the region (on for new transfers).\n"
+                                "The fit runs in the background (Jobs panel) and lands as its own undo step;\n"
+                                "the unfitted transfer is shown meanwhile.")
+        self.fit_preset_box = QComboBox()
+        for name, label, tip in FIT_CHOICES:
+            self.fit_preset_box.addItem(label, name)
+            self.fit_preset_box.setItemData(self.fit_preset_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.fit_preset_box.setToolTip("Quick: about a second, the default; Full: seconds, the most local")
+        self.fit_preset_box.setAccessibleName("Fit")
 
         # advanced
         self.advanced_toggle = QToolButton()
@@ -210,7 +225,7 @@ class RegionsPanel(QWidget):
         self.mask_mode_box.setToolTip("clusters: the painted mask picks the catalog regions it covers; "
                                       "activations: the mask defines the region directly on this face")
         self.coverage_box = self._spin(0.05, 1.0, 0.05, "clusters: share of a region the mask must cover")
-        self._show_settings(TransferEdit())
+        self._show_settings(TransferEdit(fit=True, fit_preset=NEW_TRANSFER_PRESET))
         adv = QFormLayout(self.advanced)
         adv.setContentsMargins(12, 0, 0, 0)
         adv.addRow("Query", self.query_box)
@@ -245,7 +260,11 @@ class RegionsPanel(QWidget):
         lay.addLayout(self.brush.settings)
         lay.addWidget(_section("Transfer"))
         lay.addWidget(self.strength)
-        lay.addWidget(self.fit_box)
+        fit_row = QHBoxLayout()
+        fit_row.addWidget(self.fit_box)
+        fit_row.addWidget(self.fit_preset_box)
+        fit_row.addStretch(1)
+        lay.addLayout(fit_row)
         lay.addWidget(self.advanced_toggle)
         lay.addWidget(self.advanced)
         lay.addWidget(self.remove_button)
@@ -270,6 +289,8 @@ class RegionsPanel(QWidget):
         self.clusters_toggle.toggled.connect(self.show_clusters)
         self.advanced_toggle.toggled.connect(self._on_advanced_toggled)
         self.fit_box.toggled.connect(self._on_fit_toggled)
+        self.fit_preset_box.currentIndexChanged.connect(
+            lambda i: self._setting("fit_preset", self.fit_preset_box.itemData(i), "fit"))
         self.query_box.currentTextChanged.connect(lambda v: self._setting("query", v, "Query"))
         self.lam_box.valueChanged.connect(lambda v: self._setting("lam", v, "λ"))
         self.eps_box.valueChanged.connect(lambda v: self._setting("eps", v, "ε"))
@@ -293,6 +314,8 @@ class RegionsPanel(QWidget):
     def _show_settings(self, e: TransferEdit) -> None:
         """The Advanced boxes show a transfer's query and mask settings."""
         self.fit_box.setChecked(e.fit)
+        self.fit_preset_box.setCurrentIndex(self.fit_preset_box.findData(e.fit_preset))
+        self.fit_preset_box.setEnabled(e.fit)
         self.query_box.setCurrentText(e.query)
         self.lam_box.setValue(e.lam)
         self.eps_box.setValue(e.eps)
@@ -327,7 +350,7 @@ class RegionsPanel(QWidget):
                             query=self.query_box.currentText(), lam=self.lam_box.value(),
                             eps=self.eps_box.value(), rho=self.rho_box.value(), tau=self.tau_box.value(),
                             mask_mode=self.mask_mode_box.currentText(), coverage=self.coverage_box.value(),
-                            fit=self.fit_box.isChecked())
+                            fit=self.fit_box.isChecked(), fit_preset=self.fit_preset_box.currentData())
 
     def updated(self, doc: EditDocument, **changes: Any) -> EditDocument:
         """``doc`` with its transfer changed (created from the panel if needed); ``doc`` itself if unchanged.
@@ -350,7 +373,7 @@ class RegionsPanel(QWidget):
             return False
         if after is doc:
             return False
-        if changes.get("fit"):
+        if changes.get("fit") or "fit_preset" in changes:
             self.fits.allow_again()  # switching the fit on asks again for what was cancelled
         self.ctx.push(EditChangeCommand(self.ctx.holder, after, text, before=doc))
         return True
@@ -607,6 +630,10 @@ class RegionsPanel(QWidget):
                 self._show_settings(e)
             else:
                 self.ref_label.setText("")
+                # the next transfer is a new one: it gets the default fit, whatever the last one had
+                self.fit_box.setChecked(True)
+                self.fit_preset_box.setCurrentIndex(self.fit_preset_box.findData(NEW_TRANSFER_PRESET))
+                self.fit_preset_box.setEnabled(True)
             region = set(e.region) if e is not None else set()
             for i in range(self.region_list.count()):
                 item = self.region_list.item(i)
