@@ -8,10 +8,9 @@ same batch at the training resolution, no gradients). ``--random-vitb32`` builds
 random weights from ``../shared/oracle/clip_tiny/vit-b-32-state-dict-shapes.json``: right for
 timing (the cost does not depend on the weights), meaningless for anything else.
 
-Not measured here (no CLIP weights are available offline; the built-in encoder has no image side
-yet): the issue's quality table (monotonicity, identity drift, LPIPS step ratio against the linear
-and StyleCLIP-like arms). With an imported CLIP the same trainer produces all three arms
-(``--method contraclip|linear|styleclip``).
+The issue's quality table (monotonicity, identity drift, other attributes and the LPIPS step
+ratio of ContraCLIP against the linear and StyleCLIP-like arms and the shipped sliders, at matched
+target change) is measured by ``bench/textpaths_quality.py`` with the built-in encoder.
 """
 from __future__ import annotations
 
