@@ -483,7 +483,7 @@ def save_grid(files: list[Path], pairs: list[str], ts: np.ndarray, out: Path) ->
         with np.load(f) as z:
             g.update({k: z[k] for k in z.files})
     faces = sorted({int(k.split("/")[0]) for k in g})
-    thumb, label_w, gap = 112, 110, 8
+    thumb, label_w, gap = 96, 100, 8
     rows = [(p, a) for p in pairs for a in ARMS]
     width = label_w + len(faces) * (thumb * len(ts) + gap)
     canvas = Image.new("RGB", (width, 18 + thumb * len(rows)), "white")
