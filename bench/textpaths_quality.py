@@ -27,8 +27,11 @@
    ``--shard K/N`` evaluates every N-th face from the K-th (run N processes); results are
    saved after every batch under ``--raw``, and ``--report`` prints the table from all shards.
 4. Prints absolute times and ratios against an anchor render measured in the same process, the
-   load average, and saves ``docs/textpaths_grid.png`` (per path: one held-out face, rows
+   load average, and saves ``docs/textpaths_grid.png`` (held-out faces 0 and 1; rows: path ×
    ContraCLIP / linear / StyleCLIP-like / shipped slider, columns −1 … +1).
+
+Measured with ``--steps 20`` (what the shared CPU allowed; the default is the starter's 40): the
+table, its definitions and what it says are in docs/textpaths.md.
 """
 from __future__ import annotations
 
@@ -434,8 +437,8 @@ def report(args, pairs: list[str]) -> int:
                          nanmean(change[:, worst]), nanmean(ratio), nanmean(lp.sum(1))))
             for k, v in (("rho", rho), ("id", ident), ("other", other), ("ratio", ratio)):
                 per_arm[arm][k].append(nanmean(v))
-    print(f"\n| path | arm | faces | target −1→+1 | Spearman ρ | ρ = 1 | identity drift | other attrs | largest other "
-          f"| LPIPS step max/mean | LPIPS length |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| path | arm | faces | target −1→+1 | Spearman ρ | ρ = 1 | identity drift | other attrs | largest other "
+          "| LPIPS step max/mean | LPIPS length |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:+.2f} | {r[4]:+.3f} | {100 * r[5]:.0f} % | {r[6]:.3f} | {r[7]:.2f} | "
               f"{r[8]} {r[9]:.2f} | {r[10]:.2f} | {r[11]:.3f} |")
