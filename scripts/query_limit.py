@@ -24,9 +24,12 @@ leaves it out. Both the start and the fitted ``q`` are measured exactly as the b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
 
 import numpy as np
 import torch
