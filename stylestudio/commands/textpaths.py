@@ -63,6 +63,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     check_resource_name(args.name, "text path library")
     pairs = parse_pairs(args.pairs, args.names)
+    from ..engine.text.library import shipped_library
+
+    if shipped_library(_model(args), args.name) is not None:  # said before the long job
+        print(f"note: {args.name!r} is also a library shipped with StyleStudio; yours is saved in your data folder "
+              f"and hides it (delete yours to use the shipped one again)")
     from ..engine.text.encoders import default_encoder_name, load_encoder
 
     encoder = args.encoder or default_encoder_name()  # no encoder, or a wrong name: said before the model loads
@@ -85,24 +90,27 @@ def _model(args: argparse.Namespace) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..engine.text.library import TextPathLibrary, library_names
+    from ..engine.text.library import TextPathLibrary, library_names, shipped_library
 
     model = _model(args)
     files = library_names(model)
     if not files:
         print(f"no text path libraries for {model}; train one with `stylestudio textpaths train`")
     for path in files:
+        shipped = shipped_library(model, path.stem)
+        where = ("  [shipped, read-only]" if shipped == path else
+                 "  [yours; hides the shipped library of this name]" if shipped is not None else "")
         try:
             lib = TextPathLibrary.load(path)
             print(f"{path.stem:20s} {len(lib.paths)} paths ({', '.join(lib.names())}), {lib.meta.get('method', '?')}, "
-                  f"encoder {lib.encoder}")
+                  f"encoder {lib.encoder}{where}")
         except InputError as exc:
-            print(f"{path.stem:20s} unreadable: {exc}")
+            print(f"{path.stem:20s} unreadable: {exc}{where}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..engine.text.library import TextPathLibrary, find_library
+    from ..engine.text.library import TextPathLibrary, find_library, shipped_library
 
     model = _model(args)
     path = find_library(model, args.library)
@@ -110,11 +118,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise InputError(f"no text path library {args.library!r} for model {model!r}")
     lib = TextPathLibrary.load(path)
     m = lib.meta
-    print(f"{path}\n  encoder {lib.encoder}, method {m.get('method')}, loss {m.get('loss')}, {m.get('steps')} steps "
+    shipped = "  (shipped, read-only)" if shipped_library(model, args.library) == path else ""
+    print(f"{path}{shipped}\n  encoder {lib.encoder}, method {m.get('method')}, loss {m.get('loss')}, {m.get('steps')} steps "
           f"in {m.get('seconds')} s, fixed-batch loss {m.get('eval_loss_start', float('nan')):.4f} → "
           f"{m.get('eval_loss_end', float('nan')):.4f}; W+ rows 0–{lib.rows - 1}")
     for p in lib.paths:
-        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}")
+        unit = f"   (unit {p.unit / lib.unit:.3g}× the library's)" if p.unit is not None else ""
+        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}")
     return 0
 
 

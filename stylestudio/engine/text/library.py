@@ -11,7 +11,7 @@ import json
 import math
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ class TextPath:
     name: str  #: lower-case CLI name, e.g. ``"smile"``
     positive: str  #: the sentence + moves towards
     negative: str
+    #: latent distance of this path's slider unit; None: the library's. The shipped library sets it so
+    #: that ±1 changes the attribute as much as the attribute slider's ±1 (scripts/train_starter_textpaths.py)
+    unit: float | None = None
 
     @property
     def label(self) -> str:
@@ -64,6 +67,23 @@ class TextPathLibrary:
     def __contains__(self, name: str) -> bool:
         return name in self.names()
 
+    def subset(self, names: list[str]) -> "TextPathLibrary":
+        """A library of only the paths ``names``, their trained vectors untouched (e.g. to ship the
+        paths of a training that measured well)."""
+        keep = [self.index(n) for n in names]
+        latent = LatentPaths(len(keep), self.latent.dim, self.radius, max(self.dipoles, 1), self.latent.method)
+        latent.load_state_dict({k: v[keep].clone() for k, v in self.latent.state_dict().items()})
+        return TextPathLibrary(self.model, [self.paths[i] for i in keep], latent.eval().requires_grad_(False),
+                               self.rows, self.w_dim, self.radius, self.unit, self.encoder, dict(self.meta))
+
+    def set_path_units(self, units: dict[str, float]) -> None:
+        """Give paths their own slider unit (latent distance), e.g. calibrated against an attribute slider."""
+        for name, unit in units.items():
+            if not (math.isfinite(unit) and unit > 0):
+                raise InputError(f"the unit of text path {name!r} must be finite and positive, got {unit}")
+            k = self.index(name)
+            self.paths[k] = replace(self.paths[k], unit=float(unit))
+
     @torch.no_grad()
     def move(self, name: str, ws: Tensor, amount: float, w_avg: Tensor) -> Tensor:
         """W+ [B, num_ws, w_dim] moved ``amount`` slider units along path ``name`` (path following)."""
@@ -73,7 +93,7 @@ class TextPathLibrary:
                              f"latent of shape {list(ws.shape)}")
         latent = self.latent.to(ws.device)
         x = (ws[:, : self.rows] - w_avg).reshape(ws.shape[0], -1).float()
-        moved = follow(latent, x, k, float(amount), self.unit)
+        moved = follow(latent, x, k, float(amount), self.paths[k].unit or self.unit)
         out = ws.clone()
         out[:, : self.rows] = moved.reshape(ws.shape[0], self.rows, self.w_dim).to(ws.dtype) + w_avg
         return out
@@ -83,7 +103,8 @@ class TextPathLibrary:
         meta = {"format": FORMAT, "format_version": VERSION, "model": self.model, "method": self.latent.method,
                 "count": self.latent.count, "dim": self.latent.dim, "dipoles": self.dipoles, "rows": self.rows,
                 "w_dim": self.w_dim, "radius": self.radius, "unit": self.unit, "encoder": self.encoder,
-                "paths": [{"name": p.name, "positive": p.positive, "negative": p.negative} for p in self.paths],
+                "paths": [{"name": p.name, "positive": p.positive, "negative": p.negative,
+                           **({"unit": p.unit} if p.unit is not None else {})} for p in self.paths],
                 "meta": self.meta}
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -128,8 +149,10 @@ class TextPathLibrary:
                 entries = meta["paths"]
                 if not isinstance(entries, list) or len(entries) != count:
                     raise ValueError("the path list does not match the count")
-                text_paths = [TextPath(check_path_name(str(p["name"])), str(p["positive"]), str(p["negative"]))
-                              for p in entries]
+                text_paths = [TextPath(check_path_name(str(p["name"])), str(p["positive"]), str(p["negative"]),
+                                       None if p.get("unit") is None else float(p["unit"])) for p in entries]
+                if not all(p.unit is None or (math.isfinite(p.unit) and p.unit > 0) for p in text_paths):
+                    raise ValueError("a path's unit must be finite and positive")
                 latent = LatentPaths(count, dim, radius, max(dipoles, 1), method)
                 state = {}
                 for k, ref in latent.state_dict().items():
@@ -192,6 +215,14 @@ def library_file(model: str, name: str) -> Path:
     check_resource_name(name, "text path library")
     check_resource_name(model, "model")
     return app_paths.data_home() / "textpaths" / model / f"{name}{SUFFIX}"
+
+
+def shipped_library(model: str, name: str) -> Path | None:
+    """The library of this name shipped with StyleStudio (read-only: training writes to
+    :func:`library_file`, whose library of the same name hides it), if any."""
+    check_resource_name(name, "text path library")
+    path = Path(app_paths.resources_dir()) / "textpaths" / check_resource_name(model, "model") / f"{name}{SUFFIX}"
+    return path if path.is_file() else None
 
 
 def find_library(model: str, name: str) -> Path | None:
