@@ -24,7 +24,7 @@ res = p.resources_dir()
 assert "site-packages" in str(res), f"resources found outside the install: {res}"
 for f in ("icons/app.svg", "directions/mobilestylegan-ffhq/attributes.ssdir",
           "catalogs/mobilestylegan-ffhq/default.json", "encoder/mobilestylegan-ffhq/default.json",
-          "textencoder/minilm-face-head.pt"):
+          "textencoder/minilm-face-head.pt", "textpaths/mobilestylegan-ffhq/textpaths.sstp"):
     assert (res / f).is_file(), f"the wheel lacks resources/{f}"
 print("installed from", stylestudio.__file__, "with resources in", res)
 PY
