@@ -326,9 +326,7 @@ class ModelStore:
             return gen
         say = progress or (lambda message, fraction: None)
         say("Improving the preview heads of the default model (once)…", 0.0)
-        device = next(gen.buffers()).device  # the fit runs on the CPU, where provisioning runs
-        new, record = provision.with_current_preview_heads(gen.cpu(), say, span=(0.0, 0.95))  # type: ignore[arg-type]
-        new = new.to(device)
+        new, record = provision.with_current_preview_heads(gen, say, span=(0.0, 0.95))  # type: ignore[arg-type]
         source = dict(self.info(DEFAULT_MODEL).source, preview_heads=record)
         try:
             save_native(new, self.folder(DEFAULT_MODEL), source, keep_other_files=True)
