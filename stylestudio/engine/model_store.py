@@ -173,14 +173,9 @@ def build_generator(cls: type[Generator], config: dict[str, Any], state: dict[st
 
 # ---- the native format ---------------------------------------------------------------------------
 
-def save_native(gen: Generator, folder: Path, source: dict[str, Any], keep_other_files: bool = False) -> None:
-    """Write ``gen`` as a native model folder; an existing one stays until the new one is complete.
-    ``keep_other_files`` carries the old folder's other files over (e.g. a discriminator)."""
+def save_native(gen: Generator, folder: Path, source: dict[str, Any]) -> None:
+    """Write ``gen`` as a native model folder; an existing one stays until the new one is complete."""
     def fill(tmp: Path) -> None:
-        if keep_other_files and Path(folder).is_dir():
-            for item in Path(folder).iterdir():
-                if item.name not in ("weights.pt", "model.json") and item.is_file() and not item.is_symlink():
-                    shutil.copy2(item, tmp / item.name)
         state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
         torch.save(state, tmp / "weights.pt")
         meta = {
@@ -310,30 +305,7 @@ class ModelStore:
             self.fetch_default(progress)
         if not self.has(name):
             self.info(name)  # raises UnknownModelError with the list of installed models
-        gen = load_native(self.folder(name), device)
-        if name == DEFAULT_MODEL:
-            gen = self._with_current_preview_heads(gen, progress)
-        return gen
-
-    def _with_current_preview_heads(self, gen: Generator, progress: Progress | None) -> Generator:
-        """The default model as stored before issue #15 has 1×1 preview heads (grid-like drag
-        previews): refit them once, as a progress step, and store the model again (atomically).
-        If it cannot be stored, the refitted model is still used (and the refit repeats next time)."""
-        from .mobilestylegan import provision
-
-        if gen.arch != "mobilestylegan" or getattr(gen, "preview_kernels", None) == provision.PREVIEW_KERNELS \
-                or tuple(gen.config.get("channels", ())) != provision.CHANNELS:
-            return gen
-        say = progress or (lambda message, fraction: None)
-        say("Improving the preview heads of the default model (once)…", 0.0)
-        new, record = provision.with_current_preview_heads(gen, say, span=(0.0, 0.95))  # type: ignore[arg-type]
-        source = dict(self.info(DEFAULT_MODEL).source, preview_heads=record)
-        try:
-            save_native(new, self.folder(DEFAULT_MODEL), source, keep_other_files=True)
-        except ModelFormatError as exc:
-            warnings.warn(f"the refitted preview heads could not be stored ({exc}); they are refitted next time")
-        say("The preview heads are ready", 1.0)
-        return new
+        return load_native(self.folder(name), device)
 
     def fetch_default(self, progress: Progress | None = None, force: bool = False) -> ModelInfo:
         from .mobilestylegan.provision import provision_default
