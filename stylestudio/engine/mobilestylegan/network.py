@@ -26,11 +26,9 @@ Conventions of this module (different from the original training code, same func
   intermediate ``to_img`` heads (their outputs never reach the image), so rows 3, 6, 9, 12, 15,
   18 and the spare row 22 feed nothing in this model.
 * Coarse previews (``stop_resolution``): the published export has no intermediate ``to_img``
-  heads, so each earlier stage has a *preview head*, an unmodulated k×k conv fitted at
+  heads, so each earlier stage has a *preview head*, an unmodulated 1×1 conv fitted at
   provisioning time (least squares) from the stage's features to the Haar coefficients of the
   box-downsampled final image. A stage at feature resolution r previews a 2r × 2r image.
-  ``preview_kernels`` (one odd size per stage but the last) is part of the config: models stored
-  before it existed have 1×1 heads and load as such (the model store refits them once).
 """
 from __future__ import annotations
 
@@ -163,32 +161,25 @@ class ToWavelet(nn.Module):
 
 
 class PreviewHead(nn.Module):
-    """Unmodulated k×k conv → 12 Haar coefficients, fitted at provisioning (see module doc).
+    """Unmodulated 1×1 conv → 12 Haar coefficients, fitted at provisioning (see module doc)."""
 
-    k > 1 lets a pixel's coefficients see its neighbours: a 1×1 head maps every feature pixel on
-    its own and leaves a visible 2×2 grid in the preview (issue #15)."""
-
-    def __init__(self, c_in: int, kernel: int = 1) -> None:
+    def __init__(self, c_in: int) -> None:
         super().__init__()
-        self.register_buffer("weight", torch.zeros(12, c_in, kernel, kernel))
+        self.register_buffer("weight", torch.zeros(12, c_in, 1, 1))
         self.register_buffer("bias", torch.zeros(12))
 
-    @property
-    def kernel(self) -> int:
-        return int(self.weight.shape[-1])
-
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, padding=self.kernel // 2)
+        return F.conv2d(x, self.weight, self.bias)
 
 
 class InputStage(nn.Module):
     """Stage ``b4``: the learned constant and its modulated 3×3 conv."""
 
-    def __init__(self, w_dim: int, channels: int, preview_kernel: int = 1) -> None:
+    def __init__(self, w_dim: int, channels: int) -> None:
         super().__init__()
         self.const = nn.Parameter(torch.zeros(1, channels, 4, 4))
         self.conv1 = ModConv3x3(w_dim, channels, 4)
-        self.preview = PreviewHead(channels, preview_kernel)
+        self.preview = PreviewHead(channels)
 
     def forward(self, style: Tensor, tap: Tap) -> Tensor:
         x = self.const.expand(style.shape[0], -1, -1, -1).contiguous(memory_format=CL)
@@ -210,7 +201,7 @@ class Block(nn.Module):
 
     HALO = 2  # rows of context needed by the two 3×3 convs
 
-    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int, last: bool, preview_kernel: int = 1) -> None:
+    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int, last: bool) -> None:
         super().__init__()
         self.res, self.c_out = res, c_out
         self.up = WaveletUp(w_dim, c_in)
@@ -219,7 +210,7 @@ class Block(nn.Module):
         if last:
             self.to_img = ToWavelet(w_dim, c_out)
         else:
-            self.preview = PreviewHead(c_out, preview_kernel)
+            self.preview = PreviewHead(c_out)
 
     def _chain(self, x: Tensor, kernel: Tensor, s: tuple[Tensor, Tensor, Tensor], folded: bool,
                rows: slice, tap: Tap) -> Tensor:
@@ -275,8 +266,7 @@ class MobileStyleGAN(Generator):
     tile_bytes = 8 << 20
 
     def __init__(self, z_dim: int = 512, w_dim: int = 512, resolution: int = 1024,
-                 channels: Iterable[int] = CHANNELS, mapping_layers: int = 8,
-                 preview_kernels: Iterable[int] | None = None) -> None:
+                 channels: Iterable[int] = CHANNELS, mapping_layers: int = 8) -> None:
         super().__init__()
         # model.json decides these: check types and bounds before anything is allocated
         z_dim = check_int("z_dim", z_dim, 1, MAX_LATENT_DIM)
@@ -293,14 +283,6 @@ class MobileStyleGAN(Generator):
             raise ValueError("MobileStyleGAN's mapping keeps the width: z_dim must equal w_dim")
         if any(c % 4 for c in self.channels[:-1]):
             raise ValueError("channels feeding a wavelet upsampling must be multiples of 4")
-        if preview_kernels is None:  # a model stored before the setting existed: 1×1 heads
-            preview_kernels = (1,) * (len(self.channels) - 1)
-        if not isinstance(preview_kernels, (list, tuple)) or len(preview_kernels) != len(self.channels) - 1:
-            raise ValueError(f"preview_kernels must list one kernel size for each of the first "
-                             f"{len(self.channels) - 1} stages")
-        self.preview_kernels = tuple(check_int("preview_kernels", k, 1, 7) for k in preview_kernels)
-        if any(k % 2 == 0 for k in self.preview_kernels):
-            raise ValueError("preview kernel sizes must be odd")
         self.z_dim, self.w_dim, self.resolution = z_dim, w_dim, resolution
         self.mapping_layers = mapping_layers
         self.num_ws = 3 * (len(self.channels) - 1) + 2
@@ -308,11 +290,10 @@ class MobileStyleGAN(Generator):
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.register_buffer("wavelet_taps", torch.zeros(2, 2, 2))
         self.stage_names = tuple(f"b{4 * 2 ** i}" for i in range(len(self.channels)))
-        last = len(self.channels) - 1
-        stages: dict[str, nn.Module] = {"b4": InputStage(w_dim, self.channels[0], self.preview_kernels[0])}
+        stages: dict[str, nn.Module] = {"b4": InputStage(w_dim, self.channels[0])}
         for i, c_out in enumerate(self.channels[1:], start=1):
-            stages[self.stage_names[i]] = Block(w_dim, self.channels[i - 1], c_out, 4 * 2 ** i, last=i == last,
-                                                preview_kernel=self.preview_kernels[i] if i < last else 1)
+            stages[self.stage_names[i]] = Block(w_dim, self.channels[i - 1], c_out, 4 * 2 ** i,
+                                                last=i == len(self.channels) - 1)
         self.stages = nn.ModuleDict(stages)
         self.style_layout = self._layout()
         self._modules_by_style = {l.name: self._style_module(l.name) for l in self.style_layout}
@@ -337,8 +318,7 @@ class MobileStyleGAN(Generator):
     @property
     def config(self) -> dict[str, Any]:
         return {"z_dim": self.z_dim, "w_dim": self.w_dim, "resolution": self.resolution,
-                "channels": list(self.channels), "mapping_layers": self.mapping_layers,
-                "preview_kernels": list(self.preview_kernels)}
+                "channels": list(self.channels), "mapping_layers": self.mapping_layers}
 
     @property
     def tap_names(self) -> tuple[str, ...]:
