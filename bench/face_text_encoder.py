@@ -18,18 +18,16 @@ The cache is what ``scripts/train_face_text_head.py extract`` wrote; only its he
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
 
 PAIRS = [("old", "young"), ("female", "male"), ("smiling", "neutral"), ("turned_left", "turned_right"),
          ("mouth_open", "mouth_closed"), ("eyes_wide", "eyes_narrow"), ("light_hair", "dark_hair"),

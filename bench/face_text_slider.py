@@ -14,17 +14,15 @@ other attributes; saves a faces × amounts figure.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
 
 AMOUNTS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 

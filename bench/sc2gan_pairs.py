@@ -25,17 +25,15 @@ also lives on. (Faces of the build distribution, seed 0, ψ 0.8.)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
 
 METHODS = ("interfacegan", "conditional", "sc2gan", "sc2gan_raw")
 _STATE: dict = {}

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
+
 SHAPES = REPO.parent / "shared" / "oracle" / "clip_tiny" / "vit-b-32-state-dict-shapes.json"
 
 

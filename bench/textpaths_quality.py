@@ -45,10 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
 
 #: path name, + sentence, − sentence (as scripts/train_starter_textpaths.py), predictor attribute, shipped slider
 PAIRS = {"smile": ("a smiling face", "a face with a neutral expression", "smile", "smile"),

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the app does (stylestudio/__init__.py)
-
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
+import torch  # noqa: E402
 
 from stylestudio.engine.regions.builder import build_catalog  # noqa: E402
 from stylestudio.engine.regions.catalog import Catalog  # noqa: E402

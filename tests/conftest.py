@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# The tests run torch as the app does: passive OpenMP waiting, set before any test module imports
-# torch (stylestudio/__init__.py sets it for the app and the CLI; see test_openmp_policy.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The tests run torch as the app does: importing stylestudio sets its OpenMP wait policy, and this
+# runs before any test module imports torch (see test_openmp_policy.py).
+import stylestudio  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parents[1]
 ORACLE = REPO.parent / "shared" / "oracle"
