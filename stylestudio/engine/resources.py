@@ -74,13 +74,17 @@ class Resources:
 
     def find_file(self, kind: str, filename: str) -> Path | None:
         """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""
+        return self._file(paths.data_home(), kind, filename) or self.shipped_file(kind, filename)
+
+    def shipped_file(self, kind: str, filename: str) -> Path | None:
+        """``resources/<kind>/<model>/<filename>`` only: the read-only one a user's file may hide."""
+        return self._file(paths.resources_dir(), kind, filename)
+
+    def _file(self, root: Path, kind: str, filename: str) -> Path | None:
         check_resource_name(filename, "resource file")
         check_resource_name(self.model, "model")
-        for root in (paths.data_home(), paths.resources_dir()):
-            p = Path(root) / kind / self.model / filename
-            if p.is_file():
-                return p
-        return None
+        p = Path(root) / kind / self.model / filename
+        return p if p.is_file() else None
 
 
 @register_resource_loader("directions")

@@ -79,7 +79,7 @@ class TextPathLibrary:
     def set_path_units(self, units: dict[str, float]) -> None:
         """Give paths their own slider unit (latent distance), e.g. calibrated against an attribute slider."""
         for name, unit in units.items():
-            if not (math.isfinite(unit) and unit > 0):
+            if not _valid_unit(unit):
                 raise InputError(f"the unit of text path {name!r} must be finite and positive, got {unit}")
             k = self.index(name)
             self.paths[k] = replace(self.paths[k], unit=float(unit))
@@ -151,7 +151,7 @@ class TextPathLibrary:
                     raise ValueError("the path list does not match the count")
                 text_paths = [TextPath(check_path_name(str(p["name"])), str(p["positive"]), str(p["negative"]),
                                        None if p.get("unit") is None else float(p["unit"])) for p in entries]
-                if not all(p.unit is None or (math.isfinite(p.unit) and p.unit > 0) for p in text_paths):
+                if not all(p.unit is None or _valid_unit(p.unit) for p in text_paths):
                     raise ValueError("a path's unit must be finite and positive")
                 latent = LatentPaths(count, dim, radius, max(dipoles, 1), method)
                 state = {}
@@ -210,6 +210,10 @@ def check_path_name(name: str) -> str:
     return name
 
 
+def _valid_unit(unit: float) -> bool:
+    return math.isfinite(unit) and unit > 0
+
+
 def library_file(model: str, name: str) -> Path:
     """Where a library the user trains is written."""
     check_resource_name(name, "text path library")
@@ -220,9 +224,7 @@ def library_file(model: str, name: str) -> Path:
 def shipped_library(model: str, name: str) -> Path | None:
     """The library of this name shipped with StyleStudio (read-only: training writes to
     :func:`library_file`, whose library of the same name hides it), if any."""
-    check_resource_name(name, "text path library")
-    path = Path(app_paths.resources_dir()) / "textpaths" / check_resource_name(model, "model") / f"{name}{SUFFIX}"
-    return path if path.is_file() else None
+    return Resources(None, model).shipped_file("textpaths", f"{check_resource_name(name, 'text path library')}{SUFFIX}")  # type: ignore[arg-type]
 
 
 def find_library(model: str, name: str) -> Path | None:
