@@ -2,7 +2,11 @@
 own attribute predictors (10 attributes + identity).
 
     python bench/discovery.py [--minutes 4] [--faces 16] [--seeds 0] [--size 64] [--threads 1]
-        [--target-lpips 0.3] [--grid docs/discovery_grid.png]
+        [--target-lpips 0.3] [--grid docs/discovery_grid.png] [--methods ...] [--libs DIR]
+
+``--libs DIR`` keeps every trained library there (``<method>_<seed>.ssdir``) and loads one found
+there instead of training it again, so the learned runs can train in separate processes (one
+``--methods`` each, ``--train-only``) and a later run evaluates them.
 
 Methods: PCA (GANSpace), SeFa, PCA + learned attention, ContraFeat binary, ContraFeat prototype
 (each trained ``--minutes`` per seed, the same seeds for all), and the shipped supervised attribute
@@ -150,8 +154,12 @@ def main() -> int:
     ap.add_argument("--methods", nargs="+",
                     default=["pca", "sefa", "pca+attention", "contrafeat", "contrafeat-proto", "attributes"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--libs", type=Path, default=None, help="keep trained libraries here; load those already there")
+    ap.add_argument("--train-only", action="store_true", help="stop after training (with --libs)")
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "discovery_grid.png")
     args = ap.parse_args()
+    if args.train_only and args.libs is None:
+        ap.error("--train-only needs --libs (where the trained libraries are kept)")
 
     torch.set_num_threads(args.threads)
     t_start = time.time()
@@ -171,17 +179,29 @@ def main() -> int:
             s = DiscoverySettings(method="contrafeat" if method == "pca+attention" else method,
                                   directions=args.directions, minutes=args.minutes if learned else None,
                                   size=args.size, seed=seed, train_vectors=method != "pca+attention")
-            t0 = time.time()
-            with torch.enable_grad():
-                lib = discover(gen, args.model, s, progress=(lambda m, f: None))
-            dt = time.time() - t0
-            steps = lib.meta.get("steps")
             key = method if not learned else f"{method}#{seed}"
+            kept = args.libs / f"{key.replace('#', '_').replace('+', '-')}.ssdir" if args.libs else None
+            t0 = time.time()
+            if kept is not None and kept.is_file():
+                lib = DirectionLibrary.load(kept)
+                dt = float(lib.meta["seconds"])
+                print(f"{key:24s} loaded from {kept}")
+            else:
+                with torch.enable_grad():
+                    lib = discover(gen, args.model, s, progress=(lambda m, f: None))
+                dt = time.time() - t0
+                if kept is not None:
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    lib.save(kept)
+            steps = lib.meta.get("steps")
             libs[key] = lib
             timing[key] = (f"{dt:.0f} s, {steps} steps, {dt / steps:.2f} s/step" if steps else f"{dt:.1f} s")
             loss = lib.meta.get("final_loss")
             print(f"{key:24s} {timing[key]}" + (f"  final loss {loss:+.4f}" if loss is not None else ""), flush=True)
 
+    if args.train_only:
+        print(f"trained; load average now {os.getloadavg()[0]:.1f}; total {(time.time() - t_start) / 60:.1f} min")
+        return 0
     torch.set_grad_enabled(False)
     stop = preview_stop(gen, 256)
     lpips = load_lpips("cpu", size=128)
