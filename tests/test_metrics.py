@@ -50,7 +50,7 @@ class LinearGenerator(Generator):
         return OrderedDict(s=self.broadcast_w(ws)[:, 0])
 
     def synthesize(self, styles, *, taps=(), start=0, cache=None, keep_cache=False, stop_resolution=None,
-                   noise_mode="const") -> SynthesisResult:
+                   noise_mode="const", display=False) -> SynthesisResult:
         s = styles["s"]
         return SynthesisResult((s @ self.a).reshape(s.shape[0], 3, self.resolution, self.resolution))
 

@@ -106,6 +106,6 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     doc = fit_transfers(session, doc, progress_printer)
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project is not None:
-        save_project(args.save_project, doc, to_uint8(renderer.render(doc, stop_resolution=128)))
+        save_project(args.save_project, doc, to_uint8(renderer.render(doc, stop_resolution=128, display=True)))
     print(args.output)
     return 0

@@ -184,6 +184,7 @@ class Generator(nn.Module, ABC):
         keep_cache: bool = False,
         stop_resolution: int | None = None,
         noise_mode: str = "const",
+        display: bool = False,
     ) -> SynthesisResult:
         """StyleSpace → image.
 
@@ -194,7 +195,9 @@ class Generator(nn.Module, ABC):
         after its last, so the full frame of the same styles continues where the preview ended.
         ``stop_resolution``: stop after the stage producing that resolution, returning its coarse
         image. ``noise_mode``: ``"const"`` (the model's fixed noise), ``"none"`` or ``"random"``;
-        generators without noise ignore it.
+        generators without noise ignore it. ``display``: the image is only shown, never measured, so
+        a coarse image may come from heads fitted for the eye (MobileStyleGAN's display heads);
+        generators whose coarse images are their own (StyleGAN2's toRGB) ignore it.
         """
 
     @property

@@ -173,9 +173,14 @@ def build_generator(cls: type[Generator], config: dict[str, Any], state: dict[st
 
 # ---- the native format ---------------------------------------------------------------------------
 
-def save_native(gen: Generator, folder: Path, source: dict[str, Any]) -> None:
-    """Write ``gen`` as a native model folder; an existing one stays until the new one is complete."""
+def save_native(gen: Generator, folder: Path, source: dict[str, Any], keep_other_files: bool = False) -> None:
+    """Write ``gen`` as a native model folder; an existing one stays until the new one is complete.
+    ``keep_other_files`` carries the old folder's other files over (e.g. a discriminator)."""
     def fill(tmp: Path) -> None:
+        if keep_other_files and Path(folder).is_dir():
+            for item in Path(folder).iterdir():
+                if item.name not in ("weights.pt", "model.json") and item.is_file() and not item.is_symlink():
+                    shutil.copy2(item, tmp / item.name)
         state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
         torch.save(state, tmp / "weights.pt")
         meta = {
@@ -305,7 +310,33 @@ class ModelStore:
             self.fetch_default(progress)
         if not self.has(name):
             self.info(name)  # raises UnknownModelError with the list of installed models
-        return load_native(self.folder(name), device)
+        gen = load_native(self.folder(name), device)
+        if name == DEFAULT_MODEL:
+            gen = self._with_display_heads(gen, progress)
+        return gen
+
+    def _with_display_heads(self, gen: Generator, progress: Progress | None) -> Generator:
+        """The default model as stored before display heads existed shows grid-like drag previews:
+        fit its display heads once, as a progress step, and store it again (atomically, other files
+        kept). Its 1×1 analysis heads stay as they were. If it cannot be stored, the fitted model
+        is still used (and the fit repeats next time)."""
+        from .mobilestylegan import display_heads, provision
+
+        if gen.arch != "mobilestylegan" or any(getattr(gen, "display_kernels", (1,))) \
+                or tuple(gen.config.get("channels", ())) != provision.CHANNELS:
+            return gen
+        say = progress or (lambda message, fraction: None)
+        say("Fitting sharper drag previews for the default model (once)…", 0.0)
+        device = next(gen.buffers()).device  # the fit keeps its sums on the CPU
+        new, record = display_heads.with_display_heads(gen.cpu(), progress=say, span=(0.0, 0.95))  # type: ignore[arg-type]
+        new = new.to(device)
+        source = dict(self.info(DEFAULT_MODEL).source, display_heads=record)
+        try:
+            save_native(new, self.folder(DEFAULT_MODEL), source, keep_other_files=True)
+        except ModelFormatError as exc:
+            warnings.warn(f"the fitted display heads could not be stored ({exc}); they are fitted again next time")
+        say("The drag previews are ready", 1.0)
+        return new
 
     def fetch_default(self, progress: Progress | None = None, force: bool = False) -> ModelInfo:
         from .mobilestylegan.provision import provision_default

@@ -119,13 +119,14 @@ class Renderer:
     # -- whole renders ----------------------------------------------------------------------
     @torch.no_grad()
     def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None,
-                      generator: Generator | None = None) -> Tensor:
+                      generator: Generator | None = None, display: bool = False) -> Tensor:
         """Synthesize, restarting at the first stage whose styles differ from the last render.
 
         The state entering a stage does not depend on where a render stops, so a full frame
         continues from the stages its preview of the same styles already ran (the release of a
         slider costs only the stages past the preview), and a preview after a full frame reuses
-        everything up to the first changed stage.
+        everything up to the first changed stage. ``display``: a coarse frame only shown, never
+        measured (see :meth:`Generator.synthesize`).
         """
         gen = generator or self.generator
         check_finite_styles(styles, "the styles to draw")
@@ -139,7 +140,7 @@ class Renderer:
             if start not in self._last_cache:
                 start = 0
         result = gen.synthesize(styles, start=start, cache=self._last_cache if start else None,
-                                keep_cache=True, stop_resolution=stop_resolution)
+                                keep_cache=True, stop_resolution=stop_resolution, display=display)
         # entries past ``start`` came from the old styles: only the new render's are valid there
         kept = {k: v for k, v in self._last_cache.items() if k <= start} if start else {}
         kept.update(result.cache)
@@ -150,9 +151,10 @@ class Renderer:
         self.stats["reused_stages"] += start
         return result.image
 
-    def render(self, doc: EditDocument, stop_resolution: int | None = None) -> Tensor:
+    def render(self, doc: EditDocument, stop_resolution: int | None = None, display: bool = False) -> Tensor:
         """The document's image [1, 3, H, W] in [-1, 1] (not clamped)."""
-        return self.render_styles(self.document_styles(doc), stop_resolution, self.synthesis_generator(doc.source))
+        return self.render_styles(self.document_styles(doc), stop_resolution, self.synthesis_generator(doc.source),
+                                  display)
 
 
 def to_uint8(image: Tensor):

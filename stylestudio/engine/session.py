@@ -192,7 +192,7 @@ class Engine:
         if quality == "before":
             doc = EditDocument(doc.model, doc.source)
         t0 = time.perf_counter()
-        image = renderer.render(doc, stop_resolution=stop)
+        image = renderer.render(doc, stop_resolution=stop, display=True)
         if stop is not None:
             dt = time.perf_counter() - t0
             old = m.preview_times.get(stop)
@@ -206,7 +206,7 @@ class Engine:
         z = torch.cat([seed_to_z(s, gen.z_dim) for s in seeds]).to(gen.device)
         ws = gen.mapping(z, psi)
         stop = self.thumbnail_stop(m, size)
-        img = gen.synthesize(gen.styles(ws), stop_resolution=stop).image
+        img = gen.synthesize(gen.styles(ws), stop_resolution=stop, display=True).image
         img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear",
                                               antialias=True, align_corners=False)
         return [to_uint8(img[i : i + 1]) for i in range(img.shape[0])]

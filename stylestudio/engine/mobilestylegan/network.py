@@ -29,6 +29,12 @@ Conventions of this module (different from the original training code, same func
   heads, so each earlier stage has a *preview head*, an unmodulated 1×1 conv fitted at
   provisioning time (least squares) from the stage's features to the Haar coefficients of the
   box-downsampled final image. A stage at feature resolution r previews a 2r × 2r image.
+* Display previews (``display=True``): a 1×1 head maps each feature pixel on its own and leaves a
+  visible 2×2 grid on skin. Stages listed in ``display_kernels`` also have a k×k *display head*,
+  fitted the same way, used only for previews that are shown and never measured (issue #15).
+  The 1×1 heads stay the *analysis* heads: attribute labels, the face-text encoder, region fits
+  and inversion estimates are computed on them, unchanged. A model stored before display heads
+  existed has none (``display_kernels`` absent) and shows its 1×1 previews.
 """
 from __future__ import annotations
 
@@ -69,6 +75,14 @@ def haar_kernel(taps: Tensor, groups: int) -> Tensor:
     bands = [(0, 0), (1, 0), (0, 1), (1, 1)]  # (vertical filter, horizontal filter)
     k = torch.stack([torch.outer(col[v], row[h]) for v, h in bands])  # [4, 2, 2]
     return k.unsqueeze(1).repeat(groups, 1, 1, 1)
+
+
+def haar_analysis(img: Tensor, taps: Tensor) -> Tensor:
+    """Forward Haar transform [N, 3, 2h, 2w] → 12 band-grouped channels [N, 12, h, w].
+
+    The synthesis filters are orthonormal, so analysis uses the same 2×2 kernels.
+    """
+    return F.conv2d(img, haar_kernel(taps, 3).to(img.dtype), stride=2, groups=3)
 
 
 def inverse_wavelet(x: Tensor, kernel: Tensor) -> Tensor:
@@ -161,25 +175,31 @@ class ToWavelet(nn.Module):
 
 
 class PreviewHead(nn.Module):
-    """Unmodulated 1×1 conv → 12 Haar coefficients, fitted at provisioning (see module doc)."""
+    """Unmodulated k×k conv → 12 Haar coefficients, fitted at provisioning (see module doc)."""
 
-    def __init__(self, c_in: int) -> None:
+    def __init__(self, c_in: int, kernel: int = 1) -> None:
         super().__init__()
-        self.register_buffer("weight", torch.zeros(12, c_in, 1, 1))
+        self.register_buffer("weight", torch.zeros(12, c_in, kernel, kernel))
         self.register_buffer("bias", torch.zeros(12))
 
+    @property
+    def kernel(self) -> int:
+        return int(self.weight.shape[-1])
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias)
+        return F.conv2d(x, self.weight, self.bias, padding=self.kernel // 2)
 
 
 class InputStage(nn.Module):
     """Stage ``b4``: the learned constant and its modulated 3×3 conv."""
 
-    def __init__(self, w_dim: int, channels: int) -> None:
+    def __init__(self, w_dim: int, channels: int, display_kernel: int = 0) -> None:
         super().__init__()
         self.const = nn.Parameter(torch.zeros(1, channels, 4, 4))
         self.conv1 = ModConv3x3(w_dim, channels, 4)
         self.preview = PreviewHead(channels)
+        if display_kernel:
+            self.display = PreviewHead(channels, display_kernel)
 
     def forward(self, style: Tensor, tap: Tap) -> Tensor:
         x = self.const.expand(style.shape[0], -1, -1, -1).contiguous(memory_format=CL)
@@ -201,7 +221,7 @@ class Block(nn.Module):
 
     HALO = 2  # rows of context needed by the two 3×3 convs
 
-    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int, last: bool) -> None:
+    def __init__(self, w_dim: int, c_in: int, c_out: int, res: int, last: bool, display_kernel: int = 0) -> None:
         super().__init__()
         self.res, self.c_out = res, c_out
         self.up = WaveletUp(w_dim, c_in)
@@ -211,6 +231,8 @@ class Block(nn.Module):
             self.to_img = ToWavelet(w_dim, c_out)
         else:
             self.preview = PreviewHead(c_out)
+            if display_kernel:
+                self.display = PreviewHead(c_out, display_kernel)
 
     def _chain(self, x: Tensor, kernel: Tensor, s: tuple[Tensor, Tensor, Tensor], folded: bool,
                rows: slice, tap: Tap) -> Tensor:
@@ -266,7 +288,8 @@ class MobileStyleGAN(Generator):
     tile_bytes = 8 << 20
 
     def __init__(self, z_dim: int = 512, w_dim: int = 512, resolution: int = 1024,
-                 channels: Iterable[int] = CHANNELS, mapping_layers: int = 8) -> None:
+                 channels: Iterable[int] = CHANNELS, mapping_layers: int = 8,
+                 display_kernels: Iterable[int] | None = None) -> None:
         super().__init__()
         # model.json decides these: check types and bounds before anything is allocated
         z_dim = check_int("z_dim", z_dim, 1, MAX_LATENT_DIM)
@@ -283,6 +306,15 @@ class MobileStyleGAN(Generator):
             raise ValueError("MobileStyleGAN's mapping keeps the width: z_dim must equal w_dim")
         if any(c % 4 for c in self.channels[:-1]):
             raise ValueError("channels feeding a wavelet upsampling must be multiples of 4")
+        n_heads = len(self.channels) - 1
+        if display_kernels is None:  # stored before display heads existed
+            display_kernels = (0,) * n_heads
+        if not isinstance(display_kernels, (list, tuple)) or len(display_kernels) != n_heads:
+            raise ValueError(f"display_kernels must list one kernel size (0: none) for each of the first "
+                             f"{n_heads} stages")
+        self.display_kernels = tuple(check_int("display_kernels", k, 0, 7) for k in display_kernels)
+        if any(k and k % 2 == 0 for k in self.display_kernels):
+            raise ValueError("display head kernel sizes must be odd")
         self.z_dim, self.w_dim, self.resolution = z_dim, w_dim, resolution
         self.mapping_layers = mapping_layers
         self.num_ws = 3 * (len(self.channels) - 1) + 2
@@ -290,10 +322,10 @@ class MobileStyleGAN(Generator):
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.register_buffer("wavelet_taps", torch.zeros(2, 2, 2))
         self.stage_names = tuple(f"b{4 * 2 ** i}" for i in range(len(self.channels)))
-        stages: dict[str, nn.Module] = {"b4": InputStage(w_dim, self.channels[0])}
+        stages: dict[str, nn.Module] = {"b4": InputStage(w_dim, self.channels[0], self.display_kernels[0])}
         for i, c_out in enumerate(self.channels[1:], start=1):
-            stages[self.stage_names[i]] = Block(w_dim, self.channels[i - 1], c_out, 4 * 2 ** i,
-                                                last=i == len(self.channels) - 1)
+            stages[self.stage_names[i]] = Block(w_dim, self.channels[i - 1], c_out, 4 * 2 ** i, last=i == n_heads,
+                                                display_kernel=self.display_kernels[i] if i < n_heads else 0)
         self.stages = nn.ModuleDict(stages)
         self.style_layout = self._layout()
         self._modules_by_style = {l.name: self._style_module(l.name) for l in self.style_layout}
@@ -317,8 +349,11 @@ class MobileStyleGAN(Generator):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"z_dim": self.z_dim, "w_dim": self.w_dim, "resolution": self.resolution,
-                "channels": list(self.channels), "mapping_layers": self.mapping_layers}
+        config = {"z_dim": self.z_dim, "w_dim": self.w_dim, "resolution": self.resolution,
+                  "channels": list(self.channels), "mapping_layers": self.mapping_layers}
+        if any(self.display_kernels):
+            config["display_kernels"] = list(self.display_kernels)
+        return config
 
     @property
     def tap_names(self) -> tuple[str, ...]:
@@ -346,6 +381,7 @@ class MobileStyleGAN(Generator):
         keep_cache: bool = False,
         stop_resolution: int | None = None,
         noise_mode: str = "const",
+        display: bool = False,
     ) -> SynthesisResult:
         """StyleSpace → image [N, 3, 1024, 1024] (see :meth:`Generator.synthesize`).
 
@@ -353,7 +389,8 @@ class MobileStyleGAN(Generator):
         ``stop_resolution`` r stops after the last stage whose features are at most r px and
         returns that stage's preview: an image of twice its feature resolution (r=256 → 512 px);
         r ≥ 512 renders the full image. ``cache[k]`` holds the features entering stage k ≥ 1 (a
-        coarse render also keeps those entering the stage after its last).
+        coarse render also keeps those entering the stage after its last). ``display``: a coarse
+        image comes from the stage's display head where it has one (see the module docstring).
         """
         wanted, stop = self.check_synthesis(taps, start, cache, stop_resolution, noise_mode)
         last = len(self.stage_names) - 1
@@ -367,8 +404,9 @@ class MobileStyleGAN(Generator):
         if stop < last:
             if keep_cache:
                 result.cache[stop + 1] = x  # a coarse frame's work, reusable by the full one
-            x = inverse_wavelet(self.stages[self.stage_names[stop]].preview(x),
-                                haar_kernel(self.wavelet_taps, 3).to(x.dtype))
+            stage = self.stages[self.stage_names[stop]]
+            head = stage.display if display and hasattr(stage, "display") else stage.preview
+            x = inverse_wavelet(head(x), haar_kernel(self.wavelet_taps, 3).to(x.dtype))
         result.image = x.contiguous()
         if "image" in wanted:
             result.features["image"] = result.image

