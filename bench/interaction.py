@@ -76,6 +76,8 @@ def main() -> int:
     ap.add_argument("--with-job", action="store_true",
                     help="measure the drags twice: alone, then while a region-catalog build runs in the job "
                          "thread (cancelled afterwards, so nothing is saved)")
+    ap.add_argument("--job-nice", type=int, default=None,
+                    help="the job thread's nice increment (default: the app's JOB_NICE), to compare settings")
     ap.add_argument("--verbose", action="store_true", help="print every frame rendered")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -87,11 +89,14 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from stylestudio.app import thread_priority
     from stylestudio.app.main_window import MainWindow
     from stylestudio.app.settings import Settings
     from stylestudio.engine.model_store import DEFAULT_MODEL
 
     model = args.model or DEFAULT_MODEL
+    if args.job_nice is not None:
+        thread_priority.JOB_NICE = args.job_nice
     QApplication.instance() or QApplication([])
 
     user = Settings.load()
@@ -242,6 +247,7 @@ def main() -> int:
     print(f"StyleStudio interaction benchmark — model {model} ({resolution} px), torch threads {args.threads}, "
           f"{args.drags} drags × {args.moves} moves every {args.interval_ms:g} ms, "
           f"largest preview {settings.preview_size} px, budget {settings.preview_budget_ms} ms, "
+          f"job thread nice +{thread_priority.JOB_NICE}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"anchor: one plain full synthesis              {ms(t_anchor)}  (median of {len(anchor)} in the worker "
           f"thread, before and after; range {min(anchor) * 1000:.0f}–{max(anchor) * 1000:.0f} ms)")
