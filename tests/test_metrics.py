@@ -131,6 +131,18 @@ def test_frechet_distance_of_gaussians():
     assert frechet_distance(a, c) == pytest.approx(3.0, abs=0.3)
 
 
+def test_fd_interval_holds_the_estimate_when_the_sets_match():
+    """Resampling inflates FD; near zero a percentile interval lay wholly above the estimate."""
+    from stylestudio.engine.metrics.fd import fd_with_interval
+
+    rng = np.random.default_rng(0)
+    fake, real = rng.standard_normal((400, 24)), rng.standard_normal((800, 24))
+    value, low, high = fd_with_interval(fake, real, seed=0, resamples=30)
+    assert 0.0 <= low <= value <= high
+    shifted, low2, high2 = fd_with_interval(fake + 1.0, real, seed=0, resamples=30)  # |Δμ|² = 24
+    assert low2 <= shifted <= high2 and shifted == pytest.approx(24.0, rel=0.15)
+
+
 def test_fd_vgg_of_a_tiny_model(tiny16):
     rng = np.random.default_rng(0)
     real = (rng.random((12, 16, 16, 3)) * 255).astype(np.uint8)

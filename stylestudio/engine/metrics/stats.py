@@ -48,10 +48,17 @@ def bootstrap_interval(values: np.ndarray, statistic: Callable[[np.ndarray], flo
     if len(values) < 2:
         v = statistic(values) if len(values) else float("nan")
         return v, v
-    rng = np.random.default_rng([seed, 0xB007])
-    stats = np.array([statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(resamples)])
+    stats = bootstrap_replicates(values, statistic, seed, resamples)
     alpha = (1 - confidence) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def bootstrap_replicates(values: np.ndarray, statistic: Callable[[np.ndarray], float], seed: int,
+                         resamples: int = BOOTSTRAP) -> np.ndarray:
+    """``statistic`` of ``resamples`` resamples (with replacement) of the rows of ``values``."""
+    values = np.asarray(values)
+    rng = np.random.default_rng([seed, 0xB007])
+    return np.array([statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(resamples)])
 
 
 def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
