@@ -3,6 +3,7 @@
     python bench/hsr.py [--faces 2000] [--resolution 32] [--warm-kimg 4] [--arm-kimg 4] [--batch 16]
         [--channels 64] [--latent-dim 128] [--ppl-samples 1000] [--fd-samples 1000] [--threads 1]
         [--out bench_hsr.json]
+    python bench/hsr.py --reference [--faces 2000] [--resolution 32] [--ppl-samples 1000] [--fd-samples 1000]
 
 1. A dataset of ``--faces`` faces rendered by the default model (ψ 0.7, seeds 0…N−1), downsampled
    (area) to ``--resolution`` px.
@@ -11,6 +12,11 @@
    baseline + HSR (VGG16 features from the LPIPS weights; DINO ships in no registry).
 4. For each arm: PPL (W, end, ε 1e-4, LPIPS-VGG16, 1st–99th percentile mean, bootstrap 95 %
    interval), FD-VGG against the dataset (VGG16 relu5_3 means at 64 px; not FID), kimg/s, wall time.
+
+``--reference`` trains nothing: it measures the model that rendered the dataset (the default model)
+at the arms' settings, seen as the data shows it (its preview stop, area-downsampled to
+``--resolution``): PPL and FD-VGG at ψ 1 as the arms are measured, plus FD-VGG at the data's own ψ 0.7,
+the distance a generator that had learnt the data perfectly would score with these sample counts.
 
 ALS is not measured here: the attribute predictors find faces with dlib, which needs faces larger
 than the 32–64 px a CPU run can train. The paper's goal is PPL −16 % without a worse FD.
@@ -56,6 +62,50 @@ def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
                                           format=np.asarray(FORMAT)))
 
 
+class SeenAt:
+    """A generator as the bench's dataset shows it: its ``synthesis`` renders at the preview stop and
+    area-downsamples to ``side`` px, exactly as :func:`render_dataset` made the data; every other
+    attribute is the model's own (what PPL and FD-VGG read of a generator)."""
+
+    def __init__(self, gen, side: int) -> None:
+        from stylestudio.engine.directions.labels import preview_stop
+
+        self._gen, self._side = gen, side
+        self._stop = preview_stop(gen, min_px=side)
+
+    def __getattr__(self, name: str):
+        return getattr(self._gen, name)
+
+    def synthesis(self, ws, **_kwargs):
+        from stylestudio.engine.directions.labels import render_small
+
+        return render_small(self._gen, ws, self._stop, size=self._side)
+
+    def generate(self, z, psi: float = 1.0, cutoff: int | None = None, **_kwargs):
+        return self.synthesis(self._gen.mapping(z, psi, cutoff))
+
+
+def reference_rows(args, images: np.ndarray) -> dict:
+    """The data's own generator at the arms' settings: what the trained arms' figures compare with."""
+    from stylestudio.engine.metrics.fd import fd_vgg
+    from stylestudio.engine.metrics.ppl import perceptual_path_length
+    from stylestudio.engine.model_store import ModelStore
+
+    seen = SeenAt(ModelStore().load(), args.resolution)
+    rows = {}
+    t = time.perf_counter()
+    ppl = perceptual_path_length(seen, args.ppl_samples, seed=args.seed, batch=32)
+    rows["ppl"] = ppl.to_dict()
+    print(f"default model at {args.resolution} px: {ppl.line()} ({time.perf_counter() - t:.0f} s)", flush=True)
+    for psi in (1.0, 0.7):
+        t = time.perf_counter()
+        fd = fd_vgg(seen, images, args.fd_samples, seed=args.seed, psi=psi, size=64, batch=32, resamples=20)
+        rows[f"fd_vgg_psi{psi}"] = fd.to_dict()
+        print(f"default model at {args.resolution} px, ψ {psi}: {fd.line()} ({time.perf_counter() - t:.0f} s)",
+              flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--faces", type=int, default=2000)
@@ -71,6 +121,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--reference", action="store_true",
+                   help="train nothing: measure the default model (which rendered the data) at the arms' settings")
     args = p.parse_args()
 
     import torch
@@ -90,6 +142,13 @@ def main() -> None:
     if not data.is_file():
         render_dataset(data, args.faces, args.resolution)
     images = load_dataset(data)
+    if args.reference:
+        rows = reference_rows(args, images)
+        print(f"wall time {time.perf_counter() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
+        if args.out:
+            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "reference": rows},
+                                           indent=2))
+        return
     say = lambda m, f: None  # noqa: E731
     common = dict(batch=args.batch, latent_dim=args.latent_dim, channel_max=args.channels, mapping_layers=4,
                   seed=args.seed, checkpoint_minutes=10.0)
