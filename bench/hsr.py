@@ -15,7 +15,7 @@
 
 ``--reference`` trains nothing: it measures the model that rendered the dataset (the default model)
 at the arms' settings, seen as the data shows it (its preview stop, area-downsampled to
-``--resolution``): PPL and FD-VGG at ψ 1 as the arms are measured, plus FD-VGG at the data's own ψ 0.7,
+``--resolution``): PPL, and FD-VGG at ψ 1 as the arms are sampled, plus FD-VGG at the data's own ψ 0.7,
 the distance a generator that had learnt the data perfectly would score with these sample counts.
 
 ALS is not measured here: the attribute predictors find faces with dlib, which needs faces larger
