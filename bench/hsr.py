@@ -40,21 +40,18 @@ import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy be
 def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
     import torch
 
-    from stylestudio.engine.directions.labels import preview_stop, render_small
     from stylestudio.engine.document import seed_to_z
     from stylestudio.engine.model_store import ModelStore
     from stylestudio.engine.render import to_uint8
     from stylestudio.engine.training.dataset import FORMAT
     from stylestudio.safe_io import atomic_write
 
-    gen = ModelStore().load()
-    stop = preview_stop(gen, min_px=side)
+    seen = SeenAt(ModelStore().load(), side)  # the same view --reference measures the model through
     out = []
     with torch.no_grad():
         for start in range(0, faces, batch):
-            z = torch.cat([seed_to_z(s, gen.z_dim) for s in range(start, min(faces, start + batch))])
-            ws = gen.mapping(z.to(gen.device), 0.7)
-            img = render_small(gen, ws, stop, size=side)
+            z = torch.cat([seed_to_z(s, seen.z_dim) for s in range(start, min(faces, start + batch))])
+            img = seen.generate(z.to(seen.device), 0.7)
             out.append(np.stack([to_uint8(img[i:i + 1]) for i in range(img.shape[0])]))
             print(f"rendered {min(faces, start + batch)} of {faces}", file=sys.stderr, flush=True)
     images = np.concatenate(out)
@@ -64,7 +61,7 @@ def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
 
 class SeenAt:
     """A generator as the bench's dataset shows it: its ``synthesis`` renders at the preview stop and
-    area-downsamples to ``side`` px, exactly as :func:`render_dataset` made the data; every other
+    area-downsamples to ``side`` px (:func:`render_dataset` makes the data through it); every other
     attribute is the model's own (what PPL and FD-VGG read of a generator)."""
 
     def __init__(self, gen, side: int) -> None:
