@@ -208,3 +208,38 @@ def test_train_encoder_command_and_the_inversion_uses_it(tmp_path, capsys) -> No
 def test_train_encoder_refuses_bad_arguments(capsys) -> None:
     assert cli_main(["train-encoder", "--faces", "0"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_render_minutes_stops_rendering_and_trains_on_what_was_made(tmp_path, capsys) -> None:
+    """``--render-minutes``: no chunk is started once the budget is spent (here: after the first,
+    on a clock that runs a minute per call); cached chunks count as made and cost nothing."""
+    from stylestudio.engine.inversion import encoder_training as et
+    from test_gui_support import TINY as TINY_MODEL, ensure_test_model
+
+    gen = ensure_test_model(TINY_MODEL)
+    from stylestudio.engine.perceptual import load_lpips
+
+    lp = load_lpips(size=None)
+    cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
+    ticks = iter(range(0, 10_000, 60))
+    faces = 2 * et.CHUNK + 5
+    _, wplus, groups = et.prepare_faces(gen, lp, cfg, tmp_path, faces, render_seconds=30,
+                                        clock=lambda: float(next(ticks)))
+    assert len(np.unique(groups)) == et.CHUNK and len(wplus) == 2 * et.CHUNK  # one chunk, sharp + degraded
+    assert [p.name for p in sorted(tmp_path.glob("train*.npz"))] == ["train000.npz"]
+    # without a budget the rest is rendered; the cached chunk is read, not rendered again
+    stamp = (tmp_path / "train000.npz").stat().st_mtime_ns
+    _, wplus, groups = et.prepare_faces(gen, lp, cfg, tmp_path, faces)
+    assert len(np.unique(groups)) == faces and (tmp_path / "train000.npz").stat().st_mtime_ns == stamp
+
+
+def test_training_chunks_never_reuse_the_benchmarks_held_out_seeds() -> None:
+    """bench/encoder_heldout.py draws its faces from seed 500 000 (w) and 500 001 (ψ), and
+    bench/inversion.py from 1000–1049: no chunk of the 50 000 faces a run may render uses them
+    for any of its three draws (w, ψ = seed + 1, the mixing face = seed + 7919)."""
+    from stylestudio.engine.inversion.encoder_training import CHUNK, MAX_FACES, chunk_seed
+
+    held_out = {500_000, 500_001, *range(1000, 1050)}
+    for seed in (0, 1, 2):
+        used = {chunk_seed(seed, k) + d for k in range(MAX_FACES // CHUNK) for d in (0, 1, 7919)}
+        assert not used & held_out

@@ -26,7 +26,7 @@ ALPHAS = tuple(float(a) for a in np.logspace(1, 5, 9))
 
 
 def degrade(images: np.ndarray, rng: np.random.RandomState, low: int = 32,
-            high: int = 256) -> tuple[np.ndarray, np.ndarray]:
+            high: int = 256, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Copies of uint8 faces [N, S, S, 3] as if the photo had held only s×s pixels of the aligned
     crop (s log-uniform in [low, high]): area-downsampled, bicubic-upsampled back, quantised.
 
@@ -41,10 +41,10 @@ def degrade(images: np.ndarray, rng: np.random.RandomState, low: int = 32,
         for i, s in enumerate(sides):
             if s >= size:
                 continue
-            x = torch.from_numpy(images[i:i + 1]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            x = torch.from_numpy(images[i:i + 1]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             x = F.interpolate(F.interpolate(x, size=(s, s), mode="area"), size=(size, size), mode="bicubic",
                               align_corners=False)
-            out[i] = ((x.clamp(-1, 1) + 1) * 127.5).round().byte()[0].permute(1, 2, 0).numpy()
+            out[i] = ((x.clamp(-1, 1) + 1) * 127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
     return out, sides
 
 
@@ -108,7 +108,7 @@ def fit_encoder(features: np.ndarray, w: np.ndarray, spec: FeatureSpec, model: s
 
 @torch.no_grad()
 def training_faces(gen, n: int, seed: int, psi: tuple[float, float] = (0.5, 1.0), mix: float = 0.25,
-                   size: int = 256, batch: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                   size: int = 256, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``n`` generated faces with their exact W+ codes: (W+ [n, num_ws, w_dim] float32, images
     [n, size, size, 3] uint8, full renders downsampled as an aligned photo is).
 
@@ -131,6 +131,7 @@ def training_faces(gen, n: int, seed: int, psi: tuple[float, float] = (0.5, 1.0)
     for i in np.flatnonzero(mixed):
         wplus[i, cross[i]:] = w2[i]
     images = np.empty((n, size, size, 3), np.uint8)
+    batch = batch or (4 if gen.device.type == "cpu" else 50)  # a GPU renders a cache chunk at once
     for i in range(0, n, batch):
         ws = wplus[i:i + batch].to(gen.device)
         img = downsample(gen.synthesize(gen.styles(ws)).image, size)
@@ -161,14 +162,16 @@ class NetTraining:
 
 
 @torch.no_grad()
-def compute_inputs(lpips, images: np.ndarray, cfg: NetConfig, batch: int = 16,
+def compute_inputs(lpips, images: np.ndarray, cfg: NetConfig, batch: int | None = None,
                    progress: Progress | None = None, cancel: Any = None) -> Inputs:
-    """uint8 faces [N, S, S, 3] → the head's inputs, stored as float16 (~90 KB a face)."""
+    """uint8 faces [N, S, S, 3] → the head's inputs, stored as float16 on the CPU (~90 KB a face);
+    VGG runs on ``lpips``'s device."""
     parts = []
+    batch = batch or (16 if next(lpips.parameters()).device.type == "cpu" else 100)
     for i in range(0, len(images), batch):
         check_cancel(cancel)
         x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        parts.append(head_inputs(lpips, x, cfg).to(torch.float16))
+        parts.append(head_inputs(lpips, x, cfg).to(torch.float16).to_device("cpu"))
         if progress is not None:
             progress(f"reading faces {min(len(images), i + batch)}/{len(images)}", min(1.0, (i + batch) / len(images)))
     return Inputs.cat(parts)
@@ -231,19 +234,22 @@ def fit_net_encoder(gen, model: str, inputs: Inputs, wplus: np.ndarray, groups: 
     progress = progress or no_progress
     torch.manual_seed(settings.seed)
     rng = np.random.RandomState(settings.seed)
-    target = torch.from_numpy(np.asarray(wplus, np.float32))
+    device = gen.device
+    target = torch.from_numpy(np.asarray(wplus, np.float32)).to(device)
+    inputs = inputs.to_device(device)
     faces = np.unique(groups)
     val_faces = rng.choice(faces, max(1, int(round(len(faces) * settings.val_fraction))), replace=False)
     is_val = np.isin(groups, val_faces)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
-    head = init_head(cfg, inputs.stats[tr].float(), target[tr], ridge)
+    head = init_head(cfg, inputs.stats[tr].float().cpu(), target[tr].cpu(), ridge).to(device)
     w_std = float(target[tr].mean(1).std(0).mean())
     style_scale = _style_scales(gen, target[tr[:2000]])
 
     def losses(idx: np.ndarray) -> tuple[Tensor, dict[str, float]]:
-        x = inputs[torch.from_numpy(idx)].to(torch.float32)
-        t = target[idx]
+        sel = torch.from_numpy(idx).to(device)
+        x = inputs[sel].to(torch.float32)
+        t = target[sel]
         w, off = head(x)
         rows = w[:, None] + off
         lat = ((rows - t) / w_std).square().mean()
@@ -328,9 +334,14 @@ def fit_net_encoder(gen, model: str, inputs: Inputs, wplus: np.ndarray, groups: 
 CHUNK = 50  #: faces per cache file: a stopped run loses at most this many renders
 
 
+MAX_FACES = 50_000  #: 1000 chunks; ~0.6 MB a face in the cache
+
+
 def chunk_seed(seed: int, k: int) -> int:
-    """The seed of training chunk ``k`` (held-out faces use other seeds: see ``held_out_faces``)."""
-    return seed * 1_000_003 + 100_000 + 1000 * k
+    """The seed of training chunk ``k``. The benchmarks' held-out faces use seed 500 000
+    (bench/encoder_heldout.py) and 1000–1049 (bench/inversion.py), which no chunk reaches:
+    chunks past the 400th jump over them."""
+    return seed * 1_000_003 + 100_000 + 1000 * k + (600_000 if k >= 400 else 0)
 
 
 def _inputs_arrays(prefix: str, x: Inputs) -> dict[str, np.ndarray]:
@@ -342,10 +353,14 @@ def _inputs_from(f, prefix: str) -> Inputs:
 
 
 def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int = 0, mix: float = 0.25,
-                  progress: Progress | None = None, cancel: Any = None) -> tuple[Inputs, np.ndarray, np.ndarray]:
+                  progress: Progress | None = None, cancel: Any = None, render_seconds: float | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> tuple[Inputs, np.ndarray, np.ndarray]:
     """Render ``faces`` training faces in chunks kept in the folder ``cache`` (so a stopped run
     resumes and a refit renders nothing), each face also as a degraded copy (:func:`degrade`), and
     read them with the frozen VGG. Returns (inputs [2F rows], W+ [2F, num_ws, w_dim], face index [2F]).
+
+    ``render_seconds``: once rendering has taken this long, no new chunk is started and the faces
+    made so far (cached ones included, at least one chunk) are used — "as many as fit in T".
     """
     from pathlib import Path
 
@@ -359,6 +374,7 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
         raise InputError(f"{cache}: cannot make the face cache folder ({exc.strerror})") from None
     parts, targets, groups = [], [], []
     chunks = (faces + CHUNK - 1) // CHUNK
+    rendering = 0.0  # seconds spent making new chunks (cached ones cost nothing)
     for k in range(chunks):
         check_cancel(cancel)
         n = min(CHUNK, faces - k * CHUNK)
@@ -373,15 +389,21 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
             if len(arrays.get("wplus", ())) < n or int(arrays.get("seed", -1)) != chunk_seed(seed, k):
                 arrays = {}
         if not arrays:
+            if render_seconds is not None and parts and rendering >= render_seconds:
+                progress(f"rendering stopped after {rendering:.0f} s: training on {k * CHUNK} faces", 1.0)
+                break
+            t0 = clock()
             progress(f"rendering training faces {k * CHUNK + 1}–{k * CHUNK + n} of {faces}", k / chunks)
             wp, images = training_faces(gen, n, chunk_seed(seed, k), mix=mix)
             arrays = {"wplus": wp.astype(np.float16), "images": images, "seed": np.int64(chunk_seed(seed, k))}
         if "sharp_stats" not in arrays or arrays["sharp_stats"].shape[1] != cfg.stats_dim:
             progress(f"reading training faces {k * CHUNK + 1}–{k * CHUNK + n} of {faces}", (k + 0.8) / chunks)
-            degraded, _ = degrade(arrays["images"], np.random.RandomState(int(arrays["seed"]) + 2))
+            degraded, _ = degrade(arrays["images"], np.random.RandomState(int(arrays["seed"]) + 2),
+                                  device=gen.device)
             arrays.update(_inputs_arrays("sharp", compute_inputs(lpips, arrays["images"], cfg, cancel=cancel)))
             arrays.update(_inputs_arrays("degraded", compute_inputs(lpips, degraded, cfg, cancel=cancel)))
             _save_npz(path, arrays)
+            rendering += clock() - t0
         with np.load(path, allow_pickle=False) as f:
             wp = np.asarray(f["wplus"][:n], np.float32)
             for prefix in ("sharp", "degraded"):

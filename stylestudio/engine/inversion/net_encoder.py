@@ -94,6 +94,9 @@ class Inputs:
     def to(self, dtype: torch.dtype) -> "Inputs":
         return Inputs(self.stats.to(dtype), self.tap3.to(dtype), self.tap4.to(dtype))
 
+    def to_device(self, device: torch.device | str) -> "Inputs":
+        return Inputs(self.stats.to(device), self.tap3.to(device), self.tap4.to(device))
+
     @staticmethod
     def cat(parts: list["Inputs"]) -> "Inputs":
         return Inputs(torch.cat([p.stats for p in parts]), torch.cat([p.tap3 for p in parts]),
@@ -106,6 +109,7 @@ def head_inputs(lpips: LPIPS, images: Tensor, cfg: NetConfig) -> Inputs:
     :data:`TRAINING_SIZE` first, as the training renders did, so a photo and a render blur alike."""
     if lpips.size is not None and lpips.size != cfg.size:
         raise ValueError("head_inputs needs an LPIPS module that does not resize (size=None)")
+    images = images.to(next(lpips.parameters()).device)
     x = downsample(downsample(images, TRAINING_SIZE) if images.shape[-1] > TRAINING_SIZE else images, cfg.size)
     feats = lpips.features(x)
     return Inputs(pool_features(feats, x, cfg.spec), F.adaptive_avg_pool2d(feats[3], cfg.grid3).float(),
@@ -177,7 +181,7 @@ class NetEncoder:
     def predict_inputs(self, x: Inputs) -> tuple[np.ndarray, np.ndarray]:
         """Head inputs → (w [N, w_dim], W+ [N, num_ws, w_dim]) as float32 arrays."""
         self.head.eval()
-        w, off = self.head(x.to(torch.float32))
+        w, off = self.head(x.to(torch.float32).to_device(self.head.stats_mean.device))
         return w.cpu().numpy().astype(np.float32), (w[:, None] + off).cpu().numpy().astype(np.float32)
 
     def _inputs(self, images: Tensor, lpips: LPIPS | None) -> Inputs:

@@ -18,7 +18,8 @@ class TrainEncoder:
     model: str
     faces: int = 2000
     epochs: int = 40
-    minutes: float | None = None  #: wall-clock limit for the fit (the renders are not limited)
+    minutes: float | None = None  #: wall-clock limit for the fit
+    render_minutes: float | None = None  #: stop rendering new faces after this long; train on those made
     seed: int = 0
     from_ridge: bool = True  #: start the linear path from the model's ridge encoder, when it has one
     cache: Path | None = None  #: None: the user cache folder (``encoder-faces/<model>``, ~0.6 MB a face)
@@ -42,12 +43,12 @@ def train_encoder(session: Any, req: TrainEncoder, progress: Progress, cancel: C
     from ... import paths
     from ...errors import InputError
     from ..inversion.encoder import FeatureEncoder
-    from ..inversion.encoder_training import NetTraining, fit_net_encoder, prepare_faces
+    from ..inversion.encoder_training import MAX_FACES, NetTraining, fit_net_encoder, prepare_faces
     from ..inversion.net_encoder import NetConfig
     from ..perceptual import load_lpips
 
-    if not 1 <= req.faces <= 10_000:
-        raise InputError(f"faces must be 1 … 10000, not {req.faces}")
+    if not 1 <= req.faces <= MAX_FACES:
+        raise InputError(f"faces must be 1 … {MAX_FACES}, not {req.faces}")
     m = session.model(req.model, progress=checking(progress, cancel))
     gen = m.generator
     cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
@@ -61,8 +62,9 @@ def train_encoder(session: Any, req: TrainEncoder, progress: Progress, cancel: C
     lpips = load_lpips(gen.device, size=None)
     started = time.time()
     with torch.no_grad():
-        inputs, wplus, groups = prepare_faces(gen, lpips, cfg, cache, req.faces, req.seed,
-                                              progress=scaled(progress, 0.0, 0.8), cancel=cancel)
+        inputs, wplus, groups = prepare_faces(
+            gen, lpips, cfg, cache, req.faces, req.seed, progress=scaled(progress, 0.0, 0.8), cancel=cancel,
+            render_seconds=None if req.render_minutes is None else 60 * req.render_minutes)
     prepared = time.time() - started
     settings = NetTraining(epochs=req.epochs, max_seconds=None if req.minutes is None else 60 * req.minutes,
                            seed=req.seed)
