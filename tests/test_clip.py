@@ -84,8 +84,8 @@ def test_shapes_that_disagree_are_refused(tiny):
     sd["visual.proj"] = torch.zeros(128, 16)  # the text side says 32-d
     with pytest.raises(ModelFormatError, match="visual.proj has shape"):
         build_clip(sd)
-    resnet = {"visual.layer1.0.conv1.weight": torch.zeros(1)}
-    with pytest.raises(ModelFormatError, match="ResNet"):
+    resnet = {"visual.layer1.0.conv1.weight": torch.zeros(1)}  # a ResNet tower's first tensor alone
+    with pytest.raises(ModelFormatError, match="visual.layer2"):
         infer_config(resnet)
 
 

@@ -31,7 +31,9 @@ def describe(info) -> str:
     if info.kind == "builtin":
         return (f"{info.name:20s} built-in face-text encoder (MiniLM-L6 text, {c['embed_dim']}-d; image side trained "
                 f"on generated faces: knows only predictor-labelled attributes)")
-    return (f"{info.name:20s} CLIP ViT {c['vision_layers']}×{c['vision_width']}/{c['vision_patch_size']} "
+    tower = (f"ResNet {'-'.join(str(b) for b in c['vision_blocks'])} ×{c['vision_width']}" if c.get("vision_blocks")
+             else f"ViT {c['vision_layers']}×{c['vision_width']}/{c['vision_patch_size']}")
+    return (f"{info.name:20s} CLIP {tower} "
             f"@{c['image_resolution']}px, text {c['transformer_layers']}×{c['transformer_width']}, "
             f"{c['embed_dim']}-d, {c['activation']}  (from {info.source})")
 

@@ -1,14 +1,18 @@
-"""CLIP (Radford et al. 2021) in plain PyTorch: a ViT image tower and a causal text transformer.
+"""CLIP (Radford et al. 2021) in plain PyTorch: a ViT or ResNet image tower and a causal text transformer.
 
 Parameter names are OpenAI's (``visual.transformer.resblocks.0.attn.in_proj_weight`` …), which
 open_clip keeps for its ViT models, so either kind of state dict loads with ``strict=True`` and
 nothing is renamed; a Hugging Face ``transformers`` CLIP is renamed into it (:func:`from_hf_layout`).
 The architecture is not stored in a state dict; :func:`infer_config` reads it from the tensor
-shapes, as OpenAI's own ``build_model`` does. ResNet image towers are refused.
+shapes, as OpenAI's own ``build_model`` does. The ResNet towers (RN50, RN101, RN50x4 …) are
+OpenAI's "modified ResNet": a three-convolution stem, bottleneck blocks that downsample by average
+pooling rather than strided convolutions, and an attention pool (the mean of the grid as the query
+over the grid) in place of global average pooling; open_clip keeps the same names.
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -39,9 +43,19 @@ class ClipConfig:
     transformer_width: int
     transformer_layers: int
     activation: str = "quickgelu"
+    #: a ResNet image tower's bottleneck blocks per stage (4 numbers); empty for a ViT. Then
+    #: ``vision_layers`` is their sum, ``vision_width`` the first stage's width and
+    #: ``vision_patch_size`` the tower's total stride, 32.
+    vision_blocks: tuple[int, ...] = ()
+
+    @property
+    def is_resnet(self) -> bool:
+        return bool(self.vision_blocks)
 
     @property
     def vision_heads(self) -> int:
+        if self.is_resnet:  # the attention pool works at the last stage's width, 32 × the first
+            return max(1, self.vision_width * 32 // HEAD_WIDTH)
         return max(1, self.vision_width // HEAD_WIDTH)
 
     @property
@@ -49,13 +63,23 @@ class ClipConfig:
         return max(1, self.transformer_width // HEAD_WIDTH)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["vision_blocks"] = list(self.vision_blocks)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ClipConfig":
+        def value(k: str, v: Any) -> Any:
+            if k == "activation":
+                return str(v)
+            if k == "vision_blocks":
+                if not isinstance(v, (list, tuple)):
+                    raise TypeError("vision_blocks must be a list")
+                return tuple(int(b) for b in v)
+            return int(v)
+
         try:
-            cfg = cls(**{k: (str(v) if k == "activation" else int(v)) for k, v in data.items()
-                         if k in cls.__dataclass_fields__})
+            cfg = cls(**{k: value(k, v) for k, v in data.items() if k in cls.__dataclass_fields__})
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"bad CLIP configuration ({exc})") from None
         cfg.check()
@@ -69,6 +93,13 @@ class ClipConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
                 raise ModelFormatError(f"CLIP {name} {v!r} is outside 1 … {hi}")
+        if self.is_resnet and (len(self.vision_blocks) != 4 or not all(1 <= b <= MAX_LAYERS for b in self.vision_blocks)
+                               or self.vision_patch_size != 32 or self.image_resolution % 32
+                               or self.vision_width * 32 > MAX_WIDTH):
+            raise ModelFormatError(f"a ResNet CLIP needs 4 stages of 1 … {MAX_LAYERS} blocks, a resolution that "
+                                   f"is a multiple of 32 and a width of at most {MAX_WIDTH // 32}, "
+                                   f"got {list(self.vision_blocks)} at {self.image_resolution} px, width "
+                                   f"{self.vision_width}")
         if self.activation not in ACTIVATIONS:
             raise ModelFormatError(f"CLIP activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         if (self.image_resolution // self.vision_patch_size) ** 2 > MAX_TOKENS:
@@ -141,12 +172,34 @@ def from_hf_layout(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def _text_config(sd: Mapping[str, Tensor]) -> dict[str, int]:
+    ctx, text_width = _shape(sd, "positional_embedding", 2)
+    return dict(embed_dim=_shape(sd, "text_projection", 2)[1], context_length=ctx,
+                vocab_size=_shape(sd, "token_embedding.weight", 2)[0], transformer_width=text_width,
+                transformer_layers=_count_blocks(sd, "transformer.resblocks."))
+
+
+def _resnet_config(sd: Mapping[str, Tensor], activation: str) -> ClipConfig:
+    """A ResNet tower's shapes: blocks per stage counted, width from the first block, resolution
+    from the attention pool's positions (a grid of resolution/32 squared, plus the mean's)."""
+    blocks = tuple(_count_blocks(sd, f"visual.layer{stage}.") for stage in (1, 2, 3, 4))
+    width = _shape(sd, "visual.layer1.0.conv1.weight", 4)[0]
+    positions = _shape(sd, "visual.attnpool.positional_embedding", 2)[0]
+    grid = math.isqrt(max(positions - 1, 0))
+    if grid * grid + 1 != positions:
+        raise ModelFormatError(f"not a ResNet CLIP: {positions} attention-pool positions is not a square grid plus one")
+    cfg = ClipConfig(image_resolution=grid * 32, vision_layers=sum(blocks), vision_width=width, vision_patch_size=32,
+                     activation=activation, vision_blocks=blocks, **_text_config(sd))
+    cfg.check()
+    return cfg
+
+
 def infer_config(sd: Mapping[str, Tensor], activation: str = "quickgelu") -> ClipConfig:
     """The architecture of a CLIP state dict, from its shapes alone (OpenAI's rule)."""
-    if any(k.startswith("visual.layer1.") for k in sd):
-        raise ModelFormatError("a CLIP with a ResNet image tower (RN50 …): only ViT image towers are supported")
     if any(k.startswith(("text_model.", "vision_model.")) for k in sd):
         raise ModelFormatError("a Hugging Face transformers CLIP: convert it with from_hf_layout first")
+    if any(k.startswith("visual.layer1.") for k in sd):
+        return _resnet_config(sd, activation)
     width, _c, patch, patch2 = _shape(sd, "visual.conv1.weight", 4)
     if patch != patch2 or _c != 3:
         raise ModelFormatError(f"not a CLIP state dict: visual.conv1.weight has shape {[width, _c, patch, patch2]}")
@@ -154,13 +207,8 @@ def infer_config(sd: Mapping[str, Tensor], activation: str = "quickgelu") -> Cli
     grid = math.isqrt(max(tokens - 1, 0))
     if grid * grid + 1 != tokens:
         raise ModelFormatError(f"not a ViT CLIP: {tokens} image positions is not a square grid plus one")
-    ctx, text_width = _shape(sd, "positional_embedding", 2)
-    vocab = _shape(sd, "token_embedding.weight", 2)[0]
-    embed = _shape(sd, "text_projection", 2)[1]
-    cfg = ClipConfig(embed_dim=embed, image_resolution=grid * patch, vision_layers=_count_blocks(sd, "visual.transformer.resblocks."),
-                     vision_width=width, vision_patch_size=patch, context_length=ctx, vocab_size=vocab,
-                     transformer_width=text_width, transformer_layers=_count_blocks(sd, "transformer.resblocks."),
-                     activation=activation)
+    cfg = ClipConfig(image_resolution=grid * patch, vision_layers=_count_blocks(sd, "visual.transformer.resblocks."),
+                     vision_width=width, vision_patch_size=patch, activation=activation, **_text_config(sd))
     cfg.check()
     return cfg
 
@@ -227,6 +275,90 @@ class VisionTransformer(nn.Module):
         return self.ln_post(x[:, 0]) @ self.proj
 
 
+class Bottleneck(nn.Module):
+    """1×1 → 3×3 → 1×1 (×4 channels), with the stride done by a 2×2 average pool before the last
+    convolution, and on the shortcut by an average pool before its 1×1 projection."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.downsample: nn.Module | None = None
+        if stride > 1 or inplanes != planes * self.expansion:
+            # the names "-1", "0", "1" are those of OpenAI's checkpoints (only "0" and "1" hold tensors)
+            self.downsample = nn.Sequential(OrderedDict([
+                ("-1", nn.AvgPool2d(stride) if stride > 1 else nn.Identity()),
+                ("0", nn.Conv2d(inplanes, planes * self.expansion, 1, bias=False)),
+                ("1", nn.BatchNorm2d(planes * self.expansion))]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(self.pool(out)))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class AttentionPool(nn.Module):
+    """Pools the last feature grid by one attention query: the grid's mean (with its own position)
+    attends over itself and the grid; separate q/k/v projections, then ``c_proj`` to the embedding."""
+
+    def __init__(self, grid: int, width: int, heads: int, out_dim: int) -> None:
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.zeros(grid * grid + 1, width))
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(width, width) for _ in range(3))
+        self.c_proj = nn.Linear(width, out_dim)
+        self.heads = heads
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.flatten(2).transpose(1, 2)  # [N, grid², width]
+        x = torch.cat([x.mean(1, keepdim=True), x], 1) + self.positional_embedding.to(x.dtype)
+        n, t, w = x.shape
+        split = lambda y: y.view(n, -1, self.heads, w // self.heads).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.q_proj(x[:, :1])), split(self.k_proj(x)), split(self.v_proj(x))
+        out = F.scaled_dot_product_attention(q, k, v)  # [N, heads, 1, head width]
+        return self.c_proj(out.transpose(1, 2).reshape(n, w))
+
+
+class ModifiedResNet(nn.Module):
+    """OpenAI's ResNet image tower: stem of three 3×3 convolutions (the first strided) and a 2×2
+    average pool, four bottleneck stages (the last three halve the grid), the attention pool."""
+
+    def __init__(self, cfg: ClipConfig) -> None:
+        super().__init__()
+        w = cfg.vision_width
+        self.conv1 = nn.Conv2d(3, w // 2, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w // 2)
+        self.conv2 = nn.Conv2d(w // 2, w // 2, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(w // 2)
+        self.conv3 = nn.Conv2d(w // 2, w, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(w)
+        self.avgpool = nn.AvgPool2d(2)
+        inplanes = w
+        for stage, blocks in enumerate(cfg.vision_blocks):
+            planes = w * 2 ** stage
+            layer = []
+            for i in range(blocks):
+                layer.append(Bottleneck(inplanes, planes, 2 if stage > 0 and i == 0 else 1))
+                inplanes = planes * Bottleneck.expansion
+            self.add_module(f"layer{stage + 1}", nn.Sequential(*layer))
+        self.attnpool = AttentionPool(cfg.image_resolution // 32, w * 32, cfg.vision_heads, cfg.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        x = self.avgpool(F.relu(self.bn3(self.conv3(x))))
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = stage(x)
+        return self.attnpool(x)
+
+
 class CLIP(nn.Module):
     """``encode_image`` takes CLIP-normalised images at ``image_resolution``; ``encode_text`` token ids."""
 
@@ -234,7 +366,7 @@ class CLIP(nn.Module):
         super().__init__()
         cfg.check()
         self.config = cfg
-        self.visual = VisionTransformer(cfg)
+        self.visual = ModifiedResNet(cfg) if cfg.is_resnet else VisionTransformer(cfg)
         w = cfg.transformer_width
         self.transformer = Transformer(w, cfg.transformer_layers, cfg.transformer_heads, cfg.activation)
         self.token_embedding = nn.Embedding(cfg.vocab_size, w)
@@ -246,7 +378,7 @@ class CLIP(nn.Module):
         self.register_buffer("attn_mask", causal, persistent=False)
 
     def encode_image(self, images: Tensor) -> Tensor:
-        return self.visual(images.to(self.visual.conv1.weight.dtype))
+        return self.visual(images.to(self.visual.conv1.weight.dtype))  # both towers start with conv1
 
     def encode_text(self, tokens: Tensor) -> Tensor:
         n = tokens.shape[1]
@@ -272,6 +404,9 @@ def build_clip(sd: Mapping[str, Tensor], activation: str = "quickgelu", dtype: t
     with torch.device("meta"):
         model = CLIP(cfg)
     expected = model.state_dict()
+    for k in expected:  # batch-norm counters are bookkeeping: a file may leave them out
+        if k.endswith("num_batches_tracked") and k not in weights:
+            weights[k] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
@@ -282,10 +417,13 @@ def build_clip(sd: Mapping[str, Tensor], activation: str = "quickgelu", dtype: t
         if tuple(weights[k].shape) != tuple(t.shape):
             raise ModelFormatError(f"CLIP tensor {k} has shape {list(weights[k].shape)}, the architecture its other "
                                    f"tensors describe needs {list(t.shape)}")
+        if k.endswith("num_batches_tracked"):  # a ResNet's batch-norm counters: integers, unused in eval
+            continue
         if not weights[k].is_floating_point():
             raise ModelFormatError(f"CLIP tensor {k} is not floating point ({weights[k].dtype})")
     model = CLIP(cfg)
-    model.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=True)
+    model.load_state_dict({k: (v if k.endswith("num_batches_tracked") else v.to(dtype)) for k, v in weights.items()},
+                          strict=True)
     return model.to(dtype).eval().requires_grad_(False)
 
 

@@ -135,7 +135,8 @@ def import_clip(file: Path, name: str | None = None, activation: str = "quickgel
     except ModelFormatError as exc:
         raise ModelFormatError(f"{file}: {exc}") from None
     cfg = model.config
-    state = {k: v.detach().to(torch.float16 if sd[k].dtype == torch.float16 else torch.float32).contiguous()
+    state = {k: (v.detach().to(torch.float16 if k in sd and sd[k].dtype == torch.float16 else torch.float32)
+                 if v.is_floating_point() else v.detach()).contiguous()
              for k, v in model.state_dict().items()}
     meta = {"format": STORE_FORMAT, "format_version": 1, "kind": "clip", "name": name, "config": cfg.to_json(),
             "source": {"file": file.name, "sha256": sha256_file(file)}}
