@@ -134,3 +134,17 @@ def test_cli_imports_a_resnet_clip_and_uses_it(tmp_path: Path, capsys) -> None:
         expected = build_clip(sd).encode_image(preprocess(images, 64))
         got = enc.encode_image(images)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_torchscript_resnet_clip_is_read_for_its_tensors(tmp_path: Path) -> None:
+    """OpenAI released RN50 … as TorchScript archives: their tensors are read, their code never run."""
+    from stylestudio.engine.text.checkpoint import read_state_dict
+
+    sd = random_rn_state(4)
+    path = tmp_path / "rn.pt"
+    torch.jit.trace(build_clip(sd), (torch.zeros(1, 3, 64, 64), torch.zeros(1, 8, dtype=torch.long))).save(str(path))
+    model = build_clip(read_state_dict(path))
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_image(images), build_clip(sd).encode_image(images))
