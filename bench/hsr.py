@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
 
 
-def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
+def render_dataset(path: Path, faces: int, side: int, batch: int = 16, device: str = "cpu") -> None:
     import torch
 
     from stylestudio.engine.document import seed_to_z
@@ -46,7 +46,7 @@ def render_dataset(path: Path, faces: int, side: int, batch: int = 16) -> None:
     from stylestudio.engine.training.dataset import FORMAT
     from stylestudio.safe_io import atomic_write
 
-    seen = SeenAt(ModelStore().load(), side)  # the same view --reference measures the model through
+    seen = SeenAt(ModelStore().load(device=device), side)  # the same view --reference measures the model through
     out = []
     with torch.no_grad():
         for start in range(0, faces, batch):
@@ -88,7 +88,7 @@ def reference_rows(args, images: np.ndarray) -> dict:
     from stylestudio.engine.metrics.ppl import perceptual_path_length
     from stylestudio.engine.model_store import ModelStore
 
-    seen = SeenAt(ModelStore().load(), args.resolution)
+    seen = SeenAt(ModelStore().load(device=args.device), args.resolution)
     rows = {}
     t = time.perf_counter()
     ppl = perceptual_path_length(seen, args.ppl_samples, seed=args.seed, batch=32)
@@ -118,6 +118,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, … (training, rendering and the metrics)")
+    p.add_argument("--precision", default="fp32", help="fp32, or bf16 / fp16 mixed precision on a GPU")
     p.add_argument("--reference", action="store_true",
                    help="train nothing: measure the default model (which rendered the data) at the arms' settings")
     args = p.parse_args()
@@ -137,7 +139,8 @@ def main() -> None:
     t_all = time.perf_counter()
     data = paths.cache_dir() / f"hsrbench-{args.faces}-{args.resolution}.npz"
     if not data.is_file():
-        render_dataset(data, args.faces, args.resolution)
+        render_dataset(data, args.faces, args.resolution, batch=16 if args.device == "cpu" else 256,
+                       device=args.device)
     images = load_dataset(data)
     if args.reference:
         rows = reference_rows(args, images)
@@ -148,8 +151,8 @@ def main() -> None:
         return
     say = lambda m, f: None  # noqa: E731
     common = dict(batch=args.batch, latent_dim=args.latent_dim, channel_max=args.channels, mapping_layers=4,
-                  seed=args.seed, checkpoint_minutes=10.0)
-    session = Session(device="cpu")
+                  seed=args.seed, checkpoint_minutes=10.0, precision=args.precision)
+    session = Session(device=args.device)
     t = time.perf_counter()
     warm = tasks.run(session, TrainModel("hsrbench-warm", data, args.resolution, hsr="none", kimg=args.warm_kimg,
                                          fresh=True, **common), say)
@@ -160,7 +163,7 @@ def main() -> None:
         name = f"hsrbench-{arm}"
         out = tasks.run(session, TrainModel(name, None, hsr=hsr, hsr_weight=args.hsr_weight, kimg=total, fresh=True,
                                             warm_start="hsrbench-warm", **common), say)
-        gen = ModelStore().load(name)
+        gen = ModelStore().load(name, device=args.device)
         ppl = perceptual_path_length(gen, args.ppl_samples, seed=args.seed, batch=32)
         fd = fd_vgg(gen, images, args.fd_samples, seed=args.seed, size=64, batch=32, resamples=20)
         rows[arm] = {"kimg": out.kimg, "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
