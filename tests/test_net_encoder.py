@@ -210,7 +210,7 @@ def test_train_encoder_refuses_bad_arguments(capsys) -> None:
     assert "error:" in capsys.readouterr().err
 
 
-def test_render_minutes_stops_rendering_and_trains_on_what_was_made(tmp_path, capsys) -> None:
+def test_render_minutes_stops_rendering_and_trains_on_what_was_made(tmp_path, monkeypatch) -> None:
     """``--render-minutes``: no chunk is started once the budget is spent (here: after the first,
     on a clock that runs a minute per call); cached chunks count as made and cost nothing."""
     from stylestudio.engine.inversion import encoder_training as et
@@ -219,6 +219,7 @@ def test_render_minutes_stops_rendering_and_trains_on_what_was_made(tmp_path, ca
     gen = ensure_test_model(TINY_MODEL)
     from stylestudio.engine.perceptual import load_lpips
 
+    monkeypatch.setattr(et, "CHUNK", 4)  # small chunks: the test is about when rendering stops
     lp = load_lpips(size=None)
     cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
     ticks = iter(range(0, 10_000, 60))
