@@ -154,6 +154,10 @@ def main() -> int:
     ap.add_argument("--methods", nargs="+",
                     default=["pca", "sefa", "pca+attention", "contrafeat", "contrafeat-proto", "attributes"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scale", type=float, default=None,
+                    help="ContraFeat training step s ~ U[-1, 1]·scale (default the trainer's 2.0 standard deviations "
+                         "per live row under uniform attention; 2/live rows bounds a one-row direction at 2)")
+    ap.add_argument("--smooth", action="store_true", help="3-tap smoothing of the attention across rows")
     ap.add_argument("--libs", type=Path, default=None, help="keep trained libraries here; load those already there")
     ap.add_argument("--train-only", action="store_true", help="stop after training (with --libs)")
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "discovery_grid.png")
@@ -176,10 +180,13 @@ def main() -> int:
             continue
         learned = method in ("pca+attention", "contrafeat", "contrafeat-proto")
         for seed in (args.seeds if learned else [args.seeds[0]]):
+            extra = {k: v for k, v in (("scale", args.scale), ("smooth", args.smooth or None)) if v is not None}
             s = DiscoverySettings(method="contrafeat" if method == "pca+attention" else method,
                                   directions=args.directions, minutes=args.minutes if learned else None,
-                                  size=args.size, seed=seed, train_vectors=method != "pca+attention")
-            key = method if not learned else f"{method}#{seed}"
+                                  size=args.size, seed=seed, train_vectors=method != "pca+attention",
+                                  **(extra if learned else {}))
+            tag = "".join(f"~{k}{'' if v is True else v}" for k, v in extra.items()) if learned else ""
+            key = method if not learned else f"{method}{tag}#{seed}"
             kept = args.libs / f"{key.replace('#', '_').replace('+', '-')}.ssdir" if args.libs else None
             t0 = time.time()
             if kept is not None and kept.is_file():
