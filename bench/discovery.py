@@ -155,8 +155,9 @@ def main() -> int:
                     default=["pca", "sefa", "pca+attention", "contrafeat", "contrafeat-proto", "attributes"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scale", type=float, default=None,
-                    help="ContraFeat training step s ~ U[-1, 1]·scale (default the trainer's 2.0 standard deviations "
-                         "per live row under uniform attention; 2/live rows bounds a one-row direction at 2)")
+                    help="ContraFeat training step s ~ U[-1, 1]·scale standard deviations per live row under uniform "
+                         "attention (default the trainer's: 2 / live rows, which bounds a one-row direction at 2; "
+                         "libraries trained before stop 29 used a fixed 2.0)")
     ap.add_argument("--smooth", action="store_true", help="3-tap smoothing of the attention across rows")
     ap.add_argument("--libs", type=Path, default=None, help="keep trained libraries here; load those already there")
     ap.add_argument("--train-only", action="store_true", help="stop after training (with --libs)")

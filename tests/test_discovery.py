@@ -64,6 +64,23 @@ def test_smoothing_spreads_attention_to_neighbour_rows():
     assert a[2] == pytest.approx(0.5, abs=1e-4) and a[1] == pytest.approx(0.25, abs=1e-4) and a[0] < 1e-4
 
 
+def test_training_step_bounds_a_one_row_direction_at_two_deviations(tiny):
+    """By default s ~ U[−1, 1]·2/L (L live rows): a direction whose attention sits on one row moves
+    that row by at most 2 natural standard deviations while training, as the authors' attention
+    (summing to 1, no rescaling) does; an explicit scale still wins."""
+    t = DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=1))
+    rows = live_rows(tiny)
+    assert t.amount_scale == pytest.approx(2.0 / len(rows))
+    with torch.no_grad():
+        t.navigator.logits.fill_(-30.0)
+        t.navigator.logits[:, 0] = 30.0  # every direction on the first live row
+        delta = t.navigator()  # one natural standard deviation per slider unit
+        per_row = delta.norm(dim=2) / (t.navigator.unit_vectors() * t.navigator.spread()[:, None]).norm(dim=1)[:, None]
+    most = float(t._amounts(10_000).abs().max())
+    assert most <= t.amount_scale and most * float(per_row.max()) == pytest.approx(2.0, rel=1e-3)
+    assert DiscoveryTrainer(tiny, DiscoverySettings(**FAST, steps=1, scale=1.5)).amount_scale == 1.5
+
+
 def test_live_rows_follow_the_style_layout(tiny):
     assert live_rows(tiny) == sorted({l.w_index for l in tiny.style_layout})
 

@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--q", type=bounded(int, 1, 4096, "--q"), default=30, help="basis size (default 30)")
     p.add_argument("--pairs", type=bounded(int, 1, 256, "--pairs"), default=2, help="sample pairs per step (default 2)")
     p.add_argument("--smooth", action="store_true", help="smooth the row attention across neighbouring rows")
+    p.add_argument("--scale", type=bounded(float, 0.001, 100, "--scale"), default=None,
+                   help="training step s ~ U[-1, 1]·scale standard deviations per row under uniform attention "
+                        "(default 2 / live rows: a one-row direction moves its row by at most 2)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="library file (default: the user data folder, where the editor finds it)")
     p.set_defaults(func=cmd_discover)
@@ -56,7 +59,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     try:
         settings = DiscoverySettings(method=args.method, directions=args.directions, steps=args.steps,
                                      minutes=minutes, size=args.size, sensor=args.sensor, basis=args.basis,
-                                     q=args.q, pairs=args.pairs, smooth=args.smooth, seed=args.seed)
+                                     q=args.q, pairs=args.pairs, smooth=args.smooth, scale=args.scale, seed=args.seed)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     from ..engine.device import pick_device

@@ -51,7 +51,12 @@ class DiscoverySettings:
     basis: str = "pca"  #: the span of d_k: top-q ``pca`` components of W or ``sefa`` factors
     q: int = 30
     pairs: int = 2  #: sample pairs per step (the binary loss renders 5 images per pair)
-    scale: float = 2.0  #: s ~ U[−1, 1]·scale natural standard deviations
+    #: s ~ U[−1, 1]·scale natural standard deviations (per live row under uniform attention).
+    #: None: 2 / live rows, so a direction whose attention sits on one row moves that row by at
+    #: most 2 standard deviations while training — the authors' navigator (attention summing to 1,
+    #: no rescaling) bounds a one-row move the same way. A fixed 2.0 let a collapsed direction move
+    #: its row by 32 and scored 0.30 against 0.40 (docs/discovery.md).
+    scale: float | None = None
     smooth: bool = False  #: 3-tap Gaussian smoothing of the attention across rows
     #: False: d_k stays the k-th basis vector and only the attention is learned ("PCA + attention")
     train_vectors: bool = True
@@ -89,6 +94,8 @@ class DiscoverySettings:
             raise ValueError("q and pairs must be positive (q ≤ 4096, pairs ≤ 256)")
         for name in ("scale", "lr", "diversity", "psi"):
             v = getattr(self, name)
+            if v is None and name == "scale":
+                continue
             if not math.isfinite(v) or v < 0 or v > 100:
                 raise ValueError(f"{name} must be a finite number between 0 and 100, got {v}")
 
@@ -145,6 +152,7 @@ class DiscoveryTrainer:
         self.rank, self.world = _rank_world()
         self.device = generator.device
         self.rows = live_rows(generator)
+        self.amount_scale = s.scale if s.scale is not None else 2.0 / len(self.rows)
         self.basis = basis or make_basis(generator, s)
         self.stop = stop_for_size(generator, s.size)
         self.image_size = generator.preview_size(self.stop) if self.stop is not None else generator.resolution
@@ -197,7 +205,7 @@ class DiscoveryTrainer:
         return self.sensor(out.image)
 
     def _amounts(self, n: int) -> Tensor:
-        return ((torch.rand(n, generator=self.rng) * 2 - 1) * self.settings.scale).to(self.device)
+        return ((torch.rand(n, generator=self.rng) * 2 - 1) * self.amount_scale).to(self.device)
 
     # ---- one step ----------------------------------------------------------------------------
     def loss(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -371,6 +379,7 @@ def to_direction(i: int, vector: np.ndarray, weights: np.ndarray, spread: float,
 def run_meta(s: DiscoverySettings, trainer: DiscoveryTrainer | None = None, seconds: float | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"settings": asdict(s)}
     if trainer is not None:
+        meta["scale"] = trainer.amount_scale  # the training step actually used (settings may say None)
         meta["steps"] = trainer.step_count
         if trainer.history:
             meta["final_loss"] = float(np.mean([h[0] for h in trainer.history[-20:]]))
