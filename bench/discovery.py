@@ -161,7 +161,8 @@ def main() -> int:
     ap.add_argument("--smooth", action="store_true", help="3-tap smoothing of the attention across rows")
     ap.add_argument("--libs", type=Path, default=None, help="keep trained libraries here; load those already there")
     ap.add_argument("--train-only", action="store_true", help="stop after training (with --libs)")
-    ap.add_argument("--grid", type=Path, default=REPO / "docs" / "discovery_grid.png")
+    ap.add_argument("--grid", type=lambda v: Path(v) if v else None, default=REPO / "docs" / "discovery_grid.png",
+                    help="where to draw the strips (an empty value: no grid)")
     args = ap.parse_args()
     if args.train_only and args.libs is None:
         ap.error("--train-only needs --libs (where the trained libraries are kept)")
