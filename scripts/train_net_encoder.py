@@ -64,7 +64,7 @@ def main() -> int:
         print(f"[{time.time() - t0:6.1f} s] {msg}", flush=True)
 
     gen = ModelStore().load(args.model, device=device)
-    cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
+    cfg = NetConfig.for_generator(gen)
     ridge = Resources(gen, args.model).get("encoder", "default")
     assert isinstance(ridge, FeatureEncoder) and ridge.spec == cfg.spec
     lpips = load_lpips(device, size=None)

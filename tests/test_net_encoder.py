@@ -221,7 +221,7 @@ def test_render_minutes_stops_rendering_and_trains_on_what_was_made(tmp_path, mo
 
     monkeypatch.setattr(et, "CHUNK", 4)  # small chunks: the test is about when rendering stops
     lp = load_lpips(size=None)
-    cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
+    cfg = NetConfig.for_generator(gen)
     ticks = iter(range(0, 10_000, 60))
     faces = 2 * et.CHUNK + 5
     _, wplus, groups = et.prepare_faces(gen, lp, cfg, tmp_path, faces, render_seconds=30,

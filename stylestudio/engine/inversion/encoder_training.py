@@ -171,7 +171,7 @@ def compute_inputs(lpips, images: np.ndarray, cfg: NetConfig, batch: int | None 
     for i in range(0, len(images), batch):
         check_cancel(cancel)
         x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        parts.append(head_inputs(lpips, x, cfg).to(torch.float16).to_device("cpu"))
+        parts.append(head_inputs(lpips, x, cfg).to("cpu", torch.float16))
         if progress is not None:
             progress(f"reading faces {min(len(images), i + batch)}/{len(images)}", min(1.0, (i + batch) / len(images)))
     return Inputs.cat(parts)
@@ -234,15 +234,15 @@ def fit_net_encoder(gen, model: str, inputs: Inputs, wplus: np.ndarray, groups: 
     progress = progress or no_progress
     torch.manual_seed(settings.seed)
     rng = np.random.RandomState(settings.seed)
-    device = gen.device
-    target = torch.from_numpy(np.asarray(wplus, np.float32)).to(device)
-    inputs = inputs.to_device(device)
+    target = torch.from_numpy(np.asarray(wplus, np.float32))
     faces = np.unique(groups)
     val_faces = rng.choice(faces, max(1, int(round(len(faces) * settings.val_fraction))), replace=False)
     is_val = np.isin(groups, val_faces)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
-    head = init_head(cfg, inputs.stats[tr].float().cpu(), target[tr].cpu(), ridge).to(device)
+    head = init_head(cfg, inputs.stats[tr].float(), target[tr], ridge)  # fitted on the CPU, where the inputs are
+    device = gen.device  # then everything moves to the generator's device once
+    head, target, inputs = head.to(device), target.to(device), inputs.to(device)
     w_std = float(target[tr].mean(1).std(0).mean())
     style_scale = _style_scales(gen, target[tr[:2000]])
 
@@ -374,9 +374,10 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
         raise InputError(f"{cache}: cannot make the face cache folder ({exc.strerror})") from None
     parts, targets, groups = [], [], []
     chunks = (faces + CHUNK - 1) // CHUNK
-    rendering = 0.0  # seconds spent making new chunks (cached ones cost nothing)
+    rendering = 0.0  # seconds spent making or reading new chunks (complete cached ones cost nothing)
     for k in range(chunks):
         check_cancel(cancel)
+        t0 = clock()
         n = min(CHUNK, faces - k * CHUNK)
         path = cache / f"train{k:03d}.npz"
         arrays: dict[str, np.ndarray] = {}
@@ -392,7 +393,6 @@ def prepare_faces(gen, lpips, cfg: NetConfig, cache: Any, faces: int, seed: int 
             if render_seconds is not None and parts and rendering >= render_seconds:
                 progress(f"rendering stopped after {rendering:.0f} s: training on {k * CHUNK} faces", 1.0)
                 break
-            t0 = clock()
             progress(f"rendering training faces {k * CHUNK + 1}–{k * CHUNK + n} of {faces}", k / chunks)
             wp, images = training_faces(gen, n, chunk_seed(seed, k), mix=mix)
             arrays = {"wplus": wp.astype(np.float16), "images": images, "seed": np.int64(chunk_seed(seed, k))}

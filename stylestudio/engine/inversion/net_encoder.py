@@ -57,6 +57,12 @@ class NetConfig:
     offset_components: int = 32
     dropout: float = 0.1
 
+    @classmethod
+    def for_generator(cls, gen: Any, **kwargs: Any) -> "NetConfig":
+        """The default head for ``gen``'s W+ shape (components and offsets capped by ``w_dim``)."""
+        return cls(gen.num_ws, gen.w_dim, **{"components": min(128, gen.w_dim),
+                                             "offset_components": min(32, gen.w_dim), **kwargs})
+
     @property
     def spec(self) -> FeatureSpec:
         return FeatureSpec(size=self.size)
@@ -91,11 +97,9 @@ class Inputs:
     def __getitem__(self, idx) -> "Inputs":
         return Inputs(self.stats[idx], self.tap3[idx], self.tap4[idx])
 
-    def to(self, dtype: torch.dtype) -> "Inputs":
-        return Inputs(self.stats.to(dtype), self.tap3.to(dtype), self.tap4.to(dtype))
-
-    def to_device(self, device: torch.device | str) -> "Inputs":
-        return Inputs(self.stats.to(device), self.tap3.to(device), self.tap4.to(device))
+    def to(self, *args: Any, **kwargs: Any) -> "Inputs":
+        """Each tensor's ``Tensor.to`` with these arguments (a dtype, a device, or both)."""
+        return Inputs(self.stats.to(*args, **kwargs), self.tap3.to(*args, **kwargs), self.tap4.to(*args, **kwargs))
 
     @staticmethod
     def cat(parts: list["Inputs"]) -> "Inputs":
@@ -181,7 +185,7 @@ class NetEncoder:
     def predict_inputs(self, x: Inputs) -> tuple[np.ndarray, np.ndarray]:
         """Head inputs → (w [N, w_dim], W+ [N, num_ws, w_dim]) as float32 arrays."""
         self.head.eval()
-        w, off = self.head(x.to(torch.float32).to_device(self.head.stats_mean.device))
+        w, off = self.head(x.to(self.head.stats_mean.device, torch.float32))
         return w.cpu().numpy().astype(np.float32), (w[:, None] + off).cpu().numpy().astype(np.float32)
 
     def _inputs(self, images: Tensor, lpips: LPIPS | None) -> Inputs:

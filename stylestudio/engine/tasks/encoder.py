@@ -51,7 +51,7 @@ def train_encoder(session: Any, req: TrainEncoder, progress: Progress, cancel: C
         raise InputError(f"faces must be 1 … {MAX_FACES}, not {req.faces}")
     m = session.model(req.model, progress=checking(progress, cancel))
     gen = m.generator
-    cfg = NetConfig(gen.num_ws, gen.w_dim, components=min(128, gen.w_dim), offset_components=min(32, gen.w_dim))
+    cfg = NetConfig.for_generator(gen)
     ridge = None
     if req.from_ridge and m.resources.find_file("encoder", "default.json") is not None:
         ridge = m.resources.get("encoder", "default")
