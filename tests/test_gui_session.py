@@ -166,9 +166,11 @@ def test_settings_file_round_trip_and_damage(stylestudio_home):
         ("cpu", 256, "x", 30, "light")
     assert back.recent_files == [str(Path("/tmp/a.stylestudio").resolve()), str(Path("/tmp/b.stylestudio").resolve())]
     assert json.loads(Settings.path().read_text())["future_key"] == 1
-    Settings.path().write_text(json.dumps({"preview_size": 999, "theme": 3, "autosave_interval_s": 1}))
+    Settings.path().write_text(json.dumps({"preview_size": 999, "theme": 3, "autosave_interval_s": 1,
+                                           "fast_previews": "no", "threads": True}))
     bad = Settings.load()
     assert bad.preview_size == 512 and bad.theme == "system" and bad.autosave_interval_s == 10
+    assert bad.fast_previews is True and bad.threads == 0, "a value of the wrong type is not taken"
     Settings.path().write_text("{ not json")
     assert Settings.load() == Settings()
 
@@ -193,6 +195,26 @@ def test_preferences_apply(qtbot, window):
     assert "CUDA" in window.errors[-1] or "cuda" in window.errors[-1]
     window.settings.device = "auto"
     window.settings.save()
+
+
+def test_faster_drag_previews_is_a_preference_the_render_thread_applies(qtbot, window):
+    from stylestudio.app.dialogs import PreferencesDialog
+
+    dlg = PreferencesDialog(window.settings, window.installed_models(), window)
+    qtbot.addWidget(dlg)
+    assert dlg.fast.isChecked(), "on by default"
+    dlg.fast.setChecked(False)
+    dlg.apply_to(window.settings)
+    window.apply_settings()
+    assert Settings.load().fast_previews is False
+    window.panel("faces").pick(33)  # a render makes the render thread apply it
+    qtbot.waitUntil(lambda: window.engine.worker.engine is not None
+                    and window.engine.worker.engine.fast_previews is False, timeout=20000)
+    assert window.engine.worker.engine.preview_precision is None
+    window.settings.fast_previews = True
+    window.apply_settings()
+    window.panel("faces").pick(34)
+    qtbot.waitUntil(lambda: window.engine.worker.engine.fast_previews is True, timeout=20000)
 
 
 def test_theme_follows_the_system(qtbot):

@@ -157,10 +157,13 @@ class EngineClient(QObject):
         self.worker.cancel(job_id)
         self.job_worker.cancel(job_id)
 
-    def set_preview_size(self, size: int, budget_ms: float | None = None) -> None:
+    def set_preview_size(self, size: int, budget_ms: float | None = None, fast: bool | None = None) -> None:
+        """Preview settings for the render thread (applied before its next render)."""
         self.worker.preview_size = int(size)
         if budget_ms is not None:
             self.worker.preview_budget_ms = float(budget_ms)
+        if fast is not None:
+            self.worker.fast_previews = bool(fast)
 
     def busy(self) -> bool:
         return self.worker.pending() or self.job_worker.pending()

@@ -61,7 +61,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.setUndoLimit(1000)
         s = self.settings
         self.engine = engine or EngineClient(
-            lambda: Engine(s.device, s.threads, preview_budget_ms=s.preview_budget_ms), s.preview_size, self)
+            lambda: Engine(s.device, s.threads, preview_budget_ms=s.preview_budget_ms, fast_previews=s.fast_previews),
+            s.preview_size, self)
         self.ctx = EditorContext(self.holder, self.undo_stack, self.engine, self.settings, self)
         self.errors: list[str] = []  #: every error shown, oldest first (also read by tests)
         self.error_box: QMessageBox | None = None
@@ -314,7 +315,7 @@ class MainWindow(QMainWindow):
     def apply_settings(self, device_changed: bool = False) -> None:
         s = self.settings
         s.save()
-        self.engine.set_preview_size(s.preview_size, s.preview_budget_ms)
+        self.engine.set_preview_size(s.preview_size, s.preview_budget_ms, s.fast_previews)
         if self.autosave is not None:
             self.autosave.set_interval(s.autosave_interval_s)
         self.theme.apply(s.theme)

@@ -61,6 +61,7 @@ class EngineWorker(QObject):
         self.engine: Engine | None = None
         self.preview_size = preview_size
         self.preview_budget_ms: float | None = None  #: a new budget for the engine, set from the GUI
+        self.fast_previews: bool | None = None  #: a new "faster drag previews" choice, set from the GUI
         self._lock = threading.Lock()
         self._render: RenderRequest | None = None
         self._thumbs: ThumbnailRequest | None = None
@@ -162,6 +163,10 @@ class EngineWorker(QObject):
         if self.preview_budget_ms is not None:
             self.engine.preview_budget_s = self.preview_budget_ms / 1000
             self.preview_budget_ms = None
+        if self.fast_previews is not None:
+            if self.fast_previews != self.engine.fast_previews:
+                self.engine.set_fast_previews(self.fast_previews)
+            self.fast_previews = None
         return self.engine
 
     def _ensure_model(self, name: str) -> LoadedModel:

@@ -35,6 +35,9 @@ class Settings:
     preview_size: int = 512  #: longest side of the images rendered while a slider moves
     #: adaptive previews pick the sharpest coarse stage (never below 256 px) that renders within this time
     preview_budget_ms: int = 60
+    #: drag previews in bfloat16 where the CPU computes it natively (about 2× faster; see
+    #: engine/precision.py); the frame drawn on release is always exact
+    fast_previews: bool = True
     thumbnail_size: int = 96  #: face browser thumbnails
     default_model: str = ""  #: empty: the built-in default model
     autosave_interval_s: int = 60
@@ -91,8 +94,8 @@ class Settings:
             if f.name == "extra" or f.name not in data:
                 continue
             value, default = data[f.name], defaults[f.name]
-            if isinstance(default, bool) or type(value) is type(default) or (
-                    isinstance(default, float) and isinstance(value, int)):
+            if type(value) is type(default) or (
+                    isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)):
                 setattr(s, f.name, value)
         s.extra = {k: v for k, v in data.items() if k not in defaults}
         s.validate()

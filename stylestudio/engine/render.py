@@ -3,7 +3,9 @@
 ``Renderer.render(doc)`` = synthesize(apply edits in order to styles(source latent)). Caches:
 the source latent per source, named resources (direction libraries, catalogs: :mod:`.resources`), and the last
 render's per-stage activations, so an edit that only changes late layers (or a slider that moves
-only fine layers) restarts synthesis at the first stage whose styles differ.
+only fine layers) restarts synthesis at the first stage whose styles differ. A coarse display frame
+may be drawn by a reduced-precision copy of the generator (:mod:`.precision`); it keeps its own
+activations, and nothing it computes reaches a full-precision frame.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from torch import Tensor
 from ..errors import InputError
 from .document import EditDocument, Source
 from .generator import Generator
+from .precision import reduced_copy
 from .resources import Resources
 
 
@@ -60,9 +63,9 @@ class Renderer:
         self.resources = resources or Resources(generator, model)
         self._latents: OrderedDict[tuple, Tensor] = OrderedDict()
         self._latent_cache_size = latent_cache_size
-        self._last_styles: dict[str, Tensor] | None = None
-        self._last_cache: dict[int, Any] = {}
-        self._last_gen: Generator | None = None
+        #: per generator drawn with (id → generator, its last styles, its per-stage activations)
+        self._last: OrderedDict[int, tuple[Generator, dict[str, Tensor], dict[int, Any]]] = OrderedDict()
+        self._reduced: tuple[Generator, torch.dtype, Generator] | None = None  # (original, dtype, copy)
         self._tuned: tuple[tuple, Generator] | None = None  # (source key, generator with its weight deltas)
         self.stats = {"renders": 0, "reused_stages": 0}
 
@@ -117,44 +120,67 @@ class Renderer:
         return self._tuned[1]
 
     # -- whole renders ----------------------------------------------------------------------
+    #: generators whose last render is remembered (the model, its preview copy, a PTI copy)
+    MAX_REMEMBERED = 3
+
+    def reduced(self, gen: Generator, dtype: torch.dtype) -> Generator:
+        """``gen`` in ``dtype`` (made once per generator: a PTI-tuned source gets its own copy)."""
+        if self._reduced is None or self._reduced[0] is not gen or self._reduced[1] != dtype:
+            self._reduced = None  # free the previous copy before making the next
+            self._reduced = (gen, dtype, reduced_copy(gen, dtype))
+        return self._reduced[2]
+
     @torch.no_grad()
     def render_styles(self, styles: dict[str, Tensor], stop_resolution: int | None = None,
-                      generator: Generator | None = None, display: bool = False) -> Tensor:
+                      generator: Generator | None = None, display: bool = False,
+                      precision: torch.dtype | None = None) -> Tensor:
         """Synthesize, restarting at the first stage whose styles differ from the last render.
 
         The state entering a stage does not depend on where a render stops, so a full frame
         continues from the stages its preview of the same styles already ran (the release of a
         slider costs only the stages past the preview), and a preview after a full frame reuses
         everything up to the first changed stage. ``display``: a coarse frame only shown, never
-        measured (see :meth:`Generator.synthesize`).
+        measured (see :meth:`Generator.synthesize`). ``precision``: draw such a frame with a copy
+        of the generator in this dtype (drag previews, :mod:`.precision`); ignored for full frames
+        and measured ones, which always use the generator's own precision (its image comes back in float32).
         """
         gen = generator or self.generator
         check_finite_styles(styles, "the styles to draw")
+        reduced = precision is not None and display and stop_resolution is not None
+        if reduced:
+            gen = self.reduced(gen, precision)
+            styles = {k: v.to(precision) for k, v in styles.items()}
         last = len(gen.stage_names) - 1
         stop_stage = last if stop_resolution is None else min(gen.stage_of_resolution(stop_resolution), last)
         start = 0
-        if self._last_styles is not None and self._last_cache and self._last_gen is gen:
-            changed = [n for n, v in styles.items() if not torch.equal(v, self._last_styles[n])]
-            reach = max(self._last_cache)
+        before = self._last.get(id(gen))
+        if before is not None and before[0] is gen and before[2]:
+            _, last_styles, last_cache = before
+            changed = [n for n, v in styles.items() if not torch.equal(v, last_styles[n])]
+            reach = max(last_cache)
             start = min(gen.first_stage_of(changed) if changed else reach, reach, stop_stage)
-            if start not in self._last_cache:
+            if start not in last_cache:
                 start = 0
-        result = gen.synthesize(styles, start=start, cache=self._last_cache if start else None,
+        else:
+            last_cache = {}
+        result = gen.synthesize(styles, start=start, cache=last_cache if start else None,
                                 keep_cache=True, stop_resolution=stop_resolution, display=display)
         # entries past ``start`` came from the old styles: only the new render's are valid there
-        kept = {k: v for k, v in self._last_cache.items() if k <= start} if start else {}
+        kept = {k: v for k, v in last_cache.items() if k <= start} if start else {}
         kept.update(result.cache)
-        self._last_cache = kept
-        self._last_styles = {k: v.clone() for k, v in styles.items()}
-        self._last_gen = gen
+        self._last.pop(id(gen), None)
+        self._last[id(gen)] = (gen, {k: v.clone() for k, v in styles.items()}, kept)
+        while len(self._last) > self.MAX_REMEMBERED:
+            self._last.popitem(last=False)
         self.stats["renders"] += 1
         self.stats["reused_stages"] += start
-        return result.image
+        return result.image.float() if reduced else result.image
 
-    def render(self, doc: EditDocument, stop_resolution: int | None = None, display: bool = False) -> Tensor:
-        """The document's image [1, 3, H, W] in [-1, 1] (not clamped)."""
+    def render(self, doc: EditDocument, stop_resolution: int | None = None, display: bool = False,
+               precision: torch.dtype | None = None) -> Tensor:
+        """The document's image [1, 3, H, W] in [-1, 1] (not clamped); see :meth:`render_styles`."""
         return self.render_styles(self.document_styles(doc), stop_resolution, self.synthesis_generator(doc.source),
-                                  display)
+                                  display, precision)
 
 
 def to_uint8(image: Tensor):

@@ -19,6 +19,7 @@ from .device import pick_device
 from .document import EditDocument, seed_to_z
 from .generator import Generator
 from .model_store import ModelStore
+from .precision import preview_dtype
 from .progress import Progress
 from .render import Renderer, to_uint8
 from .resources import Resources
@@ -65,7 +66,7 @@ class Engine:
     PREVIEW_RETRY = 20  #: every Nth preview may retry a stage once found too slow
 
     def __init__(self, device: str = "auto", threads: int = 0, store: ModelStore | None = None,
-                 preview_budget_ms: float = 60.0) -> None:
+                 preview_budget_ms: float = 60.0, fast_previews: bool = True) -> None:
         self.store = store or ModelStore()
         self.preview_budget_s = preview_budget_ms / 1000
         self.device_name = device
@@ -73,6 +74,7 @@ class Engine:
         if threads > 0:
             torch.set_num_threads(threads)
         self.models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self.set_fast_previews(fast_previews)
         #: resources installed by tasks run in this session (see :meth:`install`)
         self.published: list[tuple[str, str, str, Any]] = []
 
@@ -82,6 +84,15 @@ class Engine:
         if dev != self.device:
             self.device = dev
             self.models.clear()
+        self.set_fast_previews(self.fast_previews)
+
+    def set_fast_previews(self, enabled: bool) -> None:
+        """Whether drag previews may be drawn in reduced precision where the device computes it
+        natively (:mod:`.precision`); :attr:`preview_precision` is the outcome (None: exact)."""
+        self.fast_previews = bool(enabled)
+        self.preview_precision = preview_dtype(self.device, self.fast_previews)
+        for m in self.models.values():
+            m.preview_times.clear()  # the speeds measured belong to the other precision
 
     def is_loaded(self, name: str) -> bool:
         return name in self.models
@@ -192,7 +203,8 @@ class Engine:
         if quality == "before":
             doc = EditDocument(doc.model, doc.source)
         t0 = time.perf_counter()
-        image = renderer.render(doc, stop_resolution=stop, display=True)
+        precision = self.preview_precision if stop is not None else None
+        image = renderer.render(doc, stop_resolution=stop, display=True, precision=precision)
         if stop is not None:
             dt = time.perf_counter() - t0
             old = m.preview_times.get(stop)
