@@ -68,7 +68,7 @@ def extract(args: argparse.Namespace) -> int:
         np.save(tpl_file, mean_landmarks(gen, pred, stop))
     feats = FaceFeatures(torch.from_numpy(np.load(tpl_file)))
     t_end = time.time() + args.minutes * 60
-    chunk = 0
+    chunk = args.start
     while time.time() < t_end and chunk < args.max_chunks:
         out = cache / f"chunk{chunk:04d}.npz"
         if out.is_file():
@@ -203,7 +203,10 @@ def main() -> int:
     e = sub.add_parser("extract")
     e.add_argument("--cache", default="/tmp/fth/cache")
     e.add_argument("--minutes", type=float, default=40)
-    e.add_argument("--max-chunks", type=int, default=500)
+    e.add_argument("--max-chunks", type=int, default=500, help="stop before this chunk index")
+    e.add_argument("--start", type=int, default=0,
+                   help="first chunk index (two processes can share the work: --start 0 --max-chunks 100 "
+                        "and --start 100 --max-chunks 200)")
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=extract)
     t = sub.add_parser("train")
