@@ -99,3 +99,26 @@ def test_the_default_models_reduced_preview_is_within_a_grey_level(default_gener
     assert fast.shape[-1] == 256
     grey_levels = (fast - exact).abs() * 127.5
     assert 0 < grey_levels.mean() < 1.0 and grey_levels.max() < 16
+
+
+def test_a_fine_tuned_photos_preview_is_drawn_by_a_copy_of_its_own_weights(gen) -> None:
+    """A PTI-tuned source is drawn by its tuned generator; its reduced preview copies those weights."""
+    from stylestudio.engine.inversion import apply_weight_deltas, synthesis_parameters
+
+    doc = moved(12, 0.5)
+    coarse = max(l.resolution for l in gen.style_layout if l.stage == len(gen.stage_names) - 2)
+    params = dict(gen.named_parameters())
+    name = synthesis_parameters(gen)[0]
+    deltas = {name: (0.5 * torch.randn(params[name].shape, generator=torch.Generator().manual_seed(1))).numpy()}
+    tuned = apply_weight_deltas(gen, deltas)
+    r = Renderer(gen, TINY)
+    styles = r.document_styles(doc)
+    exact = Renderer(gen, TINY).render_styles(styles, coarse, tuned, display=True)
+    base = Renderer(gen, TINY).render_styles(styles, coarse, gen, display=True)
+    fast = r.render_styles(styles, coarse, tuned, display=True, precision=BF16)
+    assert (fast - exact).abs().mean() < 0.02 < (base - exact).abs().mean()
+    first = r.reduced(tuned, BF16)
+    assert id(first) in r._last
+    other = apply_weight_deltas(gen, {name: -deltas[name]})
+    r.render_styles(styles, coarse, other, display=True, precision=BF16)
+    assert r.reduced(other, BF16) is not first and id(first) not in r._last, "the old copy is let go"

@@ -115,6 +115,8 @@ class Renderer:
         if self._tuned is None or self._tuned[0] != key:
             from .inversion import apply_weight_deltas
 
+            if self._tuned is not None:
+                self._last.pop(id(self._tuned[1]), None)
             self._tuned = None  # free the previous copy before making the next
             self._tuned = (key, apply_weight_deltas(self.generator, deltas))
         return self._tuned[1]
@@ -126,6 +128,8 @@ class Renderer:
     def reduced(self, gen: Generator, dtype: torch.dtype) -> Generator:
         """``gen`` in ``dtype`` (made once per generator: a PTI-tuned source gets its own copy)."""
         if self._reduced is None or self._reduced[0] is not gen or self._reduced[1] != dtype:
+            if self._reduced is not None:
+                self._last.pop(id(self._reduced[2]), None)
             self._reduced = None  # free the previous copy before making the next
             self._reduced = (gen, dtype, reduced_copy(gen, dtype))
         return self._reduced[2]
