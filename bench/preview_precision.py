@@ -22,7 +22,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +30,7 @@ import stylestudio  # noqa: E402,F401 (first: it chooses passive OpenMP waiting 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from bench.preview_heads import interleaved  # noqa: E402
 from stylestudio.engine.model_store import ModelStore  # noqa: E402
 from stylestudio.engine.perceptual import load_lpips  # noqa: E402
 from stylestudio.engine.precision import native_bfloat16, reduced_copy  # noqa: E402
@@ -79,15 +79,7 @@ def main() -> int:
         for stop in STOPS:
             fns[f"f32 {stop}"] = lambda stop=stop: gen.synthesize(styles, stop_resolution=stop, display=True)
             fns[f"bf16 {stop}"] = lambda stop=stop: low.synthesize(low_styles, stop_resolution=stop, display=True)
-        for fn in fns.values():
-            fn()
-        times: dict[str, list[float]] = {k: [] for k in fns}
-        for _ in range(args.repeats):
-            for k, fn in fns.items():
-                t = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved(fns, args.repeats)
     anchor = med["full"]
     print(f"drag previews in bfloat16, default model; {args.threads} threads; native bfloat16: "
           f"{native_bfloat16(torch.device('cpu'))}; load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end; "

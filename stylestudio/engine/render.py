@@ -157,8 +157,8 @@ class Renderer:
         last = len(gen.stage_names) - 1
         stop_stage = last if stop_resolution is None else min(gen.stage_of_resolution(stop_resolution), last)
         start = 0
-        before = self._last.get(id(gen))
-        if before is not None and before[0] is gen and before[2]:
+        before = self._last.get(id(gen))  # the entry holds ``gen``, so its id cannot be reused
+        if before is not None and before[2]:
             _, last_styles, last_cache = before
             changed = [n for n, v in styles.items() if not torch.equal(v, last_styles[n])]
             reach = max(last_cache)

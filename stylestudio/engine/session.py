@@ -203,8 +203,8 @@ class Engine:
         if quality == "before":
             doc = EditDocument(doc.model, doc.source)
         t0 = time.perf_counter()
-        precision = self.preview_precision if stop is not None else None
-        image = renderer.render(doc, stop_resolution=stop, display=True, precision=precision)
+        # the renderer uses ``precision`` for coarse display frames only: finals stay exact
+        image = renderer.render(doc, stop_resolution=stop, display=True, precision=self.preview_precision)
         if stop is not None:
             dt = time.perf_counter() - t0
             old = m.preview_times.get(stop)
