@@ -401,3 +401,37 @@ def test_a_training_panel_opens_as_a_full_height_tab_of_the_left_column(qtbot, k
         close_window(w)
         if key == "discover":
             tasks.run(session, RemoveDirection(TINY, "wide"))
+
+
+def test_choosing_a_training_panels_tab_widens_a_narrow_column_and_strips_fit_it(qtbot):
+    """A user who narrowed the left column to the Faces grid's width and then clicks the Discover tab
+    sees every field and a strip per direction whole: the column widens as from the menu, and the
+    strips (five faces side by side) scale down to the column instead of widening it."""
+    from PySide6.QtWidgets import QScrollArea, QTabBar
+
+    from stylestudio.app.panels.discover import StripImage
+    from stylestudio.app.panels.training_widgets import TRAINING_DOCK_PX
+
+    w = make_window(qtbot)
+    try:
+        dock, faces = w.docks["discover"], w.docks["faces"]
+        dock.toggleViewAction().trigger()
+        panel = w.panels["discover"]
+        qtbot.waitUntil(lambda: fully_shown(panel.cancel_button), timeout=10000)
+        panel._show_strips(np.full((3, 5, 128, 128, 3), 128, np.uint8), np.full((3, 8), 0.125))
+        faces.raise_()
+        w.resizeDocks([faces], [300], Qt.Orientation.Horizontal)  # as narrow as the Faces grid allows
+        qtbot.waitUntil(lambda: faces.width() < TRAINING_DOCK_PX - 40, timeout=5000)
+        bar = next(b for b in w.findChildren(QTabBar) if "Discover" in [b.tabText(i) for i in range(b.count())])
+        tab = next(i for i in range(bar.count()) if bar.tabText(i) == "Discover")
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tab).center())
+        qtbot.waitUntil(lambda: dock.width() >= TRAINING_DOCK_PX - 8, timeout=5000)
+        qtbot.waitUntil(lambda: fully_shown(panel.cancel_button), timeout=5000)
+        scroll = panel.findChild(QScrollArea)
+        assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+        strips = panel.strip_box.findChildren(StripImage)
+        assert len(strips) == 3
+        for s in strips:  # 5 × 128 px wide as drawn; shown whole, scaled to the row it has
+            assert s.geometry().right() <= scroll.viewport().width() and s.heightForWidth(s.width()) < 128
+    finally:
+        close_window(w)

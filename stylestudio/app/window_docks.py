@@ -13,7 +13,7 @@ import base64
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
@@ -59,6 +59,8 @@ def build_panels(window: "MainWindow") -> None:
         dock.setVisible(spec.visible)
         toggle = dock.toggleViewAction()
         toggle.triggered.connect(_bring_forward(window, dock, spec.min_dock_px))  # shown from View ▸ Panels
+        if spec.min_dock_px:  # chosen by its tab: the column widens as from the menu
+            dock.visibilityChanged.connect(_widen_when_shown(window, dock, spec.min_dock_px))
         if spec.shortcut:
             toggle.setShortcut(QKeySequence(spec.shortcut))
         if spec.icon:
@@ -79,6 +81,24 @@ def _bring_forward(window: "MainWindow", dock: QDockWidget, min_px: int):
         if min_px and not dock.isFloating() and dock.width() < min_px:
             window.resizeDocks([dock], [min_px], Qt.Orientation.Horizontal)
     return shown
+
+
+def _widen_when_shown(window: "MainWindow", dock: QDockWidget, min_px: int):
+    """Widen the dock's column to ``min_px`` whenever the dock comes into view (its tab chosen, the
+    window restored with it in front): its rows need that much, and a narrower column clips them.
+    Deferred to the event loop: docks must not be resized from inside the tab switch."""
+    def shown(on: bool) -> None:
+        if on:
+            QTimer.singleShot(0, lambda: _widen(window, dock, min_px))
+    return shown
+
+
+def _widen(window: "MainWindow", dock: QDockWidget, min_px: int) -> None:
+    try:
+        if dock.isVisible() and not dock.isFloating() and dock.width() < min_px:
+            window.resizeDocks([dock], [min_px], Qt.Orientation.Horizontal)
+    except RuntimeError:  # the window closed before the deferred call ran
+        pass
 
 
 def size_docks(window: "MainWindow") -> None:

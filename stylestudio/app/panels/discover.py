@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSizePolicy,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from ...errors import StyleStudioError
 from ...engine.discovery.trainer import STRIP_STEPS, DiscoverySettings, DiscoveryUpdate
@@ -60,6 +60,37 @@ class RowBar(QWidget):
         for i, v in enumerate(self.weights):
             h = (self.height() - 2) * v / top
             p.fillRect(int(i * w), int(self.height() - h), max(1, int(w) - 1), int(h), colour)
+
+
+class StripImage(QWidget):
+    """A direction's strip (the face at each step), drawn as large as the row allows and never wider:
+    a fixed-size picture would widen the side column past the window's dock and be clipped."""
+
+    def __init__(self, pixmap: QPixmap) -> None:
+        super().__init__()
+        self.pixmap = pixmap
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return self.pixmap.size()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(self.pixmap.width() // 4, self.pixmap.height() // 4)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt name)
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt name)
+        return min(self.pixmap.height(), round(width * self.pixmap.height() / max(1, self.pixmap.width())))
+
+    def paintEvent(self, _event: Any) -> None:
+        scaled = self.pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        scaled = scaled.boundedTo(self.pixmap.size())
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawPixmap(QRect(QPoint(0, (self.height() - scaled.height()) // 2), scaled), self.pixmap)
 
 
 class DiscoverPanel(QWidget):
@@ -135,7 +166,9 @@ class DiscoverPanel(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.curve)
         lay.addWidget(self.strip_box)
-        lay.addWidget(QLabel("Discovered libraries (double-click a name to rename it):"))
+        libraries_label = QLabel("Discovered libraries (double-click a name to rename it):")
+        libraries_label.setWordWrap(True)
+        lay.addWidget(libraries_label)
         lay.addWidget(self.library)
         lay.addWidget(self.list)
         lay.addLayout(lib_buttons)
@@ -220,8 +253,7 @@ class DiscoverPanel(QWidget):
             h.addWidget(QLabel(f"{k + 1}"))
             if weights is not None:
                 h.addWidget(RowBar(list(weights[k])))
-            img = QLabel()
-            img.setPixmap(QPixmap.fromImage(qimage_from_array(np.ascontiguousarray(np.concatenate(list(strip), 1)))))
+            img = StripImage(QPixmap.fromImage(qimage_from_array(np.ascontiguousarray(np.concatenate(list(strip), 1)))))
             img.setToolTip(f"Direction {k + 1} at {steps}")
             h.addWidget(img, 1)
             self.strips.addWidget(row)
