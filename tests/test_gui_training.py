@@ -130,3 +130,17 @@ def test_train_dialog_asks_for_face_alignment(qtbot, pictures: Path) -> None:
     assert dlg.request().align_faces is False  # off by default: the central square, as before
     dlg.align_box.click()
     assert dlg.request().align_faces is True and "FFHQ" in dlg.align_box.text()
+
+
+def test_train_dialog_takes_a_time_limit_beside_the_images(qtbot, pictures: Path) -> None:
+    """As the CLI's --kimg and --minutes: training stops at whichever comes first."""
+    from stylestudio.app.training_dialogs import TrainDialog
+
+    dlg = TrainDialog()
+    qtbot.addWidget(dlg)
+    dlg.data_edit.setText(str(pictures))
+    dlg.name_edit.setText("budgeted")
+    assert dlg.minutes_box.text() == "no limit" and dlg.request().minutes is None
+    dlg.minutes_box.setValue(45)
+    request = dlg.request()
+    assert request.minutes == 45 and request.kimg == 100

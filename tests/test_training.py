@@ -171,8 +171,8 @@ def test_cli_trains_resumes_and_installs_a_model(tmp_path, capsys):
     assert (run_folder("cli-tiny") / "fakes.png").is_file()
     assert main(["models", "list"]) == 0
     assert "cli-tiny" in capsys.readouterr().out
-    # the same command with a longer target resumes at step 2
-    assert main(["train", "--name", "cli-tiny", "--kimg", "0.016", "--batch", "4"]) == 0
+    # the same command with a longer target resumes at step 2 (and a time limit too: the images come first)
+    assert main(["train", "--name", "cli-tiny", "--kimg", "0.016", "--minutes", "60", "--batch", "4"]) == 0
     out = capsys.readouterr().out
     assert "4 steps" in out and "resumed at step 2" in out
     state = torch.load(run_folder("cli-tiny") / "checkpoint.pt", weights_only=True)
@@ -251,6 +251,24 @@ def test_cancel_writes_a_checkpoint_and_the_run_resumes_there(tmp_path):
     assert state["step"] == 3
     done = tasks.run(Session(device="cpu"), TrainModel("cancel-tiny", None, kimg=0.02, batch=4))
     assert done.resumed_at_step == 3 and done.steps == 5
+
+
+def test_with_images_and_a_time_limit_the_run_ends_and_reports_by_the_nearer_limit(tmp_path):
+    """Train dialog / CLI: kimg 1000 (hours here) and 0.05 min: the run stops on the clock, and its
+    progress and ETA follow the clock, not the far-off image count."""
+    from stylestudio.engine import tasks
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.train import TrainModel
+
+    folder = write_folder(tmp_path / "pics")
+    req = TrainModel("clock-tiny", folder, 16, hsr="none", kimg=1000.0, minutes=0.05, batch=4, latent_dim=16,
+                     channel_max=16, mapping_layers=2)
+    steps = []
+    done = tasks.run(Session(device="cpu"), req, lambda m, f: steps.append((m, f)) if m.startswith("step ") else None)
+    assert done.steps == len(steps) >= 1
+    message, fraction = steps[-1]
+    assert fraction > 0.1, steps  # the images would put it at 0.0000x
+    assert float(message.split("ETA ")[1].split(" min")[0]) <= 0.05
 
 
 def _free_port() -> int:

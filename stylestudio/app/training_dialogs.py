@@ -96,6 +96,14 @@ class TrainDialog(QDialog):
         self.kimg_box.setValue(100)
         self.kimg_box.setSuffix(" thousand images")
         form.addRow("Train for", self.kimg_box)
+        self.minutes_box = QDoubleSpinBox()
+        self.minutes_box.setRange(0, 7 * 24 * 60)
+        self.minutes_box.setDecimals(1)
+        self.minutes_box.setSuffix(" min")
+        self.minutes_box.setSpecialValueText("no limit")
+        self.minutes_box.setToolTip("Stop after this long even if the images above are not reached (a CPU "
+                                    "trains slowly); training the same name again goes on from there")
+        form.addRow("Or stop after", self.minutes_box)
         self.batch_box = QSpinBox()
         self.batch_box.setRange(1, 256)
         self.batch_box.setValue(16)
@@ -118,7 +126,8 @@ class TrainDialog(QDialog):
         source = self.from_box.currentData()
         return TrainModel(name, Path(data), None if source else int(self.resolution_box.currentData()),
                           from_model=source, hsr="vgg16" if self.hsr_box.isChecked() else "none",
-                          kimg=float(self.kimg_box.value()), batch=int(self.batch_box.value()),
+                          kimg=float(self.kimg_box.value()), minutes=self.minutes_box.value() or None,
+                          batch=int(self.batch_box.value()),
                           align_faces=self.align_box.isChecked())
 
     def _accept(self) -> None:

@@ -33,11 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of the HSR loss (default 1)")
     p.add_argument("--warm-start", default=None, metavar="RUN",
                    help="start from another run's checkpoint (HSR protocol: a baseline run, then --hsr vgg16)")
-    length = p.add_mutually_exclusive_group()
+    length = p.add_argument_group("how long (one or both: whichever comes first ends the run)")
     length.add_argument("--kimg", type=bounded(float, 0.001, 1e6, "--kimg"), default=None,
                         help="train until this many thousand images have been shown (in total)")
     length.add_argument("--minutes", type=bounded(float, 0.01, 1e6, "--minutes"), default=None,
-                        help="train for this many minutes")
+                        help="train for this many minutes (of this invocation)")
     p.add_argument("--batch", type=bounded(int, 1, 4096, "--batch"), default=16, help="images per step, all processes")
     p.add_argument("--gamma", type=bounded(float, 0.0, 1e4, "--gamma"), default=None,
                    help="R1 weight γ (default 0.0002·resolution²/batch)")

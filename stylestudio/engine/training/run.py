@@ -305,12 +305,12 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
             losses = trainer.step()
             log_lines.append(json.dumps({"step": trainer.step_count, "kimg": trainer.images_seen / 1000, **losses}) + "\n")
             rate = (trainer.images_seen - start_images) / 1000 / max(time.monotonic() - t0, 1e-9)
+            ends = []  # (fraction done, seconds left) of each limit given: whichever comes first ends the run
             if target is not None:
-                frac = trainer.images_seen / target
-                eta = (target - trainer.images_seen) / 1000 / max(rate, 1e-9)
-            else:
-                frac = elapsed / (s.minutes * 60)  # type: ignore[operator]
-                eta = s.minutes * 60 - elapsed  # type: ignore[operator]
+                ends.append((trainer.images_seen / target, (target - trainer.images_seen) / 1000 / max(rate, 1e-9)))
+            if s.minutes is not None:
+                ends.append((elapsed / (s.minutes * 60), s.minutes * 60 - elapsed))
+            frac, eta = min(ends, key=lambda e: e[1])
             if world.is_main:
                 shown = " ".join(f"{k}={v:.3g}" for k, v in losses.items())
                 progress(f"step {trainer.step_count}, {trainer.images_seen / 1000:.3g} kimg, {rate:.3g} kimg/s, "
