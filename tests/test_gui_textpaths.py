@@ -78,3 +78,19 @@ def test_bad_pairs_are_one_message_and_start_nothing(qtbot, tiny_clip):
         assert panel.start() is None and "text path library" in panel.status.text()
     finally:
         close_window(w)
+
+
+def test_train_waits_for_the_encoder_list_instead_of_saying_there_is_none(qtbot):
+    """Seen under Xvfb: Train pressed as the panel appeared said 'no CLIP encoder' although the
+    built-in one was about to be listed. Train is enabled once the encoders are listed."""
+    from stylestudio.app.panels.textpaths import TextPathsPanel
+
+    w = make_window(qtbot)
+    try:
+        panel = TextPathsPanel(w.ctx)
+        qtbot.addWidget(panel)
+        assert panel.encoder.count() == 0 and not panel.train_button.isEnabled()
+        qtbot.waitUntil(panel.train_button.isEnabled, timeout=10000)
+        assert panel.encoder.findData("minilm") >= 0
+    finally:
+        close_window(w)

@@ -144,3 +144,28 @@ def test_train_dialog_takes_a_time_limit_beside_the_images(qtbot, pictures: Path
     dlg.minutes_box.setValue(45)
     request = dlg.request()
     assert request.minutes == 45 and request.kimg == 100
+
+
+def test_the_model_report_shows_a_value_and_its_interval_alike_and_every_column(qtbot) -> None:
+    from types import SimpleNamespace
+
+    from stylestudio.app.training_dialogs import ModelReport, figure
+
+    assert [figure(x, 132.24) for x in (132.24, 92.706, 179.11)] == ["132", "93", "179"]
+    assert [figure(x, 0.6521) for x in (0.6521, 0.629, 0.6764)] == ["0.652", "0.629", "0.676"]
+    assert figure(float("nan"), 1.0) == "nan" and figure(0.0, 0.0) == "0.000"
+    w = make_window(qtbot)
+    try:
+        report = ModelReport(w)
+        qtbot.addWidget(report)
+        report.show()
+        report.show_result(SimpleNamespace(metric="ppl_wend", value=132.24, low=92.706, high=179.11, samples=40))
+        report.show_result(SimpleNamespace(metric="als", value=0.6521, low=0.629, high=0.6764, samples=100))
+        report.resize(report.minimumSize().expandedTo(report.minimumSizeHint()))  # as narrow as it goes
+        qtbot.wait(50)
+        texts = [[report.table.item(r, c).text() for c in range(4)] for r in range(2)]
+        assert texts == [["ppl_wend", "132", "93 … 179", "40"], ["als", "0.652", "0.629 … 0.676", "100"]]
+        header = report.table.horizontalHeader()
+        assert header.length() <= report.table.viewport().width()  # "Samples" on screen, nothing scrolled
+    finally:
+        close_window(w)

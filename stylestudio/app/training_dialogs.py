@@ -10,6 +10,7 @@ model's faces refreshed as it learns. The Model report measures the current mode
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +197,9 @@ class ModelReport(QDialog):
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setMinimumWidth(560)  # the four columns side by side, the interval on one line
         lay.addWidget(self.table)
         note = QLabel("PPL: NVlabs ppl2_wend (LPIPS-VGG16). FD-VGG: Fréchet distance in VGG16 features — not FID, "
                       "whose Inception weights are not available offline. ALS needs the model's attribute sliders.")
@@ -226,9 +230,19 @@ class ModelReport(QDialog):
         row = rows.index(result.metric) if result.metric in rows else self.table.rowCount()
         if row == self.table.rowCount():
             self.table.insertRow(row)
-        for col, text in enumerate((result.metric, f"{result.value:.5g}", f"{result.low:.5g} … {result.high:.5g}",
-                                    str(result.samples))):
+        value, low, high = (figure(x, result.value) for x in (result.value, result.low, result.high))
+        for col, text in enumerate((result.metric, value, f"{low} … {high}", str(result.samples))):
             self.table.setItem(row, col, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+
+def figure(x: float, like: float) -> str:
+    """``x`` with as many decimals as three significant digits of ``like`` need (132, 0.652, 1.31):
+    a value and its interval read alike, without digits the interval says are noise."""
+    if not math.isfinite(x) or not math.isfinite(like):
+        return f"{x:g}"
+    decimals = max(0, 2 - math.floor(math.log10(abs(like)))) if like else 3
+    return f"{x:.{decimals}f}"
 
 
 def model_report(window: "MainWindow") -> ModelReport:

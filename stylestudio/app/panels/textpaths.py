@@ -75,6 +75,7 @@ class TextPathsPanel(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Library name", self.name)
         self.train_button, self.cancel_button, buttons = start_cancel("Train", self.start, self.cancel)
+        self.train_button.setEnabled(False)  # until the encoders are listed (a quick job): Train would say "none"
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.curve = LossCurve()
@@ -175,6 +176,7 @@ class TextPathsPanel(QWidget):
             self.encoder.addItem("(none: import a CLIP with `stylestudio encoders import`)", None)
         if chosen is not None and self.encoder.findData(chosen) >= 0:
             self.encoder.setCurrentIndex(self.encoder.findData(chosen))
+        self.train_button.setEnabled(self.job is None)
         self.libraries = dict(info["libraries"])
         current = select or self.library.currentText()
         self.library.blockSignals(True)
