@@ -82,6 +82,8 @@ def test_right_dock_shows_all_attribute_sliders_and_the_regions_strength(qtbot, 
     parts = [p for r in rows for p in (r.slider, r.spin, r.reset_button) + (() if r.pin.isHidden() else (r.pin,))]
     qtbot.waitUntil(lambda: all(fully_shown(p) for p in parts), timeout=5000)  # no scrolling, nothing clipped
     assert all(r.slider.width() >= 200 for r in rows), [r.slider.width() for r in rows]
+    edges = {(r.slider.mapTo(panel, QPoint(0, 0)).x(), r.slider.width()) for r in rows}
+    assert len(edges) == 1, edges  # one column (the helper below; this model's labels are all short)
     # a classifier's logit is said in words (the number is in the tooltip), other units as numbers
     panel.row("smile").spin.setValue(2.0)
     assert panel.row("smile").units.text() == "↑ happy" and "+5.6" in panel.row("smile").units.toolTip()
@@ -433,5 +435,25 @@ def test_choosing_a_training_panels_tab_widens_a_narrow_column_and_strips_fit_it
         assert len(strips) == 3
         for s in strips:  # 5 × 128 px wide as drawn; shown whole, scaled to the row it has
             assert s.geometry().right() <= scroll.viewport().width() and s.heightForWidth(s.width()) < 128
+    finally:
+        close_window(w)
+
+
+def test_a_column_of_sliders_starts_and_ends_together_whatever_the_labels(qtbot):
+    """Seen on the default model's Attributes panel: "Hair lightness" pushed its slider right of
+    "Age"'s. Rows of a group share one label width (Factors, Attributes, Discover, Text paths)."""
+    from stylestudio.app.panels.sliders import DirectionBinding, SliderGroup
+
+    w = make_window(qtbot)
+    try:
+        group = SliderGroup(w.ctx, [DirectionBinding("sefa", f"f{i}", label)
+                                    for i, label in enumerate(("Age", "Hair lightness", "A much longer label"))])
+        qtbot.addWidget(group)
+        group.resize(520, 200)
+        group.show()
+        qtbot.waitExposed(group)
+        edges = {(r.slider.mapTo(group, QPoint(0, 0)).x(), r.slider.width()) for r in group.rows}
+        assert len(edges) == 1, edges
+        assert all(r.label.width() >= r.label.sizeHint().width() for r in group.rows)  # no name cut short
     finally:
         close_window(w)

@@ -36,7 +36,7 @@ from .. import theme
 from ..context import EditorContext
 from ..undo_commands import KeepSwitchCommand, ResetLibrariesCommand
 from . import PanelSpec, register_panel
-from .sliders import DirectionBinding, SliderRow
+from .sliders import DirectionBinding, SliderRow, align_labels
 
 LIBRARY = "attributes"
 CUSTOM = "custom"
@@ -345,6 +345,7 @@ class AttributesPanel(QWidget):
                                 pinnable=False)
                 lay.addWidget(row)
                 lay.addWidget(row.readout)
+        align_labels(self.rows)
         lay.addStretch(1)
         self.scroll.setWidget(body)
         if named:

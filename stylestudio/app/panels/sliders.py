@@ -325,6 +325,15 @@ class SliderRow(QWidget):
         return super().eventFilter(obj, event)
 
 
+def align_labels(rows: list[SliderRow]) -> None:
+    """One label width for a column of rows, so their sliders start (and end) at the same place and
+    equal values sit at the same height of the column, as in any mixer or levels panel."""
+    if rows:
+        width = max(max(r.label.sizeHint().width() for r in rows), rows[0].label.minimumWidth())
+        for r in rows:
+            r.label.setFixedWidth(width)
+
+
 class SliderGroup(QWidget):
     """A column of :class:`SliderRow` s, synced with the document."""
 
@@ -339,6 +348,7 @@ class SliderGroup(QWidget):
             row = SliderRow(ctx, b, self)
             lay.addWidget(row)
             self.rows.append(row)
+        align_labels(self.rows)
         lay.addStretch(1)
         ctx.holder.changed.connect(self._on_doc)
 
