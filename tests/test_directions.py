@@ -248,9 +248,12 @@ def test_cli_slider_parsing():
     from stylestudio.commands.edit import keep_list, parse_sets
 
     assert parse_sets(["age=+2", "smile=-1.5", "age=1"]) == [("age", 1.0), ("smile", -1.5)]
-    for bad in ("age", "=1", "age=4", "age=x"):  # "Age=1" is fine: the editor's label (test_cli)
+    assert parse_sets(["age=2e-1", "smile=-.5E0"]) == [("age", 0.2), ("smile", -0.5)]
+    for bad in ("age", "=1", "age=4", "age=x", "age=nan", "age=inf"):  # "Age=1" is fine: the editor's label (test_cli)
         with pytest.raises(InputError):
             parse_sets([bad])
+    with pytest.raises(InputError, match=r"smile=1e\+09 is outside the slider range"):  # says what is wrong
+        parse_sets(["smile=+1e9"])
     names = ["age", "gender", "smile"]
     assert keep_list("all", names, "age") == ("gender", "smile")
     assert keep_list("none", names, "age") == ()

@@ -148,6 +148,10 @@ def test_dataset_preparation_skips_corrupt_pictures_and_duplicates(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 nope")
     with pytest.raises(InputError, match="bad.npz"):
         load_dataset(tmp_path / "bad.npz")
+    (tmp_path / "notes.txt").write_text("root:x:0:0")  # not an archive at all: no word of numpy's pickles
+    with pytest.raises(InputError, match=r"notes.txt: not a prepared dataset") as info:
+        load_dataset(tmp_path / "notes.txt")
+    assert "pickle" not in str(info.value)
 
 
 def _train_args(folder: Path, name: str, *extra: str) -> list[str]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
 
 SLIDER_RANGE = 3.0
-_SET = re.compile(r"^\s*([^=]*?)\s*=\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*$")
+_SET = re.compile(r"^\s*([^=]*?)\s*=\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$")
 ATTRIBUTES = "attributes"  #: the library whose Keep others / pins are document state
 
 

@@ -126,6 +126,9 @@ def prepare_dataset(folder: Path, output: Path, resolution: int, *, align_faces:
 def load_dataset(path: Path) -> np.ndarray:
     """The uint8 [N, R, R, 3] images of a prepared dataset; one line naming the file if it is not one."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # numpy's own message would suggest unsafe loading
+        raise InputError(f"{path}: not a prepared dataset (the .npz `stylestudio train --data FOLDER` makes) "
+                         "nor a folder of pictures")
     try:
         with np.load(path, allow_pickle=False) as f:
             if "format" not in f.files or str(f["format"]) != FORMAT or "images" not in f.files:
