@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -88,6 +88,13 @@ class LossCurve(QWidget):
                                       r.bottom() - r.height() * (v - lo) / span) for i, v in enumerate(vals[:, col])])
             p.setPen(QPen(colour, 1.5))
             p.drawPolyline(poly)
+        # the latest value, top right on a backing of the panel's colour: a falling curve starts top
+        # left, and a noisy one can pass anywhere
+        text = f"{vals[-1, 0]:+.3f}"
+        box = p.fontMetrics().boundingRect(text).adjusted(-3, -1, 3, 1)
+        box.moveTopRight(r.topRight() + QPoint(-2, 2))
+        backing = QColor(self.palette().window().color())
+        backing.setAlpha(220)
+        p.fillRect(box, backing)
         p.setPen(QPen(self.palette().text().color()))
-        p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                   f"{vals[-1, 0]:+.3f}")
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
