@@ -244,3 +244,27 @@ def test_training_chunks_never_reuse_the_benchmarks_held_out_seeds() -> None:
     for seed in (0, 1, 2):
         used = {chunk_seed(seed, k) + d for k in range(MAX_FACES // CHUNK) for d in (0, 1, 7919)}
         assert not used & held_out
+
+
+@pytest.mark.parametrize("rows", [3, 4000])
+def test_the_heads_w_basis_costs_memory_in_the_rows_not_their_square(monkeypatch, rows) -> None:
+    """init_head needs all w_dim principal directions; the full SVD made a rows × rows matrix too,
+    38 GB for 16 500 training faces (the fit then failed). Few rows (fewer than w_dim) still give
+    every direction, with no spread on the missing ones."""
+    from stylestudio.engine.inversion import encoder_training
+
+    sizes: list[int] = []
+    svd = torch.linalg.svd
+
+    def spy(a, full_matrices=True):
+        u, s, vt = svd(a, full_matrices=full_matrices)
+        sizes.append(u.numel())
+        return u, s, vt
+
+    monkeypatch.setattr(torch.linalg, "svd", spy)
+    cfg = TINY
+    n = max(1, rows * 7 // cfg.num_ws)  # init_head keeps every 7th W+ row
+    wplus = torch.randn(n, cfg.num_ws, cfg.w_dim)
+    head = encoder_training.init_head(cfg, torch.randn(n, random_inputs(1).stats.shape[1]), wplus, None)
+    assert sizes and max(sizes) <= max(cfg.w_dim, (n * cfg.num_ws + 6) // 7) * cfg.w_dim
+    assert all(torch.isfinite(p).all() for p in head.parameters())

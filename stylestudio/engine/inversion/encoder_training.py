@@ -196,7 +196,9 @@ def init_head(cfg: NetConfig, stats: Tensor, wplus: Tensor, ridge: FeatureEncode
     head = NetHead(cfg)
     w = wplus.mean(1)
     rows = wplus.reshape(-1, cfg.w_dim)[::7]
-    _, sv, vt = torch.linalg.svd(rows - rows.mean(0), full_matrices=True)  # vt: all w_dim directions
+    # vt must hold all w_dim directions; the full SVD also makes a rows × rows U (38 GB for 16 500
+    # faces), so it is asked for only when there are fewer rows than dimensions
+    _, sv, vt = torch.linalg.svd(rows - rows.mean(0), full_matrices=rows.shape[0] < cfg.w_dim)
     sv = torch.cat([sv, sv.new_zeros(cfg.w_dim - sv.shape[0])])  # fewer rows than dimensions: no spread
     if ridge is not None:
         if ridge.spec != cfg.spec or ridge.coef.shape[0] != cfg.components or ridge.w_dim != cfg.w_dim:
