@@ -3,6 +3,7 @@ discovery trainer unchanged, with DistributedDataParallel. Each rank saves what 
 into ``sys.argv[1]``."""
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def main(out: Path) -> None:
     r.load_checkpoint(out / "half.pt")
     r.train()
     torch.save({n: p.detach().clone() for n, p in r.learned.named_parameters()}, out / f"resumed{rank}.pt")
+    # release the DDP-wrapped trainers (and their pending gloo work) before the group goes, and leave
+    # together: once, in CI, rank 0 aborted at exit after writing everything ("terminate called
+    # without an active exception")
+    del t, r
+    gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -9,6 +9,8 @@ its batch and lets DDP average gradients.
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +50,18 @@ def current_world(device: torch.device | str | None = None) -> World:
         dev = torch.device(device) if device is not None else torch.device("cpu")
         backend = "nccl" if dev.type == "cuda" and dist.is_nccl_available() else "gloo"
         dist.init_process_group(backend=backend)
+        atexit.register(_leave)
     return world
+
+
+def _leave() -> None:
+    """Destroy the process group at exit, while the interpreter is still whole: left to interpreter
+    shutdown, gloo's worker threads can still hold work objects whose tensors then need the GIL as
+    it is torn down, and the process aborts ("terminate called without an active exception") after
+    its results were written."""
+    if dist.is_initialized():
+        gc.collect()  # a DDP reducer left in a cycle releases its pending work now
+        dist.destroy_process_group()
 
 
 def process_device(requested: str | None, world: World) -> str | None:
