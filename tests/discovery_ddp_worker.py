@@ -3,7 +3,6 @@ discovery trainer unchanged, with DistributedDataParallel. Each rank saves what 
 into ``sys.argv[1]``."""
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch.distributed as dist
 
 from stylestudio.engine.discovery.navigator import pca_basis
 from stylestudio.engine.discovery.trainer import DiscoverySettings, DiscoveryTrainer
+from stylestudio.engine.distributed import current_world
 from stylestudio.engine.stylegan2.network import StyleGAN2Generator
 
 
@@ -24,8 +24,7 @@ def tiny() -> StyleGAN2Generator:
 
 def main(out: Path) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
+    rank = current_world("cpu").rank  # joins the gloo group, and leaves it at exit
     gen = tiny()
     basis = pca_basis(gen, q=6, samples=500, seed=0)
     s = DiscoverySettings(directions=3, size=32, sensor="generator", q=6, minutes=None, steps=4, seed=11)
@@ -51,13 +50,6 @@ def main(out: Path) -> None:
     r.load_checkpoint(out / "half.pt")
     r.train()
     torch.save({n: p.detach().clone() for n, p in r.learned.named_parameters()}, out / f"resumed{rank}.pt")
-    # release the DDP-wrapped trainers (and their pending gloo work) before the group goes, and leave
-    # together: once, in CI, rank 0 aborted at exit after writing everything ("terminate called
-    # without an active exception")
-    del t, r
-    gc.collect()
-    dist.barrier()
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -78,8 +78,7 @@ def _bring_forward(window: "MainWindow", dock: QDockWidget, min_px: int):
         if not on:
             return
         dock.raise_()
-        if min_px and not dock.isFloating() and dock.width() < min_px:
-            window.resizeDocks([dock], [min_px], Qt.Orientation.Horizontal)
+        _widen(window, dock, min_px)
     return shown
 
 
@@ -94,6 +93,7 @@ def _widen_when_shown(window: "MainWindow", dock: QDockWidget, min_px: int):
 
 
 def _widen(window: "MainWindow", dock: QDockWidget, min_px: int) -> None:
+    """At least ``min_px`` wide, when shown in the window (not floating)."""
     try:
         if dock.isVisible() and not dock.isFloating() and dock.width() < min_px:
             window.resizeDocks([dock], [min_px], Qt.Orientation.Horizontal)
