@@ -71,6 +71,7 @@ def test_bad_pairs_are_one_message_and_start_nothing(qtbot, tiny_clip):
     w = make_window(qtbot)
     try:
         panel = w.panel("textpaths")
+        qtbot.waitUntil(panel.train_button.isEnabled, timeout=20000)  # the encoders are listed by a job
         panel.pairs.setPlainText("just one sentence")
         assert panel.start() is None and "bad pair" in panel.status.text() and panel.train_button.isEnabled()
         panel.pairs.setPlainText("a | b")

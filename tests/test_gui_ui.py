@@ -457,3 +457,26 @@ def test_a_column_of_sliders_starts_and_ends_together_whatever_the_labels(qtbot)
         assert all(r.label.width() >= r.label.sizeHint().width() for r in group.rows)  # no name cut short
     finally:
         close_window(w)
+
+
+def test_the_loss_curve_reads_out_the_trend_not_the_last_noisy_step(qtbot):
+    """A discovery loss with 2 pairs a step jumps by more than its trend moves: the number on the
+    curve is the moving average, which falls as the loss does, not the last step's jump."""
+    from stylestudio.app.panels.training_widgets import LossCurve, smoothed
+
+    rng = np.random.default_rng(0)
+    falling = np.linspace(0.0, -0.4, 400)
+    noisy = falling + rng.normal(0, 0.15, 400)
+    curve = LossCurve()
+    qtbot.addWidget(curve)
+    curve.resize(300, 90)
+    curve.set_points([(v, v / 2) for v in noisy])
+    trend = curve.trend()
+    assert trend.shape == (400, 2)
+    assert np.abs(trend[:, 0] - falling).mean() < 0.5 * np.abs(noisy - falling).mean()
+    assert abs(float(curve.readout()) - falling[-1]) < 0.06
+    assert smoothed(np.array([2.0, 2.0, 2.0]), 10) == pytest.approx([2.0, 2.0, 2.0])  # debiased at the start
+    curve.grab()  # paints without error, with the trend drawn over the raw steps
+    curve.set_points([])
+    assert curve.readout() == ""
+    curve.grab()

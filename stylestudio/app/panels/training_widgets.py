@@ -59,17 +59,46 @@ def start_cancel(label: str, start: Callable[[], Any], cancel: Callable[[], Any]
     return start_button, cancel_button, row
 
 
+def smoothed(values: np.ndarray, span: int) -> np.ndarray:
+    """Exponential moving average over ``span`` steps, debiased at the start (TensorBoard's
+    smoothing): with a few pairs a step the raw loss is mostly noise, and a trend is what a user
+    reads from the curve."""
+    alpha = 2.0 / (span + 1.0)
+    out = np.empty(len(values), np.float64)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(values):
+        acc = (1 - alpha) * acc + alpha * float(v)
+        norm = (1 - alpha) * norm + alpha
+        out[i] = acc / norm
+    return out
+
+
 class LossCurve(QWidget):
-    """The training loss so far (total, and the contrast term lighter)."""
+    """The training loss so far: each step's total faint, its trend (moving average) bold, the
+    contrast term's trend lighter; the trend's latest value at the top right."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setMinimumHeight(70)
+        self.setToolTip("Training loss: faint, each step; bold, its moving average; blue, the contrast term")
         self.points: list[tuple[float, float]] = []  # (total, contrast)
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         self.points = points
         self.update()
+
+    def span(self) -> int:
+        """Steps averaged: a twentieth of the run so far, so the trend keeps its shape as it grows."""
+        return int(np.clip(len(self.points) // 20, 1, 100))
+
+    def trend(self) -> np.ndarray:
+        """[steps, (total, contrast)] moving averages of the points."""
+        vals = np.array(self.points, np.float64).reshape(-1, 2)
+        return np.stack([smoothed(vals[:, c], self.span()) for c in (0, 1)], axis=1) if len(vals) else vals
+
+    def readout(self) -> str:
+        """The latest trend value of the total loss, as shown on the curve."""
+        return f"{self.trend()[-1, 0]:+.3f}" if self.points else ""
 
     def paintEvent(self, _event: Any) -> None:
         p = QPainter(self)
@@ -81,20 +110,30 @@ class LossCurve(QWidget):
             p.drawText(r, Qt.AlignmentFlag.AlignCenter, "loss curve")
             return
         vals = np.array(self.points, np.float64)
-        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
+        trend = self.trend()
+        # the scale follows the trend and the bulk of the steps; a rare outlier step runs off the edge
+        # instead of flattening the trend
+        lo = float(min(np.nanmin(trend), np.nanpercentile(vals[:, 0], 2)))
+        hi = float(max(np.nanmax(trend), np.nanpercentile(vals[:, 0], 98)))
         span = hi - lo or 1.0
-        for col, colour in ((1, QColor(120, 160, 220)), (0, self.palette().text().color())):
-            poly = QPolygonF([QPointF(r.left() + r.width() * i / (len(vals) - 1),
-                                      r.bottom() - r.height() * (v - lo) / span) for i, v in enumerate(vals[:, col])])
-            p.setPen(QPen(colour, 1.5))
+        p.setClipRect(r)
+        text_colour = self.palette().text().color()
+        faint = QColor(text_colour)
+        faint.setAlpha(70)
+        for series, colour, width in ((vals[:, 0], faint, 1.0), (trend[:, 1], QColor(120, 160, 220), 1.5),
+                                      (trend[:, 0], text_colour, 2.0)):
+            poly = QPolygonF([QPointF(r.left() + r.width() * i / (len(series) - 1),
+                                      r.bottom() - r.height() * (v - lo) / span) for i, v in enumerate(series)])
+            p.setPen(QPen(colour, width))
             p.drawPolyline(poly)
+        p.setClipping(False)
         # the latest value, top right on a backing of the panel's colour: a falling curve starts top
         # left, and a noisy one can pass anywhere
-        text = f"{vals[-1, 0]:+.3f}"
+        text = self.readout()
         box = p.fontMetrics().boundingRect(text).adjusted(-3, -1, 3, 1)
         box.moveTopRight(r.topRight() + QPoint(-2, 2))
         backing = QColor(self.palette().window().color())
         backing.setAlpha(220)
         p.fillRect(box, backing)
-        p.setPen(QPen(self.palette().text().color()))
+        p.setPen(QPen(text_colour))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
