@@ -17,8 +17,9 @@ measured well (docs/textpaths.md, "Shipped library"):
    smile=+1`` changes the predictors' smile about as much as the ``attributes`` slider's smile +1.
 4. Writes resources/textpaths/<model>/textpaths.sstp.
 
-Not trained at all: eyes_closed (blurs the face at ±2) and the issue's surprise, anger, hair
-length, tan and make-up (no predictor labels them, so the built-in encoder cannot know them).
+Not shipped: eyes_closed (tried twice with two wordings: it moves skin and pose far more than the
+eyes, docs/textpaths.md), surprise and tan (measured badly), anger, hair length and make-up (no
+predictor labels them, so the built-in encoder cannot know them).
 Took 215 s of training and ≈ 4 minutes of calibration on one CPU thread here (load average ≈ 1–3).
 """
 from __future__ import annotations
