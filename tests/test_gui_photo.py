@@ -115,6 +115,23 @@ def test_open_photo_invert_edit_and_export_the_whole_photo(qtbot, photo_window, 
     assert far.mean() > 0.2 and np.array_equal(exported[far], astronaut[far]), "pixels far from the face untouched"
     assert np.abs(exported.astype(int) - astronaut).max() > 0, "the face was pasted back"
 
+    # File ▸ Preview Export shows that same picture before a file is chosen, and says when it is behind
+    w.actions_by_name["preview_export"].trigger()
+    preview = w.export_preview
+    qtbot.waitUntil(lambda: preview.isVisible() and preview.job == 0 and bool(preview.text), timeout=60000)
+    assert "whole photo with the edited face pasted back" in preview.caption.text()
+    assert f"{astronaut.shape[1]} × {astronaut.shape[0]} px" in preview.caption.text()
+    shown = array_from_qimage(preview.picture.pixmap.toImage())
+    assert np.array_equal(shown, exported), "the preview is the exported picture"
+    group.row("Factor 1").slider.setValue(-200)
+    qtbot.waitUntil(lambda: "changed since" in preview.caption.text(), timeout=5000)
+    qtbot.mouseClick(preview.refresh_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: preview.job == 0 and "changed since" not in preview.caption.text(), timeout=60000)
+    assert not np.array_equal(array_from_qimage(preview.picture.pixmap.toImage()), exported)
+    w.undo_stack.undo()
+    assert "changed since" in preview.caption.text()
+    preview.close()
+
     # the export option: the aligned crop alone
     w.actions_by_name["export_whole_photo"].setChecked(False)
     assert not w.holder.doc.export.paste_back

@@ -206,6 +206,22 @@ def test_export_writes_the_whole_photo(tmp_path, astronaut, astronaut_png, landm
     assert Image.open(tmp_path / "crop.png").size == (tiny.resolution, tiny.resolution)
 
 
+def test_export_dimensions_are_those_of_the_written_file(tmp_path, astronaut_png, landmarks, tiny) -> None:
+    """The export preview states the file's size before it is written: it must be the file's."""
+    from stylestudio.engine.export import export_dimensions
+
+    wide = tmp_path / "wide.png"
+    photo = np.asarray(Image.open(astronaut_png).convert("RGB"))
+    Image.fromarray(np.concatenate([photo, photo[:, :101]], axis=1)).save(wide)  # 613 × 512
+    doc = EditDocument(model="tiny", source=make_source(wide, landmarks, tiny))
+    for export in (doc.export, dataclasses.replace(doc.export, size=300),
+                   dataclasses.replace(doc.export, paste_back=False), dataclasses.replace(doc.export, size=17)):
+        d = dataclasses.replace(doc, export=export)
+        export_document(tiny, "tiny", d, tmp_path / "out.png")
+        assert Image.open(tmp_path / "out.png").size == export_dimensions(d, tiny.resolution), export
+    assert export_dimensions(doc, tiny.resolution) == (613, 512)
+
+
 # ---- CLI ---------------------------------------------------------------------------------------
 
 

@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         self.renders = RenderTracker(self.engine, self.holder, self.canvas, self.render_label, self.report_error,
                                      self)
         self.files = FileActions(self)
+        self.export_preview: Any = None  #: File ▸ Preview Export's window, once opened (export_preview.py)
         self.models = ModelsMenu(self)
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}

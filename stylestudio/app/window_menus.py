@@ -65,6 +65,12 @@ def _training() -> Any:
     return training_dialogs
 
 
+def _export_preview() -> Any:
+    from . import export_preview  # imported when used
+
+    return export_preview
+
+
 def _batch() -> Any:
     from . import batch_dialog  # imported when used: it pulls in the batch task
 
@@ -84,6 +90,8 @@ MENU_BAR: dict[str, tuple[Act | str, ...]] = {
         SEP,
         Act("export", "&Export Image…", lambda w: w.files.export_dialog(), "Ctrl+E", "export",
             "Export the picture at full resolution (PNG, JPEG, TIFF)"),
+        Act("preview_export", "Pre&view Export…", lambda w: _export_preview().preview_export(w), "Ctrl+Alt+E", "",
+            "See what Export writes: for a photo, the whole photo with the edited face pasted back"),
         Act("copy", "&Copy Image", lambda w: w.copy_image(), "Ctrl+Shift+C", "copy",
             "Copy the full-resolution picture"),
         Act("apply_to_folder", "Apply to &Folder…", lambda w: _batch().apply_to_folder(w), "", "",

@@ -53,6 +53,20 @@ def fit_longest(picture: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(picture).resize(new, Image.LANCZOS))
 
 
+def export_dimensions(doc: EditDocument, resolution: int) -> tuple[int, int]:
+    """(width, height) of the picture :func:`final_picture` makes at the document's export size:
+    the export preview states it before anything is written."""
+    longest = doc.export.size or full_size(doc, resolution)
+    photo = getattr(doc.source, "photo", None)
+    if doc.source.kind in COMPOSITORS and doc.export.paste_back and photo is not None:
+        h, w = photo.shape[:2]
+        if longest == max(h, w):
+            return int(w), int(h)
+        scale = longest / max(h, w)
+        return max(1, round(w * scale)), max(1, round(h * scale))
+    return int(longest), int(longest)
+
+
 def final_picture(renderer: Renderer, doc: EditDocument, size: int | None = None) -> np.ndarray:
     face = to_uint8(renderer.render(doc))
     compositor = COMPOSITORS.get(doc.source.kind)

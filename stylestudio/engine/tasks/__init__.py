@@ -77,7 +77,7 @@ def _load_builtin() -> None:
 #: package for :func:`task`, so importing them here would make an import cycle (tests/test_layering.py)
 _REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThumbnail": "catalog",
              "RegionMap": "catalog", "BuildDirections": "directions", "SliderFromExamples": "directions",
-             "CopyPicture": "export", "ExportImage": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
+             "CopyPicture": "export", "ExportImage": "export", "PreviewExport": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
              "InvertPhoto": "photo", "FitRegion": "regions", "Discover": "discover",
              "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover",
              "ImportCheckpoint": "models"}
@@ -94,5 +94,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
-           "ExportImage", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion", "Discover",
+           "ExportImage", "PreviewExport", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion", "Discover",
            "DiscoveredLibraries", "RenameDirection", "RemoveDirection"]

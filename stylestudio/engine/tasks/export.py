@@ -62,3 +62,34 @@ def copy_picture(session: Any, req: CopyPicture, progress: Progress, cancel: Can
 
     m = session.model(req.doc.model, progress=checking(progress, cancel))
     return final_picture(m.renderers["final"], fit_transfers(session, req.doc, progress, cancel))
+
+
+@dataclass(frozen=True)
+class PreviewExport:
+    """What Export writes for ``doc`` (the whole photo with the face pasted back, or the face),
+    scaled to at most ``size`` pixels on its longer side for the screen, with the export's own
+    (width, height): the photographer sees the result before choosing a file."""
+
+    doc: EditDocument
+    size: int = 1600
+    lane: ClassVar[str] = "jobs"
+
+    def title(self) -> str:
+        return "Preview export"
+
+    def describe_result(self, result: tuple[np.ndarray, tuple[int, int]]) -> str:
+        width, height = result[1]
+        return f"{width} × {height} px"
+
+
+@task(PreviewExport)
+def preview_export(session: Any, req: PreviewExport, progress: Progress, cancel: Cancel
+                   ) -> tuple[np.ndarray, tuple[int, int]]:
+    from ..export import export_dimensions, final_picture
+
+    from .regions import fit_transfers
+
+    m = session.model(req.doc.model, progress=checking(progress, cancel))
+    doc = fit_transfers(session, req.doc, scaled(progress, 0.0, 0.9), cancel)
+    width, height = export_dimensions(doc, m.generator.resolution)
+    return final_picture(m.renderers["final"], doc, min(req.size, max(width, height))), (width, height)
