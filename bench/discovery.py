@@ -226,11 +226,14 @@ def main() -> int:
     # the spread of every attribute and of identity across the evaluation faces (the units)
     from stylestudio.engine.directions.labels import render_small
 
-    base_img = render_small(gen, gen.broadcast_w(torch.from_numpy(w_eval)), stop)
-    m0 = pred.measure(base_img)
-    a0 = np.stack([m0[n] for n in pred.names], 1)
+    a_rows, e_rows = [], []
+    for i in range(0, len(w_eval), 8):  # in batches, as measure(): 500 faces at once took 22 GB
+        base_img = render_small(gen, gen.broadcast_w(torch.from_numpy(w_eval[i:i + 8])), stop)
+        m0 = pred.measure(base_img)
+        a_rows.append(np.stack([m0[n] for n in pred.names], 1))
+        e_rows.append(pred.embed(base_img, m0["landmarks"]))
+    a0, e0 = np.concatenate(a_rows), np.concatenate(e_rows)
     spread = np.nanstd(a0, 0)
-    e0 = pred.embed(base_img, m0["landmarks"])
     e0 = e0[np.isfinite(e0).all(-1)]
     centre = e0.mean(0)
     pairs = [identity_distance(e0[i], e0[j], centre) for i in range(len(e0)) for j in range(i + 1, len(e0))]
