@@ -149,6 +149,9 @@ def test_the_dialog_says_what_is_missing(qtbot, shoot: Path, tmp_path: Path) -> 
                                                             DirectionEdit(library="sefa", name="factor2", amount=-1.0)))
     dlg = ApplyToFolderDialog(doc)
     qtbot.addWidget(dlg)
+    texts = [dlg.edit_list.item(i).text() for i in range(dlg.edit_list.count())]
+    assert all(t.split(":")[0] in ("Slider", "Text path", "Region") for t in texts), texts  # a user's words
+    assert dlg.edit_list.wordWrap(), "long edit descriptions wrap instead of scrolling sideways"
     ok = dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
     ok.click()
     assert "folder of photos" in dlg.error_label.text() and dlg.result() == 0

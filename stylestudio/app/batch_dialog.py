@@ -31,6 +31,10 @@ FORMATS = (("jpg", "JPEG"), ("png", "PNG — lossless"), ("tif", "TIFF — lossl
 FACES = (("all", "Every face in each photo"), ("largest", "The largest face in each photo"))
 
 
+#: an edit's kind as the dialog names it
+EDIT_KINDS = {"direction": "Slider", "textpath": "Text path", "transfer": "Region"}
+
+
 class ApplyToFolderDialog(QDialog):
     """What to apply, where, and how; :meth:`request` builds the engine request."""
 
@@ -50,11 +54,16 @@ class ApplyToFolderDialog(QDialog):
         for e in doc.edits:
             if not e.enabled:
                 continue
-            item = QListWidgetItem(f"{e.kind}: {e.describe()}")
+            text = f"{EDIT_KINDS.get(e.kind, e.kind)}: {e.describe()}"
+            item = QListWidgetItem(text)
+            item.setToolTip(text)
             item.setData(Qt.ItemDataRole.UserRole, e.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             self.edit_list.addItem(item)
+        # long descriptions ("… keeping age, gender, yaw, …") wrap instead of scrolling sideways
+        self.edit_list.setWordWrap(True)
+        self.edit_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.edit_list.setMaximumHeight(120)
         form.addRow("Edits", self.edit_list)
 
