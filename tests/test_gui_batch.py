@@ -71,7 +71,7 @@ def test_apply_to_folder_runs_beside_editing_and_cancels(qtbot, shoot: Path, tmp
 
         job = fill_and_start(qtbot, w, shoot, tmp_path / "out", steps=1, untick=1)
         rec = w.engine.records[job]
-        assert rec.lane == "jobs" and jobs.row_text(job, 0).startswith("Apply ")
+        assert rec.lane == "long" and jobs.row_text(job, 0).startswith("Apply ")
         qtbot.waitUntil(lambda: rec.state == "running", timeout=20000)
         frames: list = []
         w.engine.rendered.connect(frames.append)

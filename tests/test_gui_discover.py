@@ -42,7 +42,7 @@ def test_discover_while_dragging_then_rename_use_and_delete(qtbot):
         job = panel.start()
         assert job is not None and not panel.start_button.isEnabled()
         rec = w.engine.records[job]
-        assert rec.lane == "jobs"
+        assert rec.lane == "long"
         qtbot.waitUntil(lambda: rec.state == "running", timeout=30000)
         drag = Drag(row.slider)
         while rec.state == "running":  # the editor stays live for the whole job

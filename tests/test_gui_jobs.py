@@ -181,3 +181,51 @@ def test_jobs_queue_in_the_panel_and_a_queued_one_is_cancelled_before_it_runs(qt
         assert eta_text(None) == "" and eta_text(5) == "about 5 s" and eta_text(300) == "about 5 min"
     finally:
         close_window(w)
+
+
+def test_an_export_does_not_wait_for_a_training_run_and_esc_leaves_the_run_alone(qtbot, tmp_path):
+    """Discovery, text paths and training run for minutes on their own thread (lane "long"): an
+    export, a copy or a region fit submitted meanwhile runs at once on the job thread. Esc cancels
+    that quick job, never the training run (only its own Cancel does); the status bar follows the
+    job started last and goes back to the run when the export ends."""
+    import threading
+
+    from PySide6.QtWidgets import QApplication
+
+    from stylestudio.engine.tasks.export import ExportImage
+
+    w = make_window(qtbot)
+    try:
+        release = threading.Event()
+
+        def training(session, ctx):
+            for i in range(3000):
+                ctx.progress(f"Training step {i}", min(0.99, i / 3000))  # raises once cancelled
+                if release.wait(0.01):
+                    break
+            return "trained"
+
+        run = w.engine.submit("Training", training, lane="long")
+        rec = w.engine.records[run]
+        qtbot.waitUntil(lambda: rec.state == "running" and rec.fraction > 0, timeout=20000)
+        assert "Training step" in w.status.job_label.text()
+        assert w.status.cancel_button.toolTip() == "Cancel this job"
+
+        done: list = []
+        export = w.engine.submit_task(ExportImage(w.holder.doc, tmp_path / "while_training.png"), done.append)
+        qtbot.waitUntil(lambda: bool(done), timeout=60000)
+        assert (tmp_path / "while_training.png").is_file()
+        assert rec.state == "running", "the export ran beside the training run, not after it"
+        assert w.engine.records[export].lane == "jobs"
+        qtbot.waitUntil(lambda: "Training step" in w.status.job_label.text(), timeout=5000)  # back to the run
+
+        activate = w.actions_by_name["cancel_job"]
+        activate.trigger()  # Esc
+        QApplication.processEvents()
+        qtbot.wait(200)
+        assert rec.state == "running", "Esc must not throw away a training run"
+        w.engine.cancel(run)  # its own Cancel (the panel's button, the Jobs panel's)
+        qtbot.waitUntil(lambda: rec.state == "cancelled", timeout=10000)
+    finally:
+        release.set()
+        close_window(w)

@@ -38,7 +38,7 @@ def test_type_pairs_train_move_the_slider_and_undo(qtbot, tiny_clip):
         job = panel.start()
         assert job is not None and not panel.train_button.isEnabled()
         rec = w.engine.records[job]
-        assert rec.lane == "jobs"
+        assert rec.lane == "long"
         qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=120000)
         assert rec.state == "finished", rec.result
         assert len(panel.losses) == 4 and np.isfinite(panel.losses).all()

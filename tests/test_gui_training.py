@@ -56,7 +56,7 @@ def test_train_dialog_fine_tunes_and_the_report_measures(qtbot, pictures: Path) 
         new = set(w.engine.records) - before
         assert len(new) == 1
         rec = w.engine.records[new.pop()]
-        assert rec.lane == "jobs" and rec.request.from_model == TINY and rec.request.hsr == "none"
+        assert rec.lane == "long" and rec.request.from_model == TINY and rec.request.hsr == "none"
         qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=180000)
         assert rec.state == "finished", rec.result
         assert "gui-trained" in rec.result and "1 steps" in rec.result

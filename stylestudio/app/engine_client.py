@@ -3,7 +3,9 @@
 The GUI never calls a network. It *posts* work to :class:`EngineClient`: render requests and
 thumbnails (drawn by :class:`~.render_worker.EngineWorker`, newest wins), quick jobs on the render
 session, and task requests (:mod:`stylestudio.engine.tasks`); a task of lane ``"jobs"`` runs in the
-job thread (:class:`~.job_worker.JobWorker`) and shows in the Jobs panel, so renders never wait for it.
+job thread (:class:`~.job_worker.JobWorker`) and shows in the Jobs panel, so renders never wait for it;
+one of lane ``"long"`` (training, discovery, metrics, a folder of photos) runs in a second job thread
+of its own, so an export, a region fit or a photo never waits the minutes a training run takes.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ class JobRecord:
 
     id: int
     title: str
-    lane: str  #: "render" (the render thread) or "jobs" (the job thread)
+    lane: str  #: "render" (the render thread), "jobs" (the job thread) or "long" (the long-job thread)
     state: str = "queued"  #: queued | running | finished | failed | cancelled
     message: str = ""
     fraction: float = -1.0
@@ -52,7 +54,7 @@ class JobRecord:
 
 
 class EngineClient(QObject):
-    """Owns the render thread and the job thread; the only way the GUI reaches the engine.
+    """Owns the render thread and the two job threads; the only way the GUI reaches the engine.
 
     Job callbacks (``on_done(result)``, ``on_error(message, cancelled)``) run in the GUI thread.
     :attr:`records` keeps every non-quiet job (queued, running, ended) for the Jobs panel;
@@ -79,11 +81,15 @@ class EngineClient(QObject):
         self.job_thread.setObjectName("stylestudio-jobs")
         self.job_worker = JobWorker(engine_factory, self.worker)
         self.job_worker.moveToThread(self.job_thread)
+        self.long_thread = QThread()
+        self.long_thread.setObjectName("stylestudio-long-jobs")
+        self.long_worker = JobWorker(engine_factory, self.worker)
+        self.long_worker.moveToThread(self.long_thread)
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._describe: dict[int, Callable[[Any], str]] = {}
         self.records: OrderedDict[int, JobRecord] = OrderedDict()
         self._seq = itertools.count(1)
-        for w in (self.worker, self.job_worker):
+        for w in (self.worker, self.job_worker, self.long_worker):
             w.job_started.connect(self._on_job_started)
             w.job_progress.connect(self._on_job_progress)
             w.job_finished.connect(self._on_job_finished)
@@ -92,6 +98,7 @@ class EngineClient(QObject):
         # GUI, so whatever the GUI asks for next sees the new resource (queued, it would wait until
         # the render thread's loop returns, behind a render-lane request the GUI posted meanwhile)
         self.job_worker.installs.connect(self.worker.post_install, Qt.ConnectionType.DirectConnection)
+        self.long_worker.installs.connect(self.worker.post_install, Qt.ConnectionType.DirectConnection)
         w = self.worker
         # convenience re-exports
         self.rendered = w.rendered
@@ -102,6 +109,7 @@ class EngineClient(QObject):
         self.idle = w.idle
         self.thread.start()
         self.job_thread.start()
+        self.long_thread.start()
 
     def render(self, doc: EditDocument, quality: str = "final", progressive: bool = False) -> int:
         if quality not in QUALITIES:
@@ -119,10 +127,13 @@ class EngineClient(QObject):
                on_error: Callable | None = None, cancellable: bool = True, quiet: bool = False,
                lane: str = "render", request: Any = None) -> int:
         """Run ``fn(session, ctx)`` in the render thread (``lane="render"``: quick work on the
-        render session, e.g. switching device) or the job thread (``"jobs"``)."""
-        if lane not in ("render", "jobs"):
-            raise ValueError(f"lane must be 'render' or 'jobs', got {lane!r}")
-        if lane == "jobs" and not self.separate_job_thread:
+        render session, e.g. switching device), the job thread (``"jobs"``) or the long-job thread
+        (``"long"``)."""
+        from ..engine.tasks import LANES
+
+        if lane not in LANES:
+            raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
+        if lane != "render" and not self.separate_job_thread:
             lane = "render"
         job = Job(next_job_id(), title, fn, cancellable, quiet)
         self._callbacks[job.id] = (on_done, on_error)
@@ -130,7 +141,7 @@ class EngineClient(QObject):
             self.records[job.id] = JobRecord(job.id, title, lane, cancellable=cancellable, request=request)
             self._trim_records()
             self.jobs_changed.emit(job.id)
-        (self.job_worker if lane == "jobs" else self.worker).post_job(job)
+        {"jobs": self.job_worker, "long": self.long_worker}.get(lane, self.worker).post_job(job)
         return job.id
 
     def submit_task(self, request: Any, on_done: Callable | None = None, on_error: Callable | None = None,
@@ -153,9 +164,12 @@ class EngineClient(QObject):
         return job_id
 
     def cancel(self, job_id: int | None = None) -> None:
-        """Cancel one job, wherever it is queued or runs (None: the running ones)."""
+        """Cancel one job, wherever it is queued or runs (None: the running quick ones, as Esc does:
+        a training run of many minutes is only ever cancelled by its own id, never by a stray Esc)."""
         self.worker.cancel(job_id)
         self.job_worker.cancel(job_id)
+        if job_id is not None:
+            self.long_worker.cancel(job_id)
 
     def set_preview_size(self, size: int, budget_ms: float | None = None, fast: bool | None = None) -> None:
         """Preview settings for the render thread (applied before its next render)."""
@@ -166,7 +180,7 @@ class EngineClient(QObject):
             self.worker.fast_previews = bool(fast)
 
     def busy(self) -> bool:
-        return self.worker.pending() or self.job_worker.pending()
+        return self.worker.pending() or self.job_worker.pending() or self.long_worker.pending()
 
     def active_jobs(self) -> list[JobRecord]:
         return [r for r in self.records.values() if r.active]
@@ -221,17 +235,18 @@ class EngineClient(QObject):
             on_error(message, cancelled)
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Cancel what runs, stop both threads (pending work is abandoned)."""
+        """Cancel what runs, stop the threads (pending work is abandoned)."""
         with self.worker._lock:
             self.worker._render = None
             self.worker._thumbs = None
             self.worker._jobs.clear()
             self.worker._before.clear()
-        self.job_worker.clear()
-        self.worker.cancel(None)
-        self.job_worker.cancel(None)
-        self.thread.quit()
-        self.job_thread.quit()
-        self.thread.wait(timeout_ms)
-        self.job_thread.wait(timeout_ms)
+        for jobs in (self.job_worker, self.long_worker):
+            jobs.clear()
+        for w in (self.worker, self.job_worker, self.long_worker):
+            w.cancel(None)
+        for t in (self.thread, self.job_thread, self.long_thread):
+            t.quit()
+        for t in (self.thread, self.job_thread, self.long_thread):
+            t.wait(timeout_ms)
 

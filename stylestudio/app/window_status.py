@@ -16,7 +16,8 @@ class WindowStatus(QObject):
         super().__init__(bar)
         self.engine = engine
         self.jobs: dict[int, str] = {}  #: running jobs shown here: id → title
-        self.last_job = 0  #: the job the cancel button cancels (0: none)
+        self.last_job = 0  #: the job shown, which the cancel button cancels (0: none)
+        self.state: dict[int, tuple[str, float, bool]] = {}  #: id → (latest text, fraction, cancellable)
         self.job_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setFixedWidth(180)
@@ -46,26 +47,42 @@ class WindowStatus(QObject):
         if quiet:
             return
         self.jobs[job_id] = title
-        self.last_job = job_id
-        self.job_label.setText(title)
-        self.progress.setRange(0, 0)
-        self.cancel_button.setEnabled(cancellable)
+        self.state[job_id] = (title, -1.0, cancellable)
+        self._follow(job_id)
         for w in self._job_widgets():
             w.show()
 
     def on_job_progress(self, job_id: int, message: str, fraction: float) -> None:
         if job_id not in self.jobs:
             return
-        self.job_label.setText(message or self.jobs[job_id])
+        self.state[job_id] = (message or self.jobs[job_id], fraction, self.state[job_id][2])
+        if job_id == self.last_job:  # a training run beside an export: the bar follows one job, not both
+            self._show(job_id)
+
+    def on_job_ended(self, job_id: int) -> None:
+        self.jobs.pop(job_id, None)
+        self.state.pop(job_id, None)
+        if not self.jobs:
+            for w in self._job_widgets():
+                w.hide()
+            self.last_job = 0
+        elif job_id == self.last_job:
+            self._follow(max(self.jobs))  # back to the latest started of those still running
+
+    def _follow(self, job_id: int) -> None:
+        """Show ``job_id`` (and let the cancel button cancel it)."""
+        self.last_job = job_id
+        rec = self.engine.records.get(job_id)
+        # Esc cancels the quick jobs only: a training run is cancelled by its own button
+        self.cancel_button.setToolTip("Cancel this job" if rec is not None and rec.lane == "long" else "Cancel (Esc)")
+        self._show(job_id)
+
+    def _show(self, job_id: int) -> None:
+        text, fraction, cancellable = self.state[job_id]
+        self.job_label.setText(text)
+        self.cancel_button.setEnabled(cancellable)
         if fraction < 0:
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
-
-    def on_job_ended(self, job_id: int) -> None:
-        self.jobs.pop(job_id, None)
-        if not self.jobs:
-            for w in self._job_widgets():
-                w.hide()
-            self.last_job = 0

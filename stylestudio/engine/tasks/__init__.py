@@ -11,9 +11,12 @@ them with a printing progress; the GUI builds the same requests and submits them
 thread (``EngineClient.submit_task``), which shows them in the Jobs panel. Neither runs engine
 code itself.
 
-``lane`` (a class attribute of each request) tells the GUI where it runs: ``"jobs"`` for long
-work on the job thread with its own model copy (never blocking renders), ``"render"`` for quick
-look-ups that must see the render session's state (a region map, a thumbnail).
+``lane`` (a class attribute of each request) tells the GUI where it runs: ``"jobs"`` for work of
+seconds to a minute on the job thread with its own model copy (never blocking renders: export,
+fit a region, invert a photo), ``"long"`` for work of minutes to hours (training, discovery,
+metrics, a folder of photos) on a thread of its own, so an export or a region fit never waits
+behind a training run; ``"render"`` for quick look-ups that must see the render session's state
+(a region map, a thumbnail).
 """
 from __future__ import annotations
 
@@ -52,6 +55,9 @@ def title(request: Any) -> str:
     """What the Jobs panel calls this request."""
     t = getattr(request, "title", None)
     return t() if callable(t) else type(request).__name__
+
+
+LANES = ("render", "jobs", "long")
 
 
 def lane(request: Any) -> str:

@@ -24,7 +24,7 @@ class ApplyToFolder:
     device: str = "auto"  #: for worker processes (``jobs`` > 1)
     on_photo: Callable[[PhotoRecord], None] | None = field(default=None, compare=False, repr=False)
     log: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"Apply {self.job.recipe.name} to {self.job.input_dir.name}"

@@ -41,7 +41,7 @@ class Discover:
     output: Path | None = None  #: None: the user data folder, where every project finds it
     strip_seconds: float = 180.0
     on_update: Callable[[DiscoveryUpdate], None] | None = field(default=None, compare=False, repr=False)
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         s = self.settings

@@ -24,7 +24,7 @@ class TrainEncoder:
     from_ridge: bool = True  #: start the linear path from the model's ridge encoder, when it has one
     cache: Path | None = None  #: None: the user cache folder (``encoder-faces/<model>``, ~0.6 MB a face)
     output: Path | None = None  #: None: ``<data>/encoder/<model>/default.pt``, which the inversion uses
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"Train the photo encoder of {self.model}"

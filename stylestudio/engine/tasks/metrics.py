@@ -25,7 +25,7 @@ class MeasurePPL:
     crop: bool = False
     epsilon: float = 1e-4
     batch: int = 8
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"PPL of {self.model} ({self.samples} samples)"
@@ -43,7 +43,7 @@ class MeasureALS:
     span: float = 2.0
     library: str = "attributes"
     directions: tuple[str, ...] = ()  #: empty: every direction the predictor measures
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"ALS of {self.model} ({self.samples} faces)"
@@ -61,7 +61,7 @@ class MeasureFD:
     size: int = 224
     batch: int = 8
     resamples: int = 50  #: bootstrap resamples of the interval (a 512×512 matrix root each)
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"FD-VGG of {self.model} against {Path(self.data).name}"

@@ -32,7 +32,7 @@ class TrainTextPaths:
     stop_resolution: int | None = None
     output: Path | None = None
     on_update: Callable[[int, float], None] | None = field(default=None, compare=False, repr=False)
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"Train text paths “{self.name}” ({', '.join(p[0] for p in self.pairs)})"

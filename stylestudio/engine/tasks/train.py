@@ -43,7 +43,7 @@ class TrainModel:
     fakes_seconds: float = 30.0
     precision: str = "fp32"  #: "bf16"/"fp16": mixed precision on a GPU
     on_fakes: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
-    lane: ClassVar[str] = "jobs"
+    lane: ClassVar[str] = "long"
 
     def title(self) -> str:
         return f"Train {self.name}" + (f" (from {self.from_model})" if self.from_model else "")
