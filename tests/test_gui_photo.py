@@ -130,6 +130,9 @@ def test_open_photo_invert_edit_and_export_the_whole_photo(qtbot, photo_window, 
     assert not np.array_equal(array_from_qimage(preview.picture.pixmap.toImage()), exported)
     w.undo_stack.undo()
     assert "changed since" in preview.caption.text()
+    qtbot.mouseClick(preview.export_button, Qt.MouseButton.LeftButton)  # on to the Export dialog
+    qtbot.waitUntil(lambda: w.export_box is not None, timeout=5000)
+    w.export_box.reject()
     preview.close()
 
     # the export option: the aligned crop alone
