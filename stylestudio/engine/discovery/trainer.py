@@ -265,7 +265,7 @@ class DiscoveryTrainer:
             fraction = max(self.step_count / s.steps if s.steps else 0.0, elapsed / budget if budget else 0.0)
             fraction = min(1.0, fraction)
             progress(f"step {self.step_count}{f'/{s.steps}' if s.steps else ''}  loss {total:+.4f}  "
-                     f"(contrast {contrast:+.4f}, diversity {div:.4f})  {elapsed:.0f} s", fraction)
+                     f"(contrast {contrast:+.4f}, diversity {div:.4f})  {elapsed:.0f} s so far", fraction)
             if on_update is not None:
                 strips = None
                 if time.monotonic() - last_strip >= strip_seconds:
