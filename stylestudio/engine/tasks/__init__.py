@@ -83,7 +83,8 @@ def _load_builtin() -> None:
 #: package for :func:`task`, so importing them here would make an import cycle (tests/test_layering.py)
 _REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThumbnail": "catalog",
              "RegionMap": "catalog", "BuildDirections": "directions", "SliderFromExamples": "directions",
-             "CopyPicture": "export", "ExportImage": "export", "PreviewExport": "export", "FaceThumbnails": "faces", "FindFaces": "photo",
+             "CopyPicture": "export", "ExportImage": "export", "PreviewExport": "export", "FaceThumbnails": "faces",
+             "FindFaces": "photo",
              "InvertPhoto": "photo", "FitRegion": "regions", "Discover": "discover",
              "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover",
              "ImportCheckpoint": "models"}
@@ -100,5 +101,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
-           "ExportImage", "PreviewExport", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion", "Discover",
-           "DiscoveredLibraries", "RenameDirection", "RemoveDirection"]
+           "ExportImage", "PreviewExport", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion",
+           "Discover", "DiscoveredLibraries", "RenameDirection", "RemoveDirection"]
