@@ -258,6 +258,12 @@ def main() -> int:
         if "#" not in key or key.endswith(f"#{args.seeds[0]}"):
             grids[key.split("#")[0]] = strip_grid(gen, lib, stop, w_eval[0], amounts)
         progress_printer(f"evaluated {key} ({time.time() - t0:.0f} s)", -1)
+        if args.save:  # after every library: a run stopped part way keeps what it measured
+            arrays = {"spread": spread, "centre": centre, "id_unit": np.float64(id_unit), "w_eval": w_eval}
+            for k, (attrs_k, embs_k) in measured.items():
+                arrays[f"{k}/attrs"], arrays[f"{k}/embs"], arrays[f"{k}/boot"] = attrs_k, embs_k, boot_all[k]
+            args.save.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(args.save, **arrays)
 
     print(f"\n{args.faces} faces at ψ 0.5, {args.directions} directions per method, same LPIPS swing "
           f"{args.target_lpips} (−s…+s) for every direction; training {args.minutes} min per run at {args.size} px, "
@@ -285,12 +291,6 @@ def main() -> int:
                       f"{np.mean(a[:, 1] == b[:, 1]):.2f}, fewer {np.mean(a[:, 1] < b[:, 1]):.2f}; "
                       f"score higher {np.mean(a[:, 0] > b[:, 0]):.2f}")
     if args.save:
-        arrays = {"spread": spread, "centre": centre, "id_unit": np.float64(id_unit), "w_eval": w_eval}
-        for key, (attrs, embs) in measured.items():
-            arrays[f"{key}/attrs"], arrays[f"{key}/embs"] = attrs, embs
-            arrays[f"{key}/boot"] = boot_all[key]
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.save, **arrays)
         print(f"measurements → {args.save}")
     for method in ("pca+attention", "contrafeat", "contrafeat-proto"):
         keys = [k for k in results if k.startswith(method + "#")]
