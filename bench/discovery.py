@@ -115,6 +115,32 @@ def scores(shift: np.ndarray) -> tuple[float, int, float]:
     return score, found, float((1 - ent).mean())
 
 
+def print_seed_means(results: dict[str, tuple[float, int, float]], width: int = 24) -> None:
+    """Per learned method trained with several seeds (keys ``method#seed``): the mean (score,
+    found, purity) over its seeds, and the spread of the score between them."""
+    for method in sorted({k.split("#")[0] for k in results if "#" in k}):
+        rows = np.array([v for k, v in results.items() if k.split("#")[0] == method])
+        if len(rows) > 1:
+            print(f"{method + f' (mean of {len(rows)})':{width}s} {rows[:, 0].mean():7.3f} {rows[:, 0].std():6.3f} "
+                  f"{rows[:, 1].mean():6.1f} {'':>8s} {rows[:, 2].mean():7.3f}")
+
+
+def print_paired(boots: dict[str, np.ndarray], width: int = 24) -> None:
+    """Each learned run against PCA and SeFa on the same resampled faces (``boots``: per key, the
+    [resamples, (score, found, purity)] of the bootstrap)."""
+    baselines = [k for k in ("pca", "sefa") if k in boots]
+    learned = [k for k in boots if "#" in k]
+    if not (baselines and learned):
+        return
+    print("\n== paired bootstrap (the same resampled faces): share of resamples where the run beats the baseline ==")
+    for key in learned:
+        for base in baselines:
+            a, b = boots[key], boots[base]
+            print(f"{key:{width}s} vs {base:5s}: found more {np.mean(a[:, 1] > b[:, 1]):.2f}, as many "
+                  f"{np.mean(a[:, 1] == b[:, 1]):.2f}, fewer {np.mean(a[:, 1] < b[:, 1]):.2f}; "
+                  f"score higher {np.mean(a[:, 0] > b[:, 0]):.2f}")
+
+
 def strip_grid(gen, lib, stop, w, amounts, size: int = 64, steps=(-1.0, -0.5, 0.0, 0.5, 1.0)) -> np.ndarray:
     """uint8 [K*size, len(steps)*size, 3]: one face along every direction, steps in units of its s."""
     import torch
@@ -280,24 +306,10 @@ def main() -> int:
         lo, hi = np.percentile(boot_all[key][:, 1], [5, 95])
         print(f"{key:24s} {score:7.3f} {se[0]:6.3f} {found:6d} {f'{lo:.0f}–{hi:.0f}':>8s} {purity:7.3f} {se[1]:6.3f}  "
               f"{timing.get(key, '-')}")
-    baselines = [k for k in ("pca", "sefa") if k in boot_all]
-    learned_keys = [k for k in boot_all if "#" in k]
-    if baselines and learned_keys:
-        print("\n== paired bootstrap (the same resampled faces): share of resamples where the run beats the baseline ==")
-        for key in learned_keys:
-            for base in baselines:
-                a, b = boot_all[key], boot_all[base]
-                print(f"{key:24s} vs {base:5s}: found more {np.mean(a[:, 1] > b[:, 1]):.2f}, as many "
-                      f"{np.mean(a[:, 1] == b[:, 1]):.2f}, fewer {np.mean(a[:, 1] < b[:, 1]):.2f}; "
-                      f"score higher {np.mean(a[:, 0] > b[:, 0]):.2f}")
+    print_paired(boot_all)
     if args.save:
         print(f"measurements → {args.save}")
-    for method in ("pca+attention", "contrafeat", "contrafeat-proto"):
-        keys = [k for k in results if k.startswith(method + "#")]
-        if len(keys) > 1:
-            sc = np.array([results[k][1][:3] for k in keys])
-            print(f"{method + ' (mean of ' + str(len(keys)) + ')':24s} {sc[:, 0].mean():7.3f} {sc[:, 0].std():6.3f} "
-                  f"{sc[:, 1].mean():6.1f} {sc[:, 2].mean():7.3f}")
+    print_seed_means({k: v[1] for k, v in results.items()})
 
     if args.grid and grids:
         cell = next(iter(grids.values())).shape[1]

@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.discovery import scores, shift_matrix  # noqa: E402
+from bench.discovery import print_paired, print_seed_means, scores, shift_matrix  # noqa: E402
 
 
 def load(files: list[Path]) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
@@ -57,21 +57,8 @@ def main() -> int:
         lo, hi = np.percentile(r["boot"][:, 1], [5, 95])
         print(f"{key:34s} {score:7.3f} {r['boot'][:, 0].std():6.3f} {found:6d} {f'{lo:.0f}–{hi:.0f}':>8s} {purity:7.3f}")
         results[key] = (score, found, purity)
-    for method in sorted({k.split("#")[0] for k in runs if "#" in k}):
-        rows = np.array([v for k, v in results.items() if k.split("#")[0] == method])
-        if len(rows) > 1:
-            print(f"{method + f' (mean of {len(rows)})':34s} {rows[:, 0].mean():7.3f} {rows[:, 0].std():6.3f} "
-                  f"{rows[:, 1].mean():6.1f} {'':>8s} {rows[:, 2].mean():7.3f}")
-    baselines = [k for k in ("pca", "sefa") if k in runs]
-    learned = [k for k in runs if "#" in k]
-    if baselines and learned:
-        print("\n== paired bootstrap (the same resampled faces): share of resamples where the run beats the baseline ==")
-        for key in learned:
-            for base in baselines:
-                a, b = runs[key]["boot"], runs[base]["boot"]
-                print(f"{key:34s} vs {base:5s}: found more {np.mean(a[:, 1] > b[:, 1]):.2f}, as many "
-                      f"{np.mean(a[:, 1] == b[:, 1]):.2f}, fewer {np.mean(a[:, 1] < b[:, 1]):.2f}; "
-                      f"score higher {np.mean(a[:, 0] > b[:, 0]):.2f}")
+    print_seed_means(results, 34)
+    print_paired({k: r["boot"] for k, r in runs.items()}, 34)
     return 0
 
 
