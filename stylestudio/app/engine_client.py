@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 
 from ..engine.document import EditDocument
 from ..engine.session import QUALITIES, Engine
+from ..engine.tasks import LANES
 from .job_worker import JobWorker
 from .render_worker import EngineWorker
 from .work_items import Job, JobContext, RenderRequest, ThumbnailRequest, next_job_id
@@ -129,8 +130,6 @@ class EngineClient(QObject):
         """Run ``fn(session, ctx)`` in the render thread (``lane="render"``: quick work on the
         render session, e.g. switching device), the job thread (``"jobs"``) or the long-job thread
         (``"long"``)."""
-        from ..engine.tasks import LANES
-
         if lane not in LANES:
             raise ValueError(f"lane must be one of {LANES}, got {lane!r}")
         if lane != "render" and not self.separate_job_thread:

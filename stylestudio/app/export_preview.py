@@ -137,7 +137,7 @@ class ExportPreview(QDialog):
 
 def preview_export(window: "MainWindow") -> ExportPreview:
     """Open (or bring forward) the export preview and render it for the document as it is now."""
-    dlg = getattr(window, "export_preview", None)
+    dlg = window.export_preview
     if dlg is None:
         dlg = window.export_preview = ExportPreview(window)
         dlg.resize(900, 760)

@@ -15,9 +15,9 @@ class WindowStatus(QObject):
     def __init__(self, bar: QStatusBar, engine: EngineClient) -> None:
         super().__init__(bar)
         self.engine = engine
-        self.jobs: dict[int, str] = {}  #: running jobs shown here: id → title
+        #: running jobs shown here: id → (title, latest text, fraction, cancellable)
+        self.jobs: dict[int, tuple[str, str, float, bool]] = {}
         self.last_job = 0  #: the job shown, which the cancel button cancels (0: none)
-        self.state: dict[int, tuple[str, float, bool]] = {}  #: id → (latest text, fraction, cancellable)
         self.job_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setFixedWidth(180)
@@ -46,8 +46,7 @@ class WindowStatus(QObject):
     def on_job_started(self, job_id: int, title: str, cancellable: bool, quiet: bool) -> None:
         if quiet:
             return
-        self.jobs[job_id] = title
-        self.state[job_id] = (title, -1.0, cancellable)
+        self.jobs[job_id] = (title, title, -1.0, cancellable)
         self._follow(job_id)
         for w in self._job_widgets():
             w.show()
@@ -55,13 +54,13 @@ class WindowStatus(QObject):
     def on_job_progress(self, job_id: int, message: str, fraction: float) -> None:
         if job_id not in self.jobs:
             return
-        self.state[job_id] = (message or self.jobs[job_id], fraction, self.state[job_id][2])
+        title, _, _, cancellable = self.jobs[job_id]
+        self.jobs[job_id] = (title, message or title, fraction, cancellable)
         if job_id == self.last_job:  # a training run beside an export: the bar follows one job, not both
             self._show(job_id)
 
     def on_job_ended(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)
-        self.state.pop(job_id, None)
         if not self.jobs:
             for w in self._job_widgets():
                 w.hide()
@@ -78,7 +77,7 @@ class WindowStatus(QObject):
         self._show(job_id)
 
     def _show(self, job_id: int) -> None:
-        text, fraction, cancellable = self.state[job_id]
+        _, text, fraction, cancellable = self.jobs[job_id]
         self.job_label.setText(text)
         self.cancel_button.setEnabled(cancellable)
         if fraction < 0:

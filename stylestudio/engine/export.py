@@ -48,9 +48,13 @@ def fit_longest(picture: np.ndarray, size: int | None) -> np.ndarray:
         return picture
     if h == w:
         return resize(picture, size)
-    scale = size / max(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(picture).resize(new, Image.LANCZOS))
+    return np.asarray(Image.fromarray(picture).resize(fitted_size(w, h, size), Image.LANCZOS))
+
+
+def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is ``size``, aspect kept."""
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def export_dimensions(doc: EditDocument, resolution: int) -> tuple[int, int]:
@@ -60,10 +64,7 @@ def export_dimensions(doc: EditDocument, resolution: int) -> tuple[int, int]:
     photo = getattr(doc.source, "photo", None)
     if doc.source.kind in COMPOSITORS and doc.export.paste_back and photo is not None:
         h, w = photo.shape[:2]
-        if longest == max(h, w):
-            return int(w), int(h)
-        scale = longest / max(h, w)
-        return max(1, round(w * scale)), max(1, round(h * scale))
+        return fitted_size(int(w), int(h), longest)
     return int(longest), int(longest)
 
 

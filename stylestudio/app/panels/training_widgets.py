@@ -82,9 +82,13 @@ class LossCurve(QWidget):
         self.setMinimumHeight(70)
         self.setToolTip("Training loss: faint, each step; bold, its moving average; blue, the contrast term")
         self.points: list[tuple[float, float]] = []  # (total, contrast)
+        self._trend = np.zeros((0, 2))
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         self.points = points
+        # averaged once per new step, not on every repaint
+        vals = np.array(points, np.float64).reshape(-1, 2)
+        self._trend = np.stack([smoothed(vals[:, c], self.span()) for c in (0, 1)], axis=1) if len(vals) else vals
         self.update()
 
     def span(self) -> int:
@@ -93,8 +97,7 @@ class LossCurve(QWidget):
 
     def trend(self) -> np.ndarray:
         """[steps, (total, contrast)] moving averages of the points."""
-        vals = np.array(self.points, np.float64).reshape(-1, 2)
-        return np.stack([smoothed(vals[:, c], self.span()) for c in (0, 1)], axis=1) if len(vals) else vals
+        return self._trend
 
     def readout(self) -> str:
         """The latest trend value of the total loss, as shown on the curve."""
