@@ -34,6 +34,9 @@ def test_type_pairs_train_move_the_slider_and_undo(qtbot, tiny_clip):
         qtbot.keyClick(panel.pairs, Qt.Key.Key_Return)
         qtbot.keyClicks(panel.pairs, "an old person | a young person")
         panel.steps.setValue(4)
+        assert panel.rows.maximum() == w.ctx.model.num_ws and panel.rows.text() == "first two thirds"
+        panel.rows.selectAll()
+        qtbot.keyClicks(panel.rows, "3")
         panel.name.setText("guitp")
         job = panel.start()
         assert job is not None and not panel.train_button.isEnabled()
@@ -44,6 +47,9 @@ def test_type_pairs_train_move_the_slider_and_undo(qtbot, tiny_clip):
         assert len(panel.losses) == 4 and np.isfinite(panel.losses).all()
         qtbot.waitUntil(lambda: panel.library.currentText() == "guitp", timeout=10000)
         assert [r.binding.name for r in panel.group.rows] == ["smiling", "old"]
+        from stylestudio.engine.text.library import TextPathLibrary
+
+        assert rec.request.rows == 3 and TextPathLibrary.load(library_file(TINY, "guitp")).rows == 3
 
         wait_final(qtbot, w)
         before = canvas_array(w)

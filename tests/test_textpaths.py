@@ -162,6 +162,46 @@ def test_path_edit_round_trip_and_reproducible(tiny_gen, tiny_clip, tmp_path, mo
     assert not torch.allclose(F.normalize(delta[0], dim=0), F.normalize(delta[1], dim=0), atol=1e-3)  # face-dependent
 
 
+def test_a_path_trained_on_fewer_rows_joins_a_library_and_moves_only_its_rows(tiny_gen, tiny_clip, tmp_path):
+    """The shipped library mixes paths of 2/3 of the rows with an age path kept off the fine rows."""
+    import json
+    import zipfile
+
+    from stylestudio.engine.document import SeedSource
+    from stylestudio.engine.text.library import TextPathLibrary
+    from stylestudio.engine.text.training import PathTrainer, TrainSettings
+    from stylestudio.errors import InputError
+
+    full = PathTrainer(tiny_gen, tiny_clip, PAIRS[:2], TrainSettings(steps=1, batch=2)).run(lambda m, f: None, None)
+    short = PathTrainer(tiny_gen, tiny_clip, PAIRS, TrainSettings(steps=1, batch=2, rows=2)).run(lambda m, f: None, None)
+    assert full.rows > 2 and short.rows == 2
+    with pytest.raises(InputError, match="already has a path 'smile'"):
+        full.adopt(short, ["smile"])
+    with pytest.raises(InputError, match="cannot join"):
+        short.adopt(full, ["old"])
+    full.adopt(short, ["woman"])
+    assert full.names() == ["smile", "old", "woman"] and [p.rows for p in full.paths] == [None, None, 2]
+    again = TextPathLibrary.load(full.save(tmp_path / "mixed.sstp"))
+    ws = torch.cat([SeedSource(seed=s).latent(tiny_gen) for s in (7, 8)])
+    for lib in (full, again):
+        moved = lib.move("woman", ws, 2.0, tiny_gen.w_avg)
+        assert torch.equal(moved, short.move("woman", ws, 2.0, tiny_gen.w_avg))
+        assert torch.equal(moved[:, 2:], ws[:, 2:]) and (moved[:, :2] - ws[:, :2]).abs().amax() > 0
+        assert torch.equal(lib.move("smile", ws, 1.0, tiny_gen.w_avg),
+                           full.subset(["smile"]).move("smile", ws, 1.0, tiny_gen.w_avg))
+    # a hand-edited file whose path claims more rows than its library has: one line, nothing loaded
+    with zipfile.ZipFile(tmp_path / "mixed.sstp") as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(files["library.json"])
+    meta["paths"][2]["rows"] = full.rows + 1
+    files["library.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(tmp_path / "edited.sstp", "w") as zf:
+        for n, b in files.items():
+            zf.writestr(n, b)
+    with pytest.raises(InputError, match="edited.sstp: damaged text path library.*rows"):
+        TextPathLibrary.load(tmp_path / "edited.sstp")
+
+
 def test_damaged_library_is_one_line(tmp_path):
     from stylestudio.engine.text.library import TextPathLibrary
     from stylestudio.errors import InputError
@@ -179,14 +219,22 @@ def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
     capsys.readouterr()
     argv = ["textpaths", "train", "--model", "tpmodel", "--encoder", "tinyclip", "--pair", "a smiling face|a face",
             "--pair", "an old person|a young person", "--as", "happy", "--steps", "3", "--batch", "2",
-            "--name", "words"]
+            "--name", "words", "--rows", "3"]
     assert main(argv) == 0
     out = capsys.readouterr()
     assert "2 paths (happy, old)" in out.out and "step 3, loss" in out.err
     assert main(["textpaths", "list", "--model", "tpmodel"]) == 0
     assert "words" in capsys.readouterr().out
     assert main(["textpaths", "show", "words", "--model", "tpmodel"]) == 0
-    assert "'an old person'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "'an old person'" in out and "W+ rows 0–2" in out
+    from stylestudio.engine.text.library import TextPathLibrary, find_library
+
+    lib = TextPathLibrary.load(find_library("tpmodel", "words"))
+    ws = torch.zeros(2, 6, lib.w_dim) + torch.randn(2, 1, lib.w_dim)
+    moved = lib.move("old", ws, 2.0, torch.zeros(lib.w_dim))
+    changed = (moved - ws).abs().amax(dim=(0, 2))
+    assert lib.rows == 3 and bool((changed[:3] > 0).all()) and bool((changed[3:] == 0).all())
     out_png, project = tmp_path / "old.png", tmp_path / "old.stylestudio"
     assert main(["edit", "--model", "tpmodel", "--source", "seed:7", "--library", "words", "--set", "old=+2",
                  "-o", str(out_png), "--save-project", str(project)]) == 0
@@ -202,7 +250,9 @@ def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
                  "-o", str(tmp_path / "n.png")],
                 ["textpaths", "show", "missing", "--model", "tpmodel"],
                 ["textpaths", "train", "--model", "tpmodel", "--pair", "a|b", "--steps", "1", "--name", "x",
-                 "--encoder", "nosuch"]):
+                 "--encoder", "nosuch"],
+                ["textpaths", "train", "--model", "tpmodel", "--pair", "a|b", "--steps", "1", "--name", "x",
+                 "--encoder", "tinyclip", "--rows", "40"]):
         assert main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1

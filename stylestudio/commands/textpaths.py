@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=bounded(float, 1e-8, 1.0, "--lr"), default=1e-3)
     t.add_argument("--psi", type=psi_arg, default=0.7)
     t.add_argument("--seed", type=seed_arg, default=0)
+    t.add_argument("--rows", type=bounded(int, 1, 64, "--rows"), default=None, metavar="N",
+                   help="move W+ rows 0…N−1 only (default: the first two thirds); fewer rows keep a path off "
+                        "the fine layers, which hold colour and texture")
     t.set_defaults(func=cmd_train)
 
     ls = tsub.add_parser("list", help="the text path libraries of a model")
@@ -75,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_grad_enabled(True)
     name, session = cli_session(args)
     request = TrainTextPaths(name, pairs, args.name, encoder, args.steps, args.minutes, args.method, args.loss,
-                             args.batch, args.lr, args.psi, args.seed)
+                             args.batch, args.lr, args.psi, args.seed, rows=args.rows)
     lib, path = tasks.run(session, request, progress_printer)
     m = lib.meta
     print(f"{len(lib.paths)} paths ({', '.join(lib.names())}), {m['steps']} steps in {m['seconds']:.0f} s, "
@@ -119,12 +122,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     lib = TextPathLibrary.load(path)
     m = lib.meta
     shipped = "  (shipped, read-only)" if shipped_library(model, args.library) == path else ""
-    print(f"{path}{shipped}\n  encoder {lib.encoder}, method {m.get('method')}, loss {m.get('loss')}, {m.get('steps')} steps "
-          f"in {m.get('seconds')} s, fixed-batch loss {m.get('eval_loss_start', float('nan')):.4f} → "
-          f"{m.get('eval_loss_end', float('nan')):.4f}; W+ rows 0–{lib.rows - 1}")
+    runs = [r for r in m.get("runs", []) if isinstance(r, dict)] if isinstance(m.get("runs"), list) else []
+    print(f"{path}{shipped}\n  encoder {lib.encoder}, method {m.get('method')}, loss {m.get('loss')}", end="")
+    if not runs:
+        print(f", {m.get('steps')} steps in {m.get('seconds')} s, fixed-batch loss "
+              f"{m.get('eval_loss_start', float('nan')):.4f} → {m.get('eval_loss_end', float('nan')):.4f}; "
+              f"W+ rows 0–{lib.rows - 1}")
+    else:  # a library joined from several trainings (the shipped one: age on fewer rows)
+        print(f"; its paths come from {len(runs)} trainings:")
+    for run in runs:
+        rows = run.get("rows") if isinstance(run.get("rows"), int) else lib.rows
+        print(f"    {', '.join(map(str, run.get('paths') or []))}: {run.get('steps')} steps, seed {run.get('seed')}, "
+              f"W+ rows 0–{rows - 1}")
     for p in lib.paths:
-        unit = f"   (unit {p.unit / lib.unit:.3g}× the library's)" if p.unit is not None else ""
-        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}")
+        unit = f"   (unit {p.unit / lib.unit:.3g}× the library's" if p.unit is not None else ""
+        if p.unit_negative is not None:
+            unit += f"{'; ' if unit else '   ('}{p.unit_negative / lib.unit:.3g}× on the − side"
+        unit += ")" if unit else ""
+        rows = f"   (W+ rows 0–{p.rows - 1} only)" if p.rows is not None and p.rows != lib.rows else ""
+        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}{rows}")
     return 0
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ...engine.edits.path import PathEdit
 from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
@@ -65,6 +65,13 @@ class TextPathsPanel(QWidget):
         for label, key in METHODS:
             self.method.addItem(label, key)
         self.minutes, self.steps = budget_fields(10.0)
+        self.rows = QSpinBox()
+        self.rows.setRange(0, 64)
+        self.rows.setSpecialValueText("first two thirds")
+        self.rows.setSuffix(" rows")
+        self.rows.setToolTip("The W+ rows the paths may move, from the first (coarse: pose, shape) on. Fewer rows keep "
+                             "a path off the fine rows, which hold colour and texture (e.g. an age path that should "
+                             "not bleach the skin)")
         self.name = QLineEdit("textpaths")
         self.name.setToolTip("The library's name (saved in your data folder, one per model)")
         form = QFormLayout()
@@ -73,6 +80,7 @@ class TextPathsPanel(QWidget):
         form.addRow("Method", self.method)
         form.addRow("Time budget", self.minutes)
         form.addRow("Steps", self.steps)
+        form.addRow("Latent rows", self.rows)
         form.addRow("Library name", self.name)
         self.train_button, self.cancel_button, buttons = start_cancel("Train", self.start, self.cancel)
         self.train_button.setEnabled(False)  # until the encoders are listed (a quick job): Train would say "none"
@@ -107,7 +115,8 @@ class TextPathsPanel(QWidget):
         encoder = self.encoder.currentData()
         return TrainTextPaths(self._model or self.ctx.doc.model, parse_pairs(lines), self.name.text().strip(),
                               encoder=encoder, steps=self.steps.value() or None, minutes=self.minutes.value(),
-                              method=self.method.currentData(), on_update=self.bridge.update.emit)
+                              method=self.method.currentData(), rows=self.rows.value() or None,
+                              on_update=self.bridge.update.emit)
 
     def start(self) -> int | None:
         """Submit the training job (Jobs panel: progress, cancel); returns its id."""
@@ -158,6 +167,7 @@ class TextPathsPanel(QWidget):
     def _on_model(self, desc: Any) -> None:
         if desc.name != self._model:
             self._model = desc.name
+            self.rows.setMaximum(desc.num_ws)
             self.refresh()
 
     def refresh(self, select: str | None = None) -> None:

@@ -31,6 +31,7 @@ class TrainTextPaths:
     seed: int = 0
     stop_resolution: int | None = None
     output: Path | None = None
+    rows: int | None = None  #: W+ rows 0…rows−1 the paths move (None: the first ~2/3)
     on_update: Callable[[int, float], None] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "long"
 
@@ -47,15 +48,17 @@ class TrainTextPaths:
 def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, cancel: Cancel) -> tuple[Any, Path]:
     from ..text.encoders import default_encoder_name, load_encoder
     from ..text.library import check_path_name, library_file
-    from ..text.training import PathTrainer, TrainSettings
+    from ..text.training import PathTrainer, TrainSettings, path_rows
 
     for name, _pos, _neg in req.pairs:
         check_path_name(name)
     out = Path(req.output) if req.output is not None else library_file(req.model, req.name)
     settings = TrainSettings(method=req.method, loss=req.loss, steps=req.steps, minutes=req.minutes, batch=req.batch,
-                             lr=req.lr, psi=req.psi, seed=req.seed, stop_resolution=req.stop_resolution)
+                             lr=req.lr, psi=req.psi, seed=req.seed, stop_resolution=req.stop_resolution,
+                             rows=req.rows)
     settings.check()
     m = session.model(req.model, progress=checking(progress, cancel))
+    path_rows(m.generator, req.rows)  # a wrong row count is said before the encoder loads
     encoder_name = req.encoder or default_encoder_name()
     progress(f"Loading encoder {encoder_name}…", -1)
     encoder = load_encoder(encoder_name, m.generator.device)

@@ -89,6 +89,15 @@ class LatentPaths(nn.Module):
     def step(self, x: Tensor, k: Tensor, eps: Tensor) -> Tensor:
         return x + eps[:, None] * self.direction_at(x, k)
 
+    def restricted(self, k: int, dim: int) -> "LatentPaths":
+        """Path k alone over the first ``dim`` coordinates (a path trained on fewer W+ rows than its
+        library's, stored zero-padded: distances and steps must not see the padding)."""
+        dipoles = self.support.shape[1] // 2 if self.method != "linear" else 1
+        out = LatentPaths(1, dim, 1.0, dipoles, self.method)
+        out.load_state_dict({n: (v[k : k + 1, ..., :dim] if n in ("support", "direction") else v[k : k + 1]).clone()
+                             for n, v in self.state_dict().items()})
+        return out.to(next(self.parameters()).device).eval().requires_grad_(False)
+
 
 def follow(paths: LatentPaths, x: Tensor, k: int, amount: float, unit: float, max_step: float = 0.25) -> Tensor:
     """Move x [B, dim] ``amount`` slider units along path k, re-reading the direction every

@@ -37,6 +37,18 @@ class TextPath:
     #: latent distance of this path's slider unit; None: the library's. The shipped library sets it so
     #: that ±1 changes the attribute as much as the attribute slider's ±1 (scripts/train_starter_textpaths.py)
     unit: float | None = None
+    #: W+ rows 0 … rows−1 this path moves; None: the library's. A path trained on fewer rows (e.g. the
+    #: shipped ``age``, kept off the fine layers that hold colour) sits in a library of longer paths
+    rows: int | None = None
+    #: latent distance of one unit on the − side; None: ``unit``. A curved path can be weaker one way
+    #: (the shipped age path makes a face younger more slowly than older), so each side is calibrated
+    unit_negative: float | None = None
+
+    def unit_for(self, amount: float, default: float) -> float:
+        """The latent distance of one slider unit on the side of ``amount``."""
+        if amount < 0 and self.unit_negative is not None:
+            return self.unit_negative
+        return self.unit or default
 
     @property
     def label(self) -> str:
@@ -76,13 +88,19 @@ class TextPathLibrary:
         return TextPathLibrary(self.model, [self.paths[i] for i in keep], latent.eval().requires_grad_(False),
                                self.rows, self.w_dim, self.radius, self.unit, self.encoder, dict(self.meta))
 
-    def set_path_units(self, units: dict[str, float]) -> None:
-        """Give paths their own slider unit (latent distance), e.g. calibrated against an attribute slider."""
-        for name, unit in units.items():
-            if not _valid_unit(unit):
-                raise InputError(f"the unit of text path {name!r} must be finite and positive, got {unit}")
+    def set_path_units(self, units: dict[str, float], negative: dict[str, float] | None = None) -> None:
+        """Give paths their own slider unit (latent distance), e.g. calibrated against an attribute slider;
+        ``negative``: a different unit for the − side of some paths."""
+        negative = negative or {}
+        for name in {**units, **negative}:
             k = self.index(name)
-            self.paths[k] = replace(self.paths[k], unit=float(unit))
+            old = self.paths[k]
+            unit, neg = units.get(name, old.unit), negative.get(name, old.unit_negative)
+            for u in (unit, neg):
+                if u is not None and not _valid_unit(u):
+                    raise InputError(f"the unit of text path {name!r} must be finite and positive, got {u}")
+            self.paths[k] = replace(old, unit=None if unit is None else float(unit),
+                                    unit_negative=None if neg is None else float(neg))
 
     @torch.no_grad()
     def move(self, name: str, ws: Tensor, amount: float, w_avg: Tensor) -> Tensor:
@@ -91,12 +109,42 @@ class TextPathLibrary:
         if ws.shape[-1] != self.w_dim or ws.shape[1] < self.rows:
             raise InputError(f"text path library for {self.w_dim}-d W with {self.rows}+ rows cannot move a "
                              f"latent of shape {list(ws.shape)}")
+        path = self.paths[k]
+        rows = path.rows or self.rows
         latent = self.latent.to(ws.device)
-        x = (ws[:, : self.rows] - w_avg).reshape(ws.shape[0], -1).float()
-        moved = follow(latent, x, k, float(amount), self.paths[k].unit or self.unit)
+        if rows < self.rows:
+            latent, k = latent.restricted(k, rows * self.w_dim), 0
+        x = (ws[:, :rows] - w_avg).reshape(ws.shape[0], -1).float()
+        moved = follow(latent, x, k, float(amount), path.unit_for(float(amount), self.unit))
         out = ws.clone()
-        out[:, : self.rows] = moved.reshape(ws.shape[0], self.rows, self.w_dim).to(ws.dtype) + w_avg
+        out[:, :rows] = moved.reshape(ws.shape[0], rows, self.w_dim).to(ws.dtype) + w_avg
         return out
+
+    def adopt(self, other: "TextPathLibrary", names: list[str]) -> None:
+        """Add ``other``'s paths ``names`` (trained on at most as many rows, same model and method) with
+        their vectors zero-padded to this library's rows; each keeps its own rows and slider unit."""
+        if (other.w_dim, other.latent.method, other.dipoles) != (self.w_dim, self.latent.method, self.dipoles):
+            raise InputError("text paths can only join a library of the same latent size, method and dipoles")
+        if other.rows > self.rows:
+            raise InputError(f"paths on {other.rows} W+ rows cannot join a library of {self.rows}")
+        for name in names:
+            if name in self:
+                raise InputError(f"the library already has a path {name!r}")
+        keep = [other.index(n) for n in names]
+        mine, theirs = self.latent.state_dict(), other.latent.state_dict()
+        state = {}
+        for key, v in mine.items():
+            add = theirs[key][keep]
+            if key in ("support", "direction"):
+                add = torch.nn.functional.pad(add, (0, self.latent.dim - other.latent.dim))
+            state[key] = torch.cat([v, add.to(v.dtype)])
+        latent = LatentPaths(len(self.paths) + len(keep), self.latent.dim, self.radius, max(self.dipoles, 1),
+                             self.latent.method)
+        latent.load_state_dict(state)
+        self.latent = latent.eval().requires_grad_(False)
+        for i in keep:
+            p = other.paths[i]
+            self.paths.append(replace(p, unit=p.unit or other.unit, rows=p.rows or other.rows))
 
     # -- storage ----------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -104,7 +152,9 @@ class TextPathLibrary:
                 "count": self.latent.count, "dim": self.latent.dim, "dipoles": self.dipoles, "rows": self.rows,
                 "w_dim": self.w_dim, "radius": self.radius, "unit": self.unit, "encoder": self.encoder,
                 "paths": [{"name": p.name, "positive": p.positive, "negative": p.negative,
-                           **({"unit": p.unit} if p.unit is not None else {})} for p in self.paths],
+                           **({"unit": p.unit} if p.unit is not None else {}),
+                           **({"unit_negative": p.unit_negative} if p.unit_negative is not None else {}),
+                           **({"rows": p.rows} if p.rows is not None else {})} for p in self.paths],
                 "meta": self.meta}
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -150,9 +200,14 @@ class TextPathLibrary:
                 if not isinstance(entries, list) or len(entries) != count:
                     raise ValueError("the path list does not match the count")
                 text_paths = [TextPath(check_path_name(str(p["name"])), str(p["positive"]), str(p["negative"]),
-                                       None if p.get("unit") is None else float(p["unit"])) for p in entries]
-                if not all(p.unit is None or _valid_unit(p.unit) for p in text_paths):
+                                       None if p.get("unit") is None else float(p["unit"]),
+                                       None if p.get("rows") is None else int(p["rows"]),
+                                       None if p.get("unit_negative") is None else float(p["unit_negative"]))
+                              for p in entries]
+                if not all(u is None or _valid_unit(u) for p in text_paths for u in (p.unit, p.unit_negative)):
                     raise ValueError("a path's unit must be finite and positive")
+                if not all(p.rows is None or 1 <= p.rows <= rows for p in text_paths):
+                    raise ValueError(f"a path's rows must be 1…{rows}, the library's")
                 latent = LatentPaths(count, dim, radius, max(dipoles, 1), method)
                 state = {}
                 for k, ref in latent.state_dict().items():

@@ -40,6 +40,7 @@ class TrainSettings:
     dipoles: int = 4  #: RBF dipoles per latent path
     stop_resolution: int | None = None  #: None: the smallest stage at least as large as the encoder's input
     tau: float = 0.07
+    rows: int | None = None  #: W+ rows 0…rows−1 the paths move (None: the first ~2/3, :func:`path_rows`)
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -56,11 +57,19 @@ class TrainSettings:
             raise InputError("batch must be 1…1024 and dipoles 1…64")
         if not (math.isfinite(self.lr) and 0 < self.lr < 10):
             raise InputError(f"learning rate must be in (0, 10), got {self.lr}")
+        if self.rows is not None and not 1 <= self.rows <= 64:
+            raise InputError(f"rows must be between 1 and the model's number of W+ rows, got {self.rows}")
 
 
-def path_rows(gen: Generator) -> int:
-    """The first ~2/3 of W+ rows (ContraCLIP moves rows 0–11 of StyleGAN2-1024's 18)."""
-    return max(1, round(gen.num_ws * 2 / 3))
+def path_rows(gen: Generator, rows: int | None = None) -> int:
+    """How many leading W+ rows the paths move: ``rows`` (the official code's ``--stylegan-layer`` + 1), or
+    the first ~2/3 (ContraCLIP moves rows 0–11 of StyleGAN2-1024's 18). Fewer rows keep a path off the
+    finer layers (colour, texture) when what it should change is shape."""
+    if rows is None:
+        return max(1, round(gen.num_ws * 2 / 3))
+    if not 1 <= rows <= gen.num_ws:
+        raise InputError(f"rows must be between 1 and {gen.num_ws} (the model's W+ rows), got {rows}")
+    return rows
 
 
 def pick_stop(gen: Generator, encoder_resolution: int) -> int | None:
@@ -85,7 +94,7 @@ class PathTrainer:
         # own training faces; gradients are averaged, so the ranks stay identical
         self.world = current_world(self.device)
         self.rng = torch.Generator().manual_seed(settings.seed)
-        self.rows = path_rows(gen)
+        self.rows = path_rows(gen, settings.rows)
         self.dim = self.rows * gen.w_dim
         self.stop = (settings.stop_resolution if settings.stop_resolution is not None
                      else pick_stop(gen, int(getattr(encoder, "image_resolution", gen.resolution))))
