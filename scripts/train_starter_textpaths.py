@@ -2,29 +2,33 @@
 
     nice -n 10 python scripts/train_starter_textpaths.py [--work /tmp/starter-textpaths] [--threads 1]
 
-Reproduces bench/textpaths_quality.py's measured ContraCLIP arm and ships the part of it that
-measured well (docs/textpaths.md, "Shipped library"):
+Two trainings, each with the built-in face-text encoder (``minilm``) and the three pairs smile, age
+and gender in one run (the InfoNCE loss contrasts the paths with each other, so training fewer
+pairs would give other, unmeasured paths), lr 1e-3, batch 8, seed 0, one CPU thread; each is saved
+under ``--work`` and reused by a later run with the same settings (docs/textpaths.md, "Shipped library"):
 
-1. Trains the quality bench's ContraCLIP arm exactly: the built-in face-text encoder (``minilm``),
-   the three pairs smile, age and gender in one run (the InfoNCE loss contrasts the paths with each
-   other, so training fewer pairs would give other, unmeasured paths), 20 steps × batch 8, lr 1e-3,
-   seed 0, one CPU thread. Saved under ``--work`` and reused by a later run with the same settings.
-2. Keeps only SHIPPED = smile and gender. Age is trained but not shipped: its + side reaches
-   only ~62 % of the age slider's change and bleaches the face (identity drift 0.56).
+1. ``smile`` and ``gender``: bench/textpaths_quality.py's measured ContraCLIP arm exactly (20 steps,
+   the paths move the first two thirds of the W+ rows, 15 of 23).
+2. ``age`` (stop 33): 60 steps, moving only W+ rows 0–11 (the 4–64 px layers; ``--rows 12``).
+   With 15 rows the age path's + side whitened and reddened the skin and drifted identity; kept off
+   the 128-px rows it ages the face (wrinkles, greying hair) as far as the slider with identity
+   drift like the slider's (measured on calibration faces for 2 seeds × {12, 15} rows × {20, 60} steps:
+   docs/textpaths.md). Joins the library as a path of 12 rows among paths of 15.
 3. Calibrates each shipped path as the bench does, on 30 calibration faces (seed 424242): the amount
    of its own units whose mean change of the target (the project's predictors) equals the shipped
-   attribute slider's at −1 and at +1; the path's unit becomes the mean of the two, so ``--set
-   smile=+1`` changes the predictors' smile about as much as the ``attributes`` slider's smile +1.
+   attribute slider's at −1 and at +1 becomes the path's unit on that side, so ``--set smile=+1``
+   changes the predictors' smile about as much as the ``attributes`` slider's smile +1, and ``-1``
+   as much as its −1 (the age path needs twice the distance to make a face younger as older).
 4. Writes resources/textpaths/<model>/textpaths.sstp.
 
 Not shipped: eyes_closed (tried twice with two wordings: it moves skin and pose far more than the
 eyes, docs/textpaths.md), surprise and tan (measured badly), anger, hair length and make-up (no
 predictor labels them, so the built-in encoder cannot know them).
-Took 215 s of training and ≈ 4 minutes of calibration on one CPU thread here (load average ≈ 1–3).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -37,16 +41,20 @@ import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy be
 
 #: the quality bench's pairs, in its order (the order fixes which random draws each path gets)
 TRAINED = ("smile", "age", "gender")
-SHIPPED = ("smile", "gender")
-SETTINGS = {"method": "contraclip", "steps": 20, "batch": 8, "lr": 1e-3, "seed": 0}
+#: (file under --work, training settings, the paths kept from it, whether the bench's anchor batch is drawn first)
+RUNS = (("trained.sstp", {"method": "contraclip", "steps": 20, "batch": 8, "lr": 1e-3, "seed": 0}, ("smile", "gender"), True),
+        ("trained-age.sstp", {"method": "contraclip", "steps": 60, "batch": 8, "lr": 1e-3, "seed": 0, "rows": 12},
+         ("age",), False))
+SHIPPED = ("smile", "gender", "age")
 LIBRARY = "textpaths"
 #: calibration faces: the bench's 10 (seed 424242) and the next 20 of that seed (10 alone scatter: the
 #: matched amounts moved by up to 35 % when the model's preview heads were refitted)
 CALIB_FACES = 30
 
 
-def train(gen, work: Path):
-    """The bench's ContraCLIP arm (bench/textpaths_quality.py train_arm), cached under ``work``."""
+def train(gen, work: Path, name: str, settings: dict, anchor: bool):
+    """One training of the three pairs (the first: the bench's ContraCLIP arm, bench/textpaths_quality.py
+    train_arm), cached under ``work``."""
     import torch
 
     from bench.textpaths_quality import PAIRS
@@ -55,17 +63,19 @@ def train(gen, work: Path):
     from stylestudio.engine.text.library import TextPathLibrary
     from stylestudio.engine.text.training import PathTrainer, TrainSettings
 
-    file = work / "trained.sstp"
+    file = work / name
     if file.is_file():
         lib = TextPathLibrary.load(file)
-        if lib.names() == list(TRAINED) and all(lib.meta.get(k) == v for k, v in SETTINGS.items()):
+        if (lib.names() == list(TRAINED) and lib.rows == settings.get("rows", lib.rows)
+                and all(lib.meta.get(k) == v for k, v in settings.items() if k != "rows")):
             print(f"reusing {file}")
             return lib
     torch.set_grad_enabled(True)
     trainer = PathTrainer(gen, load_encoder("minilm"), [(p, *PAIRS[p][:2]) for p in TRAINED],
-                          TrainSettings(**SETTINGS))
-    with torch.no_grad():  # the bench draws its anchor batch here, before training: the same draws follow
-        trainer.latents(SETTINGS["batch"])
+                          TrainSettings(**settings))
+    if anchor:  # the bench draws its anchor batch here, before training: the same draws follow
+        with torch.no_grad():
+            trainer.latents(settings["batch"])
     lib = trainer.run(lambda m, f: print(f"  {m}", flush=True), None)
     torch.set_grad_enabled(False)
     lib.model = DEFAULT_MODEL
@@ -85,8 +95,8 @@ def calibrate(gen, lib, work: Path) -> dict:
     from stylestudio.engine.directions.labels import sample_w
 
     file = work / "calibration.json"
-    key = {"trained": lib.meta.get("seconds"), "loss": lib.meta.get("eval_loss_end"), "seed": CALIB_SEED,
-           "faces": CALIB_FACES, "paths": list(SHIPPED)}
+    key = {"vectors": hashlib.sha256(lib.to_bytes()).hexdigest(), "seed": CALIB_SEED, "faces": CALIB_FACES,
+           "paths": list(SHIPPED)}
     if file.is_file() and json.loads(file.read_text()).get("key") == key:
         print(f"reusing {file}")
         return json.loads(file.read_text())["paths"]
@@ -109,7 +119,7 @@ def calibrate(gen, lib, work: Path) -> dict:
         out[p] = entry
         print(f"calibration {p}: slider ∓1 / ±1 changes {PAIRS[p][2]} by {entry['slider_change']['-']:+.2f} / "
               f"{entry['slider_change']['+']:+.2f}; matched amounts −{entry['amount']['-']:.2f} / "
-              f"+{entry['amount']['+']:.2f} units → unit × {entry['scale']:.3f}", flush=True)
+              f"+{entry['amount']['+']:.2f} units (the path's units on each side)", flush=True)
     file.write_text(json.dumps({"key": key, "paths": out}, indent=1))
     return out
 
@@ -130,15 +140,22 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     gen = ModelStore().load(DEFAULT_MODEL, device="cpu")
-    lib = train(gen, args.work)
+    libs = [train(gen, args.work, name, settings, anchor) for name, settings, _keep, anchor in RUNS]
     if args.train_only:
         return 0
     torch.set_grad_enabled(False)
-    shipped = lib.subset(list(SHIPPED))
+    shipped = libs[0].subset(list(RUNS[0][2]))
+    for lib, (_name, _settings, keep, _anchor) in zip(libs[1:], RUNS[1:]):
+        shipped.adopt(lib, list(keep))
     cal = calibrate(gen, shipped, args.work)
-    shipped.set_path_units({p: shipped.unit * cal[p]["scale"] for p in SHIPPED})
-    shipped.meta.update(trained_with=list(TRAINED), shipped=list(SHIPPED), calibration_faces=CALIB_FACES, load_average=" ".join(
-        f"{x:.2f}" for x in os.getloadavg()), calibration={p: {k: cal[p][k] for k in ("slider_change", "amount", "scale")}
+    # each side its own unit: ±1 changes the attribute as much as the slider's ±1 on both sides
+    now = {p.name: p.unit or shipped.unit for p in shipped.paths}
+    shipped.set_path_units({p: now[p] * cal[p]["amount"]["+"] for p in SHIPPED},
+                           negative={p: now[p] * cal[p]["amount"]["-"] for p in SHIPPED})
+    shipped.meta.update(trained_with=list(TRAINED), shipped=list(SHIPPED), calibration_faces=CALIB_FACES,
+                        runs=[{"paths": list(keep), **settings, "seconds": lib.meta["seconds"]}
+                              for lib, (_n, settings, keep, _a) in zip(libs, RUNS)], load_average=" ".join(
+        f"{x:.2f}" for x in os.getloadavg()), calibration={p: {k: cal[p][k] for k in ("slider_change", "amount", "reached")}
                                                            for p in SHIPPED},
         script="scripts/train_starter_textpaths.py")
     out = args.out or REPO / "resources" / "textpaths" / DEFAULT_MODEL / f"{LIBRARY}.sstp"

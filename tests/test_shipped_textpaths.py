@@ -1,6 +1,6 @@
 """The text path library shipped for the default model (resources/textpaths/<model>/textpaths.sstp,
 scripts/train_starter_textpaths.py): it is package data, its smile and gender paths move the
-project's predictors the right way, the CLI lists it as shipped and edits with it, a user's library
+project's predictors the right way (age on its own, shorter stretch of W+ rows), the CLI lists it as shipped and edits with it, a user's library
 of the same name hides it without touching it, and the editor's Text paths panel offers it."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 
 from stylestudio.cli import main
 
-SHIPPED = ("smile", "gender")
+SHIPPED = ("smile", "gender", "age")
 FACES = (515151, 5, 0.7)  #: the quality bench's held-out faces (seed, count, ψ), never used to train the paths
 
 
@@ -41,9 +41,16 @@ def test_shipped_library_is_package_data_and_small(tmp_path: Path):
     lib = TextPathLibrary.load(path)
     assert lib.model == DEFAULT_MODEL and lib.encoder == "minilm" and tuple(lib.names()) == SHIPPED
     # calibrated: each path has its own slider unit (slider ±1 ≈ the attribute slider's ±1)
-    assert all(p.unit is not None and p.unit > 0 for p in lib.paths)
+    assert all(p.unit is not None and p.unit > 0 and p.unit_negative is not None and p.unit_negative > 0
+               for p in lib.paths)
+    # age moves only the coarse and middle rows (0–11): kept off the 128-px rows it bleached the skin
+    assert [p.rows for p in lib.paths] == [None, None, 12] and lib.rows == 15
+    torch.manual_seed(0)
+    ws = torch.randn(2, 23, lib.w_dim)
+    moved = lib.move("age", ws, 1.0, torch.zeros(lib.w_dim))
+    assert torch.equal(moved[:, 12:], ws[:, 12:]) and (moved[:, :12] - ws[:, :12]).abs().amax() > 0
     back = TextPathLibrary.load(lib.save(tmp_path / "again.sstp"))
-    assert [p.unit for p in back.paths] == [p.unit for p in lib.paths]
+    assert [(p.unit, p.unit_negative) for p in back.paths] == [(p.unit, p.unit_negative) for p in lib.paths]
 
 
 def test_a_paths_own_unit_scales_its_slider_and_bad_units_are_refused(tmp_path: Path):
@@ -61,6 +68,14 @@ def test_a_paths_own_unit_scales_its_slider_and_bad_units_are_refused(tmp_path: 
     near = dist(lib)
     lib.set_path_units({"smile": 0.4 * lib.unit})
     assert dist(lib) > 1.6 * near
+    # the − side has its own unit (a curved path can be weaker one way): only −1 follows it
+    back = lambda lib: float((lib.move("smile", ws, -1.0, w_avg) - ws).norm(dim=-1).sum(-1).mean())  # noqa: E731
+    lib.set_path_units({}, negative={"smile": 0.2 * lib.unit})
+    near_back = back(lib)
+    lib.set_path_units({}, negative={"smile": 0.4 * lib.unit})
+    assert back(lib) > 1.6 * near_back and abs(dist(lib) - near * 2) < 0.4 * near
+    with pytest.raises(InputError, match="finite and positive"):
+        lib.set_path_units({}, negative={"gender": -1.0})
     with pytest.raises(InputError, match="finite and positive"):
         lib.set_path_units({"gender": float("nan")})
     # a hand-edited file with a negative unit is one clear error
@@ -105,8 +120,10 @@ def test_shipped_paths_move_the_predictors_the_right_way(default_generator):
         for a in (-1.0, 1.0):
             path, slider = a * change["path", a], a * change["slider", a]
             assert slider.mean() > 0.5, (name, a, slider)  # the premise: the slider moves these faces
-            # no face the wrong way beyond noise (a sixth of the slider's mean change), most of the slider's change
-            assert (path > -0.5).all() and path.mean() > 0.4 * slider.mean(), (name, a, path, slider)
+            # no face the wrong way beyond noise (0.5 logit; for age a sixth of the slider's change in years),
+            # and most of the slider's change
+            noise = max(0.5, slider.mean() / 6)
+            assert (path > -noise).all() and path.mean() > 0.4 * slider.mean(), (name, a, path, slider)
 
 
 def test_cli_lists_the_shipped_library_and_edits_with_it(default_generator, tmp_path: Path, capsys):
@@ -114,7 +131,11 @@ def test_cli_lists_the_shipped_library_and_edits_with_it(default_generator, tmp_
 
     assert main(["textpaths", "list"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("textpaths "))
-    assert "smile, gender" in line and "[shipped, read-only]" in line
+    assert "smile, gender, age" in line and "[shipped, read-only]" in line
+    assert main(["textpaths", "show", "textpaths"]) == 0
+    shown = capsys.readouterr().out
+    assert "its paths come from 2 trainings" in shown and "age: 60 steps, seed 0, W+ rows 0–11" in shown
+    assert next(x for x in shown.splitlines() if x.strip().startswith("age ")).endswith("(W+ rows 0–11 only)")
     out, plain = tmp_path / "smile.png", tmp_path / "plain.png"
     assert main(["edit", "--source", "seed:7", "--library", "textpaths", "--set", "smile=+1", "--size", "256",
                  "-o", str(out)]) == 0
