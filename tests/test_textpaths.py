@@ -179,6 +179,10 @@ def test_a_path_trained_on_fewer_rows_joins_a_library_and_moves_only_its_rows(ti
         full.adopt(short, ["smile"])
     with pytest.raises(InputError, match="cannot join"):
         short.adopt(full, ["old"])
+    short.model = "another"
+    with pytest.raises(InputError, match="model 'another' cannot join"):
+        full.adopt(short, ["woman"])
+    short.model = full.model
     full.adopt(short, ["woman"])
     assert full.names() == ["smile", "old", "woman"] and [p.rows for p in full.paths] == [None, None, 2]
     again = TextPathLibrary.load(full.save(tmp_path / "mixed.sstp"))

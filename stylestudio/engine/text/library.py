@@ -123,6 +123,8 @@ class TextPathLibrary:
     def adopt(self, other: "TextPathLibrary", names: list[str]) -> None:
         """Add ``other``'s paths ``names`` (trained on at most as many rows, same model and method) with
         their vectors zero-padded to this library's rows; each keeps its own rows and slider unit."""
+        if other.model != self.model:
+            raise InputError(f"paths of model {other.model!r} cannot join a library of model {self.model!r}")
         if (other.w_dim, other.latent.method, other.dipoles) != (self.w_dim, self.latent.method, self.dipoles):
             raise InputError("text paths can only join a library of the same latent size, method and dipoles")
         if other.rows > self.rows:
