@@ -1,6 +1,7 @@
 """Text paths: does ContraCLIP beat the linear and StyleCLIP-like arms? (issue #17, docs/textpaths.md)
 
     python bench/textpaths_quality.py [--faces 200] [--steps 40] [--batch 8] [--pairs smile,age,gender]
+        [--rows N] [--eval-pairs age] [--prefix quality]
         [--reuse] [--shard K/N] [--report]
 
 1. Trains the three arms of the same trainer — ``contraclip``, ``linear`` and ``styleclip`` — with
@@ -88,24 +89,26 @@ def library_name(method: str) -> str:
     return f"{PREFIX[0]}-{method}"
 
 
-def train_arm(gen, encoder, method: str, pairs: list[str], steps: int, batch: int, reuse: bool):
-    """The arm's library: loaded when ``reuse`` and it exists with these pairs and budget, else trained."""
+def train_arm(gen, encoder, method: str, pairs: list[str], steps: int, batch: int, reuse: bool,
+              rows: int | None = None):
+    """The arm's library: loaded when ``reuse`` and it exists with these pairs, budget and rows, else trained."""
     import torch
 
     from stylestudio.engine.model_store import DEFAULT_MODEL
     from stylestudio.engine.text.library import TextPathLibrary, library_file
-    from stylestudio.engine.text.training import PathTrainer, TrainSettings
+    from stylestudio.engine.text.training import PathTrainer, TrainSettings, path_rows
 
     file = library_file(DEFAULT_MODEL, library_name(method))
     if reuse and file.is_file():
         lib = TextPathLibrary.load(file)
-        if lib.names() == pairs and lib.meta.get("steps") == steps and lib.meta.get("batch") == batch:
+        if (lib.names() == pairs and lib.meta.get("steps") == steps and lib.meta.get("batch") == batch
+                and lib.rows == path_rows(gen, rows)):
             print(f"{method}: reusing {file}")
             return lib
         print(f"{method}: {file} has other pairs or budget ({lib.names()}, {lib.meta.get('steps')} steps); training")
     torch.set_grad_enabled(True)
     trainer = PathTrainer(gen, encoder, [(p, *PAIRS[p][:2]) for p in pairs],
-                          TrainSettings(method=method, steps=steps, batch=batch))
+                          TrainSettings(method=method, steps=steps, batch=batch, rows=rows))
     with torch.no_grad():
         ws = trainer.latents(batch)
         anchor = best_of(lambda: trainer.render(ws), 2)
@@ -530,11 +533,18 @@ def main() -> int:
                     help="calibrate these of the libraries' pairs and stop (to calibrate pairs in parallel)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prefix", default="quality", help="the arms' libraries are <prefix>-<method>")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="every arm moves W+ rows 0…N−1 (default: the first two thirds; `textpaths train --rows`)")
+    ap.add_argument("--eval-pairs", default=None,
+                    help="calibrate, evaluate and report only these of the trained --pairs (default: all)")
     args = ap.parse_args()
     PREFIX[0] = args.prefix
-    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    if not pairs or any(p not in PAIRS for p in pairs):
+    trained = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    if not trained or any(p not in PAIRS for p in trained):
         raise SystemExit(f"--pairs: choose from {', '.join(PAIRS)}")
+    pairs = [p.strip() for p in args.eval_pairs.split(",")] if args.eval_pairs else trained
+    if any(p not in trained for p in pairs):
+        raise SystemExit("--eval-pairs: choose from the trained --pairs")
 
     import torch
 
@@ -548,7 +558,7 @@ def main() -> int:
     gen = ModelStore().load(DEFAULT_MODEL, device="cpu")
     encoder = load_encoder("minilm")
     methods = [m.strip() for m in args.methods.split(",")] if args.train_only else list(METHODS)
-    libs = {m: train_arm(gen, encoder, m, pairs, args.steps, args.batch, args.reuse)
+    libs = {m: train_arm(gen, encoder, m, trained, args.steps, args.batch, args.reuse, args.rows)
             for m in methods}
     if args.train_only:
         return 0
