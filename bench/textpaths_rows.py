@@ -3,8 +3,9 @@
     nice -n 10 python bench/textpaths_rows.py --rows 15 12 --steps 20 60 --seeds 0 1 [--path age] [--work DIR]
 
 For every (rows, steps, seed) it trains the starter corpus's three pairs (smile, age, gender) with
-the built-in encoder exactly as scripts/train_starter_textpaths.py does (ContraCLIP, batch 8,
-lr 1e-3, one thread; cached under ``--work``), then, on the quality bench's **calibration** faces
+the built-in encoder as scripts/train_starter_textpaths.py trains the shipped age path (ContraCLIP,
+batch 8, lr 1e-3, one thread, no timing batch drawn first: rows 12, 60 steps, seed 0 here is that
+path bit for bit; cached under ``--work``), then, on the quality bench's **calibration** faces
 (seed 424242, never the evaluation faces), moves the faces −3…+3 of the path's units and finds
 where the mean change of its attribute (the project's predictors) equals the shipped attribute
 slider's at −1 and at +1. At those matched amounts it prints identity drift (1 − centred cosine of
