@@ -126,6 +126,37 @@ def train_arm(gen, encoder, method: str, pairs: list[str], steps: int, batch: in
 
 
 
+def train_pairs(gen, file: Path, pairs: list[str], settings: dict, anchor: bool = False):
+    """``pairs`` trained in one run with the built-in encoder (``settings``: TrainSettings' fields) and saved
+    to ``file``, or loaded from it when it holds these pairs and settings. ``anchor``: first draw the
+    timing batch :func:`train_arm` draws, so the same training faces follow (the quality bench's arm)."""
+    import torch
+
+    from stylestudio.engine.model_store import DEFAULT_MODEL
+    from stylestudio.engine.text.encoders import load_encoder
+    from stylestudio.engine.text.library import TextPathLibrary
+    from stylestudio.engine.text.training import PathTrainer, TrainSettings
+
+    if file.is_file():
+        lib = TextPathLibrary.load(file)
+        if (lib.names() == list(pairs) and lib.rows == settings.get("rows", lib.rows)
+                and all(lib.meta.get(k) == v for k, v in settings.items() if k != "rows")):
+            print(f"reusing {file}")
+            return lib
+    torch.set_grad_enabled(True)
+    trainer = PathTrainer(gen, load_encoder("minilm"), [(p, *PAIRS[p][:2]) for p in pairs], TrainSettings(**settings))
+    if anchor:
+        with torch.no_grad():
+            trainer.latents(settings["batch"])
+    lib = trainer.run(lambda m, f: print(f"  {m}", flush=True), None)
+    torch.set_grad_enabled(False)
+    lib.model = DEFAULT_MODEL
+    lib.save(file)
+    print(f"trained {lib.names()}: {lib.meta['steps']} steps in {lib.meta['seconds']:.0f} s, fixed-batch loss "
+          f"{lib.meta['eval_loss_start']:.3f} → {lib.meta['eval_loss_end']:.3f} → {file}", flush=True)
+    return lib
+
+
 # ---- measuring ------------------------------------------------------------------------------------
 
 class Meter:

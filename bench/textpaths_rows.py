@@ -29,29 +29,6 @@ TRAINED = ("smile", "age", "gender")
 AMOUNTS = (1.0, 2.0, 3.0)
 
 
-def train(gen, work: Path, rows: int, steps: int, seed: int):
-    import torch
-
-    from bench.textpaths_quality import PAIRS
-    from stylestudio.engine.model_store import DEFAULT_MODEL
-    from stylestudio.engine.text.encoders import load_encoder
-    from stylestudio.engine.text.library import TextPathLibrary
-    from stylestudio.engine.text.training import PathTrainer, TrainSettings
-
-    file = work / f"rows{rows}-steps{steps}-seed{seed}.sstp"
-    if file.is_file():
-        return TextPathLibrary.load(file)
-    torch.set_grad_enabled(True)
-    settings = TrainSettings(method="contraclip", steps=steps, batch=8, lr=1e-3, seed=seed, rows=rows)
-    lib = PathTrainer(gen, load_encoder("minilm"), [(p, *PAIRS[p][:2]) for p in TRAINED], settings).run(
-        lambda m, f: None, None)
-    torch.set_grad_enabled(False)
-    lib.model = DEFAULT_MODEL
-    lib.save(file)
-    print(f"  trained rows {rows}, {steps} steps, seed {seed}: {lib.meta['seconds']:.0f} s", flush=True)
-    return lib
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[15, 12])
@@ -65,7 +42,7 @@ def main() -> int:
     import torch
 
     from bench.textpaths_quality import (CALIB_SEED, PAIRS, PSI, Arms, Meter, attribute_units, crossing,
-                                         load_average)
+                                         load_average, train_pairs)
     from stylestudio.engine.directions.labels import sample_w
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
 
@@ -100,7 +77,8 @@ def main() -> int:
     for rows in args.rows:
         for steps in args.steps:
             for seed in args.seeds:
-                lib = train(gen, args.work, rows, steps, seed)
+                settings = {"method": "contraclip", "steps": steps, "batch": 8, "lr": 1e-3, "seed": seed, "rows": rows}
+                lib = train_pairs(gen, args.work / f"rows{rows}-steps{steps}-seed{seed}.sstp", list(TRAINED), settings)
                 for sign in (1.0, -1.0):
                     grid = [measure(lib.move(args.path, ws, sign * a, gen.w_avg)) for a in AMOUNTS]
                     goal = ref[sign][0][ti]

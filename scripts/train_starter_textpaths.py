@@ -52,39 +52,6 @@ LIBRARY = "textpaths"
 CALIB_FACES = 30
 
 
-def train(gen, work: Path, name: str, settings: dict, anchor: bool):
-    """One training of the three pairs (the first: the bench's ContraCLIP arm, bench/textpaths_quality.py
-    train_arm), cached under ``work``."""
-    import torch
-
-    from bench.textpaths_quality import PAIRS
-    from stylestudio.engine.model_store import DEFAULT_MODEL
-    from stylestudio.engine.text.encoders import load_encoder
-    from stylestudio.engine.text.library import TextPathLibrary
-    from stylestudio.engine.text.training import PathTrainer, TrainSettings
-
-    file = work / name
-    if file.is_file():
-        lib = TextPathLibrary.load(file)
-        if (lib.names() == list(TRAINED) and lib.rows == settings.get("rows", lib.rows)
-                and all(lib.meta.get(k) == v for k, v in settings.items() if k != "rows")):
-            print(f"reusing {file}")
-            return lib
-    torch.set_grad_enabled(True)
-    trainer = PathTrainer(gen, load_encoder("minilm"), [(p, *PAIRS[p][:2]) for p in TRAINED],
-                          TrainSettings(**settings))
-    if anchor:  # the bench draws its anchor batch here, before training: the same draws follow
-        with torch.no_grad():
-            trainer.latents(settings["batch"])
-    lib = trainer.run(lambda m, f: print(f"  {m}", flush=True), None)
-    torch.set_grad_enabled(False)
-    lib.model = DEFAULT_MODEL
-    lib.save(file)
-    print(f"trained {lib.names()}: {lib.meta['steps']} steps in {lib.meta['seconds']:.0f} s, fixed-batch loss "
-          f"{lib.meta['eval_loss_start']:.3f} → {lib.meta['eval_loss_end']:.3f} → {file}", flush=True)
-    return lib
-
-
 def calibrate(gen, lib, work: Path) -> dict:
     """Per shipped path: the amounts (− side, + side) of the library's own unit matching the shipped
     slider's ∓1 / ±1 change of the target on the bench's calibration faces (cached under ``work``)."""
@@ -95,7 +62,10 @@ def calibrate(gen, lib, work: Path) -> dict:
     from stylestudio.engine.directions.labels import sample_w
 
     file = work / "calibration.json"
-    key = {"vectors": hashlib.sha256(lib.to_bytes()).hexdigest(), "seed": CALIB_SEED, "faces": CALIB_FACES,
+    digest = hashlib.sha256(repr([(p.name, p.unit, p.unit_negative, p.rows) for p in lib.paths]).encode())
+    for v in lib.latent.state_dict().values():  # the vectors themselves (the file's bytes carry zip timestamps)
+        digest.update(v.numpy().tobytes())
+    key = {"vectors": digest.hexdigest(), "seed": CALIB_SEED, "faces": CALIB_FACES,
            "paths": list(SHIPPED)}
     if file.is_file() and json.loads(file.read_text()).get("key") == key:
         print(f"reusing {file}")
@@ -140,7 +110,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     gen = ModelStore().load(DEFAULT_MODEL, device="cpu")
-    libs = [train(gen, args.work, name, settings, anchor) for name, settings, _keep, anchor in RUNS]
+    from bench.textpaths_quality import train_pairs
+
+    libs = [train_pairs(gen, args.work / name, list(TRAINED), settings, anchor) for name, settings, _keep, anchor in RUNS]
     if args.train_only:
         return 0
     torch.set_grad_enabled(False)
