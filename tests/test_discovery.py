@@ -17,6 +17,7 @@ from stylestudio.engine.discovery.trainer import (DiscoverySettings, DiscoveryTr
 from stylestudio.errors import Cancelled, InputError
 
 from test_gui_support import TINY, ensure_test_model
+from zip_json import edit_zip_json
 
 FAST = dict(directions=4, size=32, sensor="generator", q=8, basis_samples=1000, minutes=None)
 
@@ -255,14 +256,8 @@ def test_libraries_without_row_weights_still_load_and_act_on_their_layers(tmp_pa
 def test_bad_row_weights_are_one_line(tmp_path, weights):
     lib = DirectionLibrary("m", [Direction("x", "X", np.ones(3, np.float32), (), 1.0, row_weights=(1.0, 1.0))])
     lib.save(tmp_path / "a.ssdir")
-    with zipfile.ZipFile(tmp_path / "a.ssdir") as zf:
-        files = {n: zf.read(n) for n in zf.namelist()}
-    meta = json.loads(files["library.json"])
-    meta["directions"][0]["row_weights"] = weights
-    files["library.json"] = json.dumps(meta).encode()
-    with zipfile.ZipFile(tmp_path / "b.ssdir", "w") as zf:
-        for n, data in files.items():
-            zf.writestr(n, data)
+    edit_zip_json(tmp_path / "a.ssdir", tmp_path / "b.ssdir",
+                  lambda meta: meta["directions"][0].update(row_weights=weights))
     with pytest.raises(InputError, match="b.ssdir: damaged direction library"):
         DirectionLibrary.load(tmp_path / "b.ssdir")
 

@@ -54,8 +54,7 @@ def test_shipped_library_is_package_data_and_small(tmp_path: Path):
 
 
 def test_a_paths_own_unit_scales_its_slider_and_bad_units_are_refused(tmp_path: Path):
-    import json
-    import zipfile
+    from zip_json import edit_zip_json
 
     from stylestudio.engine.text.library import TextPathLibrary
     from stylestudio.errors import InputError
@@ -79,15 +78,7 @@ def test_a_paths_own_unit_scales_its_slider_and_bad_units_are_refused(tmp_path: 
     with pytest.raises(InputError, match="finite and positive"):
         lib.set_path_units({"gender": float("nan")})
     # a hand-edited file with a negative unit is one clear error
-    src, bad = _shipped_file(), tmp_path / "bad.sstp"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
-        for item in zin.namelist():
-            data = zin.read(item)
-            if item == "library.json":
-                meta = json.loads(data)
-                meta["paths"][0]["unit"] = -1.0
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
+    bad = edit_zip_json(_shipped_file(), tmp_path / "bad.sstp", lambda meta: meta["paths"][0].update(unit=-1.0))
     with pytest.raises(InputError, match="bad.sstp: damaged text path library"):
         TextPathLibrary.load(bad)
 

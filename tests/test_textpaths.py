@@ -164,8 +164,7 @@ def test_path_edit_round_trip_and_reproducible(tiny_gen, tiny_clip, tmp_path, mo
 
 def test_a_path_trained_on_fewer_rows_joins_a_library_and_moves_only_its_rows(tiny_gen, tiny_clip, tmp_path):
     """The shipped library mixes paths of 2/3 of the rows with an age path kept off the fine rows."""
-    import json
-    import zipfile
+    from zip_json import edit_zip_json
 
     from stylestudio.engine.document import SeedSource
     from stylestudio.engine.text.library import TextPathLibrary
@@ -194,14 +193,8 @@ def test_a_path_trained_on_fewer_rows_joins_a_library_and_moves_only_its_rows(ti
         assert torch.equal(lib.move("smile", ws, 1.0, tiny_gen.w_avg),
                            full.subset(["smile"]).move("smile", ws, 1.0, tiny_gen.w_avg))
     # a hand-edited file whose path claims more rows than its library has: one line, nothing loaded
-    with zipfile.ZipFile(tmp_path / "mixed.sstp") as zf:
-        files = {n: zf.read(n) for n in zf.namelist()}
-    meta = json.loads(files["library.json"])
-    meta["paths"][2]["rows"] = full.rows + 1
-    files["library.json"] = json.dumps(meta).encode()
-    with zipfile.ZipFile(tmp_path / "edited.sstp", "w") as zf:
-        for n, b in files.items():
-            zf.writestr(n, b)
+    edit_zip_json(tmp_path / "mixed.sstp", tmp_path / "edited.sstp",
+                  lambda meta: meta["paths"][2].update(rows=full.rows + 1))
     with pytest.raises(InputError, match="edited.sstp: damaged text path library.*rows"):
         TextPathLibrary.load(tmp_path / "edited.sstp")
 
