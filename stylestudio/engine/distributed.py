@@ -50,18 +50,20 @@ def current_world(device: torch.device | str | None = None) -> World:
         dev = torch.device(device) if device is not None else torch.device("cpu")
         backend = "nccl" if dev.type == "cuda" and dist.is_nccl_available() else "gloo"
         dist.init_process_group(backend=backend)
-        atexit.register(_leave)
+        atexit.register(leave)
     return world
 
 
-def _leave() -> None:
-    """Destroy the process group at exit, while the interpreter is still whole: left to interpreter
+def leave() -> None:
+    """Destroy the process group while the interpreter is still whole (at exit for
+    :func:`current_world`'s group; the batch calls it when its run ends): left to interpreter
     shutdown, gloo's worker threads can still hold work objects whose tensors then need the GIL as
     it is torn down, and the process aborts ("terminate called without an active exception") after
     its results were written."""
     if dist.is_initialized():
-        gc.collect()  # a DDP reducer left in a cycle releases its pending work now
+        gc.collect()  # a DDP reducer or a collective's frame left in a cycle releases its pending work now
         dist.destroy_process_group()
+        gc.collect()  # and whatever still held the group, so its worker threads are joined here
 
 
 def process_device(requested: str | None, world: World) -> str | None:

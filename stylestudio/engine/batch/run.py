@@ -218,9 +218,9 @@ def run_batch(job: BatchJob, session: Any = None, jobs: int = 1, threads: int = 
         return result
     finally:
         if made_group:
-            import torch.distributed as dist
+            from ..distributed import leave
 
-            dist.destroy_process_group()
+            leave()
 
 
 def write_reports(job: BatchJob, result: BatchResult) -> list[Path]:
