@@ -53,7 +53,9 @@ import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy be
 #: path name, + sentence, − sentence (as scripts/train_starter_textpaths.py), predictor attribute, shipped slider
 PAIRS = {"smile": ("a smiling face", "a face with a neutral expression", "smile", "smile"),
          "age": ("an old person", "a young person", "age", "age"),
-         "gender": ("a woman", "a man", "gender", "gender")}
+         "gender": ("a woman", "a man", "gender", "gender"),
+         # a candidate for the starter library (bench/textpaths_rows.py --pairs smile,age,gender,hair --path hair)
+         "hair": ("a person with blond hair", "a person with dark hair", "hair_lightness", "hair_lightness")}
 METHODS = ("contraclip", "linear", "styleclip")
 ARMS = METHODS + ("slider",)
 ARM_LABEL = {"contraclip": "ContraCLIP", "linear": "linear", "styleclip": "StyleCLIP-like", "slider": "shipped slider"}

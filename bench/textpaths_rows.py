@@ -1,6 +1,7 @@
 """How many W+ rows should a text path move? The experiment behind the shipped ``age`` path (docs/textpaths.md).
 
     nice -n 10 python bench/textpaths_rows.py --rows 15 12 --steps 20 60 --seeds 0 1 [--path age] [--work DIR]
+    nice -n 10 python bench/textpaths_rows.py --pairs smile,age,gender,hair --path hair --rows 12 15 --steps 60 --seeds 0
 
 For every (rows, steps, seed) it trains the starter corpus's three pairs (smile, age, gender) with
 the built-in encoder as scripts/train_starter_textpaths.py trains the shipped age path (ContraCLIP,
@@ -11,6 +12,9 @@ where the mean change of its attribute (the project's predictors) equals the shi
 slider's at −1 and at +1. At those matched amounts it prints identity drift (1 − centred cosine of
 MobileFaceNet embeddings) and the mean |change| of the other nine attributes in their slider units,
 next to the slider's own. It decides nothing by itself; it shows what the choice was made on.
+
+``--pairs`` trains a candidate pair of bench/textpaths_quality.PAIRS beside the starter's three
+(``hair``: blond / dark hair, measured against the ``hair_lightness`` slider; not shipped).
 """
 from __future__ import annotations
 
@@ -34,10 +38,19 @@ def main() -> int:
     ap.add_argument("--rows", type=int, nargs="+", default=[15, 12])
     ap.add_argument("--steps", type=int, nargs="+", default=[20, 60])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--path", default="age", choices=TRAINED)
+    ap.add_argument("--pairs", default=",".join(TRAINED),
+                    help="comma-separated pairs trained together (bench/textpaths_quality.PAIRS; default: the starter's three)")
+    ap.add_argument("--path", default="age", help="the pair measured (one of --pairs)")
     ap.add_argument("--faces", type=int, default=10, help="calibration faces (seed 424242)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/textpaths-rows"))
     args = ap.parse_args()
+    pairs = args.pairs.split(",")
+    if args.path not in pairs:
+        raise SystemExit(f"--path {args.path} is not one of --pairs {args.pairs}")
+    from bench.textpaths_quality import PAIRS
+
+    if any(p not in PAIRS for p in pairs):
+        raise SystemExit(f"--pairs: choose from {', '.join(PAIRS)}")
 
     import torch
 
@@ -78,7 +91,8 @@ def main() -> int:
         for steps in args.steps:
             for seed in args.seeds:
                 settings = {"method": "contraclip", "steps": steps, "batch": 8, "lr": 1e-3, "seed": seed, "rows": rows}
-                lib = train_pairs(gen, args.work / f"rows{rows}-steps{steps}-seed{seed}.sstp", list(TRAINED), settings)
+                extra = "".join(f"-{p}" for p in pairs if p not in TRAINED)
+                lib = train_pairs(gen, args.work / f"rows{rows}-steps{steps}-seed{seed}{extra}.sstp", pairs, settings)
                 for sign in (1.0, -1.0):
                     grid = [measure(lib.move(args.path, ws, sign * a, gen.w_avg)) for a in AMOUNTS]
                     goal = ref[sign][0][ti]
