@@ -202,7 +202,8 @@ class FileActions:
         """Write the project (atomically; the engine's project format). Small: done right here."""
         w = self.window
         path = Path(path)
-        doc = dataclasses.replace(w.holder.doc, title=path.stem)
+        # sliders stamped with the library versions they are drawn with, so reopening can tell if one changed
+        doc = w.renders.stamped(dataclasses.replace(w.holder.doc, title=path.stem))
         try:
             save_project(path, doc, self._thumbnail())
         except Exception as exc:  # a full disk, a read-only folder, or a bug: never lose the window

@@ -5,6 +5,10 @@ an interaction is in progress, the final frame otherwise). Frames come back in a
 the render thread; the stale-frame guard in :meth:`RenderTracker.on_rendered` never lets an older
 request's frame replace a newer one on the canvas, nor a preview replace the final frame of the
 same request.
+
+Final frames also say which version of each slider's library entry they were drawn with: the
+tracker keeps them for saving (:meth:`stamped`) and, for a project just opened, compares them
+with the project's own stamps once (:meth:`compare_versions`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
 from ..engine.document import EditDocument
+from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
 from .engine_client import EngineClient
 from .undo_commands import DocumentHolder
@@ -47,6 +52,8 @@ class RenderTracker(QObject):
         self._shown_source: tuple | None = None  #: (model, source key) on screen
         self.last_result: RenderResult | None = None
         self._before: OrderedDict[tuple, QImage] = OrderedDict()
+        self.versions: dict[str, str] = {}  #: edit id → library entry version of the last final frames
+        self._compare_for: str | None = None  #: the name of a project whose stamps await a final frame
         engine.rendered.connect(self.on_rendered)
         engine.render_failed.connect(self.on_render_failed)
         engine.before_ready.connect(self.on_before_ready)
@@ -78,7 +85,24 @@ class RenderTracker(QObject):
         self.update_before(doc)
         self.request("preview" if interactive else "final")
 
+    def compare_versions(self, name: str) -> None:
+        """Once the opened document's first final frame is drawn, tell the user which of its sliders'
+        library entries are no longer those the project was saved with."""
+        self._compare_for = name
+        self.versions = {}
+
+    def stamped(self, doc: EditDocument) -> EditDocument:
+        """``doc`` with its slider edits stamped with the versions they were last drawn with."""
+        return stamped(doc, self.versions)
+
     def on_rendered(self, r: RenderResult) -> None:
+        if r.quality == "final":
+            self.versions.update(r.versions)
+            if self._compare_for is not None and r.seq == self.latest_seq:
+                name, self._compare_for = self._compare_for, None
+                phrases = changed_entries(self.holder.doc, r.versions)
+                if phrases:
+                    self.report_error("Sliders changed since the project was saved", changed_message(name, phrases))
         if r.seq < self._shown_seq or (r.seq == self._shown_seq and self._shown_quality == "final"):
             return  # an older request finished late: never show it over a newer frame
         self._shown_seq, self._shown_quality = r.seq, r.quality

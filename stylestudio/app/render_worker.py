@@ -208,8 +208,14 @@ class EngineWorker(QObject):
         # counted before the frame leaves: a listener that sees the frame also sees it counted
         self.stats["renders"] += 1
         self.stats["finals" if quality == "final" else "previews"] += 1
+        versions: dict[str, str] = {}
+        if quality == "final":
+            try:
+                versions = self._ensure_engine().library_versions(req.doc)
+            except Exception:  # the frame matters more than its stamps
+                log.error("library versions of render %d failed:\n%s", req.seq, traceback.format_exc())
         self.rendered.emit(RenderResult(req.seq, quality, qimg, m.name, m.generator.resolution,
-                                        req.doc.source.key(), now - t0, req.posted_at, now, has_edits))
+                                        req.doc.source.key(), now - t0, req.posted_at, now, has_edits, versions))
 
     def _do_render(self, req: RenderRequest) -> None:
         try:

@@ -48,6 +48,9 @@ class RenderResult:
     posted_at: float
     done_at: float
     has_edits: bool = False  #: False: this frame is also the "before" image of its face
+    #: final frames: edit id → version of the library entry each slider edit was drawn with
+    #: (engine/edits/versions.py; saving stamps them into the project)
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import bounded, cli_session, inversion_settings, steps_arg, time_budget_arg
+from .common import bounded, cli_session, inversion_settings, steps_arg, time_budget_arg, warn_changed_sliders
 from ..errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +64,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from ..engine.batch.recipe import check_recipe
     from ..engine.batch.run import default_threads
     from ..engine.imageio import check_input_file
-    from ..engine.project import SUFFIX
+    from ..engine.project import SUFFIX, load_project
     from ..engine.tasks.batch import ApplyToFolder
 
     if args.recipe.suffix != SUFFIX:
@@ -91,6 +91,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     check_recipe(session, recipe, args.recipe.name)
     if rank == 0:
         print(f"recipe {args.recipe.name} (model {recipe.model}): {'; '.join(recipe.describe())}", flush=True)
+        warn_changed_sliders(session, load_project(args.recipe), args.recipe.name)
     request = ApplyToFolder(job, jobs=args.jobs, threads=args.threads or default_threads(args.jobs), device=device,
                             log=lambda line: print(line, flush=True))
     result = tasks.run(session if args.jobs == 1 else None, request, _quiet)

@@ -357,3 +357,21 @@ def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe
                 quality: int = 95) -> None:
     """``.npy``: the raw float32 NCHW batch, unclamped; image types: one file per image, 8-bit."""
     write_images(path, [image], int(image.shape[0]), size, recipe, quality)
+
+
+def warn_changed_sliders(session, doc, label: str) -> None:
+    """One ``warning:`` line when sliders of a saved project now read other library entries than
+    those it was saved with (engine/edits/versions.py): it still renders, with the installed ones."""
+    from ..engine.edits.versions import changed_entries, changed_message
+
+    phrases = changed_entries(doc, session.library_versions(doc))
+    if phrases:
+        print(f"warning: {changed_message(label, phrases)}", file=sys.stderr)
+
+
+def save_stamped_project(path: Path, session, doc, thumbnail=None) -> None:
+    """Save ``doc`` with its sliders stamped with the library versions they render with now."""
+    from ..engine.edits.versions import stamped
+    from ..engine.project import save_project
+
+    save_project(path, stamped(doc, session.library_versions(doc)), thumbnail=thumbnail)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
-from .common import add_model_options, cli_session, output_path, parse_source, progress_printer, psi_arg
+from .common import (add_model_options, cli_session, output_path, parse_source, progress_printer, psi_arg,
+                     save_stamped_project, warn_changed_sliders)
 
 if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
@@ -120,7 +122,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..engine.export import export_document
-    from ..engine.project import save_project
     from ..engine.tasks.regions import fit_transfers
 
     sets = parse_sets(args.sets)
@@ -136,6 +137,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     gen, renderer = m.generator, m.renderers["final"]
     if not doc.model:
         doc = dataclasses.replace(doc, model=name)
+    warn_changed_sliders(session, doc, Path(args.source).name)
     from .textpaths import apply_path_sliders, is_path_library
 
     if is_path_library(renderer, args.library):  # trained by `stylestudio textpaths`: curved paths
@@ -146,6 +148,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
     doc = fit_transfers(session, doc, progress_printer)  # a project's transfer waiting for its fit
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)
     if args.save_project:
-        save_project(args.save_project, doc)
+        save_stamped_project(args.save_project, session, doc)
     print(args.output)
     return 0

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError, ModelFormatError, UnknownModelError
-from .common import add_model_options, cli_session, output_path, progress_printer
+from .common import add_model_options, cli_session, output_path, progress_printer, warn_changed_sliders
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +38,7 @@ def cmd_render_project(args: argparse.Namespace) -> int:
     gen, renderer = m.generator, m.renderers["final"]
     try:
         renderer.document_styles(doc)  # the latent, the resources and the edits: the project's part
+        warn_changed_sliders(session, doc, label)
         # a transfer saved with "fit to this face" but no fit yet (e.g. saved while it ran) is
         # fitted here, by the same job the editor runs: renders only use fits
         doc = fit_transfers(session, doc, progress_printer)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -96,6 +97,16 @@ def as_text(value: Any, where: str, max_len: int = MAX_TEXT) -> str:
         raise field_error(where, f"expected text, got {show(value)}")
     if len(value) > max_len:
         raise field_error(where, f"text longer than {max_len} characters")
+    return value
+
+
+_VERSION = re.compile(r"^[0-9a-f]{0,64}$")
+
+
+def as_version(value: Any, where: str) -> str:
+    """A library entry's version stamp (:mod:`stylestudio.engine.edits.versions`): empty or hex digits."""
+    if not isinstance(value, str) or not _VERSION.match(value):
+        raise field_error(where, "expected a library version (up to 64 hex digits)")
     return value
 
 

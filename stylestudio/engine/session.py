@@ -152,6 +152,14 @@ class Engine:
     def renderer(self, name: str, quality: str = "final") -> Renderer:
         return self.model(name).renderers[quality]
 
+    def library_versions(self, doc: EditDocument) -> dict[str, str]:
+        """Edit id → the version of the library entry each slider edit of ``doc`` renders with now
+        (:mod:`.edits.versions`: saving stamps it, opening compares)."""
+        from .edits.versions import current_versions
+
+        m = self.model(doc.model)
+        return current_versions(doc, m.resources, m.generator.num_ws)
+
     def stop_for(self, m: LoadedModel, size: int, adaptive: bool = False) -> int | None:
         """The ``stop_resolution`` for a quick frame of at most ``size`` px (None: no coarse frames).
 

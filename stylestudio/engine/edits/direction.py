@@ -6,7 +6,8 @@ from typing import Any, Callable, ClassVar
 
 from torch import Tensor
 
-from ..document import Edit, EditContext, as_bool, as_names, as_number, as_text, new_edit_id, register_edit
+from ..document import (Edit, EditContext, as_bool, as_names, as_number, as_text, as_version, new_edit_id,
+                        register_edit)
 from ..directions.library import check_library_name
 
 #: Slider units a project may hold: sliders span ±3 (one unit is one standard deviation of the
@@ -32,6 +33,7 @@ class DirectionEdit(Edit):
         "keep": as_names,
         "id": lambda v, w: as_text(v, w, 200),
         "enabled": as_bool,
+        "version": as_version,
     }
     library: str = "sefa"
     name: str = "factor1"
@@ -39,6 +41,9 @@ class DirectionEdit(Edit):
     keep: tuple[str, ...] = ()
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
+    #: fingerprint of the library entry when the project was saved ("": not known); not part of the
+    #: edit's value (:mod:`.versions`)
+    version: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         check_library_name(self.library)

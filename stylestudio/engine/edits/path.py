@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 
 from torch import Tensor
 
-from ..document import Edit, EditContext, as_bool, as_number, as_text, new_edit_id, register_edit
+from ..document import Edit, EditContext, as_bool, as_number, as_text, as_version, new_edit_id, register_edit
 from ..resources import check_resource_name
 from .direction import MAX_AMOUNT
 
@@ -29,12 +29,16 @@ class PathEdit(Edit):
         "amount": lambda v, w: as_number(v, w, -MAX_AMOUNT, MAX_AMOUNT),
         "id": lambda v, w: as_text(v, w, 200),
         "enabled": as_bool,
+        "version": as_version,
     }
     library: str = "textpaths"
     name: str = ""
     amount: float = 0.0
     id: str = field(default_factory=new_edit_id)
     enabled: bool = True
+    #: fingerprint of the library entry when the project was saved ("": not known); not part of the
+    #: edit's value (:mod:`.versions`)
+    version: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         check_resource_name(self.library, "text path library")

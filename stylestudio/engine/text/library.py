@@ -120,6 +120,24 @@ class TextPathLibrary:
         out[:, :rows] = moved.reshape(ws.shape[0], rows, self.w_dim).to(ws.dtype) + w_avg
         return out
 
+    def fingerprint(self, name: str) -> str:
+        """A short digest of everything :meth:`move` reads for path ``name``: its vectors on its own rows,
+        its rows and its units on both sides, the method (not the sentences or the other paths, so a
+        path copied bit-for-bit into another library keeps its fingerprint)."""
+        from ..edits.versions import digest
+
+        k = self.index(name)
+        path = self.paths[k]
+        rows = path.rows or self.rows
+        parts: list[bytes | str] = [self.latent.method, f"{rows} {self.w_dim} {path.unit_for(1.0, self.unit)!r} "
+                                    f"{path.unit_for(-1.0, self.unit)!r}"]
+        for key, v in sorted(self.latent.state_dict().items()):
+            row = v[k].detach().cpu().float()
+            if key in ("support", "direction"):
+                row = row[..., :rows * self.w_dim]  # the zero padding of a path on fewer rows is not read
+            parts += [key, row.contiguous().numpy().tobytes()]
+        return digest(*parts)
+
     def adopt(self, other: "TextPathLibrary", names: list[str]) -> None:
         """Add ``other``'s paths ``names`` (trained on at most as many rows, same model and method) with
         their vectors zero-padded to this library's rows; each keeps its own rows and slider unit."""

@@ -1,0 +1,89 @@
+"""Which version of a library entry a project's slider edits were saved with.
+
+A direction or text path edit names its library and entry, not a copy of its vectors, so a project
+re-renders differently when that entry changes: a newer StyleStudio ships a retrained ``textpaths``
+or refitted ``attributes`` library, or the user retrains their own library under the same name.
+Saving stamps each such edit with a short fingerprint of exactly what it reads (:func:`stamped`);
+opening compares the stamp with the installed entry (:func:`changed_entries`), so the user is told
+which sliders now draw something else instead of finding a different face. Projects saved before
+stamps existed have none and are never reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..document import EditDocument
+from .direction import DirectionEdit
+from .path import PathEdit
+
+VERSION_CHARS = 16  #: hex digits kept of the SHA-256: a change, not an attacker, is what is detected
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()[:VERSION_CHARS]
+
+
+def entry_version(edit: DirectionEdit | PathEdit, resources: Any, num_ws: int) -> str:
+    """The fingerprint of what ``edit`` reads from its library now (raises as rendering would when
+    the library or entry is missing)."""
+    if isinstance(edit, DirectionEdit):
+        lib = resources.get("directions", edit.library)
+        # the W+ offset of one unit, conditioning on ``keep`` included: vector, unit, rows and weights
+        delta = lib.delta(edit.name, 1.0, num_ws, edit.keep)
+        return digest("direction", np.ascontiguousarray(delta.numpy(), np.float32).tobytes())
+    from ..text import library  # noqa: F401  (registers the "textpaths" resource loader)
+
+    return resources.get("textpaths", edit.library).fingerprint(edit.name)
+
+
+def current_versions(doc: EditDocument, resources: Any, num_ws: int) -> dict[str, str]:
+    """Edit id → fingerprint of its entry now, for the document's direction and text path edits
+    (an edit whose library or entry cannot be read is left out: rendering reports that)."""
+    out = {}
+    for e in doc.edits:
+        if isinstance(e, (DirectionEdit, PathEdit)):
+            try:
+                out[e.id] = entry_version(e, resources, num_ws)
+            except Exception:  # noqa: BLE001  (a missing entry is the renderer's one-line error)
+                continue
+    return out
+
+
+def stamped(doc: EditDocument, versions: Mapping[str, str]) -> EditDocument:
+    """``doc`` with each library edit carrying the version it renders with (edits not in
+    ``versions`` keep the stamp they have)."""
+    edits, changed = [], False
+    for e in doc.edits:
+        if isinstance(e, (DirectionEdit, PathEdit)) and e.id in versions and e.version != versions[e.id]:
+            e, changed = dataclasses.replace(e, version=versions[e.id]), True
+        edits.append(e)
+    return dataclasses.replace(doc, edits=tuple(edits)) if changed else doc
+
+
+def changed_entries(doc: EditDocument, versions: Mapping[str, str]) -> list[str]:
+    """One phrase per stamped edit whose entry is no longer the one it was saved with, e.g.
+    "smile (text path of library textpaths)"."""
+    out = []
+    for e in doc.edits:
+        if isinstance(e, (DirectionEdit, PathEdit)) and e.version and e.id in versions and versions[e.id] != e.version:
+            what = "text path" if isinstance(e, PathEdit) else "slider"
+            phrase = f"{e.name} ({what} of library {e.library})"
+            if phrase not in out:
+                out.append(phrase)
+    return out
+
+
+def changed_message(name: str, phrases: list[str]) -> str:
+    """The one line a user reads when opening a project whose sliders changed."""
+    them = "; ".join(phrases)
+    return (f"{name}: changed since the project was saved: {them}. It renders with the installed "
+            f"{'version' if len(phrases) == 1 else 'versions'}, so it may look different; saving keeps "
+            f"{'it' if len(phrases) == 1 else 'them'}.")
