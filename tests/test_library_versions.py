@@ -88,7 +88,8 @@ def test_stamps_are_compared_only_where_a_project_has_them(tmp_path: Path):
     later = {**now, edits[1].id: "00000000000000cc"}
     assert changed_entries(back, later) == ["smile (text path of library textpaths)"]
     line = changed_message("p.stylestudio", changed_entries(back, later))
-    assert line.startswith("p.stylestudio: changed since the project was saved: smile") and "\n" not in line
+    assert line.startswith("p.stylestudio: smile (text path of library textpaths) has changed since the project "
+                           "was saved.") and "\n" not in line
     assert stamped(back, now) is back  # nothing to stamp anew
 
 
@@ -135,8 +136,8 @@ def test_the_cli_says_when_a_projects_slider_changed(tmp_path: Path, capsys):
         _user_directions(TINY, "versions_cli", rng.randn(gen.w_dim).astype(np.float32))  # retrained, same name
         assert main(["render-project", str(project), "-o", str(tmp_path / "c.png")]) == 0
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("warning: p.stylestudio: changed since the project was saved: "
-                                                   "bend (slider of library versions_cli)"), err
+        assert len(err) == 1 and err[0].startswith("warning: p.stylestudio: bend (slider of library versions_cli) has "
+                                                   "changed since the project was saved."), err
         assert main(["edit", "--source", str(project), "--set", "bend=+1", "--library", "versions_cli",
                      "-o", str(tmp_path / "d.png")]) == 0
         assert "bend (slider of library versions_cli)" in capsys.readouterr().err
@@ -165,8 +166,8 @@ def test_the_editor_stamps_on_save_and_warns_on_open(qtbot, tmp_path: Path):
         assert w.files.open_path(tmp_path / "old.stylestudio", ask=False)
         qtbot.waitUntil(lambda: any("changed since" in e for e in w.errors), timeout=10000)
         (message,) = [e for e in w.errors if "changed since" in e]
-        assert message.startswith("old.stylestudio: changed since the project was saved: factor1 (slider of library "
-                                  "sefa)")
+        assert message.startswith("old.stylestudio: factor1 (slider of library sefa) has changed since the project "
+                                  "was saved.")
         assert w.windowTitle() == "StyleStudio — old[*]"  # opened, drawn, nothing lost
     finally:
         close_window(w)

@@ -83,7 +83,7 @@ def changed_entries(doc: EditDocument, versions: Mapping[str, str]) -> list[str]
 
 def changed_message(name: str, phrases: list[str]) -> str:
     """The one line a user reads when opening a project whose sliders changed."""
-    them = "; ".join(phrases)
-    return (f"{name}: changed since the project was saved: {them}. It renders with the installed "
-            f"{'version' if len(phrases) == 1 else 'versions'}, so it may look different; saving keeps "
-            f"{'it' if len(phrases) == 1 else 'them'}.")
+    them = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return (f"{name}: {them} {'has' if len(phrases) == 1 else 'have'} changed since the project was saved. The "
+            f"picture is drawn with the installed {'version' if len(phrases) == 1 else 'versions'} and may differ "
+            f"from the saved one; saving records {'it' if len(phrases) == 1 else 'them'}.")
