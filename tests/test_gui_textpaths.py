@@ -68,9 +68,24 @@ def test_type_pairs_train_move_the_slider_and_undo(qtbot, tiny_clip):
         assert slider.value() == 0
         wait_final(qtbot, w, 20000)
         assert np.abs(before.astype(int) - canvas_array(w).astype(int)).max() <= 1
+
+        # another library: its sliders replace these, none of the old ones drawn loose meanwhile
+        from stylestudio.app.panels.sliders import SliderGroup
+
+        TextPathLibrary.load(library_file(TINY, "guitp")).subset(["old"]).save(library_file(TINY, "guitp2"))
+        panel.refresh()
+        qtbot.waitUntil(lambda: panel.library.findText("guitp2") >= 0, timeout=10000)
+        old_group = panel.group
+        assert old_group.isVisible()
+        panel.library.setCurrentIndex(panel.library.findText("guitp2"))
+        assert old_group.isHidden()  # before Qt deletes it (the next turn of the event loop)
+        qtbot.waitUntil(lambda: panel.group.isVisible(), timeout=5000)
+        assert [r.binding.name for r in panel.group.rows] == ["old"]
+        assert [g for g in panel.findChildren(SliderGroup) if g.isVisible()] == [panel.group]
     finally:
         close_window(w)
         library_file(TINY, "guitp").unlink(missing_ok=True)
+        library_file(TINY, "guitp2").unlink(missing_ok=True)
 
 
 def test_bad_pairs_are_one_message_and_start_nothing(qtbot, tiny_clip):

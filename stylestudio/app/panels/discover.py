@@ -241,6 +241,7 @@ class DiscoverPanel(QWidget):
         while self.strips.count():
             item = self.strips.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()
                 item.widget().deleteLater()
 
     def _show_strips(self, strips: np.ndarray, weights: np.ndarray | None) -> None:
@@ -299,6 +300,7 @@ class DiscoverPanel(QWidget):
         self.list.blockSignals(False)
         if self.group is not None:
             self.sliders_box.removeWidget(self.group)
+            self.group.hide()  # deleted later: never drawn loose meanwhile
             self.group.deleteLater()
             self.group = None
         if items:

@@ -202,6 +202,7 @@ class TextPathsPanel(QWidget):
         name = self.library.currentText()
         if self.group is not None:
             self.sliders_box.removeWidget(self.group)
+            self.group.hide()  # deleted later: never drawn loose meanwhile
             self.group.deleteLater()
             self.group = None
         items = self.libraries.get(name, [])
