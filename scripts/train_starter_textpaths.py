@@ -23,7 +23,8 @@ under ``--work`` and reused by a later run with the same settings (docs/textpath
 
 Not shipped: eyes_closed (tried twice with two wordings: it moves skin and pose far more than the
 eyes, docs/textpaths.md), surprise and tan (measured badly), anger, hair length and make-up (no
-predictor labels them, so the built-in encoder cannot know them).
+predictor labels them, so the built-in encoder cannot know them); hair colour, blond / dark (tried at
+stop 34 with bench/textpaths_rows.py: the skin follows the hair and identity drifts 5–20 times the slider's).
 """
 from __future__ import annotations
 
