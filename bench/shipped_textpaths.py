@@ -30,6 +30,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="the faces' seed (default: the quality bench's held-out 515151; another seed gives faces no "
+                         "choice was ever made on)")
+    ap.add_argument("--library", type=Path, default=None, help="a text path library file (default: the shipped one)")
+    ap.add_argument("--paths", default=None, help="comma-separated paths to measure (default: all)")
     args = ap.parse_args()
 
     import torch
@@ -43,12 +48,15 @@ def main() -> int:
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
     gen = ModelStore().load(DEFAULT_MODEL, device="cpu")
-    path = shipped_library(DEFAULT_MODEL, "textpaths")
+    path = args.library or shipped_library(DEFAULT_MODEL, "textpaths")
     lib = TextPathLibrary.load(path)
+    if args.paths:
+        lib = lib.subset(args.paths.split(","))
+    seed = EVAL_SEED if args.seed is None else args.seed
     meter, arms = Meter(gen, 128), Arms(gen, {"shipped": lib})
     names = meter.names
     starts = []
-    w_all = torch.from_numpy(sample_w(gen, args.faces, EVAL_SEED, PSI))
+    w_all = torch.from_numpy(sample_w(gen, args.faces, seed, PSI))
     amounts = (-1.0, 0.0, 1.0)
     rows = {(arm, p): {"attrs": [], "emb": []} for p in lib.names() for arm in ("shipped", "slider")}
     t0, anchor = time.time(), 0.0
@@ -66,7 +74,7 @@ def main() -> int:
         print(f"  {min(s + args.batch, args.faces)}/{args.faces} faces, {time.time() - t0:.0f} s", flush=True)
     seconds = time.time() - t0
     spread = attribute_units(names, np.concatenate(starts))
-    print(f"\n{path.name} ({path.stat().st_size / 1024:.0f} KiB) on {args.faces} held-out faces (seed {EVAL_SEED}, ψ {PSI}), "
+    print(f"\n{path.name} ({path.stat().st_size / 1024:.0f} KiB) on {args.faces} held-out faces (seed {seed}, ψ {PSI}), "
           f"load average {load_average()}")
     print("| path | arm | target −1→+1 | Spearman ρ (3 points) | identity drift | other attrs | largest other |")
     print("|---|---|---|---|---|---|---|")
