@@ -9,11 +9,14 @@ under ``--work`` and reused by a later run with the same settings (docs/textpath
 
 1. ``smile`` and ``gender``: bench/textpaths_quality.py's measured ContraCLIP arm exactly (20 steps,
    the paths move the first two thirds of the W+ rows, 15 of 23).
-2. ``age`` (stop 33): 60 steps, moving only W+ rows 0–11 (the 4–64 px layers; ``--rows 12``).
+2. ``age`` (stop 33; 120 steps since stop 34, 60 before): moving only W+ rows 0–11 (the 4–64 px
+   layers; ``--rows 12``).
    With 15 rows the age path's + side whitened and reddened the skin and drifted identity; kept off
    the 128-px rows it ages the face (wrinkles, greying hair) as far as the slider with identity
    drift like the slider's (measured on calibration faces for 2 seeds × {12, 15} rows × {20, 60} steps:
-   docs/textpaths.md). Joins the library as a path of 12 rows among paths of 15.
+   docs/textpaths.md). 120 steps (stop 34) lowered identity drift and side effects on both sides again
+   on the same calibration faces (`bench/textpaths_rows.py --rows 12 --steps 60 120 --seeds 0`).
+   Joins the library as a path of 12 rows among paths of 15.
 3. Calibrates each shipped path as the bench does, on 30 calibration faces (seed 424242): the amount
    of its own units whose mean change of the target (the project's predictors) equals the shipped
    attribute slider's at −1 and at +1 becomes the path's unit on that side, so ``--set smile=+1``
@@ -44,7 +47,7 @@ import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy be
 TRAINED = ("smile", "age", "gender")
 #: (file under --work, training settings, the paths kept from it, whether the bench's anchor batch is drawn first)
 RUNS = (("trained.sstp", {"method": "contraclip", "steps": 20, "batch": 8, "lr": 1e-3, "seed": 0}, ("smile", "gender"), True),
-        ("trained-age.sstp", {"method": "contraclip", "steps": 60, "batch": 8, "lr": 1e-3, "seed": 0, "rows": 12},
+        ("trained-age.sstp", {"method": "contraclip", "steps": 120, "batch": 8, "lr": 1e-3, "seed": 0, "rows": 12},
          ("age",), False))
 SHIPPED = ("smile", "gender", "age")
 LIBRARY = "textpaths"

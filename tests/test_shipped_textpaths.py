@@ -125,7 +125,7 @@ def test_cli_lists_the_shipped_library_and_edits_with_it(default_generator, tmp_
     assert "smile, gender, age" in line and "[shipped, read-only]" in line
     assert main(["textpaths", "show", "textpaths"]) == 0
     shown = capsys.readouterr().out
-    assert "its paths come from 2 trainings" in shown and "age: 60 steps, seed 0, W+ rows 0–11" in shown
+    assert "its paths come from 2 trainings" in shown and "age: 120 steps, seed 0, W+ rows 0–11" in shown
     assert next(x for x in shown.splitlines() if x.strip().startswith("age ")).endswith("(W+ rows 0–11 only)")
     out, plain = tmp_path / "smile.png", tmp_path / "plain.png"
     assert main(["edit", "--source", "seed:7", "--library", "textpaths", "--set", "smile=+1", "--size", "256",
