@@ -171,3 +171,15 @@ def test_the_editor_stamps_on_save_and_warns_on_open(qtbot, tmp_path: Path):
         assert w.windowTitle() == "StyleStudio — old[*]"  # opened, drawn, nothing lost
     finally:
         close_window(w)
+
+
+def test_a_stamp_does_not_change_what_a_batch_recipe_is():
+    """The batch's resume check compares recipe digests: re-saving a recipe (new stamps) must not redo photos."""
+    from stylestudio.engine.batch.recipe import Recipe
+
+    doc = EditDocument("m", SeedSource(seed=3, psi=0.7), edits=(DirectionEdit(library="attributes", name="age",
+                                                                              amount=1.0, id="a"),))
+    plain = Recipe.from_document(doc)
+    assert Recipe.from_document(stamped(doc, {"a": "00000000000000aa"})).digest() == plain.digest()
+    assert Recipe.from_document(doc.with_edit(DirectionEdit(library="attributes", name="age", amount=2.0,
+                                                            id="a"))).digest() != plain.digest()

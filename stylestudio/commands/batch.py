@@ -64,7 +64,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from ..engine.batch.recipe import check_recipe
     from ..engine.batch.run import default_threads
     from ..engine.imageio import check_input_file
-    from ..engine.project import SUFFIX, load_project
+    from ..engine.document import SeedSource
+    from ..engine.project import SUFFIX
     from ..engine.tasks.batch import ApplyToFolder
 
     if args.recipe.suffix != SUFFIX:
@@ -91,7 +92,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     check_recipe(session, recipe, args.recipe.name)
     if rank == 0:
         print(f"recipe {args.recipe.name} (model {recipe.model}): {'; '.join(recipe.describe())}", flush=True)
-        warn_changed_sliders(session, load_project(args.recipe), args.recipe.name)
+        warn_changed_sliders(session, recipe.apply(SeedSource()), args.recipe.name)
     request = ApplyToFolder(job, jobs=args.jobs, threads=args.threads or default_threads(args.jobs), device=device,
                             log=lambda line: print(line, flush=True))
     result = tasks.run(session if args.jobs == 1 else None, request, _quiet)
