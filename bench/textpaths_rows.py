@@ -54,8 +54,8 @@ def main() -> int:
 
     import torch
 
-    from bench.textpaths_quality import (CALIB_SEED, PAIRS, PSI, Arms, Meter, attribute_units, crossing,
-                                         load_average, train_pairs)
+    from bench.textpaths_quality import (CALIB_SEED, PSI, Arms, Meter, attribute_units, crossing, load_average,
+                                         train_pairs)
     from stylestudio.engine.directions.labels import sample_w
     from stylestudio.engine.model_store import DEFAULT_MODEL, ModelStore
 
