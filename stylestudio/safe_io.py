@@ -247,3 +247,14 @@ def regular_file_status(path: Path, what: str, error: type[StyleStudioError] = I
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{path}: is a pipe, device or socket, not {what}")
     return st
+
+
+def write_member(zf: "zipfile.ZipFile", name: str, data: bytes | str) -> None:
+    """Write one zip member with a fixed timestamp, so the same content always gives the same
+    bytes (a library kept in a project is compared and deduplicated by its bytes' digest)."""
+    import zipfile
+
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)

@@ -32,6 +32,9 @@ class _Resources:
     def get(self, kind: str, name: str):
         return self.libs[name]
 
+    def library(self, kind: str, name: str, entry: str, kept=()):
+        return self.libs[name], None
+
 
 def _directions(scale: float = 1.0, unit: float = 1.0) -> DirectionLibrary:
     rng = np.random.RandomState(0)

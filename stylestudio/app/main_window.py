@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         """Replace the open document (new/open/recover): history starts afresh."""
         self.undo_stack.clear()
         self.project_path = Path(path) if path else None
-        if any(getattr(e, "version", "") for e in doc.edits):  # stamped when saved: compare when drawn
+        if doc.libraries or any(getattr(e, "version", "") for e in doc.edits):  # saved: compare when drawn
             self.renders.compare_versions(Path(path).name if path else doc.title)
         self.holder.set(doc)
         self.undo_stack.setClean()

@@ -6,9 +6,10 @@ the render thread; the stale-frame guard in :meth:`RenderTracker.on_rendered` ne
 request's frame replace a newer one on the canvas, nor a preview replace the final frame of the
 same request.
 
-Final frames also say which version of each slider's library entry they were drawn with: the
-tracker keeps them for saving (:meth:`stamped`) and, for a project just opened, compares them
-with the project's own stamps once (:meth:`compare_versions`).
+Final frames also say which version of each slider's library entry they were drawn with and which
+library copies a save keeps: the tracker keeps both for saving (:meth:`stamped`) and, for a project
+just opened, compares the versions with the project's own stamps once and says which sliders are
+drawn from the project's copies (:meth:`compare_versions`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
 from ..engine.document import EditDocument
+from ..engine.document import KeptLibrary
+from ..engine.edits.kept import copies_message, with_copies
 from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
 from .engine_client import EngineClient
@@ -53,6 +56,7 @@ class RenderTracker(QObject):
         self.last_result: RenderResult | None = None
         self._before: OrderedDict[tuple, QImage] = OrderedDict()
         self.versions: dict[str, str] = {}  #: edit id → library entry version of the last final frames
+        self.copies: tuple[KeptLibrary, ...] = ()  #: the library copies of the last final frame
         self._compare_for: str | None = None  #: the name of a project whose stamps await a final frame
         engine.rendered.connect(self.on_rendered)
         engine.render_failed.connect(self.on_render_failed)
@@ -90,19 +94,24 @@ class RenderTracker(QObject):
         library entries are no longer those the project was saved with."""
         self._compare_for = name
         self.versions = {}
+        self.copies = ()
 
     def stamped(self, doc: EditDocument) -> EditDocument:
-        """``doc`` with its slider edits stamped with the versions they were last drawn with."""
-        return stamped(doc, self.versions)
+        """``doc`` as a save writes it: slider edits stamped with the versions they were last drawn
+        with, and keeping the copies of the libraries they were drawn from."""
+        return with_copies(stamped(doc, self.versions), self.copies)
 
     def on_rendered(self, r: RenderResult) -> None:
         if r.quality == "final":
             self.versions.update(r.versions)
+            self.copies = r.copies
             if self._compare_for is not None and r.seq == self.latest_seq:
                 name, self._compare_for = self._compare_for, None
                 phrases = changed_entries(self.holder.doc, r.versions)
                 if phrases:
                     self.report_error("Sliders changed since the project was saved", changed_message(name, phrases))
+                if r.from_copies:
+                    self.report_error("Sliders drawn from the project's copies", copies_message(name, list(r.from_copies)))
         if r.seq < self._shown_seq or (r.seq == self._shown_seq and self._shown_quality == "final"):
             return  # an older request finished late: never show it over a newer frame
         self._shown_seq, self._shown_quality = r.seq, r.quality

@@ -209,13 +209,19 @@ class EngineWorker(QObject):
         self.stats["renders"] += 1
         self.stats["finals" if quality == "final" else "previews"] += 1
         versions: dict[str, str] = {}
+        copies: tuple = ()
+        from_copies: tuple[str, ...] = ()
         if quality == "final":
-            try:
-                versions = self._ensure_engine().library_versions(req.doc)
+            try:  # what a save stamps and keeps (engine/edits/versions.py, kept.py)
+                engine = self._ensure_engine()
+                versions = engine.library_versions(req.doc)
+                copies = engine.library_copies(req.doc)
+                from_copies = tuple(engine.drawn_from_copies(req.doc))
             except Exception:  # the frame matters more than its stamps
                 log.error("library versions of render %d failed:\n%s", req.seq, traceback.format_exc())
         self.rendered.emit(RenderResult(req.seq, quality, qimg, m.name, m.generator.resolution,
-                                        req.doc.source.key(), now - t0, req.posted_at, now, has_edits, versions))
+                                        req.doc.source.key(), now - t0, req.posted_at, now, has_edits, versions,
+                                        copies, from_copies))
 
     def _do_render(self, req: RenderRequest) -> None:
         try:

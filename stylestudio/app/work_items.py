@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtGui import QImage
 
-from ..engine.document import EditDocument
+from ..engine.document import EditDocument, KeptLibrary
 from ..engine.progress import CancelToken
 from ..errors import Cancelled, StyleStudioError
 
@@ -51,6 +51,10 @@ class RenderResult:
     #: final frames: edit id → version of the library entry each slider edit was drawn with
     #: (engine/edits/versions.py; saving stamps them into the project)
     versions: dict[str, str] = field(default_factory=dict)
+    #: final frames: the library copies a save of this document keeps (engine/edits/kept.py) …
+    copies: tuple[KeptLibrary, ...] = ()
+    #: … and the sliders drawn from the project's own copies, as phrases for the user
+    from_copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -360,18 +360,23 @@ def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe
 
 
 def warn_changed_sliders(session, doc, label: str) -> None:
-    """One ``warning:`` line when sliders of a saved project now read other library entries than
-    those it was saved with (engine/edits/versions.py): it still renders, with the installed ones."""
+    """``warning:`` lines when sliders of a saved project now read other library entries than those
+    it was saved with (engine/edits/versions.py: it still renders, with the installed ones), or are
+    drawn from the copies the project keeps because they are not installed (engine/edits/kept.py)."""
+    from ..engine.edits.kept import copies_message
     from ..engine.edits.versions import changed_entries, changed_message
 
     phrases = changed_entries(doc, session.library_versions(doc))
     if phrases:
         print(f"warning: {changed_message(label, phrases)}", file=sys.stderr)
+    kept = session.drawn_from_copies(doc)
+    if kept:
+        print(f"note: {copies_message(label, kept)}", file=sys.stderr)
 
 
 def save_stamped_project(path: Path, session, doc, thumbnail=None) -> None:
-    """Save ``doc`` with its sliders stamped with the library versions they render with now."""
-    from ..engine.edits.versions import stamped
+    """Save ``doc`` with its sliders stamped with the library versions they render with now, and
+    copies of the libraries they read kept inside it."""
     from ..engine.project import save_project
 
-    save_project(path, stamped(doc, session.library_versions(doc)), thumbnail=thumbnail)
+    save_project(path, session.for_saving(doc), thumbnail=thumbnail)

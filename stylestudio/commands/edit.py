@@ -140,10 +140,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
     warn_changed_sliders(session, doc, Path(args.source).name)
     from .textpaths import apply_path_sliders, is_path_library
 
-    if is_path_library(renderer, args.library):  # trained by `stylestudio textpaths`: curved paths
+    from ..engine.edits.kept import installed_or_kept
+
+    if is_path_library(renderer, args.library, doc):  # trained by `stylestudio textpaths`: curved paths
         doc = apply_path_sliders(doc, renderer, args.library, sets)
-    else:
-        library = renderer.resources.get("directions", args.library)
+    else:  # installed, else the copy a project keeps
+        library = installed_or_kept(renderer.resources, doc, "directions", args.library)
         doc = apply_sliders(doc, library, args.library, sets, args.keep)
     doc = fit_transfers(session, doc, progress_printer)  # a project's transfer waiting for its fit
     export_document(gen, name, doc, args.output, size=args.size, renderer=renderer)

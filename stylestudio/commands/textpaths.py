@@ -144,21 +144,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def is_path_library(renderer, name: str) -> bool:
-    """Is ``name`` a text path library of the renderer's model (and not a direction library)?"""
+def is_path_library(renderer, name: str, doc=None) -> bool:
+    """Is ``name`` a text path library of the renderer's model (and not a direction library)? One
+    only kept in project ``doc`` counts too (engine/edits/kept.py)."""
     from ..engine.text.library import SUFFIX
 
     if name == "sefa" or renderer.resources.find_file("directions", f"{name}.ssdir") is not None:
         return False
-    return renderer.resources.find_file("textpaths", f"{name}{SUFFIX}") is not None
+    if renderer.resources.find_file("textpaths", f"{name}{SUFFIX}") is not None:
+        return True
+    return doc is not None and any((k.kind, k.name) == ("textpaths", name) for k in doc.libraries)
 
 
 def apply_path_sliders(doc, renderer, library_name: str, sets: list[tuple[str, float]]):
     """The document with one PathEdit per ``--set NAME=VALUE`` (an existing one of that path is replaced)."""
+    from ..engine.edits.kept import installed_or_kept
     from ..engine.edits.path import PathEdit
     from .edit import resolve_name
 
-    lib = renderer.resources.get("textpaths", library_name)
+    lib = installed_or_kept(renderer.resources, doc, "textpaths", library_name)
     labels = {p.name: p.label for p in lib.paths}
     for text, value in sets:
         name = resolve_name(text, labels, "text path")

@@ -33,6 +33,8 @@ MAX_SEED = SEED_MAX + 1
 MAX_TEXT = 1000  #: characters of a title, a name or an id
 MAX_EDITS = 1000
 MAX_NAMES = 64  #: entries of a list of names (regions, kept attributes)
+MAX_KEPT_LIBRARIES = 64  #: library copies one project keeps (one per library its sliders use)
+MAX_KEPT_BYTES = 64 << 20  #: bytes of one kept library (the shipped text paths are 0.6 MB)
 
 Arrays = dict[str, np.ndarray]
 
@@ -245,6 +247,10 @@ class EditContext(Protocol):
 
     def resource(self, kind: str, name: str) -> Any:
         """Load (and cache) a named resource: a direction library, a catalog, …"""
+
+    def library(self, kind: str, name: str, entry: str) -> Any:
+        """The slider library ``name`` of ``kind`` that holds ``entry``: the installed one, else the
+        document's kept copy (:mod:`.edits.kept`)."""
 
     def source_styles(self, source: "Source") -> "dict[str, Tensor]":
         """Styles of another source (a reference face), cached."""
@@ -543,6 +549,48 @@ class AttributeSettings:
                                if k in data}, where)
 
 
+@dataclass(frozen=True)
+class KeptLibrary:
+    """A copy of a slider library (its file's bytes) that a project keeps, so its sliders still
+    draw where that library was removed, renamed or never installed (:mod:`.edits.kept`).
+
+    The bytes are data from a file like any other: they are parsed (never executed) only when an
+    edit needs them, by the library's own checked reader.
+    """
+
+    kind: str  #: ``directions`` | ``textpaths``
+    name: str  #: the library's name, as the edits name it
+    data: bytes = field(repr=False)
+
+    KINDS: ClassVar[tuple[str, ...]] = ("directions", "textpaths")
+
+    def __post_init__(self) -> None:
+        as_choice(self.kind, "kind", self.KINDS)
+        as_text(self.name, "name", 200)
+        if not isinstance(self.data, bytes) or not 0 < len(self.data) <= MAX_KEPT_BYTES:
+            raise InputError(f"a kept {self.kind} library {self.name!r} must be 1 byte to "
+                             f"{MAX_KEPT_BYTES >> 20} MiB, got {len(self.data) if isinstance(self.data, bytes) else self.data!r}")
+
+    @property
+    def digest(self) -> str:
+        """Names this copy among others of the same library (a project may keep two versions)."""
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, data: Any, arrays: Mapping[str, np.ndarray], where: str) -> "KeptLibrary":
+        data = as_mapping(data, where)
+        if "data" not in arrays:
+            raise field_error(at(where, "data"), "missing from the project (damaged or incomplete)")
+        raw = arrays["data"]
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise field_error(at(where, "data"), f"expected bytes, got a {raw.dtype} array of shape {raw.shape}")
+        kind = as_choice(data.get("kind"), at(where, "kind"), cls.KINDS)
+        name = as_text(data.get("name"), at(where, "name"), 200)
+        return construct(cls, {"kind": kind, "name": name, "data": raw.tobytes()}, where)
+
+
 @dataclass(frozen=True, eq=False)
 class EditDocument:
     model: str
@@ -551,11 +599,16 @@ class EditDocument:
     export: ExportSettings = ExportSettings()
     title: str = "Untitled"
     attributes: AttributeSettings = AttributeSettings()  #: Keep others and pins
+    #: copies of the slider libraries the edits use, kept so the project draws without them installed
+    libraries: tuple[KeptLibrary, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.attributes, AttributeSettings):
             raise InputError(f"attributes: expected AttributeSettings, got {show(self.attributes)}")
         object.__setattr__(self, "edits", tuple(self.edits))  # a list passed in could change under us
+        object.__setattr__(self, "libraries", tuple(self.libraries))
+        if not all(isinstance(k, KeptLibrary) for k in self.libraries) or len(self.libraries) > MAX_KEPT_LIBRARIES:
+            raise InputError(f"libraries: expected at most {MAX_KEPT_LIBRARIES} kept libraries")
 
     # -- immutable updates (each returns a new document) -----------------------------------
     def with_source(self, source: Source) -> "EditDocument":
@@ -599,6 +652,10 @@ class EditDocument:
             "export": self.export.to_json(),
             "attributes": self.attributes.to_json(),
         }
+        if self.libraries:
+            doc["libraries"] = [{"kind": k.kind, "name": k.name} for k in self.libraries]
+            for i, k in enumerate(self.libraries):
+                arrays[f"library{i}.data"] = np.frombuffer(k.data, np.uint8)
         return doc, arrays
 
     @classmethod
@@ -625,7 +682,12 @@ class EditDocument:
             raise field_error("edits", f"more than {MAX_EDITS} edits")
         edits = tuple(edit_from_json(e, sub_arrays(arrays, f"edit{i}."), f"edits[{i}]")
                       for i, e in enumerate(raw_edits))
-        return cls(model=model, source=source, edits=edits,
+        raw_kept = doc.get("libraries", [])
+        if not isinstance(raw_kept, list) or len(raw_kept) > MAX_KEPT_LIBRARIES:
+            raise field_error("libraries", f"expected a list of at most {MAX_KEPT_LIBRARIES} kept libraries")
+        kept = tuple(KeptLibrary.from_json(k, sub_arrays(arrays, f"library{i}."), f"libraries[{i}]")
+                     for i, k in enumerate(raw_kept))
+        return cls(model=model, source=source, edits=edits, libraries=kept,
                    export=ExportSettings.from_json(doc.get("export", {}), "export"),
                    title=as_text(doc.get("title", "Untitled"), "title"),
                    attributes=AttributeSettings.from_json(doc.get("attributes", {}), "attributes"))

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..safe_io import atomic_write, os_error_message
-from .document import EditDocument, show
+from .document import MAX_KEPT_BYTES, EditDocument, show
 
 PROJECT_FORMAT = "stylestudio-project"
 PROJECT_VERSION = 1
@@ -99,6 +99,10 @@ def _kind_limits(key: str, shape: tuple[int, ...], dtype: np.dtype) -> str | Non
     if kind == "photo_bytes":
         if dtype != np.uint8 or n > MAX_PHOTO_FILE_BYTES:
             return f"a photo of {n} {dtype} values: expected at most {MAX_PHOTO_FILE_BYTES >> 20} MiB of bytes"
+        return None
+    if kind == "data" and owner.startswith("library"):  # a kept slider library's file bytes
+        if dtype != np.uint8 or len(shape) != 1 or n > MAX_KEPT_BYTES:
+            return f"a library copy of {n} {dtype} values: expected at most {MAX_KEPT_BYTES >> 20} MiB of bytes"
         return None
     if kind in ("landmarks", "quad"):
         return None if n <= 1000 else f"{kind} of shape {shape}"

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
-from .document import EditDocument, Source
+from .document import EditDocument, KeptLibrary, Source
 from .generator import Generator
 from .precision import reduced_copy
 from .resources import Resources
@@ -43,9 +43,13 @@ class _Context:
     source_ws: Tensor
     base_styles: dict[str, Tensor]
     renderer: "Renderer"
+    kept: tuple[KeptLibrary, ...] = ()  #: the document's library copies
 
     def resource(self, kind: str, name: str) -> Any:
         return self.renderer.resources.get(kind, name)
+
+    def library(self, kind: str, name: str, entry: str) -> Any:
+        return self.renderer.resources.library(kind, name, entry, self.kept)[0]
 
     def source_styles(self, source: Source) -> dict[str, Tensor]:
         return self.renderer.styles_of(self.renderer.latent(source))
@@ -91,7 +95,7 @@ class Renderer:
     def document_styles(self, doc: EditDocument) -> dict[str, Tensor]:
         ws = self.latent(doc.source)
         base = self.styles_of(ws)
-        ctx = _Context(self.generator, ws, base, self)
+        ctx = _Context(self.generator, ws, base, self, doc.libraries)
         check_finite_styles(base, f"the styles of {doc.source.label()!r}")
         styles = base
         for i, edit in enumerate(doc.edits):

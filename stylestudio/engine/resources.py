@@ -7,17 +7,27 @@ of them (loaders that need a package import it when called), so no import cycle 
 """
 from __future__ import annotations
 
+import io
 import unicodedata
+import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from .. import paths
 from ..errors import InputError
+from .document import KeptLibrary
 from .generator import Generator
 
 ResourceLoader = Callable[["Resources", str], Any]
+#: reads a kept library's bytes into the library object (kind, name and the project's own name for errors)
+KeptReader = Callable[["Resources", bytes, str], Any]
 _LOADERS: dict[str, ResourceLoader] = {}
+_KEPT_READERS: dict[str, KeptReader] = {}
 MAX_NAME_LENGTH = 100
+MAX_KEPT_MEMBERS = 10_000  #: files inside one kept library (a direction library has one per direction)
+MAX_KEPT_UNPACKED = 256 << 20  #: what one kept library may unpack to
 
 
 def check_resource_name(name: Any, what: str = "resource", where: str = "") -> str:
@@ -47,6 +57,34 @@ def register_resource_loader(kind: str) -> Callable[[ResourceLoader], ResourceLo
     return deco
 
 
+def register_kept_reader(kind: str) -> Callable[[KeptReader], KeptReader]:
+    """Register how a project's copy of a ``kind`` library is read (:meth:`Resources.kept`)."""
+
+    def deco(fn: KeptReader) -> KeptReader:
+        _KEPT_READERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def check_archive(data: bytes, where: str) -> None:
+    """A library copy from a project is someone else's file: its zip's declared sizes, count,
+    encryption and methods are checked before anything in it is unpacked (zipfile never unpacks
+    a member past its declared size, so this bounds what reading it costs)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise InputError(f"{where}: not a library file ({exc})") from None
+    if len(infos) > MAX_KEPT_MEMBERS:
+        raise InputError(f"{where}: holds {len(infos)} files; a library has a few dozen")
+    if sum(i.file_size for i in infos) > MAX_KEPT_UNPACKED:
+        raise InputError(f"{where}: would unpack to more than {MAX_KEPT_UNPACKED >> 20} MiB; refused")
+    for i in infos:
+        if i.flag_bits & 0x1 or i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise InputError(f"{where}: member {i.filename} is encrypted or compressed in a way libraries never are")
+
+
 class Resources:
     """Named, per-model resources, loaded once: user data folder first, then shipped ones."""
 
@@ -64,6 +102,46 @@ class Resources:
                 raise InputError(f"no loader for resources of kind {kind!r}")
             self._cache[key] = loader(self, name)
         return self._cache[key]
+
+    def kept(self, copy: KeptLibrary) -> Any:
+        """The library a project keeps a copy of, read (once per distinct copy) by its kind's reader."""
+        key = ("kept:" + copy.kind, copy.digest)
+        if key not in self._cache:
+            where = f"the project's copy of {copy.kind} library {copy.name!r}"
+            reader = _KEPT_READERS.get(copy.kind)
+            if reader is None:
+                raise InputError(f"{where}: StyleStudio keeps no libraries of kind {copy.kind!r}")
+            check_archive(copy.data, where)
+            self._cache[key] = reader(self, copy.data, where)
+        return self._cache[key]
+
+    def library(self, kind: str, name: str, entry: str, kept: Sequence[KeptLibrary] = ()) -> tuple[Any, KeptLibrary | None]:
+        """The library ``name`` that draws ``entry``, and the copy it came from (None: installed).
+
+        The installed library when it holds the entry (the usual case: an installed library that
+        changed is reported by :mod:`.edits.versions`, not replaced); else the first copy the
+        project keeps that holds it (the library was removed, the entry renamed away, or the
+        project comes from another computer); else the installed one again, whose own lookup then
+        says what is missing.
+        """
+        try:
+            lib, missing = self.get(kind, name), None
+        except InputError as exc:
+            lib, missing = None, exc
+        if lib is not None and entry in lib:
+            return lib, None
+        for copy in kept:
+            if copy.kind == kind and copy.name == name:
+                held = self.kept(copy)
+                if entry in held:
+                    return held, copy
+        if missing is not None:
+            raise missing
+        return lib, None
+
+    def cached(self, kind: str, name: str) -> Any:
+        """What :meth:`put` stored under (kind, name), else None (nothing is loaded)."""
+        return self._cache.get((kind, name))
 
     def put(self, kind: str, name: str, value: Any) -> None:
         self._cache[(kind, name)] = value
@@ -99,6 +177,20 @@ def _load_directions(res: Resources, name: str):
     if path is None:
         raise InputError(f"no direction library {name!r} for model {res.model!r}")
     return DirectionLibrary.load(path)
+
+
+@register_kept_reader("directions")
+def _read_kept_directions(res: Resources, data: bytes, where: str):
+    from .directions.library import DirectionLibrary
+
+    lib = DirectionLibrary.from_bytes(data, where)
+    if lib.model != res.model:
+        raise InputError(f"{where}: sliders of model {lib.model!r}, not {res.model!r}")
+    w_dim = res.generator.w_dim if res.generator is not None else None
+    for d in lib.directions.values():  # the installed loader trusts the user's own files; this is a project's
+        if d.vector.ndim != 1 or (w_dim is not None and d.vector.shape[0] != w_dim) or not np.isfinite(d.vector).all():
+            raise InputError(f"{where}: direction {d.name!r} is not a finite {w_dim}-d vector")
+    return lib
 
 
 @register_resource_loader("encoder")

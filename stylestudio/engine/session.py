@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .device import pick_device
-from .document import EditDocument, seed_to_z
+from .document import EditDocument, KeptLibrary, seed_to_z
 from .generator import Generator
 from .model_store import ModelStore
 from .precision import preview_dtype
@@ -159,6 +159,25 @@ class Engine:
 
         m = self.model(doc.model)
         return current_versions(doc, m.resources, m.generator.num_ws)
+
+    def library_copies(self, doc: EditDocument) -> "tuple[KeptLibrary, ...]":
+        """The copies of its sliders' libraries a save of ``doc`` keeps (:mod:`.edits.kept`)."""
+        from .edits.kept import copies_to_keep
+
+        return copies_to_keep(doc, self.model(doc.model).resources)
+
+    def drawn_from_copies(self, doc: EditDocument) -> list[str]:
+        """Phrases naming the sliders of ``doc`` drawn from the project's own copies (not installed here)."""
+        from .edits.kept import drawn_from_copies
+
+        return drawn_from_copies(doc, self.model(doc.model).resources)
+
+    def for_saving(self, doc: EditDocument) -> EditDocument:
+        """``doc`` as a save writes it: sliders stamped with their versions, their libraries kept."""
+        from .edits.kept import with_copies
+        from .edits.versions import stamped
+
+        return with_copies(stamped(doc, self.library_versions(doc)), self.library_copies(doc))
 
     def stop_for(self, m: LoadedModel, size: int, adaptive: bool = False) -> int | None:
         """The ``stop_resolution`` for a quick frame of at most ``size`` px (None: no coarse frames).

@@ -193,7 +193,6 @@ def _process(session: Any, job: BatchJob, photo: Path, output: Path, rec: PhotoR
     from ..export import recipe as recipe_json, source_exif
     from ..imageio import save_image
     from ..photo import paste_back
-    from ..edits.versions import stamped
     from ..project import save_project
     from ..render import Renderer, to_uint8
     from ..tasks.regions import fit_transfers
@@ -239,8 +238,8 @@ def _process(session: Any, job: BatchJob, photo: Path, output: Path, rec: PhotoR
             name = output.with_suffix(".stylestudio") if len(docs) == 1 else \
                 output.with_name(f"{output.stem}.face{n + 1}.stylestudio")
             thumb = np.asarray(Image.fromarray(to_uint8(renderer.render(doc))).resize((256, 256), Image.LANCZOS))
-            # stamped with the library versions it was drawn with (edits/versions.py)
-            save_project(Path(job.output_dir) / name, stamped(doc, session.library_versions(doc)), thumbnail=thumb)
+            # stamped with the library versions it was drawn with, their libraries kept (edits/versions.py, kept.py)
+            save_project(Path(job.output_dir) / name, session.for_saving(doc), thumbnail=thumb)
             rec.projects.append(name.as_posix())
     thumbs = Path(STATE_DIR) / "thumbs" / photo.as_posix().replace("/", "%")
     for tag, img in (("before", before), ("after", _thumb(picture))):

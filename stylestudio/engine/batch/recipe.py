@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from ...errors import InputError
-from ..document import AttributeSettings, Edit, EditDocument, ExportSettings, SeedSource, Source
+from ..document import AttributeSettings, Edit, EditDocument, ExportSettings, KeptLibrary, SeedSource, Source
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,6 +29,8 @@ class Recipe:
     attributes: AttributeSettings = AttributeSettings()
     export: ExportSettings = ExportSettings()
     name: str = "recipe"
+    #: the project's copies of its sliders' libraries (engine/edits/kept.py): every face draws with them
+    libraries: tuple[KeptLibrary, ...] = ()
 
     @classmethod
     def from_document(cls, doc: EditDocument, edit_ids: Iterable[str] | None = None, name: str | None = None
@@ -41,7 +43,7 @@ class Recipe:
                 raise InputError(f"the recipe has no edit {sorted(unknown)[0]!r}")
         edits = tuple(e for e in doc.edits if e.enabled and (chosen is None or e.id in chosen))
         return cls(model=doc.model, edits=edits, attributes=doc.attributes, export=doc.export,
-                   name=name or doc.title)
+                   name=name or doc.title, libraries=doc.libraries)
 
     @classmethod
     def load(cls, path: Path, edit_ids: Iterable[str] | None = None) -> "Recipe":
@@ -60,17 +62,20 @@ class Recipe:
     def apply(self, source: Source, title: str = "") -> EditDocument:
         """A document of ``source`` with this recipe's edits, switches and export settings."""
         return EditDocument(model=self.model, source=source, edits=self.edits, export=self.export,
-                            title=title or source.label(), attributes=self.attributes)
+                            title=title or source.label(), attributes=self.attributes, libraries=self.libraries)
 
     def digest(self) -> str:
         """Changes when anything that shapes the result changes (the resume check compares it)."""
         body, arrays = self.apply(SeedSource()).to_json()
         body.pop("title", None)
+        # a library version stamp records, it does not shape (edits/versions.py); nor do library copies,
+        # drawn only where the installed library lacks a slider (edits/kept.py)
+        body.pop("libraries", None)
         for edit in body["edits"]:
-            edit.pop("version", None)  # a library version stamp records, it does not shape (edits/versions.py)
+            edit.pop("version", None)
         h = hashlib.sha256(json.dumps(body, sort_keys=True).encode())
         for key in sorted(arrays):
-            if key.startswith("source."):
+            if key.startswith(("source.", "library")):
                 continue
             h.update(key.encode())
             h.update(np.ascontiguousarray(arrays[key]).tobytes())

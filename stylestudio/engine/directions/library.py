@@ -15,13 +15,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, BinaryIO, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ...errors import InputError
+from ...safe_io import write_member
 
 LIBRARY_FORMAT = "stylestudio-directions"
 LIBRARY_VERSION = 2
@@ -164,6 +165,11 @@ class DirectionLibrary:
     def save(self, path: Path) -> None:
         path = Path(path)
         tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as f:
+            self._write(f)
+        tmp.replace(path)
+
+    def _write(self, f: BinaryIO) -> None:
         meta = {
             "format": LIBRARY_FORMAT,
             "format_version": 2 if any(d.row_weights for d in self.directions.values()) else 1,
@@ -176,18 +182,33 @@ class DirectionLibrary:
                 for d in self.directions.values()
             ],
         }
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("library.json", json.dumps(meta, indent=2))
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+            write_member(zf, "library.json", json.dumps(meta, indent=2))
             for d in self.directions.values():
                 buf = BytesIO()
                 np.save(buf, np.asarray(d.vector, np.float32), allow_pickle=False)
-                zf.writestr(f"vectors/{d.name}.npy", buf.getvalue())
-        tmp.replace(path)
+                write_member(zf, f"vectors/{d.name}.npy", buf.getvalue())
+
+    def to_bytes(self) -> bytes:
+        """The library file's bytes (what :meth:`save` writes; a project keeps them, :mod:`..edits.kept`)."""
+        buf = BytesIO()
+        self._write(buf)
+        return buf.getvalue()
 
     @classmethod
     def load(cls, path: Path) -> "DirectionLibrary":
+        return cls.read(path, str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> "DirectionLibrary":
+        return cls.read(BytesIO(data), where)
+
+    @classmethod
+    def read(cls, source: "Path | BinaryIO", where: str) -> "DirectionLibrary":
+        """Parse a library file (a path or an open binary file); damage is one line naming ``where``."""
+        path = where
         try:
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(source) as zf:
                 meta = json.loads(zf.read("library.json"))
                 if meta.get("format") != LIBRARY_FORMAT:
                     raise InputError(f"{path}: not a direction library")

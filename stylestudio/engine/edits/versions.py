@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..document import EditDocument
+from ..document import EditDocument, KeptLibrary
 from .direction import DirectionEdit
 from .path import PathEdit
 
@@ -31,17 +31,18 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:VERSION_CHARS]
 
 
-def entry_version(edit: DirectionEdit | PathEdit, resources: Any, num_ws: int) -> str:
-    """The fingerprint of what ``edit`` reads from its library now (raises as rendering would when
-    the library or entry is missing)."""
+def entry_version(edit: DirectionEdit | PathEdit, resources: Any, num_ws: int,
+                  kept: tuple[KeptLibrary, ...] = ()) -> str:
+    """The fingerprint of what ``edit`` reads from the library it draws with now (installed, else
+    the project's ``kept`` copy, :mod:`.kept`; raises as rendering would when neither has it)."""
+    from .kept import resolve
+
+    lib, _ = resolve(edit, resources, kept)
     if isinstance(edit, DirectionEdit):
-        lib = resources.get("directions", edit.library)
         # the W+ offset of one unit, conditioning on ``keep`` included: vector, unit, rows and weights
         delta = lib.delta(edit.name, 1.0, num_ws, edit.keep)
         return digest("direction", np.ascontiguousarray(delta.numpy(), np.float32).tobytes())
-    from ..text import library  # noqa: F401  (registers the "textpaths" resource loader)
-
-    return resources.get("textpaths", edit.library).fingerprint(edit.name)
+    return lib.fingerprint(edit.name)
 
 
 def current_versions(doc: EditDocument, resources: Any, num_ws: int) -> dict[str, str]:
@@ -51,7 +52,7 @@ def current_versions(doc: EditDocument, resources: Any, num_ws: int) -> dict[str
     for e in doc.edits:
         if isinstance(e, (DirectionEdit, PathEdit)):
             try:
-                out[e.id] = entry_version(e, resources, num_ws)
+                out[e.id] = entry_version(e, resources, num_ws, doc.libraries)
             except Exception:  # noqa: BLE001  (a missing entry is the renderer's one-line error)
                 continue
     return out

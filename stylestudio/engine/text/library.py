@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ... import paths as app_paths
 from ...errors import InputError
-from ...safe_io import atomic_write_bytes
-from ..resources import Resources, check_resource_name, register_resource_loader
+from ...safe_io import atomic_write_bytes, write_member
+from ..resources import Resources, check_resource_name, register_kept_reader, register_resource_loader
 from .contraclip import METHODS, LatentPaths, follow
 
 FORMAT, VERSION, SUFFIX = "stylestudio-textpaths", 1, ".sstp"
@@ -178,11 +178,11 @@ class TextPathLibrary:
                 "meta": self.meta}
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("library.json", json.dumps(meta, indent=2))
+            write_member(zf, "library.json", json.dumps(meta, indent=2))
             for k, v in self.latent.state_dict().items():
                 arr = io.BytesIO()
                 np.save(arr, v.detach().cpu().float().numpy(), allow_pickle=False)
-                zf.writestr(f"arrays/{k}.npy", arr.getvalue())
+                write_member(zf, f"arrays/{k}.npy", arr.getvalue())
         return buf.getvalue()
 
     @property
@@ -197,9 +197,18 @@ class TextPathLibrary:
 
     @classmethod
     def load(cls, path: Path) -> "TextPathLibrary":
-        path = Path(path)
+        return cls.read(Path(path), str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> "TextPathLibrary":
+        return cls.read(io.BytesIO(data), where)
+
+    @classmethod
+    def read(cls, source: "Path | BinaryIO", where: str) -> "TextPathLibrary":
+        """Parse a library file (a path or an open binary file); damage is one line naming ``where``."""
+        path = where
         try:
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(source) as zf:
                 meta = json.loads(zf.read("library.json"))
                 if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                     raise InputError(f"{path}: not a text path library")
@@ -322,7 +331,18 @@ def _load(res: Resources, name: str) -> TextPathLibrary:
     if path is None:
         raise InputError(f"no text path library {name!r} for model {res.model!r}; train one with "
                          f"`stylestudio textpaths train`")
-    lib = TextPathLibrary.load(path)
+    return _checked(res, TextPathLibrary.load(path), str(path))
+
+
+@register_kept_reader("textpaths")
+def _read_kept(res: Resources, data: bytes, where: str) -> TextPathLibrary:
+    lib = _checked(res, TextPathLibrary.from_bytes(data, where), where)
+    if lib.model != res.model:
+        raise InputError(f"{where}: paths of model {lib.model!r}, not {res.model!r}")
+    return lib
+
+
+def _checked(res: Resources, lib: TextPathLibrary, where: str) -> TextPathLibrary:
     if res.generator is not None and lib.w_dim != res.generator.w_dim:
-        raise InputError(f"{path}: paths for a {lib.w_dim}-d W, the model has {res.generator.w_dim}")
+        raise InputError(f"{where}: paths for a {lib.w_dim}-d W, the model has {res.generator.w_dim}")
     return lib

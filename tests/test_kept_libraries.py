@@ -1,0 +1,251 @@
+"""A project keeps copies of the libraries its sliders read (engine/edits/kept.py): removing a
+discovered library, renaming a path away or opening the project on another computer leaves a
+project that still draws exactly as saved, says so in one line, and can still be edited; a copy
+is someone else's data and every way it can be damaged is one line naming it."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylestudio.cli import main
+from stylestudio.engine.directions.library import Direction, DirectionLibrary
+from stylestudio.engine.document import EditDocument, KeptLibrary, SeedSource
+from stylestudio.engine.edits.direction import DirectionEdit
+from stylestudio.engine.edits.kept import copies_to_keep, with_copies
+from stylestudio.engine.edits.path import PathEdit
+from stylestudio.engine.project import load_project, save_project
+from stylestudio.engine.render import Renderer, to_uint8
+from stylestudio.errors import InputError
+
+from test_gui_support import TINY, close_window, ensure_test_model, make_window, wait_final
+
+
+def _user_directions(name: str, seed: int = 5) -> Path:
+    from stylestudio.engine.directions.builder import user_library_path
+
+    gen = ensure_test_model(TINY)
+    rng = np.random.RandomState(seed)
+    vecs = [v / np.linalg.norm(v) for v in rng.randn(2, gen.w_dim).astype(np.float32)]
+    path = user_library_path(TINY, name)
+    DirectionLibrary(TINY, [Direction("bend", "Bend", vecs[0], (), 1.0),
+                            Direction("twist", "Twist", vecs[1], (), 1.0)]).save(path)
+    return path
+
+
+def _user_textpaths(name: str):
+    from stylestudio.engine.text.contraclip import LatentPaths
+    from stylestudio.engine.text.library import TextPath, TextPathLibrary, library_file
+
+    gen = ensure_test_model(TINY)
+    torch.manual_seed(3)
+    rows = 4
+    latent = LatentPaths(2, rows * gen.w_dim, radius=2.0, dipoles=2).eval().requires_grad_(False)
+    lib = TextPathLibrary(TINY, [TextPath("warm", "a warm face", "a cold face"), TextPath("wide", "wide", "narrow")],
+                          latent, rows, gen.w_dim, 2.0, 0.5, "test")
+    return lib.save(library_file(TINY, name))
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path)).astype(int)
+
+
+def test_a_project_draws_its_removed_library_from_its_copy(tmp_path: Path, capsys):
+    library = _user_directions("kept_cli")
+    project = tmp_path / "p.stylestudio"
+    try:
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "kept_cli", "--set", "bend=+2",
+                     "-o", str(tmp_path / "a.png"), "--save-project", str(project)]) == 0
+        (copy,) = load_project(project).libraries
+        assert (copy.kind, copy.name) == ("directions", "kept_cli")
+        assert main(["directions", "remove", "kept_cli", "--model", TINY]) == 0
+    finally:
+        library.unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(["render-project", str(project), "-o", str(tmp_path / "b.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["note: p.stylestudio: bend (slider of library kept_cli) is not installed here (library removed, "
+                   "or entry renamed or removed); the project draws it with the copy it keeps."]
+    assert np.array_equal(_pixels(tmp_path / "a.png"), _pixels(tmp_path / "b.png"))  # exactly as saved
+    # still editable: the library's other sliders come from the copy too, and a re-save keeps it
+    again = tmp_path / "q.stylestudio"
+    assert main(["edit", "--source", str(project), "--library", "kept_cli", "--set", "twist=-1",
+                 "-o", str(tmp_path / "c.png"), "--save-project", str(again)]) == 0
+    doc = load_project(again)
+    assert [e.name for e in doc.edits] == ["bend", "twist"]
+    assert [k.digest for k in doc.libraries] == [copy.digest]
+    assert not np.array_equal(_pixels(tmp_path / "b.png"), _pixels(tmp_path / "c.png"))
+
+
+def test_an_installed_library_is_drawn_and_its_copy_never_read(tmp_path: Path):
+    """The copy is a fallback: an installed library with the entry wins, so a damaged copy costs nothing."""
+    gen = ensure_test_model(TINY)
+    library = _user_directions("kept_installed")
+    try:
+        edit = DirectionEdit(library="kept_installed", name="bend", amount=1.5)
+        doc = EditDocument(TINY, SeedSource(seed=4), edits=(edit,))
+        want = to_uint8(Renderer(gen, TINY).render(doc))
+        junk = dataclasses.replace(doc, libraries=(KeptLibrary("directions", "kept_installed", b"not a zip"),))
+        assert np.array_equal(to_uint8(Renderer(gen, TINY).render(junk)), want)
+        # the installed library loses the entry: now the copy is needed, and its damage is one line
+        DirectionLibrary(TINY, [Direction("twist", "Twist", np.ones(gen.w_dim, np.float32) / 8, (), 1.0)]).save(library)
+        with pytest.raises(InputError) as err:
+            Renderer(gen, TINY).render(junk)
+        assert str(err.value).startswith("the project's copy of directions library 'kept_installed': not a library file")
+    finally:
+        library.unlink(missing_ok=True)
+
+
+def test_a_text_path_project_keeps_only_the_paths_it_uses(tmp_path: Path):
+    from stylestudio.engine.resources import Resources
+    from stylestudio.engine.text.library import TextPathLibrary
+
+    gen = ensure_test_model(TINY)
+    path = _user_textpaths("kept_paths")
+    try:
+        installed = TextPathLibrary.load(path)
+        doc = EditDocument(TINY, SeedSource(seed=2), edits=(PathEdit(library="kept_paths", name="warm", amount=1.0),))
+        want = to_uint8(Renderer(gen, TINY).render(doc))
+        (copy,) = copies_to_keep(doc, Resources(gen, TINY))
+        kept = TextPathLibrary.from_bytes(copy.data, "copy")
+        assert kept.names() == ["warm"] and kept.fingerprint("warm") == installed.fingerprint("warm")
+        assert copies_to_keep(doc, Resources(gen, TINY))[0].data == copy.data  # the same bytes every save
+        save_project(tmp_path / "p.stylestudio", with_copies(doc, (copy,)))
+    finally:
+        path.unlink()
+    back = load_project(tmp_path / "p.stylestudio")
+    assert np.array_equal(to_uint8(Renderer(gen, TINY).render(back)), want)
+    assert copies_to_keep(back, Resources(gen, TINY)) == back.libraries  # kept as it was
+    with pytest.raises(InputError, match="no text path library 'kept_paths'"):
+        Renderer(gen, TINY).render(dataclasses.replace(back, libraries=()))
+
+
+def test_saving_keeps_a_copy_only_while_a_slider_uses_it():
+    gen = ensure_test_model(TINY)
+    library = _user_directions("kept_prune")
+    try:
+        from stylestudio.engine.resources import Resources
+
+        edit = DirectionEdit(library="kept_prune", name="bend", amount=1.0)
+        doc = EditDocument(TINY, SeedSource(seed=2), edits=(edit, DirectionEdit(library="sefa", name="factor1",
+                                                                                 amount=1.0)))
+        copies = copies_to_keep(doc, Resources(gen, TINY))
+        assert [(k.kind, k.name) for k in copies] == [("directions", "kept_prune")]  # sefa comes from the model
+        kept = with_copies(doc, copies)
+        assert with_copies(kept, copies) is kept
+        assert with_copies(kept.without_edit(edit.id), ()).libraries == ()  # no slider reads it any more
+        assert with_copies(kept, ()).libraries == copies  # a save before the first frame loses nothing
+    finally:
+        library.unlink()
+
+
+def _project_with_copy(tmp_path: Path, data: bytes, name: str = "gone") -> Path:
+    doc = EditDocument(TINY, SeedSource(seed=2), edits=(DirectionEdit(library=name, name="bend", amount=1.0),),
+                       libraries=(KeptLibrary("directions", name, data),))
+    save_project(tmp_path / "p.stylestudio", doc)
+    return tmp_path / "p.stylestudio"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, v in members.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"\x00" * 10, "not a library file"),
+    (_zip({"library.json": b'{"format": "stylestudio-directions"'}), "damaged direction library"),
+    ("bomb", "would unpack to more than 1 MiB; refused"),
+    ("other-model", "sliders of model 'elsewhere', not 'tiny32'"),
+    ("short-vector", "direction 'bend' is not a finite 64-d vector"),
+])
+def test_a_damaged_copy_is_one_line(tmp_path: Path, capsys, monkeypatch, data, why):
+    from stylestudio.engine import resources
+
+    ensure_test_model(TINY)
+    if data == "bomb":  # the size is checked before anything is unpacked (limit lowered to keep the test small)
+        monkeypatch.setattr(resources, "MAX_KEPT_UNPACKED", 1 << 20)
+        data = _zip({"library.json": b"x" * (2 << 20)})
+    elif data == "other-model":
+        data = DirectionLibrary("elsewhere", [Direction("bend", "B", np.ones(64, np.float32) / 8, (), 1.0)]).to_bytes()
+    elif data == "short-vector":
+        data = DirectionLibrary(TINY, [Direction("bend", "B", np.ones(7, np.float32), (), 1.0)]).to_bytes()
+    project = _project_with_copy(tmp_path, data)
+    capsys.readouterr()
+    assert main(["render-project", str(project), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the project's copy of directions library 'gone'" in err[0] and why in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_hand_edited_copy_entry_is_one_line(tmp_path: Path):
+    ensure_test_model(TINY)
+    good = _project_with_copy(tmp_path, DirectionLibrary(TINY, []).to_bytes())
+    for change, field in ((lambda b: b["libraries"][0].update(kind="weights"), "libraries[0].kind"),
+                          (lambda b: b.update(libraries="all"), "libraries")):
+        bad = tmp_path / "bad.stylestudio"
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == "document.json":
+                    body = json.loads(data)
+                    change(body)
+                    data = json.dumps(body).encode()
+                dst.writestr(item, data)
+        with pytest.raises(InputError) as err:
+            load_project(bad)
+        assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot, tmp_path: Path):
+    library = _user_directions("kept_gui")
+    path = tmp_path / "p.stylestudio"
+    w = make_window(qtbot)
+    try:
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_gui", name="bend", amount=2.0)))
+        wait_final(qtbot, w)
+        assert w.save_to(path)
+        assert [k.name for k in load_project(path).libraries] == ["kept_gui"]
+    finally:
+        library.unlink()
+        close_window(w)
+    w = make_window(qtbot)  # another session (or computer): the library is not installed
+    try:
+        assert w.files.open_path(path, ask=False)
+        qtbot.waitUntil(lambda: any("not installed here" in e for e in w.errors), timeout=10000)
+        wait_final(qtbot, w)
+        (message,) = [e for e in w.errors if "not installed here" in e]
+        assert message.startswith("p.stylestudio: bend (slider of library kept_gui) is not installed here")
+        assert len(w.errors) == 1  # drawn, not failed
+        assert w.save_to(tmp_path / "again.stylestudio")
+        assert load_project(tmp_path / "again.stylestudio").libraries == load_project(path).libraries
+    finally:
+        close_window(w)
+
+
+def test_a_batch_recipe_carries_its_copies(tmp_path: Path):
+    from stylestudio.engine.batch.recipe import Recipe, check_recipe
+    from stylestudio.engine.session import Engine
+
+    ensure_test_model(TINY)
+    library = _user_directions("kept_batch")
+    project = tmp_path / "r.stylestudio"
+    try:
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "kept_batch", "--set", "bend=+2",
+                     "-o", str(tmp_path / "a.png"), "--save-project", str(project)]) == 0
+    finally:
+        library.unlink()
+    recipe = Recipe.load(project)
+    assert [k.name for k in recipe.libraries] == ["kept_batch"]
+    check_recipe(Engine(device="cpu"), recipe, "r.stylestudio")  # no library installed: the copy serves
+    assert recipe.digest() == dataclasses.replace(recipe, libraries=()).digest()  # resume: copies do not shape it
