@@ -24,7 +24,8 @@ from stylestudio.engine.project import load_project, save_project
 from stylestudio.engine.render import Renderer, to_uint8
 from stylestudio.errors import InputError
 
-from test_gui_support import TINY, close_window, ensure_test_model, make_window, wait_final
+from test_gui_support import (TINY, assert_same_picture, canvas_array, close_window, ensure_test_model, make_window,
+                              reference_frame, wait_final)
 
 
 def _user_directions(name: str, seed: int = 5) -> Path:
@@ -85,21 +86,33 @@ def test_a_project_draws_its_removed_library_from_its_copy(tmp_path: Path, capsy
     assert not np.array_equal(_pixels(tmp_path / "b.png"), _pixels(tmp_path / "c.png"))
 
 
-def test_an_installed_library_is_drawn_and_its_copy_never_read(tmp_path: Path):
-    """The copy is a fallback: an installed library with the entry wins, so a damaged copy costs nothing."""
+def test_a_project_reopens_as_saved_after_its_library_changed(tmp_path: Path, capsys):
+    """A library retrained under the same name: the project draws its own copy until asked not to."""
     gen = ensure_test_model(TINY)
-    library = _user_directions("kept_installed")
+    library = _user_directions("kept_changed")
+    project = tmp_path / "p.stylestudio"
     try:
-        edit = DirectionEdit(library="kept_installed", name="bend", amount=1.5)
-        doc = EditDocument(TINY, SeedSource(seed=4), edits=(edit,))
-        want = to_uint8(Renderer(gen, TINY).render(doc))
-        junk = dataclasses.replace(doc, libraries=(KeptLibrary("directions", "kept_installed", b"not a zip"),))
-        assert np.array_equal(to_uint8(Renderer(gen, TINY).render(junk)), want)
-        # the installed library loses the entry: now the copy is needed, and its damage is one line
-        DirectionLibrary(TINY, [Direction("twist", "Twist", np.ones(gen.w_dim, np.float32) / 8, (), 1.0)]).save(library)
-        with pytest.raises(InputError) as err:
-            Renderer(gen, TINY).render(junk)
-        assert str(err.value).startswith("the project's copy of directions library 'kept_installed': not a library file")
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "kept_changed", "--set", "bend=+2",
+                     "-o", str(tmp_path / "a.png"), "--save-project", str(project)]) == 0
+        _user_directions("kept_changed", seed=6)  # retrained: other vectors, same names
+        capsys.readouterr()
+        assert main(["render-project", str(project), "-o", str(tmp_path / "b.png")]) == 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["note: p.stylestudio: bend (slider of library kept_changed) has changed in the installed "
+                       "library since the project was saved; the project draws it as saved, with the copy it keeps "
+                       "(Edit ▸ Use Installed Sliders, or --installed-sliders, draws the installed version)."], err
+        assert np.array_equal(_pixels(tmp_path / "a.png"), _pixels(tmp_path / "b.png"))
+        # --installed-sliders: the retrained slider, silently, and a save keeps the installed version
+        fresh = EditDocument(TINY, load_project(project).source, edits=load_project(project).edits)
+        want = to_uint8(Renderer(gen, TINY).render(fresh))
+        again = tmp_path / "q.stylestudio"
+        assert main(["edit", "--source", str(project), "--installed-sliders", "--library", "kept_changed", "--set",
+                     "bend=+2", "-o", str(tmp_path / "c.png"), "--save-project", str(again)]) == 0
+        assert capsys.readouterr().err == ""
+        assert np.array_equal(_pixels(tmp_path / "c.png"), want) and not np.array_equal(want, _pixels(tmp_path / "a.png"))
+        assert [k.data for k in load_project(again).libraries] == [DirectionLibrary.load(library).to_bytes()]
+        assert main(["render-project", str(again), "-o", str(tmp_path / "d.png")]) == 0
+        assert capsys.readouterr().err == "" and np.array_equal(_pixels(tmp_path / "d.png"), want)
     finally:
         library.unlink(missing_ok=True)
 
@@ -227,9 +240,48 @@ def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot,
         (message,) = [e for e in w.errors if "not installed here" in e]
         assert message.startswith("p.stylestudio: bend (slider of library kept_gui) is not installed here")
         assert len(w.errors) == 1  # drawn, not failed
+        assert_same_picture(canvas_array(w), reference_frame(load_project(path)), tol=0)
+        w.actions_by_name["use_installed"].trigger()  # nothing installed to use instead: the copy stays
+        assert w.holder.doc.libraries == load_project(path).libraries
         assert w.save_to(tmp_path / "again.stylestudio")
         assert load_project(tmp_path / "again.stylestudio").libraries == load_project(path).libraries
     finally:
+        close_window(w)
+
+
+def test_the_editor_reopens_as_saved_and_uses_the_installed_sliders_on_request(qtbot, tmp_path: Path):
+    library = _user_directions("kept_gui_changed")
+    path = tmp_path / "p.stylestudio"
+    w = make_window(qtbot)
+    try:
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_gui_changed", name="bend", amount=2.0)))
+        wait_final(qtbot, w)
+        assert w.save_to(path)
+        saved = canvas_array(w)
+    finally:
+        close_window(w)
+    _user_directions("kept_gui_changed", seed=6)  # retrained under the same name
+    w = make_window(qtbot)
+    try:
+        assert w.files.open_path(path, ask=False)
+        qtbot.waitUntil(lambda: any("as saved" in e for e in w.errors), timeout=10000)
+        wait_final(qtbot, w)
+        assert_same_picture(canvas_array(w), saved, tol=0)
+        opened = w.holder.doc
+        w.actions_by_name["use_installed"].trigger()
+        assert w.holder.doc.libraries == () and w.undo_stack.undoText() == "Use installed sliders"
+        wait_final(qtbot, w)
+        installed = reference_frame(dataclasses.replace(opened, libraries=()))
+        assert_same_picture(canvas_array(w), installed, tol=0)
+        assert not np.array_equal(installed, saved)
+        assert w.save_to(tmp_path / "new.stylestudio")
+        assert [k.data for k in load_project(tmp_path / "new.stylestudio").libraries] == \
+            [DirectionLibrary.load(library).to_bytes()]
+        w.undo_stack.undo()  # back to the copy
+        wait_final(qtbot, w)
+        assert_same_picture(canvas_array(w), saved, tol=0)
+    finally:
+        library.unlink(missing_ok=True)
         close_window(w)
 
 
@@ -248,4 +300,8 @@ def test_a_batch_recipe_carries_its_copies(tmp_path: Path):
     recipe = Recipe.load(project)
     assert [k.name for k in recipe.libraries] == ["kept_batch"]
     check_recipe(Engine(device="cpu"), recipe, "r.stylestudio")  # no library installed: the copy serves
-    assert recipe.digest() == dataclasses.replace(recipe, libraries=()).digest()  # resume: copies do not shape it
+    # resume: the copy drawn shapes the result, so it counts; its stamp only records, and does not
+    assert recipe.digest() != dataclasses.replace(recipe, libraries=()).digest()
+    restamped = tuple(dataclasses.replace(e, version="0123456789abcdef") for e in recipe.edits)
+    assert recipe.digest() == dataclasses.replace(recipe, edits=restamped).digest()
+    assert Recipe.load(project).digest() == recipe.digest()

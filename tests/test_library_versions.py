@@ -133,6 +133,8 @@ def test_the_cli_says_when_a_projects_slider_changed(tmp_path: Path, capsys):
                      "-o", str(tmp_path / "a.png"), "--save-project", str(project)]) == 0
         (edit,) = load_project(project).edits
         assert len(edit.version) == 16  # stamped when saved
+        # as a project saved before projects kept their libraries (tests/test_kept_libraries.py)
+        save_project(project, dataclasses.replace(load_project(project), libraries=()))
         capsys.readouterr()
         assert main(["render-project", str(project), "-o", str(tmp_path / "b.png")]) == 0
         assert "warning" not in capsys.readouterr().err  # unchanged: nothing to say

@@ -39,7 +39,7 @@ from .models_menu import ModelsMenu
 from .photo_open import PhotoOpener
 from .render_tracker import RenderTracker
 from .settings import Settings
-from .undo_commands import DocumentHolder, ResetAllEditsCommand
+from .undo_commands import DocumentHolder, EditChangeCommand, ResetAllEditsCommand
 from .window_docks import LAYOUT_VERSION, RIGHT_DOCK_PX  # noqa: F401  (the dock defaults, read by tests)
 from .window_status import WindowStatus
 from .work_items import RenderResult
@@ -290,6 +290,17 @@ class MainWindow(QMainWindow):
     def reset_all_edits(self) -> None:
         if self.holder.doc.edits:
             self.undo_stack.push(ResetAllEditsCommand(self.holder))
+
+    def use_installed_sliders(self) -> None:
+        """Draw the sliders the project keeps as saved with their installed versions (undoable)."""
+        from ..engine.edits.kept import use_installed
+
+        doc = self.holder.doc
+        after = use_installed(doc, self.renders.from_copies)
+        if after is doc:
+            self.statusBar().showMessage("Every slider is already drawn with its installed library", 5000)
+            return
+        self.undo_stack.push(EditChangeCommand(self.holder, after, "Use installed sliders"))
 
     def focus_seed_box(self) -> None:
         box = self.panel("faces").seed_box

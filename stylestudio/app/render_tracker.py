@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QLabel
 
 from ..engine.document import EditDocument
 from ..engine.document import KeptLibrary
-from ..engine.edits.kept import copies_message, with_copies
+from ..engine.edits.kept import copies_messages, with_copies
 from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
 from .engine_client import EngineClient
@@ -57,6 +57,7 @@ class RenderTracker(QObject):
         self._before: OrderedDict[tuple, QImage] = OrderedDict()
         self.versions: dict[str, str] = {}  #: edit id → library entry version of the last final frames
         self.copies: tuple[KeptLibrary, ...] = ()  #: the library copies of the last final frame
+        self.from_copies: dict[str, str] = {}  #: its sliders drawn from the project's copies (id → why)
         self._compare_for: str | None = None  #: the name of a project whose stamps await a final frame
         engine.rendered.connect(self.on_rendered)
         engine.render_failed.connect(self.on_render_failed)
@@ -95,6 +96,7 @@ class RenderTracker(QObject):
         self._compare_for = name
         self.versions = {}
         self.copies = ()
+        self.from_copies = {}
 
     def stamped(self, doc: EditDocument) -> EditDocument:
         """``doc`` as a save writes it: slider edits stamped with the versions they were last drawn
@@ -105,13 +107,14 @@ class RenderTracker(QObject):
         if r.quality == "final":
             self.versions.update(r.versions)
             self.copies = r.copies
+            self.from_copies = r.from_copies
             if self._compare_for is not None and r.seq == self.latest_seq:
                 name, self._compare_for = self._compare_for, None
                 phrases = changed_entries(self.holder.doc, r.versions)
                 if phrases:
                     self.report_error("Sliders changed since the project was saved", changed_message(name, phrases))
-                if r.from_copies:
-                    self.report_error("Sliders drawn from the project's copies", copies_message(name, list(r.from_copies)))
+                for line in copies_messages(name, self.holder.doc, r.from_copies):
+                    self.report_error("Sliders drawn from the project's copies", line)
         if r.seq < self._shown_seq or (r.seq == self._shown_seq and self._shown_quality == "final"):
             return  # an older request finished late: never show it over a newer frame
         self._shown_seq, self._shown_quality = r.seq, r.quality

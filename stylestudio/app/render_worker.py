@@ -210,13 +210,13 @@ class EngineWorker(QObject):
         self.stats["finals" if quality == "final" else "previews"] += 1
         versions: dict[str, str] = {}
         copies: tuple = ()
-        from_copies: tuple[str, ...] = ()
+        from_copies: dict[str, str] = {}
         if quality == "final":
             try:  # what a save stamps and keeps (engine/edits/versions.py, kept.py)
                 engine = self._ensure_engine()
                 versions = engine.library_versions(req.doc)
                 copies = engine.library_copies(req.doc)
-                from_copies = tuple(engine.drawn_from_copies(req.doc))
+                from_copies = engine.drawn_from_copies(req.doc)
             except Exception:  # the frame matters more than its stamps
                 log.error("library versions of render %d failed:\n%s", req.seq, traceback.format_exc())
         self.rendered.emit(RenderResult(req.seq, quality, qimg, m.name, m.generator.resolution,

@@ -105,6 +105,8 @@ MENU_BAR: dict[str, tuple[Act | str, ...]] = {
         Act("redo", "&Redo", lambda w: w.undo_stack.redo(), ("Ctrl+Shift+Z", "Ctrl+Y"), "redo"),
         SEP,
         Act("reset_all", "Reset &All Edits", lambda w: w.reset_all_edits(), "Ctrl+Shift+R", "reset"),
+        Act("use_installed", "Use &Installed Sliders", lambda w: w.use_installed_sliders(), "", "",
+            "Draw the sliders this project keeps as saved with the versions installed now"),
         SEP,
         Act("preferences", "&Preferences…", lambda w: w.preferences_dialog(), "Ctrl+,", "settings"),
     ),

@@ -53,8 +53,8 @@ class RenderResult:
     versions: dict[str, str] = field(default_factory=dict)
     #: final frames: the library copies a save of this document keeps (engine/edits/kept.py) …
     copies: tuple[KeptLibrary, ...] = ()
-    #: … and the sliders drawn from the project's own copies, as phrases for the user
-    from_copies: tuple[str, ...] = ()
+    #: … and the sliders drawn from the project's own copies: edit id → why (not installed, as saved)
+    from_copies: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ takes its own share of the folder, and rank 0 writes the report.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from .common import bounded, cli_session, inversion_settings, steps_arg, time_budget_arg, warn_changed_sliders
+from .common import (add_installed_sliders_option, bounded, cli_session, inversion_settings, prepare_sliders, steps_arg,
+                     time_budget_arg)
 from ..errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="JPEG quality (default: the recipe's export quality)")
     p.add_argument("--save-projects", action="store_true", help="also save each face as a project to open and tweak")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, else CPU), cpu, cuda, cuda:N, mps")
+    add_installed_sliders_option(p)
     p.set_defaults(func=cmd_batch)
 
 
@@ -77,6 +80,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError("--output must not be the --input folder (the originals stay untouched)")
     recipe = Recipe.load(args.recipe)
     rank, world = world_from_env()
+    device = device_for_rank(args.device)
+    args.model, args.device = recipe.model, device
+    _, session = cli_session(args)
+    # every process draws the recipe alike (a copy kept as saved, or the installed sliders); rank 0 says so
+    edits = prepare_sliders(session, recipe.apply(SeedSource()), args.recipe.name, args.installed_sliders,
+                            say=rank == 0).edits
+    recipe = dataclasses.replace(recipe, edits=edits)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -86,13 +96,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     quality = args.quality if args.quality is not None else recipe.export.quality
     job = BatchJob(recipe, args.input, args.output, faces=args.faces, format=args.format, quality=quality,
                    save_projects=args.save_projects, inversion=inversion_settings(args, unbudgeted=True))
-    device = device_for_rank(args.device)
-    args.model, args.device = recipe.model, device
-    _, session = cli_session(args)
     check_recipe(session, recipe, args.recipe.name)
     if rank == 0:
         print(f"recipe {args.recipe.name} (model {recipe.model}): {'; '.join(recipe.describe())}", flush=True)
-        warn_changed_sliders(session, recipe.apply(SeedSource()), args.recipe.name)
     request = ApplyToFolder(job, jobs=args.jobs, threads=args.threads or default_threads(args.jobs), device=device,
                             log=lambda line: print(line, flush=True))
     result = tasks.run(session if args.jobs == 1 else None, request, _quiet)

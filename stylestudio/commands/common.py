@@ -359,19 +359,31 @@ def write_image(path: Path, image: torch.Tensor, size: int | None = None, recipe
     write_images(path, [image], int(image.shape[0]), size, recipe, quality)
 
 
-def warn_changed_sliders(session, doc, label: str) -> None:
-    """``warning:`` lines when sliders of a saved project now read other library entries than those
-    it was saved with (engine/edits/versions.py: it still renders, with the installed ones), or are
-    drawn from the copies the project keeps because they are not installed (engine/edits/kept.py)."""
-    from ..engine.edits.kept import copies_message
+def add_installed_sliders_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--installed-sliders", action="store_true",
+                        help="draw every slider with its installed library, also where the project keeps "
+                             "the version it was saved with (default: as saved)")
+
+
+def prepare_sliders(session, doc, label: str, installed: bool = False, say: bool = True):
+    """The project's document as it is drawn, with one line for each way its sliders differ from
+    the installed libraries: drawn from the project's copies (engine/edits/kept.py: not installed
+    here, or as saved where the installed one changed) or, for projects saved before they kept
+    copies, drawn with a changed installed entry (engine/edits/versions.py). ``installed``: draw
+    the installed versions wherever they exist (``--installed-sliders``). ``say``: print the lines."""
+    from ..engine.edits.kept import copies_messages, use_installed
     from ..engine.edits.versions import changed_entries, changed_message
 
+    if installed:
+        doc = use_installed(doc, session.drawn_from_copies(doc))
+    if not say:
+        return doc
     phrases = changed_entries(doc, session.library_versions(doc))
     if phrases:
         print(f"warning: {changed_message(label, phrases)}", file=sys.stderr)
-    kept = session.drawn_from_copies(doc)
-    if kept:
-        print(f"note: {copies_message(label, kept)}", file=sys.stderr)
+    for line in copies_messages(label, doc, session.drawn_from_copies(doc)):
+        print(f"note: {line}", file=sys.stderr)
+    return doc
 
 
 def save_stamped_project(path: Path, session, doc, thumbnail=None) -> None:

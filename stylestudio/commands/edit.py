@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
 from .common import (add_model_options, cli_session, output_path, parse_source, progress_printer, psi_arg,
-                     save_stamped_project, warn_changed_sliders)
+                     prepare_sliders, save_stamped_project, add_installed_sliders_option)
 
 if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--library", default=ATTRIBUTES, help="direction library (default: attributes)")
     p.add_argument("--psi", type=psi_arg, default=0.7, help=f"truncation ψ for seed:N, {PSI_MIN:g} … {PSI_MAX:g} (default 0.7)")
     p.add_argument("--save-project", default=None, help="also save the edited document as a .stylestudio project")
+    add_installed_sliders_option(p)
     add_model_options(p)
     p.set_defaults(func=cmd_edit)
 
@@ -137,7 +138,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     gen, renderer = m.generator, m.renderers["final"]
     if not doc.model:
         doc = dataclasses.replace(doc, model=name)
-    warn_changed_sliders(session, doc, Path(args.source).name)
+    doc = prepare_sliders(session, doc, Path(args.source).name, args.installed_sliders)
     from .textpaths import apply_path_sliders, is_path_library
 
     from ..engine.edits.kept import installed_or_kept

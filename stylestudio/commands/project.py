@@ -5,13 +5,15 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError, ModelFormatError, UnknownModelError
-from .common import add_model_options, cli_session, output_path, progress_printer, warn_changed_sliders
+from .common import (add_installed_sliders_option, add_model_options, cli_session, output_path, prepare_sliders,
+                     progress_printer)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render-project", help="render a saved project file")
     p.add_argument("project", type=Path)
     add_model_options(p)
+    add_installed_sliders_option(p)
     p.set_defaults(func=cmd_render_project)
 
 
@@ -37,8 +39,8 @@ def cmd_render_project(args: argparse.Namespace) -> int:
     m = session.model(name)
     gen, renderer = m.generator, m.renderers["final"]
     try:
+        doc = prepare_sliders(session, doc, label, args.installed_sliders)
         renderer.document_styles(doc)  # the latent, the resources and the edits: the project's part
-        warn_changed_sliders(session, doc, label)
         # a transfer saved with "fit to this face" but no fit yet (e.g. saved while it ran) is
         # fitted here, by the same job the editor runs: renders only use fits
         doc = fit_transfers(session, doc, progress_printer)

@@ -248,9 +248,9 @@ class EditContext(Protocol):
     def resource(self, kind: str, name: str) -> Any:
         """Load (and cache) a named resource: a direction library, a catalog, …"""
 
-    def library(self, kind: str, name: str, entry: str) -> Any:
-        """The slider library ``name`` of ``kind`` that holds ``entry``: the installed one, else the
-        document's kept copy (:mod:`.edits.kept`)."""
+    def library_for(self, edit: "Edit") -> Any:
+        """The slider library a direction or text path ``edit`` draws with: the document's kept copy
+        of it, else the installed one (:mod:`.edits.kept`)."""
 
     def source_styles(self, source: "Source") -> "dict[str, Tensor]":
         """Styles of another source (a reference face), cached."""

@@ -48,8 +48,10 @@ class _Context:
     def resource(self, kind: str, name: str) -> Any:
         return self.renderer.resources.get(kind, name)
 
-    def library(self, kind: str, name: str, entry: str) -> Any:
-        return self.renderer.resources.library(kind, name, entry, self.kept)[0]
+    def library_for(self, edit: Any) -> Any:
+        from .edits.kept import resolve
+
+        return resolve(edit, self.renderer.resources, self.kept)[0]
 
     def source_styles(self, source: Source) -> dict[str, Tensor]:
         return self.renderer.styles_of(self.renderer.latent(source))

@@ -116,28 +116,18 @@ class Resources:
         return self._cache[key]
 
     def library(self, kind: str, name: str, entry: str, kept: Sequence[KeptLibrary] = ()) -> tuple[Any, KeptLibrary | None]:
-        """The library ``name`` that draws ``entry``, and the copy it came from (None: installed).
+        """The library ``name`` that draws ``entry``, and the project's copy it is (None: installed).
 
-        The installed library when it holds the entry (the usual case: an installed library that
-        changed is reported by :mod:`.edits.versions`, not replaced); else the first copy the
-        project keeps that holds it (the library was removed, the entry renamed away, or the
-        project comes from another computer); else the installed one again, whose own lookup then
-        says what is missing.
+        A copy the project keeps that holds the entry comes first, so a project draws exactly as
+        it was saved whatever is installed now (:mod:`.edits.kept`); else the installed library,
+        whose own lookup says what is missing.
         """
-        try:
-            lib, missing = self.get(kind, name), None
-        except InputError as exc:
-            lib, missing = None, exc
-        if lib is not None and entry in lib:
-            return lib, None
         for copy in kept:
             if copy.kind == kind and copy.name == name:
                 held = self.kept(copy)
                 if entry in held:
                     return held, copy
-        if missing is not None:
-            raise missing
-        return lib, None
+        return self.get(kind, name), None
 
     def cached(self, kind: str, name: str) -> Any:
         """What :meth:`put` stored under (kind, name), else None (nothing is loaded)."""

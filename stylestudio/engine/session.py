@@ -166,8 +166,9 @@ class Engine:
 
         return copies_to_keep(doc, self.model(doc.model).resources)
 
-    def drawn_from_copies(self, doc: EditDocument) -> list[str]:
-        """Phrases naming the sliders of ``doc`` drawn from the project's own copies (not installed here)."""
+    def drawn_from_copies(self, doc: EditDocument) -> dict[str, str]:
+        """Edit id → why, for the sliders of ``doc`` drawn from the project's own copies (not
+        installed here, or drawn as saved: :mod:`.edits.kept`)."""
         from .edits.kept import drawn_from_copies
 
         return drawn_from_copies(doc, self.model(doc.model).resources)

@@ -68,14 +68,14 @@ class Recipe:
         """Changes when anything that shapes the result changes (the resume check compares it)."""
         body, arrays = self.apply(SeedSource()).to_json()
         body.pop("title", None)
-        # a library version stamp records, it does not shape (edits/versions.py); nor do library copies,
-        # drawn only where the installed library lacks a slider (edits/kept.py)
-        body.pop("libraries", None)
+        # A library version stamp records what was drawn, it does not shape it (edits/versions.py):
+        # re-saving a recipe must not redo its photos. The libraries the recipe keeps do shape it
+        # (edits/kept.py: its sliders draw with them); their files are written byte-for-byte alike.
         for edit in body["edits"]:
             edit.pop("version", None)
         h = hashlib.sha256(json.dumps(body, sort_keys=True).encode())
         for key in sorted(arrays):
-            if key.startswith(("source.", "library")):
+            if key.startswith("source."):
                 continue
             h.update(key.encode())
             h.update(np.ascontiguousarray(arrays[key]).tobytes())

@@ -53,7 +53,7 @@ class DirectionEdit(Edit):
         if not self.enabled or self.amount == 0.0:
             return styles
         gen = ctx.generator
-        lib = ctx.library("directions", self.library, self.name)
+        lib = ctx.library_for(self)
         delta = lib.delta(self.name, self.amount, gen.num_ws, self.keep).to(ctx.source_ws)
         base = ctx.source_ws
         moved = gen.styles(base + delta[None])

@@ -5,12 +5,15 @@ folder (or ships with StyleStudio). Without a copy, removing a discovered librar
 away, or opening the project on another computer leaves a project that cannot be drawn. Saving
 therefore keeps, beside the document, the bytes of every library its sliders read (a text path
 library: only the paths used, bit-for-bit; a direction library: whole, because holding other
-attributes still reads their directions). Drawing prefers the installed library and falls back to
-the copy only where the installed one lacks the entry (:meth:`~..resources.Resources.library`);
-that an installed entry *changed* is reported by :mod:`.versions`, not overridden.
+attributes still reads their directions). A slider the project keeps a copy of draws with that
+copy (:meth:`~..resources.Resources.library`), so a project reopens exactly as it was saved
+whatever is installed now; the user is told where the installed library would draw otherwise or
+not at all, and *Use Installed Sliders* (``--installed-sliders``) lets go of the copies that
+differ. Sliders added since draw with the installed library, and the next save keeps it.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ...errors import InputError
@@ -18,6 +21,7 @@ from ..document import EditDocument, KeptLibrary
 from .direction import DirectionEdit
 from .path import PathEdit
 
+INSTALLED, NOT_INSTALLED, AS_SAVED = "installed", "not installed", "as saved"
 #: libraries derived from the model itself: always available, never copied
 DERIVED = {("directions", "sefa")}
 
@@ -33,10 +37,30 @@ def slider_edits(doc: EditDocument) -> list[SliderEdit]:
 
 
 def resolve(edit: SliderEdit, resources: Any, kept: tuple[KeptLibrary, ...]) -> tuple[Any, KeptLibrary | None]:
-    """The library ``edit`` draws with and the kept copy it came from (None: the installed one)."""
+    """The library ``edit`` draws with, and the project's copy it is (None: the installed library)."""
     if isinstance(edit, PathEdit):
         from ..text import library  # noqa: F401  (registers the "textpaths" loader and reader)
     return resources.library(kind_of(edit), edit.library, edit.name, kept)
+
+
+def installed_differs(edit: SliderEdit, drawn: Any, resources: Any) -> str:
+    """For an edit drawn from a copy: NOT_INSTALLED, AS_SAVED (the installed entry is another
+    version) or INSTALLED (the copy and the installed entry are the same)."""
+    from .versions import fingerprint_in
+
+    try:
+        installed = resources.get(kind_of(edit), edit.library)
+    except InputError:
+        return NOT_INSTALLED
+    if edit.name not in installed:
+        return NOT_INSTALLED
+    num_ws = resources.generator.num_ws
+    return INSTALLED if fingerprint_in(installed, edit, num_ws) == fingerprint_in(drawn, edit, num_ws) else AS_SAVED
+
+
+def phrase(edit: SliderEdit) -> str:
+    """How a message names a slider: "smile (text path of library textpaths)"."""
+    return f"{edit.name} ({'text path' if isinstance(edit, PathEdit) else 'slider'} of library {edit.library})"
 
 
 def installed_or_kept(resources: Any, doc: EditDocument, kind: str, name: str) -> Any:
@@ -53,28 +77,55 @@ def installed_or_kept(resources: Any, doc: EditDocument, kind: str, name: str) -
         return resources.kept(copy)
 
 
-def drawn_from_copies(doc: EditDocument, resources: Any) -> list[str]:
-    """One phrase per slider drawn from the project's copy, e.g. "direction_1 (slider of library mine)"."""
-    out = []
+def drawn_from_copies(doc: EditDocument, resources: Any) -> dict[str, str]:
+    """Edit id → NOT_INSTALLED or AS_SAVED, for the sliders of ``doc`` drawn from its own copies
+    that the installed libraries would draw otherwise (or not at all)."""
+    out = {}
     for e in slider_edits(doc):
         try:
-            _, copy = resolve(e, resources, doc.libraries)
+            lib, copy = resolve(e, resources, doc.libraries)
+            why = installed_differs(e, lib, resources) if copy is not None else INSTALLED
         except Exception:  # noqa: BLE001  (drawing it reports the error)
             continue
-        if copy is not None:
-            phrase = f"{e.name} ({'text path' if isinstance(e, PathEdit) else 'slider'} of library {e.library})"
-            if phrase not in out:
-                out.append(phrase)
+        if why != INSTALLED:
+            out[e.id] = why
     return out
 
 
-def copies_message(name: str, phrases: list[str]) -> str:
-    """The one line a user reads when a project draws sliders from its own copies."""
-    one = len(phrases) == 1
-    them = phrases[0] if one else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return (f"{name}: {them} {'is' if one else 'are'} not installed here (library removed, or entry renamed "
-            f"or removed); the project draws {'it' if one else 'them'} with the {'copy' if one else 'copies'} "
-            f"it keeps.")
+def use_installed(doc: EditDocument, drawn: dict[str, str]) -> EditDocument:
+    """``doc`` drawing with the installed libraries where its copies are another version of them
+    (``drawn``: :func:`drawn_from_copies`): those copies and their sliders' stamps are let go, so
+    the installed entries are drawn and the next save keeps and stamps them instead. A library some
+    slider finds only in its copy keeps it."""
+    edits = {e.id: e for e in slider_edits(doc)}
+    libs = {(kind_of(edits[i]), edits[i].library) for i, why in drawn.items() if why == AS_SAVED and i in edits}
+    libs -= {(kind_of(edits[i]), edits[i].library) for i, why in drawn.items() if why == NOT_INSTALLED and i in edits}
+    kept = tuple(k for k in doc.libraries if (k.kind, k.name) not in libs)
+    if len(kept) == len(doc.libraries):
+        return doc
+    # their stamps named the copies' versions: forgotten, so nothing reports the installed ones as changed
+    new = tuple(dataclasses.replace(e, version="") if isinstance(e, (DirectionEdit, PathEdit))
+                and (kind_of(e), e.library) in libs else e for e in doc.edits)
+    return dataclasses.replace(doc, libraries=kept, edits=new)
+
+
+def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str]) -> list[str]:
+    """The lines a user reads when a project draws sliders from its own copies (none: nothing to say)."""
+    lines = []
+    for why, text in ((NOT_INSTALLED, "{them} {is_} not installed here (library removed, or entry renamed or "
+                                      "removed); the project draws {it} with the {copy} it keeps."),
+                      (AS_SAVED, "{them} {has} changed in the installed library since the project was saved; the "
+                                 "project draws {it} as saved, with the {copy} it keeps (Edit ▸ Use Installed "
+                                 "Sliders, or --installed-sliders, draws the installed {version}).")):
+        phrases = list(dict.fromkeys(phrase(e) for e in slider_edits(doc) if drawn.get(e.id) == why))
+        if not phrases:
+            continue
+        one = len(phrases) == 1
+        them = phrases[0] if one else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+        lines.append(f"{name}: " + text.format(them=them, is_="is" if one else "are", has="has" if one else "have",
+                                               it="it" if one else "them", copy="copy" if one else "copies",
+                                               version="version" if one else "versions"))
+    return lines
 
 
 def copies_to_keep(doc: EditDocument, resources: Any) -> tuple[KeptLibrary, ...]:
@@ -121,8 +172,6 @@ def with_copies(doc: EditDocument, copies: tuple[KeptLibrary, ...]) -> EditDocum
     """``doc`` keeping ``copies`` (and, of the copies it had, those of libraries ``copies`` does not
     cover and its sliders still name: a copy is dropped only when a newer one replaces it or no
     slider uses its library)."""
-    import dataclasses
-
     covered = {(k.kind, k.name) for k in copies}
     used = {(kind_of(e), e.library) for e in slider_edits(doc)}
     keep = {k.digest: k for k in copies if (k.kind, k.name) in used}

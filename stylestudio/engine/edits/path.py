@@ -50,7 +50,7 @@ class PathEdit(Edit):
         from ..text import library  # noqa: F401  (registers the "textpaths" resource loader)
 
         gen = ctx.generator
-        lib = ctx.library("textpaths", self.library, self.name)
+        lib = ctx.library_for(self)
         moved = gen.styles(lib.move(self.name, ctx.source_ws, self.amount, gen.w_avg))
         ref = ctx.base_styles
         return {k: v + (moved[k] - ref[k]) for k, v in styles.items()}

@@ -1,12 +1,14 @@
 """Which version of a library entry a project's slider edits were saved with.
 
-A direction or text path edit names its library and entry, not a copy of its vectors, so a project
-re-renders differently when that entry changes: a newer StyleStudio ships a retrained ``textpaths``
-or refitted ``attributes`` library, or the user retrains their own library under the same name.
-Saving stamps each such edit with a short fingerprint of exactly what it reads (:func:`stamped`);
-opening compares the stamp with the installed entry (:func:`changed_entries`), so the user is told
-which sliders now draw something else instead of finding a different face. Projects saved before
-stamps existed have none and are never reported.
+Saving stamps each direction or text path edit with a short fingerprint of exactly what it reads
+(:func:`stamped`). Projects now also keep copies of those libraries and draw with them
+(:mod:`.kept`), so the stamp of such a project always matches what it draws. For a project saved
+before it kept copies, the edit names its library and entry only, and re-renders differently when
+that entry changes (a newer StyleStudio ships a retrained ``textpaths`` or refitted ``attributes``
+library, or the user retrains their own library under the same name): opening compares the stamp
+with the installed entry (:func:`changed_entries`), so the user is told which sliders now draw
+something else instead of finding a different face. Projects saved before stamps existed have
+none and are never reported.
 """
 from __future__ import annotations
 
@@ -31,18 +33,22 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:VERSION_CHARS]
 
 
-def entry_version(edit: DirectionEdit | PathEdit, resources: Any, num_ws: int,
-                  kept: tuple[KeptLibrary, ...] = ()) -> str:
-    """The fingerprint of what ``edit`` reads from the library it draws with now (installed, else
-    the project's ``kept`` copy, :mod:`.kept`; raises as rendering would when neither has it)."""
-    from .kept import resolve
-
-    lib, _ = resolve(edit, resources, kept)
+def fingerprint_in(lib: Any, edit: DirectionEdit | PathEdit, num_ws: int) -> str:
+    """The fingerprint of what ``edit`` reads from library ``lib`` (a direction library or a text path one)."""
     if isinstance(edit, DirectionEdit):
         # the W+ offset of one unit, conditioning on ``keep`` included: vector, unit, rows and weights
         delta = lib.delta(edit.name, 1.0, num_ws, edit.keep)
         return digest("direction", np.ascontiguousarray(delta.numpy(), np.float32).tobytes())
     return lib.fingerprint(edit.name)
+
+
+def entry_version(edit: DirectionEdit | PathEdit, resources: Any, num_ws: int,
+                  kept: tuple[KeptLibrary, ...] = ()) -> str:
+    """The fingerprint of what ``edit`` reads from the library it draws with now (installed, or one
+    of the project's ``kept`` copies, :mod:`.kept`; raises as rendering would when neither has it)."""
+    from .kept import resolve
+
+    return fingerprint_in(resolve(edit, resources, kept)[0], edit, num_ws)
 
 
 def current_versions(doc: EditDocument, resources: Any, num_ws: int) -> dict[str, str]:
