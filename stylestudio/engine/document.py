@@ -12,6 +12,7 @@ arrays under keys it chooses, prefixed by its position so nothing collides.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import uuid
@@ -571,9 +572,9 @@ class KeptLibrary:
             raise InputError(f"a kept {self.kind} library {self.name!r} must be 1 byte to "
                              f"{MAX_KEPT_BYTES >> 20} MiB, got {len(self.data) if isinstance(self.data, bytes) else self.data!r}")
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """Names this copy among others of the same library (a project may keep two versions)."""
+        """Names this copy among others of the same library; computed once (every render looks it up)."""
         import hashlib
 
         return hashlib.sha256(self.data).hexdigest()[:16]
