@@ -100,7 +100,7 @@ def test_a_project_reopens_as_saved_after_its_library_changed(tmp_path: Path, ca
         err = capsys.readouterr().err.strip().splitlines()
         assert err == ["note: p.stylestudio: bend (slider of library kept_changed) has changed in the installed "
                        "library since the project was saved; the project draws it as saved, with the copy it keeps "
-                       "(Edit ▸ Use Installed Sliders, or --installed-sliders, draws the installed version)."], err
+                       "(--installed-sliders draws the installed version)."], err
         assert np.array_equal(_pixels(tmp_path / "a.png"), _pixels(tmp_path / "b.png"))
         # --installed-sliders: the retrained slider, silently, and a save keeps the installed version
         fresh = EditDocument(TINY, load_project(project).source, edits=load_project(project).edits)
@@ -241,7 +241,8 @@ def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot,
         assert message.startswith("p.stylestudio: bend (slider of library kept_gui) is not installed here")
         assert len(w.errors) == 1  # drawn, not failed
         assert_same_picture(canvas_array(w), reference_frame(load_project(path)), tol=0)
-        w.actions_by_name["use_installed"].trigger()  # nothing installed to use instead: the copy stays
+        assert not w.actions_by_name["use_installed"].isEnabled()  # nothing installed to use instead
+        w.actions_by_name["use_installed"].trigger()  # (even when triggered anyway: the copy stays)
         assert w.holder.doc.libraries == load_project(path).libraries
         assert w.save_to(tmp_path / "again.stylestudio")
         assert load_project(tmp_path / "again.stylestudio").libraries == load_project(path).libraries
@@ -267,12 +268,17 @@ def test_the_editor_reopens_as_saved_and_uses_the_installed_sliders_on_request(q
         qtbot.waitUntil(lambda: any("as saved" in e for e in w.errors), timeout=10000)
         wait_final(qtbot, w)
         assert_same_picture(canvas_array(w), saved, tol=0)
+        (message,) = [e for e in w.errors if "as saved" in e]
+        assert message.endswith("(Edit ▸ Use Installed Sliders draws the installed version).")
         opened = w.holder.doc
-        w.actions_by_name["use_installed"].trigger()
+        use = w.actions_by_name["use_installed"]
+        assert use.isEnabled()
+        use.trigger()
         assert w.holder.doc.libraries == () and w.undo_stack.undoText() == "Use installed sliders"
         wait_final(qtbot, w)
         installed = reference_frame(dataclasses.replace(opened, libraries=()))
         assert_same_picture(canvas_array(w), installed, tol=0)
+        assert not use.isEnabled()  # nothing left to use
         assert not np.array_equal(installed, saved)
         assert w.save_to(tmp_path / "new.stylestudio")
         assert [k.data for k in load_project(tmp_path / "new.stylestudio").libraries] == \

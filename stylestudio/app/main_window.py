@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.ctx.interaction_finished.connect(self._on_interaction_finished)
         self.engine.model_loaded.connect(self._on_model_loaded)
+        self.engine.rendered.connect(self._update_use_installed)  # after the tracker has taken the frame
+        self.actions_by_name["use_installed"].setEnabled(False)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.theme.theme_changed.connect(self._on_theme_changed)
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
@@ -290,6 +292,14 @@ class MainWindow(QMainWindow):
     def reset_all_edits(self) -> None:
         if self.holder.doc.edits:
             self.undo_stack.push(ResetAllEditsCommand(self.holder))
+
+    def _update_use_installed(self, r) -> None:
+        """*Use Installed Sliders* is offered while a final frame drew a slider as saved that the
+        installed library would draw otherwise."""
+        from ..engine.edits.kept import AS_SAVED
+
+        if r.quality == "final":
+            self.actions_by_name["use_installed"].setEnabled(AS_SAVED in self.renders.from_copies.values())
 
     def use_installed_sliders(self) -> None:
         """Draw the sliders the project keeps as saved with their installed versions (undoable)."""

@@ -109,14 +109,16 @@ def use_installed(doc: EditDocument, drawn: dict[str, str]) -> EditDocument:
     return dataclasses.replace(doc, libraries=kept, edits=new)
 
 
-def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str]) -> list[str]:
-    """The lines a user reads when a project draws sliders from its own copies (none: nothing to say)."""
+def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str],
+                    remedy: str = "Edit ▸ Use Installed Sliders") -> list[str]:
+    """The lines a user reads when a project draws sliders from its own copies (none: nothing to say);
+    ``remedy``: how this user draws the installed versions instead (the menu, or the CLI's flag)."""
     lines = []
     for why, text in ((NOT_INSTALLED, "{them} {is_} not installed here (library removed, or entry renamed or "
                                       "removed); the project draws {it} with the {copy} it keeps."),
                       (AS_SAVED, "{them} {has} changed in the installed library since the project was saved; the "
-                                 "project draws {it} as saved, with the {copy} it keeps (Edit ▸ Use Installed "
-                                 "Sliders, or --installed-sliders, draws the installed {version}).")):
+                                 "project draws {it} as saved, with the {copy} it keeps ({remedy} draws the "
+                                 "installed {version}).")):
         phrases = list(dict.fromkeys(phrase(e) for e in slider_edits(doc) if drawn.get(e.id) == why))
         if not phrases:
             continue
@@ -124,7 +126,7 @@ def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str]) -> list
         them = phrases[0] if one else ", ".join(phrases[:-1]) + " and " + phrases[-1]
         lines.append(f"{name}: " + text.format(them=them, is_="is" if one else "are", has="has" if one else "have",
                                                it="it" if one else "them", copy="copy" if one else "copies",
-                                               version="version" if one else "versions"))
+                                               version="version" if one else "versions", remedy=remedy))
     return lines
 
 
