@@ -311,3 +311,30 @@ def test_a_batch_recipe_carries_its_copies(tmp_path: Path):
     restamped = tuple(dataclasses.replace(e, version="0123456789abcdef") for e in recipe.edits)
     assert recipe.digest() == dataclasses.replace(recipe, edits=restamped).digest()
     assert Recipe.load(project).digest() == recipe.digest()
+
+
+def test_a_batch_draws_the_recipe_as_saved_or_with_the_installed_sliders(tmp_path: Path, capsys):
+    from stylestudio.commands.batch import recipe_as_drawn
+    from stylestudio.engine.batch.recipe import Recipe
+    from stylestudio.engine.session import Engine
+
+    gen = ensure_test_model(TINY)
+    library = _user_directions("kept_batch_changed")
+    project = tmp_path / "r.stylestudio"
+    try:
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "kept_batch_changed", "--set",
+                     "bend=+2", "-o", str(tmp_path / "a.png"), "--save-project", str(project)]) == 0
+        _user_directions("kept_batch_changed", seed=6)  # retrained
+        recipe, session = Recipe.load(project), Engine(device="cpu")
+        capsys.readouterr()
+        as_saved = recipe_as_drawn(session, recipe, "r.stylestudio", installed=False)
+        assert "draws it as saved" in capsys.readouterr().err
+        assert as_saved.libraries == recipe.libraries and as_saved.digest() == recipe.digest()
+        installed = recipe_as_drawn(session, recipe, "r.stylestudio", installed=True)
+        assert capsys.readouterr().err == "" and installed.libraries == ()
+        assert installed.digest() != recipe.digest()  # drawn otherwise: the batch redoes its photos
+        face = SeedSource(seed=3)
+        draw = lambda r: to_uint8(Renderer(gen, TINY).render(r.apply(face)))  # noqa: E731
+        assert not np.array_equal(draw(as_saved), draw(installed))
+    finally:
+        library.unlink()

@@ -59,6 +59,15 @@ def device_for_rank(device: str) -> str:
     return device
 
 
+def recipe_as_drawn(session, recipe, label: str, installed: bool, say: bool = True):
+    """The recipe every face is drawn with: its sliders with the library copies it keeps, or with
+    the installed libraries where ``installed`` (``--installed-sliders``), as ``prepare_sliders`` says."""
+    from ..engine.document import SeedSource
+
+    doc = prepare_sliders(session, recipe.apply(SeedSource()), label, installed, say=say)
+    return dataclasses.replace(recipe, edits=doc.edits, libraries=doc.libraries)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     import os
 
@@ -67,7 +76,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from ..engine.batch.recipe import check_recipe
     from ..engine.batch.run import default_threads
     from ..engine.imageio import check_input_file
-    from ..engine.document import SeedSource
     from ..engine.project import SUFFIX
     from ..engine.tasks.batch import ApplyToFolder
 
@@ -84,9 +92,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     args.model, args.device = recipe.model, device
     _, session = cli_session(args)
     # every process draws the recipe alike (a copy kept as saved, or the installed sliders); rank 0 says so
-    edits = prepare_sliders(session, recipe.apply(SeedSource()), args.recipe.name, args.installed_sliders,
-                            say=rank == 0).edits
-    recipe = dataclasses.replace(recipe, edits=edits)
+    recipe = recipe_as_drawn(session, recipe, args.recipe.name, args.installed_sliders, say=rank == 0)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..engine.limits import PSI_MAX, PSI_MIN
 from ..errors import InputError
-from .common import (add_model_options, cli_session, output_path, parse_source, progress_printer, psi_arg,
-                     prepare_sliders, save_stamped_project, add_installed_sliders_option)
+from .common import (add_installed_sliders_option, add_model_options, cli_session, output_path, parse_source,
+                     prepare_sliders, progress_printer, psi_arg, save_stamped_project)
 
 if TYPE_CHECKING:
     from ..engine.document import AttributeSettings
