@@ -205,6 +205,7 @@ def test_a_hand_edited_copy_entry_is_one_line(tmp_path: Path):
     ensure_test_model(TINY)
     good = _project_with_copy(tmp_path, DirectionLibrary(TINY, []).to_bytes())
     for change, field in ((lambda b: b["libraries"][0].update(kind="weights"), "libraries[0].kind"),
+                          (lambda b: b["libraries"][0].update(name="../../escape"), "libraries[0]: name: invalid"),
                           (lambda b: b.update(libraries="all"), "libraries")):
         bad = tmp_path / "bad.stylestudio"
         with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
@@ -239,6 +240,7 @@ def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot,
         wait_final(qtbot, w)
         (message,) = [e for e in w.errors if "not installed here" in e]
         assert message.startswith("p.stylestudio: bend (slider of library kept_gui) is not installed here")
+        assert message.endswith("(Edit ▸ Install the Project's Sliders adds a missing library to this computer).")
         assert len(w.errors) == 1  # drawn, not failed
         assert_same_picture(canvas_array(w), reference_frame(load_project(path)), tol=0)
         assert not w.actions_by_name["use_installed"].isEnabled()  # nothing installed to use instead
@@ -246,7 +248,15 @@ def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot,
         assert w.holder.doc.libraries == load_project(path).libraries
         assert w.save_to(tmp_path / "again.stylestudio")
         assert load_project(tmp_path / "again.stylestudio").libraries == load_project(path).libraries
+        # the colleague installs the project's library: a file in their data folder, for every project
+        install = w.actions_by_name["install_sliders"]
+        assert install.isEnabled() and not library.exists()
+        install.trigger()
+        qtbot.waitUntil(lambda: library.exists() and not install.isEnabled(), timeout=10000)
+        assert library.read_bytes() == load_project(path).libraries[0].data
+        assert any(m.startswith("Installed directions kept_gui") for m in [w.statusBar().currentMessage()])
     finally:
+        library.unlink(missing_ok=True)
         close_window(w)
 
 

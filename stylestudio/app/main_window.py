@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.engine.model_loaded.connect(self._on_model_loaded)
         self.engine.rendered.connect(self._update_use_installed)  # after the tracker has taken the frame
         self.actions_by_name["use_installed"].setEnabled(False)
+        self.actions_by_name["install_sliders"].setEnabled(False)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.theme.theme_changed.connect(self._on_theme_changed)
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
@@ -296,10 +297,29 @@ class MainWindow(QMainWindow):
     def _update_use_installed(self, r) -> None:
         """*Use Installed Sliders* is offered while a final frame drew a slider as saved that the
         installed library would draw otherwise."""
-        from ..engine.edits.kept import AS_SAVED
+        from ..engine.edits.kept import AS_SAVED, NOT_INSTALLED
 
         if r.quality == "final":
             self.actions_by_name["use_installed"].setEnabled(AS_SAVED in self.renders.from_copies.values())
+            self.actions_by_name["install_sliders"].setEnabled(NOT_INSTALLED in self.renders.from_copies.values())
+
+    def install_project_sliders(self) -> None:
+        """Install the libraries the project keeps and this computer lacks (the panels then list them)."""
+        from ..engine.tasks.directions import InstallProjectLibraries
+
+        def done(installed: list[str]) -> None:
+            self.statusBar().showMessage(f"Installed {', '.join(installed)}" if installed
+                                         else "Every library this project keeps is installed", 8000)
+            for key in ("discover", "textpaths"):
+                panel = self.panels.get(key)
+                if panel is not None:
+                    panel.refresh()
+            self.renders.rerender()
+
+        def failed(message: str, _cancelled: bool = False) -> None:
+            self.report_error("Could not install the project's sliders", message)
+
+        self.engine.submit_task(InstallProjectLibraries(self.holder.doc), on_done=done, on_error=failed)
 
     def use_installed_sliders(self) -> None:
         """Draw the sliders the project keeps as saved with their installed versions (undoable)."""

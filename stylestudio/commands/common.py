@@ -381,7 +381,7 @@ def prepare_sliders(session, doc, label: str, installed: bool = False, say: bool
     phrases = changed_entries(doc, session.library_versions(doc))
     if phrases:
         print(f"warning: {changed_message(label, phrases)}", file=sys.stderr)
-    for line in copies_messages(label, doc, session.drawn_from_copies(doc), remedy="--installed-sliders"):
+    for line in copies_messages(label, doc, session.drawn_from_copies(doc), remedy="--installed-sliders", install=""):
         print(f"note: {line}", file=sys.stderr)
     return doc
 

@@ -566,8 +566,10 @@ class KeptLibrary:
     KINDS: ClassVar[tuple[str, ...]] = ("directions", "textpaths")
 
     def __post_init__(self) -> None:
+        from .resources import check_resource_name  # (resources imports this module)
+
         as_choice(self.kind, "kind", self.KINDS)
-        as_text(self.name, "name", 200)
+        check_resource_name(self.name, "library", "name")  # it may become a file name (edits.kept.install_missing)
         if not isinstance(self.data, bytes) or not 0 < len(self.data) <= MAX_KEPT_BYTES:
             raise InputError(f"a kept {self.kind} library {self.name!r} must be 1 byte to "
                              f"{MAX_KEPT_BYTES >> 20} MiB, got {len(self.data) if isinstance(self.data, bytes) else self.data!r}")

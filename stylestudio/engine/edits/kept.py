@@ -109,13 +109,15 @@ def use_installed(doc: EditDocument, drawn: dict[str, str]) -> EditDocument:
     return dataclasses.replace(doc, libraries=kept, edits=new)
 
 
-def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str],
-                    remedy: str = "Edit ▸ Use Installed Sliders") -> list[str]:
+def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str], remedy: str = "Edit ▸ Use Installed Sliders",
+                    install: str = " (Edit ▸ Install the Project's Sliders adds a missing library to this computer)"
+                    ) -> list[str]:
     """The lines a user reads when a project draws sliders from its own copies (none: nothing to say);
-    ``remedy``: how this user draws the installed versions instead (the menu, or the CLI's flag)."""
+    ``remedy``: how this user draws the installed versions instead, ``install``: how they install a
+    missing library (the menu, or the CLI's flag; "" where there is none)."""
     lines = []
     for why, text in ((NOT_INSTALLED, "{them} {is_} not installed here (library removed, or entry renamed or "
-                                      "removed); the project draws {it} with the {copy} it keeps."),
+                                      "removed); the project draws {it} with the {copy} it keeps{install}."),
                       (AS_SAVED, "{them} {has} changed in the installed library since the project was saved; the "
                                  "project draws {it} as saved, with the {copy} it keeps ({remedy} draws the "
                                  "installed {version}).")):
@@ -126,7 +128,8 @@ def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str],
         them = phrases[0] if one else ", ".join(phrases[:-1]) + " and " + phrases[-1]
         lines.append(f"{name}: " + text.format(them=them, is_="is" if one else "are", has="has" if one else "have",
                                                it="it" if one else "them", copy="copy" if one else "copies",
-                                               version="version" if one else "versions", remedy=remedy))
+                                               version="version" if one else "versions", remedy=remedy,
+                                               install=install))
     return lines
 
 
@@ -184,3 +187,31 @@ def with_copies(doc: EditDocument, copies: tuple[KeptLibrary, ...]) -> EditDocum
     if [k.digest for k in new] == [k.digest for k in doc.libraries]:
         return doc
     return dataclasses.replace(doc, libraries=new)
+
+
+def install_missing(doc: EditDocument, resources: Any) -> list[tuple[str, str, Any]]:
+    """Install the libraries ``doc`` keeps copies of and this computer lacks entirely, into the
+    user's data folder, so their sliders appear in the panels and every project can use them.
+    Returns (kind, name, library) of each one installed. A library that is installed, even one
+    that lacks an entry the project uses, is never overwritten."""
+    from ...safe_io import atomic_write_bytes
+    from ..directions.builder import user_library_path
+    from ..text.library import library_file
+
+    done: list[tuple[str, str, Any]] = []
+    for copy in doc.libraries:
+        if (copy.kind, copy.name) in DERIVED or any((k, n) == (copy.kind, copy.name) for k, n, _ in done):
+            continue
+        try:
+            resources.get(copy.kind, copy.name)
+            continue  # installed: the user's own, whatever it holds
+        except InputError:
+            pass
+        lib = resources.kept(copy)  # checked before anything is written
+        path = library_file(resources.model, copy.name) if copy.kind == "textpaths" \
+            else user_library_path(resources.model, copy.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, copy.data)
+        resources.forget(copy.kind, copy.name)
+        done.append((copy.kind, copy.name, lib))
+    return done

@@ -87,7 +87,7 @@ _REQUESTS = {"BuildCatalog": "catalog", "CatalogInfo": "catalog", "ReferenceThum
              "FindFaces": "photo",
              "InvertPhoto": "photo", "FitRegion": "regions", "Discover": "discover",
              "DiscoveredLibraries": "discover", "RenameDirection": "discover", "RemoveDirection": "discover",
-             "ImportCheckpoint": "models"}
+             "ImportCheckpoint": "models", "InstallProjectLibraries": "directions"}
 
 
 def __getattr__(name: str) -> Any:
@@ -102,4 +102,4 @@ def __getattr__(name: str) -> Any:
 __all__ = ["TASKS", "task", "run", "title", "lane", "describe_result", "BuildCatalog", "CatalogInfo",
            "ReferenceThumbnail", "RegionMap", "BuildDirections", "SliderFromExamples", "CopyPicture",
            "ExportImage", "PreviewExport", "FaceThumbnails", "FindFaces", "InvertPhoto", "FitRegion",
-           "Discover", "DiscoveredLibraries", "RenameDirection", "RemoveDirection"]
+           "Discover", "DiscoveredLibraries", "RenameDirection", "RemoveDirection", "InstallProjectLibraries"]

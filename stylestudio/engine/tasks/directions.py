@@ -145,3 +145,30 @@ def describe_sliders(session: Any, req: DescribeSliders, progress: Progress, can
                           **slider_effects_summary(lib, d.name)})
         out[library] = items
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class InstallProjectLibraries:
+    """Install the slider libraries a project keeps copies of and this computer lacks
+    (engine/edits/kept.py): the result is ``["directions mine", …]``, one per library installed."""
+
+    doc: Any  #: the :class:`~stylestudio.engine.document.EditDocument`
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return "Install the project's sliders"
+
+    def describe_result(self, result: list[str]) -> str:
+        return f"installed {', '.join(result)}" if result else "nothing to install"
+
+
+@task(InstallProjectLibraries)
+def install_project_libraries(session: Any, req: InstallProjectLibraries, progress: Progress,
+                              cancel: Cancel) -> list[str]:
+    from ..edits.kept import install_missing
+
+    m = session.model(req.doc.model, progress=checking(progress, cancel))
+    done = install_missing(req.doc, m.resources)
+    for kind, name, lib in done:
+        session.install(req.doc.model, kind, name, lib)
+    return [f"{'text paths' if kind == 'textpaths' else 'directions'} {name}" for kind, name, _ in done]
