@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.ctx.interaction_finished.connect(self._on_interaction_finished)
         self.engine.model_loaded.connect(self._on_model_loaded)
-        self.engine.rendered.connect(self._update_use_installed)  # after the tracker has taken the frame
+        self.engine.rendered.connect(self._update_library_actions)  # after the tracker has taken the frame
         self.actions_by_name["use_installed"].setEnabled(False)
         self.actions_by_name["install_sliders"].setEnabled(False)
         self.canvas.zoom_changed.connect(self._on_zoom)
@@ -294,9 +294,10 @@ class MainWindow(QMainWindow):
         if self.holder.doc.edits:
             self.undo_stack.push(ResetAllEditsCommand(self.holder))
 
-    def _update_use_installed(self, r) -> None:
+    def _update_library_actions(self, r) -> None:
         """*Use Installed Sliders* is offered while a final frame drew a slider as saved that the
-        installed library would draw otherwise."""
+        installed library would draw otherwise; *Install the Project's Sliders* while it drew one
+        whose library is missing here."""
         from ..engine.edits.kept import AS_SAVED, NOT_INSTALLED
 
         if r.quality == "final":

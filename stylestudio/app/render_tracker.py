@@ -20,8 +20,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
-from ..engine.document import EditDocument
-from ..engine.document import KeptLibrary
+from ..engine.document import EditDocument, KeptLibrary
 from ..engine.edits.kept import copies_messages, with_copies
 from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
