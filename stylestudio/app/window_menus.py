@@ -107,7 +107,7 @@ MENU_BAR: dict[str, tuple[Act | str, ...]] = {
         Act("reset_all", "Reset &All Edits", lambda w: w.reset_all_edits(), "Ctrl+Shift+R", "reset"),
         Act("use_installed", "Use &Installed Sliders", lambda w: w.use_installed_sliders(), "", "",
             "Draw the sliders this project keeps as saved with the versions installed now"),
-        Act("install_sliders", "Install the &Project's Sliders", lambda w: w.install_project_sliders(), "", "",
+        Act("install_sliders", "Ins&tall the Project's Sliders", lambda w: w.install_project_sliders(), "", "",
             "Install the slider libraries this project keeps and this computer lacks, for every project"),
         SEP,
         Act("preferences", "&Preferences…", lambda w: w.preferences_dialog(), "Ctrl+,", "settings"),
