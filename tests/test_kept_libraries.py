@@ -348,3 +348,25 @@ def test_a_batch_draws_the_recipe_as_saved_or_with_the_installed_sliders(tmp_pat
         assert not np.array_equal(draw(as_saved), draw(installed))
     finally:
         library.unlink()
+
+
+def test_installing_a_projects_sliders_never_overwrites_an_installed_library(tmp_path: Path):
+    from stylestudio.engine.edits.kept import install_missing
+    from stylestudio.engine.resources import Resources
+
+    gen = ensure_test_model(TINY)
+    library = _user_directions("kept_install")
+    try:
+        doc = EditDocument(TINY, SeedSource(seed=2), edits=(DirectionEdit(library="kept_install", name="bend", amount=1),))
+        copy = copies_to_keep(doc, Resources(gen, TINY))
+        mine = DirectionLibrary(TINY, [Direction("twist", "Twist", np.ones(gen.w_dim, np.float32) / 8, (), 1.0)])
+        mine.save(library)  # the user's own library of that name, without the project's slider
+        kept = with_copies(doc, copy)
+        assert install_missing(kept, Resources(gen, TINY)) == []
+        assert library.read_bytes() == mine.to_bytes()
+        library.unlink()
+        ((kind, name, lib),) = install_missing(kept, Resources(gen, TINY))
+        assert (kind, name, lib.names()) == ("directions", "kept_install", ["bend", "twist"])
+        assert library.read_bytes() == copy[0].data
+    finally:
+        library.unlink(missing_ok=True)
