@@ -370,3 +370,23 @@ def test_installing_a_projects_sliders_never_overwrites_an_installed_library(tmp
         assert library.read_bytes() == copy[0].data
     finally:
         library.unlink(missing_ok=True)
+
+
+def test_only_sliders_whose_own_entry_changed_are_reported():
+    """A library retrained in part: its copy differs byte for byte, but only the changed entry draws otherwise."""
+    from stylestudio.engine.edits.kept import AS_SAVED, drawn_from_copies
+    from stylestudio.engine.resources import Resources
+
+    gen = ensure_test_model(TINY)
+    library = _user_directions("kept_partly")
+    try:
+        bend, twist = (DirectionEdit(library="kept_partly", name=n, amount=1.0) for n in ("bend", "twist"))
+        saved = with_copies(EditDocument(TINY, SeedSource(seed=2), edits=(bend, twist)),
+                            copies_to_keep(EditDocument(TINY, SeedSource(seed=2), edits=(bend,)), Resources(gen, TINY)))
+        assert drawn_from_copies(saved, Resources(gen, TINY)) == {}  # the same library: nothing to say
+        lib = DirectionLibrary.load(library)
+        lib.directions["twist"] = dataclasses.replace(lib.directions["twist"], unit=2.0)
+        lib.save(library)
+        assert drawn_from_copies(saved, Resources(gen, TINY)) == {twist.id: AS_SAVED}
+    finally:
+        library.unlink()

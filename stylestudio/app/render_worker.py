@@ -216,7 +216,7 @@ class EngineWorker(QObject):
                 engine = self._ensure_engine()
                 versions = engine.library_versions(req.doc)
                 copies = engine.library_copies(req.doc)
-                from_copies = engine.drawn_from_copies(req.doc)
+                from_copies = engine.drawn_from_copies(req.doc, versions)
             except Exception:  # the frame matters more than its stamps
                 log.error("library versions of render %d failed:\n%s", req.seq, traceback.format_exc())
         self.rendered.emit(RenderResult(req.seq, quality, qimg, m.name, m.generator.resolution,

@@ -166,12 +166,12 @@ class Engine:
 
         return copies_to_keep(doc, self.model(doc.model).resources)
 
-    def drawn_from_copies(self, doc: EditDocument) -> dict[str, str]:
+    def drawn_from_copies(self, doc: EditDocument, versions: dict[str, str] | None = None) -> dict[str, str]:
         """Edit id → why, for the sliders of ``doc`` drawn from the project's own copies (not
         installed here, or drawn as saved: :mod:`.edits.kept`)."""
         from .edits.kept import drawn_from_copies
 
-        return drawn_from_copies(doc, self.model(doc.model).resources)
+        return drawn_from_copies(doc, self.model(doc.model).resources, versions)
 
     def for_saving(self, doc: EditDocument) -> EditDocument:
         """``doc`` as a save writes it: sliders stamped with their versions, their libraries kept."""

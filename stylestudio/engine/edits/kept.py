@@ -43,19 +43,29 @@ def resolve(edit: SliderEdit, resources: Any, kept: tuple[KeptLibrary, ...]) -> 
     return resources.library(kind_of(edit), edit.library, edit.name, kept)
 
 
-def installed_differs(edit: SliderEdit, drawn: Any, resources: Any) -> str:
-    """For an edit drawn from a copy: NOT_INSTALLED, AS_SAVED (the installed entry is another
-    version) or INSTALLED (the copy and the installed entry are the same)."""
+def installed_differs(edit: SliderEdit, drawn: Any, copy: KeptLibrary, resources: Any, version: str = "") -> str:
+    """For an edit drawn from ``copy`` (read as ``drawn``): NOT_INSTALLED, AS_SAVED (the installed
+    entry is another version) or INSTALLED (the same). ``version``: the drawn entry's fingerprint
+    when already known. Every final frame asks, so the usual answer (the copy is byte for byte what
+    the installed library would be copied as) is found without fingerprinting."""
     from .versions import fingerprint_in
 
+    kind = kind_of(edit)
     try:
-        installed = resources.get(kind_of(edit), edit.library)
+        installed = resources.get(kind, edit.library)
     except InputError:
         return NOT_INSTALLED
     if edit.name not in installed:
         return NOT_INSTALLED
+    try:
+        entries = set(drawn.names()) if kind == "textpaths" else set()
+        if _copy_of(resources, kind, edit.library, installed, entries).data == copy.data:
+            return INSTALLED
+    except InputError:  # the copy holds paths the installed library lacks: compare the entry itself
+        pass
     num_ws = resources.generator.num_ws
-    return INSTALLED if fingerprint_in(installed, edit, num_ws) == fingerprint_in(drawn, edit, num_ws) else AS_SAVED
+    version = version or fingerprint_in(drawn, edit, num_ws)
+    return INSTALLED if fingerprint_in(installed, edit, num_ws) == version else AS_SAVED
 
 
 def phrase(edit: SliderEdit) -> str:
@@ -77,14 +87,16 @@ def installed_or_kept(resources: Any, doc: EditDocument, kind: str, name: str) -
         return resources.kept(copy)
 
 
-def drawn_from_copies(doc: EditDocument, resources: Any) -> dict[str, str]:
+def drawn_from_copies(doc: EditDocument, resources: Any, versions: dict[str, str] | None = None) -> dict[str, str]:
     """Edit id → NOT_INSTALLED or AS_SAVED, for the sliders of ``doc`` drawn from its own copies
-    that the installed libraries would draw otherwise (or not at all)."""
+    that the installed libraries would draw otherwise (or not at all). ``versions``: the drawn
+    entries' fingerprints when already known (:func:`.versions.current_versions`)."""
     out = {}
     for e in slider_edits(doc):
         try:
             lib, copy = resolve(e, resources, doc.libraries)
-            why = installed_differs(e, lib, resources) if copy is not None else INSTALLED
+            known = (versions or {}).get(e.id, "")
+            why = INSTALLED if copy is None else installed_differs(e, lib, copy, resources, known)
         except Exception:  # noqa: BLE001  (drawing it reports the error)
             continue
         if why != INSTALLED:
