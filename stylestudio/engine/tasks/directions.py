@@ -1,4 +1,5 @@
-"""Direction tasks: build a model's attribute library (long), a slider from example faces."""
+"""Direction tasks: build a model's attribute library (long), a slider from example faces, install the slider
+libraries a project keeps (engine/edits/kept.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
