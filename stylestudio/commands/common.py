@@ -374,14 +374,18 @@ def prepare_sliders(session, doc, label: str, installed: bool = False, say: bool
     from ..engine.edits.kept import copies_messages, use_installed
     from ..engine.edits.versions import changed_entries, changed_message
 
-    if installed:
-        doc = use_installed(doc, session.drawn_from_copies(doc))
+    versions = session.library_versions(doc)
+    drawn = session.drawn_from_copies(doc, versions)
+    if installed and drawn:
+        doc = use_installed(doc, drawn)
+        versions = session.library_versions(doc)
+        drawn = session.drawn_from_copies(doc, versions)
     if not say:
         return doc
-    phrases = changed_entries(doc, session.library_versions(doc))
+    phrases = changed_entries(doc, versions)
     if phrases:
         print(f"warning: {changed_message(label, phrases)}", file=sys.stderr)
-    for line in copies_messages(label, doc, session.drawn_from_copies(doc), remedy="--installed-sliders", install=""):
+    for line in copies_messages(label, doc, drawn, remedy="--installed-sliders", install=""):
         print(f"note: {line}", file=sys.stderr)
     return doc
 

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ...errors import InputError
-from ...safe_io import write_member
+from ...safe_io import atomic_write_bytes, write_member
 
 LIBRARY_FORMAT = "stylestudio-directions"
 LIBRARY_VERSION = 2
@@ -163,13 +163,10 @@ class DirectionLibrary:
 
     # -- storage: one zip of JSON + .npy, never pickle ---------------------------------------
     def save(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as f:
-            self._write(f)
-        tmp.replace(path)
+        atomic_write_bytes(Path(path), self.to_bytes())
 
-    def _write(self, f: BinaryIO) -> None:
+    def to_bytes(self) -> bytes:
+        """The library file's bytes (what :meth:`save` writes; a project keeps them, :mod:`..edits.kept`)."""
         meta = {
             "format": LIBRARY_FORMAT,
             "format_version": 2 if any(d.row_weights for d in self.directions.values()) else 1,
@@ -182,18 +179,14 @@ class DirectionLibrary:
                 for d in self.directions.values()
             ],
         }
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        out = BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
             write_member(zf, "library.json", json.dumps(meta, indent=2))
             for d in self.directions.values():
                 buf = BytesIO()
                 np.save(buf, np.asarray(d.vector, np.float32), allow_pickle=False)
                 write_member(zf, f"vectors/{d.name}.npy", buf.getvalue())
-
-    def to_bytes(self) -> bytes:
-        """The library file's bytes (what :meth:`save` writes; a project keeps them, :mod:`..edits.kept`)."""
-        buf = BytesIO()
-        self._write(buf)
-        return buf.getvalue()
+        return out.getvalue()
 
     @classmethod
     def load(cls, path: Path) -> "DirectionLibrary":

@@ -20,6 +20,7 @@ from ...errors import InputError
 from ..document import EditDocument, KeptLibrary
 from .direction import DirectionEdit
 from .path import PathEdit
+from .versions import fingerprint_in, listing, phrase
 
 INSTALLED, NOT_INSTALLED, AS_SAVED = "installed", "not installed", "as saved"
 #: libraries derived from the model itself: always available, never copied
@@ -48,8 +49,6 @@ def installed_differs(edit: SliderEdit, drawn: Any, copy: KeptLibrary, resources
     entry is another version) or INSTALLED (the same). ``version``: the drawn entry's fingerprint
     when already known. Every final frame asks, so the usual answer (the copy is byte for byte what
     the installed library would be copied as) is found without fingerprinting."""
-    from .versions import fingerprint_in
-
     kind = kind_of(edit)
     try:
         installed = resources.get(kind, edit.library)
@@ -66,11 +65,6 @@ def installed_differs(edit: SliderEdit, drawn: Any, copy: KeptLibrary, resources
     num_ws = resources.generator.num_ws
     version = version or fingerprint_in(drawn, edit, num_ws)
     return INSTALLED if fingerprint_in(installed, edit, num_ws) == version else AS_SAVED
-
-
-def phrase(edit: SliderEdit) -> str:
-    """How a message names a slider: "smile (text path of library textpaths)"."""
-    return f"{edit.name} ({'text path' if isinstance(edit, PathEdit) else 'slider'} of library {edit.library})"
 
 
 def installed_or_kept(resources: Any, doc: EditDocument, kind: str, name: str) -> Any:
@@ -116,8 +110,8 @@ def use_installed(doc: EditDocument, drawn: dict[str, str]) -> EditDocument:
     if len(kept) == len(doc.libraries):
         return doc
     # their stamps named the copies' versions: forgotten, so nothing reports the installed ones as changed
-    new = tuple(dataclasses.replace(e, version="") if isinstance(e, (DirectionEdit, PathEdit))
-                and (kind_of(e), e.library) in libs else e for e in doc.edits)
+    new = tuple(dataclasses.replace(e, version="") if e.id in edits and (kind_of(e), e.library) in libs
+                else e for e in doc.edits)
     return dataclasses.replace(doc, libraries=kept, edits=new)
 
 
@@ -137,8 +131,7 @@ def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str], remedy:
         if not phrases:
             continue
         one = len(phrases) == 1
-        them = phrases[0] if one else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-        lines.append(f"{name}: " + text.format(them=them, is_="is" if one else "are", has="has" if one else "have",
+        lines.append(f"{name}: " + text.format(them=listing(phrases), is_="is" if one else "are", has="has" if one else "have",
                                                it="it" if one else "them", copy="copy" if one else "copies",
                                                version="version" if one else "versions", remedy=remedy,
                                                install=install))
@@ -211,9 +204,11 @@ def install_missing(doc: EditDocument, resources: Any) -> list[tuple[str, str, A
     from ..text.library import library_file
 
     done: list[tuple[str, str, Any]] = []
+    seen = set(DERIVED)
     for copy in doc.libraries:
-        if (copy.kind, copy.name) in DERIVED or any((k, n) == (copy.kind, copy.name) for k, n, _ in done):
+        if (copy.kind, copy.name) in seen:
             continue
+        seen.add((copy.kind, copy.name))
         try:
             resources.get(copy.kind, copy.name)
             continue  # installed: the user's own, whatever it holds

@@ -47,10 +47,8 @@ class PathEdit(Edit):
     def apply(self, ctx: EditContext, styles: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.enabled or self.amount == 0.0:
             return styles
-        from ..text import library  # noqa: F401  (registers the "textpaths" resource loader)
-
         gen = ctx.generator
-        lib = ctx.library_for(self)
+        lib = ctx.library_for(self)  # (which loads the text path library module when needed)
         moved = gen.styles(lib.move(self.name, ctx.source_ws, self.amount, gen.w_avg))
         ref = ctx.base_styles
         return {k: v + (moved[k] - ref[k]) for k, v in styles.items()}

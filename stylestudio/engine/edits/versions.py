@@ -75,22 +75,26 @@ def stamped(doc: EditDocument, versions: Mapping[str, str]) -> EditDocument:
     return dataclasses.replace(doc, edits=tuple(edits)) if changed else doc
 
 
+def phrase(edit: DirectionEdit | PathEdit) -> str:
+    """How a message names a slider: "smile (text path of library textpaths)"."""
+    return f"{edit.name} ({'text path' if isinstance(edit, PathEdit) else 'slider'} of library {edit.library})"
+
+
+def listing(phrases: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
 def changed_entries(doc: EditDocument, versions: Mapping[str, str]) -> list[str]:
     """One phrase per stamped edit whose entry is no longer the one it was saved with, e.g.
     "smile (text path of library textpaths)"."""
-    out = []
-    for e in doc.edits:
-        if isinstance(e, (DirectionEdit, PathEdit)) and e.version and e.id in versions and versions[e.id] != e.version:
-            what = "text path" if isinstance(e, PathEdit) else "slider"
-            phrase = f"{e.name} ({what} of library {e.library})"
-            if phrase not in out:
-                out.append(phrase)
-    return out
+    return list(dict.fromkeys(phrase(e) for e in doc.edits if isinstance(e, (DirectionEdit, PathEdit)) and e.version
+                              and e.id in versions and versions[e.id] != e.version))
 
 
 def changed_message(name: str, phrases: list[str]) -> str:
     """The one line a user reads when opening a project whose sliders changed."""
-    them = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    them = listing(phrases)
     return (f"{name}: {them} {'has' if len(phrases) == 1 else 'have'} changed since the project was saved. The "
             f"picture is drawn with the installed {'version' if len(phrases) == 1 else 'versions'} and may differ "
             f"from the saved one; saving records {'it' if len(phrases) == 1 else 'them'}.")
