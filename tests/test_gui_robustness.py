@@ -7,7 +7,6 @@ written atomically and their stale temporaries are cleaned up at start.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from stylestudio.engine.project import save_project
 from stylestudio.errors import InputError
 
 from test_gui_support import TINY, close_window, ensure_test_model, make_window, window  # noqa: F401
+from zip_json import zip_bytes
 
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parents[1]
@@ -92,14 +92,6 @@ def test_open_failure_of_any_kind_is_one_dialog(qtbot, window, tmp_path, monkeyp
     assert path.read_bytes() == b"whatever"
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _malformed_projects(tmp_path: Path) -> dict[str, bytes]:
     good = tmp_path / "good.stylestudio"
     save_project(good, EditDocument(model=TINY, source=SeedSource(seed=4)))
@@ -117,13 +109,13 @@ def _malformed_projects(tmp_path: Path) -> dict[str, bytes]:
         "truncated.stylestudio": data[: len(data) // 2],
         "text.stylestudio": b"just some notes, renamed\n",
         "empty.stylestudio": b"",
-        "list-manifest.stylestudio": _zip({"manifest.json": b"[1, 2, 3]", "document.json": b"{}"}),
-        "nested.stylestudio": _zip({"manifest.json": json.dumps(manifest).encode(),
+        "list-manifest.stylestudio": zip_bytes({"manifest.json": b"[1, 2, 3]", "document.json": b"{}"}),
+        "nested.stylestudio": zip_bytes({"manifest.json": json.dumps(manifest).encode(),
                                     "document.json": b"[" * 100_000 + b"]" * 100_000}),
-        "wrong-types.stylestudio": _zip({"manifest.json": json.dumps(manifest).encode(),
+        "wrong-types.stylestudio": zip_bytes({"manifest.json": json.dumps(manifest).encode(),
                                          "document.json": json.dumps(dict(body, source=[1, 2])).encode()}),
         "encrypted.stylestudio": bytes(encrypted),
-        "newer.stylestudio": _zip({"manifest.json": json.dumps(dict(manifest, format_version=99)).encode(),
+        "newer.stylestudio": zip_bytes({"manifest.json": json.dumps(dict(manifest, format_version=99)).encode(),
                                    "document.json": b"{}"}),
     }
 
@@ -332,7 +324,7 @@ def test_recovery_sets_aside_an_autosave_it_cannot_read(qtbot, content):
     store = _orphan(folder, f"unread-{content}")
     if content == "newer":
         manifest = {"format": "stylestudio-project", "format_version": 99, "arrays": []}
-        store.path.write_bytes(_zip({"manifest.json": json.dumps(manifest).encode(), "document.json": b"{}"}))
+        store.path.write_bytes(zip_bytes({"manifest.json": json.dumps(manifest).encode(), "document.json": b"{}"}))
     else:
         store.path.write_bytes(b"\x00garbage" * 100)
     data = store.path.read_bytes()

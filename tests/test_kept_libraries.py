@@ -5,9 +5,6 @@ is someone else's data and every way it can be damaged is one line naming it."""
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,7 @@ from stylestudio.errors import InputError
 
 from test_gui_support import (TINY, assert_same_picture, canvas_array, close_window, ensure_test_model, make_window,
                               reference_frame, wait_final)
+from zip_json import edit_zip_json, zip_bytes
 
 
 def _user_directions(name: str, seed: int = 5) -> Path:
@@ -167,17 +165,9 @@ def _project_with_copy(tmp_path: Path, data: bytes, name: str = "gone") -> Path:
     return tmp_path / "p.stylestudio"
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for k, v in members.items():
-            zf.writestr(k, v)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("data, why", [
     (b"\x00" * 10, "not a library file"),
-    (_zip({"library.json": b'{"format": "stylestudio-directions"'}), "damaged direction library"),
+    (zip_bytes({"library.json": b'{"format": "stylestudio-directions"'}), "damaged direction library"),
     ("bomb", "would unpack to more than 1 MiB; refused"),
     ("other-model", "sliders of model 'elsewhere', not 'tiny32'"),
     ("short-vector", "direction 'bend' is not a finite 64-d vector"),
@@ -188,7 +178,7 @@ def test_a_damaged_copy_is_one_line(tmp_path: Path, capsys, monkeypatch, data, w
     ensure_test_model(TINY)
     if data == "bomb":  # the size is checked before anything is unpacked (limit lowered to keep the test small)
         monkeypatch.setattr(resources, "MAX_KEPT_UNPACKED", 1 << 20)
-        data = _zip({"library.json": b"x" * (2 << 20)})
+        data = zip_bytes({"library.json": b"x" * (2 << 20)})
     elif data == "other-model":
         data = DirectionLibrary("elsewhere", [Direction("bend", "B", np.ones(64, np.float32) / 8, (), 1.0)]).to_bytes()
     elif data == "short-vector":
@@ -207,32 +197,32 @@ def test_a_hand_edited_copy_entry_is_one_line(tmp_path: Path):
     for change, field in ((lambda b: b["libraries"][0].update(kind="weights"), "libraries[0].kind"),
                           (lambda b: b["libraries"][0].update(name="../../escape"), "libraries[0]: name: invalid"),
                           (lambda b: b.update(libraries="all"), "libraries")):
-        bad = tmp_path / "bad.stylestudio"
-        with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
-            for item in src.infolist():
-                data = src.read(item)
-                if item.filename == "document.json":
-                    body = json.loads(data)
-                    change(body)
-                    data = json.dumps(body).encode()
-                dst.writestr(item, data)
+        bad = edit_zip_json(good, tmp_path / "bad.stylestudio", change, member="document.json")
         with pytest.raises(InputError) as err:
             load_project(bad)
         assert field in str(err.value) and "\n" not in str(err.value)
 
 
+def _saved_in_editor(qtbot, library: str, path: Path) -> np.ndarray:
+    """A project with one slider of ``library``, made and saved in the editor; the frame it showed."""
+    w = make_window(qtbot)
+    try:
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library=library, name="bend", amount=2.0)))
+        wait_final(qtbot, w)
+        assert w.save_to(path)
+        return canvas_array(w)
+    finally:
+        close_window(w)
+
+
 def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot, tmp_path: Path):
     library = _user_directions("kept_gui")
     path = tmp_path / "p.stylestudio"
-    w = make_window(qtbot)
     try:
-        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_gui", name="bend", amount=2.0)))
-        wait_final(qtbot, w)
-        assert w.save_to(path)
+        _saved_in_editor(qtbot, "kept_gui", path)
         assert [k.name for k in load_project(path).libraries] == ["kept_gui"]
     finally:
         library.unlink()
-        close_window(w)
     w = make_window(qtbot)  # another session (or computer): the library is not installed
     try:
         assert w.files.open_path(path, ask=False)
@@ -263,14 +253,7 @@ def test_the_editor_draws_a_removed_library_from_the_project_and_keeps_it(qtbot,
 def test_the_editor_reopens_as_saved_and_uses_the_installed_sliders_on_request(qtbot, tmp_path: Path):
     library = _user_directions("kept_gui_changed")
     path = tmp_path / "p.stylestudio"
-    w = make_window(qtbot)
-    try:
-        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_gui_changed", name="bend", amount=2.0)))
-        wait_final(qtbot, w)
-        assert w.save_to(path)
-        saved = canvas_array(w)
-    finally:
-        close_window(w)
+    saved = _saved_in_editor(qtbot, "kept_gui_changed", path)
     _user_directions("kept_gui_changed", seed=6)  # retrained under the same name
     w = make_window(qtbot)
     try:

@@ -5,8 +5,6 @@ the editor, instead of silently drawing another face."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from stylestudio.engine.project import load_project, save_project
 from stylestudio.errors import InputError
 
 from test_gui_support import TINY, close_window, ensure_test_model, make_window, wait_final
+from zip_json import edit_zip_json
 
 
 class _Resources:
@@ -101,15 +100,8 @@ def test_a_hand_edited_stamp_is_one_line(tmp_path: Path):
                                                                               amount=1.0, version="ab12"),))
     good = tmp_path / "good.stylestudio"
     save_project(good, doc)
-    bad = tmp_path / "bad.stylestudio"
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "document.json":
-                body = json.loads(data)
-                body["edits"][0]["version"] = "<script>"
-                data = json.dumps(body).encode()
-            dst.writestr(item, data)
+    bad = edit_zip_json(good, tmp_path / "bad.stylestudio", lambda body: body["edits"][0].update(version="<script>"),
+                        member="document.json")
     with pytest.raises(InputError) as err:
         load_project(bad)
     assert "version" in str(err.value) and "\n" not in str(err.value)
