@@ -71,8 +71,8 @@ def test_a_project_draws_its_removed_library_from_its_copy(tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["render-project", str(project), "-o", str(tmp_path / "b.png")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["note: p.stylestudio: bend (slider of library kept_cli) is not installed here (library removed, "
-                   "or entry renamed or removed); the project draws it with the copy it keeps."]
+    assert err == ["note: p.stylestudio: bend (slider of library kept_cli) is not installed here (library removed); "
+                   "the project draws it with the copy it keeps."]
     assert np.array_equal(_pixels(tmp_path / "a.png"), _pixels(tmp_path / "b.png"))  # exactly as saved
     # still editable: the library's other sliders come from the copy too, and a re-save keeps it
     again = tmp_path / "q.stylestudio"
@@ -279,6 +279,127 @@ def test_the_editor_reopens_as_saved_and_uses_the_installed_sliders_on_request(q
         w.undo_stack.undo()  # back to the copy
         wait_final(qtbot, w)
         assert_same_picture(canvas_array(w), saved, tol=0)
+    finally:
+        library.unlink(missing_ok=True)
+        close_window(w)
+
+
+def test_deleting_a_direction_the_open_picture_uses_keeps_it_drawing(qtbot, tmp_path: Path):
+    """An artist tries a discovered direction, then deletes it (or the whole library) in the Discover
+    panel: the unsaved picture keeps drawing it as before, says so, saves a copy, and Install brings
+    the deleted library back."""
+    from stylestudio.engine.directions.builder import user_library_path
+
+    gen = ensure_test_model(TINY)
+    rng = np.random.RandomState(8)
+    vecs = [v / np.linalg.norm(v) for v in rng.randn(2, gen.w_dim).astype(np.float32)]
+    library = user_library_path(TINY, "kept_open")
+    DirectionLibrary(TINY, [Direction("bend", "Bend", vecs[0], (), 1.0), Direction("twist", "Twist", vecs[1], (), 1.0)],
+                     kind="discovered").save(library)
+    w = make_window(qtbot)
+    try:
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_open", name="bend", amount=2.0)))
+        wait_final(qtbot, w)
+        drawn = canvas_array(w)
+        panel = w.panel("discover")
+        w.docks["discover"].show()
+        panel.refresh(select="kept_open")
+        qtbot.waitUntil(lambda: panel.library.currentText() == "kept_open" and panel.list.count() == 2, timeout=10000)
+        panel.list.setCurrentRow(0)
+        panel.delete_button.click()
+        qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=10000)
+        # drawn again at once (the library changed), as before, with a note and no error
+        qtbot.waitUntil(lambda: "no longer installed" in w.statusBar().currentMessage(), timeout=10000)
+        assert w.statusBar().currentMessage() == ("bend (slider of library kept_open) is no longer installed; the "
+                                                  "picture keeps drawing it as before, and saving keeps a copy in "
+                                                  "the project.")
+        wait_final(qtbot, w)
+        assert w.errors == []
+        assert_same_picture(canvas_array(w), drawn, tol=0)
+        assert not w.actions_by_name["install_sliders"].isEnabled()  # the library is still there: nothing to install
+        # it keeps drawing through further edits and undo, and a save keeps the deleted direction
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_open", name="twist", amount=-1.0)))
+        wait_final(qtbot, w)
+        assert w.errors == []
+        assert w.save_to(tmp_path / "p.stylestudio")
+        saved = load_project(tmp_path / "p.stylestudio")
+        assert any("bend" in DirectionLibrary.from_bytes(k.data, "copy").directions for k in saved.libraries)
+        # the whole library deleted: still drawn; Install puts it back from the picture's copies
+        panel.delete_library_button.click()
+        qtbot.waitUntil(lambda: not library.exists(), timeout=10000)
+        install = w.actions_by_name["install_sliders"]
+        qtbot.waitUntil(install.isEnabled, timeout=10000)
+        wait_final(qtbot, w)
+        assert w.errors == []
+        install.trigger()
+        qtbot.waitUntil(library.exists, timeout=10000)
+        assert list(DirectionLibrary.load(library).directions) == ["bend", "twist"]  # the deleted direction too
+        wait_final(qtbot, w)
+        assert w.errors == [] and not install.isEnabled()
+    finally:
+        library.unlink(missing_ok=True)
+        close_window(w)
+
+
+def test_a_session_draws_a_slider_removed_while_in_use_from_the_version_it_drew():
+    """Resources remembers the slider libraries it replaced or forgot, so a picture whose slider was
+    removed or retrained away keeps drawing; the version comes back as a copy a save keeps."""
+    from stylestudio.engine.edits.kept import ENTRY_MISSING, NOT_INSTALLED, drawn_from_copies
+    from stylestudio.engine.resources import MAX_FORMER
+    from stylestudio.engine.session import Engine
+
+    library = _user_directions("kept_session")
+    try:
+        engine = Engine()
+        doc = EditDocument(TINY, SeedSource(4)).with_edit(DirectionEdit(library="kept_session", name="bend", amount=2.0))
+        res = engine.model(TINY).resources
+        drawn = to_uint8(engine.renderer(TINY).render(doc))
+        first = res.get("directions", "kept_session")
+        assert res.library("directions", "kept_session", "bend") == (first, None)  # installed: no copy
+        # "bend" removed: the new library replaces the old one in the session
+        res.put("directions", "kept_session", DirectionLibrary(TINY, [first["twist"]]))
+        lib, copy = res.library("directions", "kept_session", "bend")
+        assert lib is first and (copy.kind, copy.name) == ("directions", "kept_session")
+        assert res.kept(copy) is first  # read as it is, never parsed again
+        assert np.array_equal(to_uint8(engine.renderer(TINY).render(doc)), drawn)
+        assert drawn_from_copies(doc, res) == {doc.edits[0].id: ENTRY_MISSING}
+        assert engine.library_copies(doc) == (copy,)
+        # the whole library deleted (every session forgets it): still drawn, now "not installed"
+        library.unlink()
+        engine.install(TINY, "directions", "kept_session", None)
+        assert res.library("directions", "kept_session", "bend") == (first, copy)
+        assert drawn_from_copies(doc, res) == {doc.edits[0].id: NOT_INSTALLED}
+        # an entry no version this session drew ever held is an error, as before
+        with pytest.raises(InputError, match="no direction library 'kept_session'"):
+            res.library("directions", "kept_session", "warp")
+        # only the last few versions are remembered
+        for i in range(MAX_FORMER + 1):
+            res.put("directions", "kept_session", DirectionLibrary(TINY, [first["twist"]]))
+        with pytest.raises(InputError, match="no direction 'bend'"):
+            engine.renderer(TINY).render(doc)
+    finally:
+        library.unlink(missing_ok=True)
+
+
+def test_the_editor_draws_again_when_a_library_it_uses_is_retrained(qtbot):
+    """A library made current by a job (training again under the same name) redraws a picture that
+    uses it at once; nothing else is redrawn."""
+    library = _user_directions("kept_retrained")
+    w = make_window(qtbot)
+    try:
+        w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_retrained", name="bend", amount=2.0)))
+        wait_final(qtbot, w)
+        before, seq = canvas_array(w), w.renders.latest_seq
+        w.engine.worker.post_install([(TINY, "directions", "unused_lib", DirectionLibrary(TINY, []))])
+        qtbot.wait(500)
+        assert w.renders.latest_seq == seq  # a library the picture does not use: no frame
+        _user_directions("kept_retrained", seed=9)
+        w.engine.worker.post_install([(TINY, "directions", "kept_retrained", DirectionLibrary.load(library))])
+        qtbot.waitUntil(lambda: w.renders.latest_seq > seq, timeout=10000)
+        wait_final(qtbot, w)
+        assert w.errors == []
+        assert_same_picture(canvas_array(w), reference_frame(w.holder.doc), tol=0)
+        assert not np.array_equal(canvas_array(w), before)
     finally:
         library.unlink(missing_ok=True)
         close_window(w)

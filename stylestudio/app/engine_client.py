@@ -107,6 +107,7 @@ class EngineClient(QObject):
         self.before_ready = w.before_ready
         self.thumbnails_ready = w.thumbnails_ready
         self.model_loaded = w.model_loaded
+        self.libraries_changed = w.libraries_changed
         self.idle = w.idle
         self.thread.start()
         self.job_thread.start()

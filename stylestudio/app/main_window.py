@@ -80,7 +80,8 @@ class MainWindow(QMainWindow):
         self.job_label, self.progress, self.cancel_button = (self.status.job_label, self.status.progress,
                                                              self.status.cancel_button)
         self.renders = RenderTracker(self.engine, self.holder, self.canvas, self.render_label, self.report_error,
-                                     self)
+                                     self, notify=lambda message: self.statusBar().showMessage(message, 15000))
+        self.engine.libraries_changed.connect(self._libraries_changed)
         self.files = FileActions(self)
         self.export_preview: Any = None  #: File ▸ Preview Export's window, once opened (export_preview.py)
         self.models = ModelsMenu(self)
@@ -304,6 +305,15 @@ class MainWindow(QMainWindow):
             self.actions_by_name["use_installed"].setEnabled(AS_SAVED in self.renders.from_copies.values())
             self.actions_by_name["install_sliders"].setEnabled(NOT_INSTALLED in self.renders.from_copies.values())
 
+    def _libraries_changed(self, changed: list[tuple[str, str, str]]) -> None:
+        """Slider libraries were made current, renamed or deleted (discovery, training, the panels):
+        draw the picture again if it uses one, so it shows, and the Edit menu offers, what it draws with now."""
+        from ..engine.edits.kept import kind_of, slider_edits
+
+        doc = self.holder.doc
+        if any((doc.model, kind_of(e), e.library) in changed for e in slider_edits(doc)):
+            self.renders.redraw()
+
     def install_project_sliders(self) -> None:
         """Install the libraries the project keeps and this computer lacks (the panels then list them)."""
         from ..engine.tasks.directions import InstallProjectLibraries
@@ -320,7 +330,9 @@ class MainWindow(QMainWindow):
         def failed(message: str, _cancelled: bool = False) -> None:
             self.report_error("Could not install the project's sliders", message)
 
-        self.engine.submit_task(InstallProjectLibraries(self.holder.doc), on_done=done, on_error=failed)
+        # with the copies it draws from, including those of libraries deleted while it was open
+        self.engine.submit_task(InstallProjectLibraries(self.renders.stamped(self.holder.doc)), on_done=done,
+                                on_error=failed)
 
     def use_installed_sliders(self) -> None:
         """Draw the sliders the project keeps as saved with their installed versions (undoable)."""

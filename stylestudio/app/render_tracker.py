@@ -9,7 +9,8 @@ same request.
 Final frames also say which version of each slider's library entry they were drawn with and which
 library copies a save keeps: the tracker keeps both for saving (:meth:`stamped`) and, for a project
 just opened, compares the versions with the project's own stamps once and says which sliders are
-drawn from the project's copies (:meth:`compare_versions`).
+drawn from the project's copies (:meth:`compare_versions`); later, it says when a slider of the
+open picture lost its installed library (deleted while open) and is drawn from a copy.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
 from ..engine.document import EditDocument, KeptLibrary
-from ..engine.edits.kept import copies_messages, with_copies
+from ..engine.edits.kept import ENTRY_MISSING, NOT_INSTALLED, copies_messages, no_longer_installed, slider_edits, with_copies
 from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
 from .engine_client import EngineClient
@@ -39,13 +40,15 @@ class RenderTracker(QObject):
     """Asks for frames, shows the ones that are still wanted, keeps the "before" images."""
 
     def __init__(self, engine: EngineClient, holder: DocumentHolder, canvas: Canvas, render_label: QLabel,
-                 report_error: Callable[[str, str], None], parent: QObject | None = None) -> None:
+                 report_error: Callable[[str, str], None], parent: QObject | None = None,
+                 notify: Callable[[str], None] = lambda _message: None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.holder = holder
         self.canvas = canvas
         self.render_label = render_label
         self.report_error = report_error
+        self.notify = notify  #: a line for the status bar (news, not an error)
         self.latest_seq = 0  #: the newest request
         self._latest_doc: EditDocument | None = None
         self._latest_quality = ""
@@ -79,6 +82,12 @@ class RenderTracker(QObject):
         self._shown_source = None
         self.request("final")
 
+    def redraw(self) -> None:
+        """Draw the same document again at once (a library its sliders read changed), without the
+        coarse first frame of :meth:`rerender`."""
+        self._latest_doc = None
+        self.request("final")
+
     def frame_is_current(self, final: bool = True) -> bool:
         """Is the frame on screen the latest request (and final, if asked)?"""
         r = self.last_result
@@ -106,14 +115,19 @@ class RenderTracker(QObject):
         if r.quality == "final":
             self.versions.update(r.versions)
             self.copies = r.copies
+            lost = {i for i, why in r.from_copies.items() if why in (NOT_INSTALLED, ENTRY_MISSING)}
+            lost -= {i for i, why in self.from_copies.items() if why in (NOT_INSTALLED, ENTRY_MISSING)}
             self.from_copies = r.from_copies
-            if self._compare_for is not None and r.seq == self.latest_seq:
-                name, self._compare_for = self._compare_for, None
-                phrases = changed_entries(self.holder.doc, r.versions)
-                if phrases:
-                    self.report_error("Sliders changed since the project was saved", changed_message(name, phrases))
-                for line in copies_messages(name, self.holder.doc, r.from_copies):
-                    self.report_error("Sliders drawn from the project's copies", line)
+            if self._compare_for is not None:
+                if r.seq == self.latest_seq:
+                    name, self._compare_for = self._compare_for, None
+                    phrases = changed_entries(self.holder.doc, r.versions)
+                    if phrases:
+                        self.report_error("Sliders changed since the project was saved", changed_message(name, phrases))
+                    for line in copies_messages(name, self.holder.doc, r.from_copies):
+                        self.report_error("Sliders drawn from the project's copies", line)
+            elif lost and any(e.id in lost for e in slider_edits(self.holder.doc)):
+                self.notify(no_longer_installed(self.holder.doc, lost))  # removed while open: a note, not an error
         if r.seq < self._shown_seq or (r.seq == self._shown_seq and self._shown_quality == "final"):
             return  # an older request finished late: never show it over a newer frame
         self._shown_seq, self._shown_quality = r.seq, r.quality

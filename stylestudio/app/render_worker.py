@@ -27,6 +27,7 @@ import torch
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..engine.document import EditDocument
+from ..engine.edits.kept import SLIDER_KINDS
 from ..engine.render import to_uint8
 from ..engine.session import Engine, LoadedModel, ModelDescription
 from ..errors import Cancelled
@@ -50,6 +51,7 @@ class EngineWorker(QObject):
     job_finished = Signal(int, object)
     job_failed = Signal(int, str, bool)  # id, message, cancelled
     model_loaded = Signal(object)  # ModelDescription
+    libraries_changed = Signal(object)  # [(model, kind, name)] of slider libraries made current, renamed or deleted
     idle = Signal()
     _wake = Signal()
 
@@ -105,7 +107,7 @@ class EngineWorker(QObject):
         def install(engine: Engine, ctx: JobContext) -> None:
             for model, kind, name, value in items:
                 if engine.is_loaded(model):
-                    engine.model(model).resources.put(kind, name, value)
+                    engine.install(model, kind, name, value)
 
         self.post_job(Job(self.next_id(), "Install resources", install, cancellable=False, quiet=True))
 
@@ -299,7 +301,10 @@ class EngineWorker(QObject):
             ctx.check()
             engine = self._ensure_engine()
             result = job.fn(engine, ctx)
-            engine.take_published()  # already current in this (the render) session
+            # already current in this (the render) session; the editor draws again with slider libraries that changed
+            changed = [(m, k, n) for m, k, n, _ in engine.take_published() if k in SLIDER_KINDS]
+            if changed:
+                self.libraries_changed.emit(changed)
         except Cancelled:
             self.job_failed.emit(job.id, "cancelled", True)
         except Exception as exc:

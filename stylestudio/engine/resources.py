@@ -28,6 +28,7 @@ _KEPT_READERS: dict[str, KeptReader] = {}
 MAX_NAME_LENGTH = 100
 MAX_KEPT_MEMBERS = 10_000  #: files inside one kept library (a direction library has one per direction)
 MAX_KEPT_UNPACKED = 256 << 20  #: what one kept library may unpack to
+MAX_FORMER = 8  #: earlier versions of one library a session remembers (:meth:`Resources.library`)
 
 
 def check_resource_name(name: Any, what: str = "resource", where: str = "") -> str:
@@ -92,6 +93,8 @@ class Resources:
         self.generator = generator
         self.model = model
         self._cache: dict[tuple[str, str], Any] = {}
+        #: slider libraries replaced or dropped in this session, oldest first: [library, its copy or None]
+        self._former: dict[tuple[str, str], list[list[Any]]] = {}
 
     def get(self, kind: str, name: str) -> Any:
         key = (kind, name)
@@ -119,26 +122,61 @@ class Resources:
         """The library ``name`` that draws ``entry``, and the project's copy it is (None: installed).
 
         A copy the project keeps that holds the entry comes first, so a project draws exactly as
-        it was saved whatever is installed now (:mod:`.edits.kept`); else the installed library,
-        whose own lookup says what is missing.
+        it was saved whatever is installed now (:mod:`.edits.kept`); then the installed library;
+        then an earlier version of it that this session drew and that still holds the entry, as a
+        copy (:meth:`_former_with`).
         """
         for copy in kept:
             if copy.kind == kind and copy.name == name:
                 held = self.kept(copy)
                 if entry in held:
                     return held, copy
-        return self.get(kind, name), None
+        try:
+            lib = self.get(kind, name)
+        except InputError:
+            former = self._former_with(kind, name, entry)
+            if former is None:
+                raise
+            return former
+        if entry not in lib:  # the library's own lookup says what is missing, unless an earlier version holds it
+            return self._former_with(kind, name, entry) or (lib, None)
+        return lib, None
+
+    def _former_with(self, kind: str, name: str, entry: str) -> tuple[Any, KeptLibrary] | None:
+        """The newest earlier version of library ``name`` this session drew that holds ``entry``, as
+        a copy: removing or retraining a library while a picture uses it must not stop that picture
+        from drawing, and its next save keeps the copy (:mod:`.edits.kept`)."""
+        for held in reversed(self._former.get((kind, name), [])):
+            lib, copy = held
+            if entry not in lib:
+                continue
+            if copy is None:
+                copy = held[1] = KeptLibrary(kind, name, lib.to_bytes())
+                self._cache[("kept:" + kind, copy.digest)] = lib  # read as it is, never parsed again
+            return lib, copy
+        return None
 
     def cached(self, kind: str, name: str) -> Any:
         """What :meth:`put` stored under (kind, name), else None (nothing is loaded)."""
         return self._cache.get((kind, name))
 
     def put(self, kind: str, name: str, value: Any) -> None:
+        self._remember((kind, name), value)
         self._cache[(kind, name)] = value
 
     def forget(self, kind: str, name: str) -> None:
         """Drop a loaded resource (it is loaded again when next asked for)."""
+        self._remember((kind, name), None)
         self._cache.pop((kind, name), None)
+
+    def _remember(self, key: tuple[str, str], new: Any) -> None:
+        """Keep the slider library ``key`` held before ``new`` replaces it (:meth:`_former_with`)."""
+        old = self._cache.get(key)
+        if old is None or old is new or key[0] not in _KEPT_READERS:
+            return
+        former = self._former.setdefault(key, [])
+        former.append([old, None])
+        del former[:-MAX_FORMER]
 
     def find_file(self, kind: str, filename: str) -> Path | None:
         """``<data>/<kind>/<model>/<filename>``, else ``resources/<kind>/<model>/<filename>``."""

@@ -128,9 +128,13 @@ class Engine:
     def install(self, model: str, kind: str, name: str, value: Any) -> None:
         """Make a resource a task just made (a catalog, a direction library) current in this
         session, and remember it in :attr:`published` so the sessions of other threads can be told
-        (the GUI's job thread forwards it to the render thread's session)."""
+        (the GUI's job thread forwards it to the render thread's session). ``value`` None: the
+        resource was deleted (it is loaded from disk again if asked for, and missing there)."""
         if model in self.models:
-            self.models[model].resources.put(kind, name, value)
+            if value is None:
+                self.models[model].resources.forget(kind, name)
+            else:
+                self.models[model].resources.put(kind, name, value)
         self.published.append((model, kind, name, value))
 
     def release(self, items: list[tuple[str, str, str, Any]]) -> None:

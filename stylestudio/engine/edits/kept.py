@@ -10,6 +10,10 @@ copy (:meth:`~..resources.Resources.library`), so a project reopens exactly as i
 whatever is installed now; the user is told where the installed library would draw otherwise or
 not at all, and *Use Installed Sliders* (``--installed-sliders``) lets go of the copies that
 differ. Sliders added since draw with the installed library, and the next save keeps it.
+
+A picture being edited, saved or not, is just as safe: when a library its sliders use is removed
+or retrained while it is open, the session draws those sliders with the version it drew before
+(:meth:`~..resources.Resources.library`), as a copy that the next save keeps.
 """
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ from .path import PathEdit
 from .versions import fingerprint_in, listing, phrase
 
 INSTALLED, NOT_INSTALLED, AS_SAVED = "installed", "not installed", "as saved"
+#: the library is installed but lacks the entry (renamed away, removed): installing the copy would overwrite it
+ENTRY_MISSING = "entry missing"
+SLIDER_KINDS = ("directions", "textpaths")  #: the kinds of library a slider edit reads (:func:`kind_of`)
 #: libraries derived from the model itself: always available, never copied
 DERIVED = {("directions", "sefa")}
 
@@ -45,8 +52,9 @@ def resolve(edit: SliderEdit, resources: Any, kept: tuple[KeptLibrary, ...]) -> 
 
 
 def installed_differs(edit: SliderEdit, drawn: Any, copy: KeptLibrary, resources: Any, version: str = "") -> str:
-    """For an edit drawn from ``copy`` (read as ``drawn``): NOT_INSTALLED, AS_SAVED (the installed
-    entry is another version) or INSTALLED (the same). ``version``: the drawn entry's fingerprint
+    """For an edit drawn from ``copy`` (read as ``drawn``): NOT_INSTALLED (no such library here),
+    ENTRY_MISSING (the library lacks the entry), AS_SAVED (the installed entry is another version)
+    or INSTALLED (the same). ``version``: the drawn entry's fingerprint
     when already known. Every final frame asks, so the usual answer (the copy is byte for byte what
     the installed library would be copied as) is found without fingerprinting."""
     kind = kind_of(edit)
@@ -55,7 +63,7 @@ def installed_differs(edit: SliderEdit, drawn: Any, copy: KeptLibrary, resources
     except InputError:
         return NOT_INSTALLED
     if edit.name not in installed:
-        return NOT_INSTALLED
+        return ENTRY_MISSING
     try:
         entries = set(drawn.names()) if kind == "textpaths" else set()
         if _copy_of(resources, kind, edit.library, installed, entries).data == copy.data:
@@ -82,7 +90,7 @@ def installed_or_kept(resources: Any, doc: EditDocument, kind: str, name: str) -
 
 
 def drawn_from_copies(doc: EditDocument, resources: Any, versions: dict[str, str] | None = None) -> dict[str, str]:
-    """Edit id → NOT_INSTALLED or AS_SAVED, for the sliders of ``doc`` drawn from its own copies
+    """Edit id → NOT_INSTALLED, ENTRY_MISSING or AS_SAVED, for the sliders of ``doc`` drawn from its own copies
     that the installed libraries would draw otherwise (or not at all). ``versions``: the drawn
     entries' fingerprints when already known (:func:`.versions.current_versions`)."""
     out = {}
@@ -105,7 +113,8 @@ def use_installed(doc: EditDocument, drawn: dict[str, str]) -> EditDocument:
     slider finds only in its copy keeps it."""
     edits = {e.id: e for e in slider_edits(doc)}
     libs = {(kind_of(edits[i]), edits[i].library) for i, why in drawn.items() if why == AS_SAVED and i in edits}
-    libs -= {(kind_of(edits[i]), edits[i].library) for i, why in drawn.items() if why == NOT_INSTALLED and i in edits}
+    libs -= {(kind_of(edits[i]), edits[i].library) for i, why in drawn.items()
+             if why in (NOT_INSTALLED, ENTRY_MISSING) and i in edits}
     kept = tuple(k for k in doc.libraries if (k.kind, k.name) not in libs)
     if len(kept) == len(doc.libraries):
         return doc
@@ -122,8 +131,10 @@ def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str], remedy:
     ``remedy``: how this user draws the installed versions instead, ``install``: how they install a
     missing library (the menu, or the CLI's flag; "" where there is none)."""
     lines = []
-    for why, text in ((NOT_INSTALLED, "{them} {is_} not installed here (library removed, or entry renamed or "
-                                      "removed); the project draws {it} with the {copy} it keeps{install}."),
+    for why, text in ((NOT_INSTALLED, "{them} {is_} not installed here (library removed); the project draws {it} "
+                                      "with the {copy} it keeps{install}."),
+                      (ENTRY_MISSING, "{them} {is_} not installed here (entry renamed or removed from the installed "
+                                      "library); the project draws {it} with the {copy} it keeps."),
                       (AS_SAVED, "{them} {has} changed in the installed library since the project was saved; the "
                                  "project draws {it} as saved, with the {copy} it keeps ({remedy} draws the "
                                  "installed {version}).")):
@@ -136,6 +147,15 @@ def copies_messages(name: str, doc: EditDocument, drawn: dict[str, str], remedy:
                                                version="version" if one else "versions", remedy=remedy,
                                                install=install))
     return lines
+
+
+def no_longer_installed(doc: EditDocument, ids: set[str]) -> str:
+    """The line a user reads when sliders of the open picture (edit ``ids``) lost their installed
+    library entry while it was open, e.g. a direction deleted in the Discover panel."""
+    phrases = list(dict.fromkeys(phrase(e) for e in slider_edits(doc) if e.id in ids))
+    one = len(phrases) == 1
+    return (f"{listing(phrases)} {'is' if one else 'are'} no longer installed; the picture keeps drawing "
+            f"{'it' if one else 'them'} as before, and saving keeps a copy in the project.")
 
 
 def copies_to_keep(doc: EditDocument, resources: Any) -> tuple[KeptLibrary, ...]:

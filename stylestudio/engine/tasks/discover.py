@@ -157,7 +157,7 @@ def remove_direction(session: Any, req: RemoveDirection, progress: Progress, can
 
     if req.name is None:
         remove_library(req.model, req.library)
-        session.release([(req.model, "directions", req.library, None)])
+        session.install(req.model, "directions", req.library, None)  # gone: every session forgets it
         return []
     lib = DirectionLibrary.load(remove(req.model, req.library, req.name))
     session.install(req.model, "directions", req.library, lib)
