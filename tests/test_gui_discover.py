@@ -87,8 +87,16 @@ def test_discover_while_dragging_then_rename_use_and_delete(qtbot):
         after = canvas_array(w)
         assert np.abs(before.astype(int) - after.astype(int)).mean() > 0.5
 
-        # delete Direction 3
+        # delete Direction 3: asked first; Cancel deletes nothing
+        asked: list[str] = []
+        panel.confirm = lambda question: asked.append(question) or False
         panel.list.setCurrentRow(2)
+        panel.delete_button.click()
+        assert asked == ["Delete the direction “Direction 3” from guidisc? This cannot be undone. Pictures and "
+                         "projects that use it keep drawing it from a copy."]
+        qtbot.wait(300)
+        assert panel.list.count() == 3
+        panel.confirm = lambda question: True
         panel.delete_button.click()
         qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=10000)
     finally:

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from test_gui_support import TINY, canvas_array, close_window, make_window, wait_final
+from test_textpaths import shipped_textpaths  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.gui
 
@@ -116,3 +117,61 @@ def test_train_waits_for_the_encoder_list_instead_of_saying_there_is_none(qtbot)
         assert panel.encoder.findData("minilm") >= 0
     finally:
         close_window(w)
+
+
+def test_delete_a_path_and_libraries_in_the_panel_while_the_picture_uses_them(qtbot, shipped_textpaths):
+    """Delete path / Delete library, each asked first: the list and sliders follow, a picture using
+    a deleted path keeps drawing it, a shipped library cannot be deleted and a path removed from it
+    is saved as the user's copy, whose deletion brings the shipped one back."""
+    from stylestudio.engine.edits.path import PathEdit
+    from stylestudio.engine.text.library import TextPathLibrary, library_file
+    from test_kept_libraries import _user_textpaths
+
+    mine = _user_textpaths("tpgui")
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        w.docks["textpaths"].show()
+        asked: list[str] = []
+        panel.confirm = lambda question: asked.append(question) or True
+        panel.refresh(select="tpgui")
+        qtbot.waitUntil(lambda: panel.library.currentText() == "tpgui" and panel.list.count() == 2, timeout=10000)
+        assert panel.delete_library_button.isEnabled()
+        w.holder.set(w.holder.doc.with_edit(PathEdit(library="tpgui", name="wide", amount=2.0)))
+        wait_final(qtbot, w)
+        drawn = canvas_array(w)
+
+        panel.list.setCurrentRow(1)
+        panel.delete_button.click()
+        qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=10000)
+        assert asked == ["Delete the text path “Wide” from tpgui? This cannot be undone. Pictures and projects "
+                         "that use it keep drawing it from a copy."]
+        assert TextPathLibrary.load(mine).names() == ["warm"]
+        assert [r.binding.name for r in panel.group.rows] == ["warm"]
+        assert not panel.delete_button.isEnabled()  # the last path goes with its library
+        qtbot.waitUntil(lambda: "no longer installed" in w.statusBar().currentMessage(), timeout=10000)
+        wait_final(qtbot, w)
+        assert w.errors == [] and np.array_equal(canvas_array(w), drawn)
+
+        panel.delete_library_button.click()
+        qtbot.waitUntil(lambda: not mine.exists() and panel.library.findText("tpgui") < 0, timeout=10000)
+        assert asked[-1].startswith("Delete your text path library “tpgui”?")
+        wait_final(qtbot, w)
+        assert w.errors == [] and np.array_equal(canvas_array(w), drawn)
+
+        # the shipped library: read-only; a path removed from it becomes the user's copy
+        panel.library.setCurrentText("tpship")
+        qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=5000)
+        assert not panel.delete_library_button.isEnabled()
+        panel.list.setCurrentRow(0)
+        panel.delete_button.click()
+        qtbot.waitUntil(lambda: library_file(TINY, "tpship").exists() and panel.list.count() == 1, timeout=10000)
+        assert panel.delete_library_button.isEnabled()
+        assert "shipped library of this name is used again" in panel.delete_library_button.toolTip()
+        panel.delete_library_button.click()
+        qtbot.waitUntil(lambda: not library_file(TINY, "tpship").exists() and panel.list.count() == 2, timeout=10000)
+        assert "used again" in panel.status.text()
+    finally:
+        close_window(w)
+        mine.unlink(missing_ok=True)
+        library_file(TINY, "tpship").unlink(missing_ok=True)

@@ -303,6 +303,7 @@ def test_deleting_a_direction_the_open_picture_uses_keeps_it_drawing(qtbot, tmp_
         drawn = canvas_array(w)
         panel = w.panel("discover")
         w.docks["discover"].show()
+        panel.confirm = lambda question: True  # "Delete …?" answered Delete
         panel.refresh(select="kept_open")
         qtbot.waitUntil(lambda: panel.library.currentText() == "kept_open" and panel.list.count() == 2, timeout=10000)
         panel.list.setCurrentRow(0)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from stylestudio.cli import main
 from stylestudio.engine.text.contraclip import (LatentPaths, dipole_gammas, follow, path_loss, rbf_pair,
                                                 text_directions)
+from test_gui_support import TINY
 
 TINY_MODEL = "stylegan2_tiny/network-snapshot.pkl"
 PAIRS = [("smile", "a smiling face", "a neutral face"), ("old", "an old person", "a young person"),
@@ -293,3 +294,56 @@ def test_two_processes_under_torchrun(tmp_path: Path, oracle_dir: Path):
     for rank in (0, 1):
         for n, g in load(f"grads{rank}.pt").items():
             assert torch.allclose(g, (per_rank[0][n] + per_rank[1][n]) / 2, atol=1e-6, rtol=1e-4), n
+
+
+@pytest.fixture
+def shipped_textpaths(tmp_path: Path, monkeypatch) -> Path:
+    """A resources folder like the installed one, plus a shipped text path library ``tpship`` of the
+    test model (paths warm, wide): the real shipped ones are for the default model only."""
+    from stylestudio import paths
+    from test_kept_libraries import _user_textpaths
+
+    real = paths.resources_dir()
+    root = tmp_path / "resources"
+    root.mkdir()
+    for entry in real.iterdir():
+        if entry.name != "textpaths":
+            (root / entry.name).symlink_to(entry)
+    made = _user_textpaths("tpship_src")
+    (root / "textpaths" / TINY).mkdir(parents=True)
+    made.rename(root / "textpaths" / TINY / "tpship.sstp")
+    monkeypatch.setattr(paths, "resources_dir", lambda: root)
+    return root / "textpaths" / TINY / "tpship.sstp"
+
+
+def test_cli_removes_paths_and_libraries_and_never_a_shipped_one(shipped_textpaths: Path, capsys):
+    from stylestudio.engine.text.library import TextPathLibrary, library_file
+    from test_kept_libraries import _user_textpaths
+
+    mine = _user_textpaths("tpcli")
+    try:
+        assert main(["textpaths", "remove", "tpcli", "Wide", "--model", TINY]) == 0  # its label, as shown
+        assert capsys.readouterr().out.strip() == f"removed Wide from {mine} (1 paths left: warm)"
+        assert TextPathLibrary.load(mine).names() == ["warm"]
+        for bad, why in ((["tpcli", "warm"], "'warm' is the only path of text path library 'tpcli': remove the "
+                                             "library instead"),
+                         (["tpcli", "cold"], "no text path 'cold' (have: warm)"),
+                         (["tpship"], "text path library 'tpship' ships with StyleStudio and cannot be removed"),
+                         (["nosuch"], f"no text path library 'nosuch' for model {TINY!r}")):
+            assert main(["textpaths", "remove", *bad, "--model", TINY]) == 2
+            assert capsys.readouterr().err.strip() == f"error: {why}"
+        assert main(["textpaths", "remove", "tpcli", "--model", TINY]) == 0
+        assert not mine.exists() and capsys.readouterr().out.strip() == f"removed {mine}"
+        # a path of the shipped library: saved as the user's copy, which hides the shipped one until deleted
+        assert main(["textpaths", "remove", "tpship", "warm", "--model", TINY]) == 0
+        capsys.readouterr()
+        assert TextPathLibrary.load(library_file(TINY, "tpship")).names() == ["wide"]
+        assert TextPathLibrary.load(shipped_textpaths).names() == ["warm", "wide"]
+        assert main(["textpaths", "list", "--model", TINY]) == 0
+        assert "hides the shipped library" in capsys.readouterr().out
+        assert main(["textpaths", "remove", "tpship", "--model", TINY]) == 0
+        assert capsys.readouterr().out.strip().endswith("; the shipped library of that name is used again")
+        assert not library_file(TINY, "tpship").exists() and shipped_textpaths.exists()
+    finally:
+        mine.unlink(missing_ok=True)
+        library_file(TINY, "tpship").unlink(missing_ok=True)

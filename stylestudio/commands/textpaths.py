@@ -1,4 +1,4 @@
-"""``stylestudio textpaths train | list | show``: sliders from pairs of sentences (ContraCLIP)."""
+"""``stylestudio textpaths train | list | show | remove``: sliders from pairs of sentences (ContraCLIP)."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("library")
     sh.add_argument("--model", default=None)
     sh.set_defaults(func=cmd_show)
+
+    rm = tsub.add_parser("remove", help="remove one path, or without NAME your whole library (a shipped "
+                                        "library of that name is then used again)")
+    rm.add_argument("library")
+    rm.add_argument("name", nargs="?", default=None, help="the path's name or label")
+    rm.add_argument("--model", default=None)
+    rm.set_defaults(func=cmd_remove)
 
 
 def parse_pairs(pairs: list[str], names: list[str]) -> tuple[tuple[str, str, str], ...]:
@@ -141,6 +148,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         unit += ")" if unit else ""
         rows = f"   (W+ rows 0–{p.rows - 1} only)" if p.rows is not None and p.rows != lib.rows else ""
         print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}{rows}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ..engine.text.store import remove_library, remove_path
+
+    model = _model(args)
+    if args.name is None:
+        path, shipped_again = remove_library(model, args.library)
+        print(f"removed {path}" + ("; the shipped library of that name is used again" if shipped_again else ""))
+    else:
+        path, lib = remove_path(model, args.library, args.name)
+        print(f"removed {args.name} from {path} ({len(lib.paths)} paths left: {', '.join(lib.names())})")
     return 0
 
 

@@ -10,7 +10,7 @@ user's data folder and usable in every project and from the command line.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, Signal
@@ -25,7 +25,8 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, start_cancel
+from .training_widgets import (TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, confirm_dialog,
+                               deletion_question, start_cancel)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -102,6 +103,8 @@ class DiscoverPanel(QWidget):
         self.job: int | None = None
         self.losses: list[tuple[float, float]] = []
         self.libraries: dict[str, list[dict[str, Any]]] = {}
+        #: asks before deleting (question → yes?); replaceable (tests, scripting)
+        self.confirm: Callable[[str], bool] = lambda question: confirm_dialog(self, question)
         self._model = ""
         self.bridge = _Bridge()
         self.bridge.update.connect(self._on_update)
@@ -327,13 +330,16 @@ class DiscoverPanel(QWidget):
                                            on_error=failed)
 
     def delete_selected(self) -> None:
-        item = self.list.currentItem()
-        if item is not None:
-            self.remove(self.library.currentText(), item.data(Qt.ItemDataRole.UserRole))
+        """Delete button: the selected direction, after asking."""
+        item, library = self.list.currentItem(), self.library.currentText()
+        if item is not None and self.confirm(deletion_question(f"the direction “{item.text()}” from {library}")):
+            self.remove(library, item.data(Qt.ItemDataRole.UserRole))
 
     def delete_library(self) -> None:
-        if self.library.currentText():
-            self.remove(self.library.currentText(), None)
+        """Delete library button: the current library, after asking."""
+        library = self.library.currentText()
+        if library and self.confirm(deletion_question(f"the direction library “{library}”")):
+            self.remove(library, None)
 
     def remove(self, library: str, name: str | None) -> int:
         model = self._model

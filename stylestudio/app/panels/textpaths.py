@@ -9,18 +9,19 @@ are listed with a slider per path; a slider holds a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ...engine.edits.path import PathEdit
-from ...engine.tasks.textpaths import TextPathInfo, TrainTextPaths
+from ...engine.tasks.textpaths import RemoveTextPath, TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, start_cancel
+from .training_widgets import (TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, confirm_dialog,
+                               deletion_question, start_cancel)
 from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -49,6 +50,10 @@ class TextPathsPanel(QWidget):
         self.job: int | None = None
         self.losses: list[float] = []
         self.libraries: dict[str, list[dict[str, str]]] = {}
+        self.shipped: set[str] = set()  #: libraries that ship with StyleStudio (read-only)
+        self.hiding: set[str] = set()  #: the user's libraries that hide a shipped one of the same name
+        #: asks before deleting (question → yes?); replaceable (tests, scripting)
+        self.confirm: Callable[[str], bool] = lambda question: confirm_dialog(self, question)
         self._model = ""
         self.bridge = _Bridge()
         self.bridge.update.connect(self._on_update)
@@ -89,6 +94,15 @@ class TextPathsPanel(QWidget):
         self.curve = LossCurve()
         self.library = QComboBox()
         self.library.currentIndexChanged.connect(self._show_library)
+        self.list = QListWidget()
+        self.list.setMaximumHeight(110)
+        self.delete_button = QPushButton("Delete path")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_library_button = QPushButton("Delete library")
+        self.delete_library_button.clicked.connect(self.delete_library)
+        lib_buttons = QHBoxLayout()
+        lib_buttons.addWidget(self.delete_button)
+        lib_buttons.addWidget(self.delete_library_button)
         self.sliders_box = QVBoxLayout()
         self.group = None
 
@@ -100,6 +114,8 @@ class TextPathsPanel(QWidget):
         lay.addWidget(self.curve)
         lay.addWidget(QLabel("Trained text paths:"))
         lay.addWidget(self.library)
+        lay.addWidget(self.list)
+        lay.addLayout(lib_buttons)
         lay.addLayout(self.sliders_box)
         lay.addStretch(1)
         column_scroll(self, inner)
@@ -188,6 +204,7 @@ class TextPathsPanel(QWidget):
             self.encoder.setCurrentIndex(self.encoder.findData(chosen))
         self.train_button.setEnabled(self.job is None)
         self.libraries = dict(info["libraries"])
+        self.shipped, self.hiding = set(info.get("shipped", ())), set(info.get("hiding", ()))
         current = select or self.library.currentText()
         self.library.blockSignals(True)
         self.library.clear()
@@ -206,11 +223,57 @@ class TextPathsPanel(QWidget):
             self.group.deleteLater()
             self.group = None
         items = self.libraries.get(name, [])
+        self.list.clear()
+        for p in items:
+            it = QListWidgetItem(p["label"])
+            it.setData(Qt.ItemDataRole.UserRole, p["name"])
+            it.setToolTip(f"{p['name']}: + {p['positive']}\n− {p['negative']}")
+            self.list.addItem(it)
         if items:
             bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}")
                         for p in items]
             self.group = SliderGroup(self.ctx, bindings)
             self.sliders_box.addWidget(self.group)
+        shipped = name in self.shipped
+        self.delete_button.setEnabled(len(items) > 1)  # the last path goes with its library
+        self.delete_button.setToolTip("Remove the selected path" + (
+            " (saved as your copy of this shipped library, which then hides it)" if shipped else ""))
+        self.delete_library_button.setEnabled(bool(name) and not shipped)
+        self.delete_library_button.setToolTip(
+            "This library ships with StyleStudio and cannot be deleted" if shipped else
+            "Delete your library; the shipped library of this name is used again" if name in self.hiding else
+            "Delete this library from your data folder")
+
+    def delete_selected(self) -> int | None:
+        """Delete button: the selected path, after asking."""
+        item, library = self.list.currentItem(), self.library.currentText()
+        if item is None:
+            self.status.setText("Select a path to delete")
+            return None
+        name = item.data(Qt.ItemDataRole.UserRole)
+        if not self.confirm(deletion_question(f"the text path “{item.text()}” from {library}")):
+            return None
+        return self.remove(library, name)
+
+    def delete_library(self) -> int | None:
+        """Delete library button: the current library, after asking."""
+        library = self.library.currentText()
+        if not library or not self.confirm(deletion_question(f"your text path library “{library}”")):
+            return None
+        return self.remove(library, None)
+
+    def remove(self, library: str, name: str | None) -> int:
+        """Remove path ``name`` of ``library`` (None: the whole library); pictures using it keep
+        drawing it (the session's earlier version, engine/edits/kept.py)."""
+        model = self._model
+
+        def done(message: str) -> None:
+            self.status.setText(message)
+            if model == self._model:
+                self.refresh(select=library if name else None)
+
+        return self.ctx.engine.submit_task(RemoveTextPath(model, library, name), on_done=done,
+                                           on_error=lambda message, _c: self.status.setText(f"Cannot remove: {message}"))
 
 
 register_panel(PanelSpec("textpaths", "Text paths", lambda ctx: TextPathsPanel(ctx), area="left", order=65,

@@ -1,5 +1,6 @@
 """Widgets shared by the panels that train something in the job thread (Discover, Text paths):
-the time budget and step limit, Start/Cancel, and the live loss curve."""
+the time budget and step limit, Start/Cancel, the live loss curve, and the question asked before
+deleting what training made."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -7,8 +8,8 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QPushButton, QScrollArea, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QMessageBox, QPushButton, QScrollArea,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 
 #: the Discover and Text paths docks widen to this when shown: their sliders keep the editor's
@@ -30,6 +31,22 @@ def column_scroll(panel: QWidget, inner: QWidget) -> QScrollArea:
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(scroll)
     return scroll
+
+
+def confirm_dialog(parent: QWidget, question: str) -> bool:
+    """Ask ``question`` (Delete / Cancel, Cancel the default): a trained library took minutes to make."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Delete", question,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    box.button(QMessageBox.StandardButton.Yes).setText("Delete")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    try:
+        return box.exec() == QMessageBox.StandardButton.Yes
+    finally:
+        box.deleteLater()  # never left alive as the panel's child (app/modal.py)
+
+
+def deletion_question(what: str) -> str:
+    return f"Delete {what}? This cannot be undone. Pictures and projects that use it keep drawing it from a copy."
 
 
 def budget_fields(minutes: float) -> tuple[QDoubleSpinBox, QSpinBox]:

@@ -77,8 +77,9 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
 
 @dataclass(frozen=True)
 class TextPathInfo:
-    """What the Text paths panel lists (quick): the encoders, and ``{library: [{name, positive,
-    negative}]}`` of ``model``'s text path libraries."""
+    """What the Text paths panel lists (quick): the encoders, ``{library: [{name, positive,
+    negative}]}`` of ``model``'s text path libraries, and the names of the shipped (read-only) ones
+    among them (``"shipped"``) and of the user's that hide a shipped one (``"hiding"``)."""
 
     model: str
     lane: ClassVar[str] = "render"
@@ -91,14 +92,47 @@ class TextPathInfo:
 def text_path_info(session: Any, req: TextPathInfo, progress: Progress, cancel: Cancel) -> dict[str, Any]:
     from ...errors import InputError
     from ..text.encoders import list_encoders
-    from ..text.library import TextPathLibrary, library_names
+    from ..text.library import TextPathLibrary, library_names, shipped_library
 
     libraries: dict[str, list[dict[str, str]]] = {}
+    shipped, hiding = [], []
     for path in library_names(req.model):
+        original = shipped_library(req.model, path.stem)
+        if original is not None:
+            (shipped if original == path else hiding).append(path.stem)
         try:
             lib = TextPathLibrary.load(path)
         except InputError:
             continue
         libraries[path.stem] = [{"name": p.name, "label": p.label, "positive": p.positive, "negative": p.negative}
                                 for p in lib.paths]
-    return {"encoders": [(e.name, e.kind) for e in list_encoders()], "libraries": libraries}
+    return {"encoders": [(e.name, e.kind) for e in list_encoders()], "libraries": libraries, "shipped": shipped,
+            "hiding": hiding}
+
+
+@dataclass(frozen=True)
+class RemoveTextPath:
+    """Remove path ``name`` of text path library ``library`` (None: delete the user's library file;
+    a shipped library of that name is then used again). The result is one line saying what was done."""
+
+    model: str
+    library: str
+    name: str | None = None
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Remove {self.name or 'library'} from {self.library}"
+
+
+@task(RemoveTextPath)
+def remove_text_path(session: Any, req: RemoveTextPath, progress: Progress, cancel: Cancel) -> str:
+    from ..text.store import remove_library, remove_path
+
+    if req.name is None:
+        _, shipped_again = remove_library(req.model, req.library)
+        session.install(req.model, "textpaths", req.library, None)  # gone: every session forgets it
+        return f"Deleted your text path library {req.library}" + (
+            " (the shipped library of that name is used again)" if shipped_again else "")
+    path, lib = remove_path(req.model, req.library, req.name)
+    session.install(req.model, "textpaths", req.library, lib)
+    return f"Removed {req.name} from {path.stem}"
