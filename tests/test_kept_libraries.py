@@ -318,6 +318,10 @@ def test_deleting_a_direction_the_open_picture_uses_keeps_it_drawing(qtbot, tmp_
         assert w.errors == []
         assert_same_picture(canvas_array(w), drawn, tol=0)
         assert not w.actions_by_name["install_sliders"].isEnabled()  # the library is still there: nothing to install
+        exported = tmp_path / "after.png"  # exported as on screen (the job thread never drew "bend")
+        w.export_to(exported)
+        qtbot.waitUntil(exported.exists, timeout=20000)
+        assert w.errors == [] and np.array_equal(_pixels(exported), drawn.astype(int))
         # it keeps drawing through further edits and undo, and a save keeps the deleted direction
         w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_open", name="twist", amount=-1.0)))
         wait_final(qtbot, w)
@@ -404,6 +408,25 @@ def test_the_editor_draws_again_when_a_library_it_uses_is_retrained(qtbot):
     finally:
         library.unlink(missing_ok=True)
         close_window(w)
+
+
+def test_an_autosave_keeps_copies_so_a_recovered_picture_draws_without_its_library(qtbot):
+    from stylestudio.app.undo_commands import EditChangeCommand
+
+    library = _user_directions("kept_autosave")
+    w = make_window(qtbot)
+    try:
+        w.undo_stack.push(EditChangeCommand(w.holder, w.holder.doc.with_edit(
+            DirectionEdit(library="kept_autosave", name="bend", amount=2.0)), "Bend"))  # unsaved work
+        wait_final(qtbot, w)
+        drawn = canvas_array(w)
+        w.autosave.tick()
+        autosaved = load_project(w.autosave.store.path)
+    finally:
+        library.unlink()  # deleted before the crashed session's picture is recovered
+        close_window(w)
+    assert [k.name for k in autosaved.libraries] == ["kept_autosave"]
+    assert_same_picture(reference_frame(autosaved), drawn, tol=0)
 
 
 def test_a_batch_recipe_carries_its_copies(tmp_path: Path):

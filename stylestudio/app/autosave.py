@@ -269,7 +269,10 @@ class AutosaveManager(QObject):
         if doc is self._last:
             return
         try:
-            self.store.write(doc, str(w.project_path) if w.project_path else None, w.document_name())
+            # as a save writes it: keeping copies of its sliders' libraries, so a recovered picture draws
+            # even if one was deleted meanwhile (engine/edits/kept.py)
+            self.store.write(w.renders.stamped(doc), str(w.project_path) if w.project_path else None,
+                             w.document_name())
             self._last = doc
             self.writes += 1
         except (OSError, StyleStudioError) as exc:

@@ -220,7 +220,7 @@ class BatchRunner(QObject):
 
 def apply_to_folder(window: "MainWindow") -> int:
     """File ▸ Apply to Folder…: ask, then submit (0 when cancelled or nothing to apply)."""
-    doc = window.holder.doc
+    doc = window.renders.stamped(window.holder.doc)  # with its sliders' library copies, as a save keeps them
     if not any(e.enabled for e in doc.edits):
         window.report_error("Apply to Folder", "This document has no edits yet: edit a face first, then apply "
                                                "its edits to a folder.")

@@ -118,7 +118,7 @@ class ExportPreview(QDialog):
             self.refresh_button.setEnabled(True)
             self.caption.setText("Preview cancelled." if cancelled else f"No preview: {message}")
 
-        self.job = w.engine.submit_task(PreviewExport(doc, PREVIEW_PX), done, failed)
+        self.job = w.engine.submit_task(PreviewExport(w.renders.stamped(doc), PREVIEW_PX), done, failed)
         return self.job
 
     @property

@@ -275,7 +275,9 @@ class FileActions:
             if on_done is not None:
                 on_done(p)
 
-        return w.run_task(ExportImage(doc, path), done, "Export failed", wrap=lambda fn: naming_file(path, fn))
+        # drawn as on screen: with the copies of the sliders' libraries (one deleted meanwhile included)
+        return w.run_task(ExportImage(w.renders.stamped(doc), path), done, "Export failed",
+                          wrap=lambda fn: naming_file(path, fn))
 
     def copy_image(self, on_done: Callable[[QImage], None] | None = None) -> int:
         from ..engine.tasks import CopyPicture
@@ -289,7 +291,7 @@ class FileActions:
             if on_done is not None:
                 on_done(img)
 
-        return w.run_task(CopyPicture(w.holder.doc), done, "Copy failed")
+        return w.run_task(CopyPicture(w.renders.stamped(w.holder.doc)), done, "Copy failed")
 
     # -- drag and drop: a project opens, a photo is opened, a checkpoint is imported --------------
     @staticmethod
