@@ -9,6 +9,8 @@ document keeping its copies). Prints, interleaved over ``--repeats`` rounds:
   in the same run);
 * a final frame's bookkeeping (stamps, the copies a save keeps, which sliders differ from the
   installed libraries), against a full final render in the same run;
+* what checking the installed libraries' files costs (a cached library is read again when its file
+  changed): the styles with the installed libraries, files watched against not watched;
 * the size of each kept copy.
 
     python bench/kept_libraries.py [--threads 1] [--repeats 5]
@@ -58,9 +60,21 @@ def main() -> None:
     doc = EditDocument(DEFAULT_MODEL, SeedSource(seed=3), edits=tuple(edits))
     saved = engine.for_saving(doc)
     renderer = m.renderers["final"]
-    installed, kept, books, finals = [], [], [], []
+    from stylestudio.engine import resources
+
+    watched_kinds = dict(resources._WATCHED)
+    installed, kept, books, finals, unwatched = [], [], [], [], []
     for _ in range(args.repeats):
         installed.append(timed(lambda: renderer.document_styles(doc), args.inner))
+        resources._WATCHED.clear()
+        for key in [k for k in m.resources._files if k[0] in watched_kinds]:
+            del m.resources._files[key]  # as loaded before files were watched
+        unwatched.append(timed(lambda: renderer.document_styles(doc), args.inner))
+        resources._WATCHED.update(watched_kinds)
+        for kind, name in [("directions", "attributes"), ("textpaths", "textpaths")]:
+            m.resources.forget(kind, name)  # loaded again, watched
+            m.resources.get(kind, name)
+        engine.drawn_from_copies(saved, engine.library_versions(saved))  # its caches warm again, as in use
         kept.append(timed(lambda: renderer.document_styles(saved), args.inner))
         t0 = time.perf_counter()
         versions = engine.library_versions(saved)  # as the render thread does after each final frame
@@ -76,6 +90,15 @@ def main() -> None:
     print(f"document styles: installed libraries {a * 1000:.1f} ms (anchor), kept copies {b * 1000:.1f} ms = "
           f"{b / a:.2f}× the anchor (per round: {', '.join(f'{k / i:.2f}' for i, k in zip(installed, kept))})")
     print(f"final frame bookkeeping {c * 1000:.1f} ms against a final render of {f * 1000:.0f} ms ({c / f:.1%})")
+    u = statistics.median(unwatched)
+    n = 20000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        m.resources.get("directions", "attributes")
+    g = (time.perf_counter() - t0) / n
+    print(f"watching the installed libraries' files: styles {a * 1000:.2f} ms against {u * 1000:.2f} ms unwatched "
+          f"= {a / u:.3f}× (per round: {', '.join(f'{i / k:.3f}' for i, k in zip(installed, unwatched))}); "
+          f"a cached library's check {g * 1e6:.1f} µs")
     print("kept copies: " + ", ".join(f"{k.kind} {k.name} {len(k.data) / 1024:.0f} KiB" for k in saved.libraries))
 
 

@@ -386,6 +386,32 @@ def test_a_session_draws_a_slider_removed_while_in_use_from_the_version_it_drew(
         library.unlink(missing_ok=True)
 
 
+def test_a_library_written_again_on_disk_is_read_again_and_the_version_drawn_stays_at_hand():
+    """The CLI (another process) or another thread's session rewrites a library the session has
+    cached: the next frame reads the file again; a direction it removed still draws as before."""
+    from stylestudio.engine.edits.kept import ENTRY_MISSING, drawn_from_copies
+    from stylestudio.engine.session import Engine
+
+    library = _user_directions("kept_disk")
+    try:
+        engine = Engine()
+        res = engine.model(TINY).resources
+        doc = EditDocument(TINY, SeedSource(4)).with_edit(DirectionEdit(library="kept_disk", name="bend", amount=2.0))
+        first = res.get("directions", "kept_disk")
+        assert res.get("directions", "kept_disk") is first  # unchanged: not read again
+        before = to_uint8(engine.renderer(TINY).render(doc))
+        _user_directions("kept_disk", seed=6)  # `stylestudio discover --name kept_disk` again, elsewhere
+        second = res.get("directions", "kept_disk")
+        assert second is not first
+        retrained = to_uint8(engine.renderer(TINY).render(doc))
+        assert not np.array_equal(before, retrained)
+        DirectionLibrary(TINY, [second["twist"]]).save(library)  # `stylestudio directions remove kept_disk bend`
+        assert np.array_equal(to_uint8(engine.renderer(TINY).render(doc)), retrained)
+        assert drawn_from_copies(doc, res) == {doc.edits[0].id: ENTRY_MISSING}
+    finally:
+        library.unlink(missing_ok=True)
+
+
 def test_the_editor_draws_again_when_a_library_it_uses_is_retrained(qtbot):
     """A library made current by a job (training again under the same name) redraws a picture that
     uses it at once; nothing else is redrawn."""

@@ -24,6 +24,9 @@ ResourceLoader = Callable[["Resources", str], Any]
 #: reads a kept library's bytes into the library object (kind, name and the project's own name for errors)
 KeptReader = Callable[["Resources", bytes, str], Any]
 _LOADERS: dict[str, ResourceLoader] = {}
+#: kind → the suffix of the file a resource of that kind is read from (``<name><suffix>``), for the
+#: kinds whose cached resources are read again when their file changes (:meth:`Resources.get`)
+_WATCHED: dict[str, str] = {}
 _KEPT_READERS: dict[str, KeptReader] = {}
 MAX_NAME_LENGTH = 100
 MAX_KEPT_MEMBERS = 10_000  #: files inside one kept library (a direction library has one per direction)
@@ -48,11 +51,15 @@ def check_resource_name(name: Any, what: str = "resource", where: str = "") -> s
     return name
 
 
-def register_resource_loader(kind: str) -> Callable[[ResourceLoader], ResourceLoader]:
-    """Register how to load resources of ``kind`` (``"directions"``, ``"catalog"``…) by name."""
+def register_resource_loader(kind: str, watch_suffix: str | None = None) -> Callable[[ResourceLoader], ResourceLoader]:
+    """Register how to load resources of ``kind`` (``"directions"``, ``"catalog"``…) by name.
+    ``watch_suffix``: they are read from ``<name><suffix>`` in the user data folder or the shipped
+    resources, and a cached one is read again once either file changed."""
 
     def deco(fn: ResourceLoader) -> ResourceLoader:
         _LOADERS[kind] = fn
+        if watch_suffix is not None:
+            _WATCHED[kind] = watch_suffix
         return fn
 
     return deco
@@ -95,16 +102,39 @@ class Resources:
         self._cache: dict[tuple[str, str], Any] = {}
         #: slider libraries replaced or dropped in this session, oldest first: [library, its copy or None]
         self._former: dict[tuple[str, str], list[list[Any]]] = {}
+        #: for a cached resource of a watched kind: its two possible files, and their state when it was read
+        self._files: dict[tuple[str, str], tuple[tuple[Path, Path], tuple]] = {}
 
     def get(self, kind: str, name: str) -> Any:
+        """Resource ``name`` of ``kind``, loaded once; a library of a watched kind is read again
+        when its file changed since (the CLI, another window or another thread's session wrote
+        it), the version drawn so far staying at hand (:meth:`library`)."""
         key = (kind, name)
+        if key in self._cache and key in self._files:
+            files, state = self._files[key]
+            if _state(files) != state:
+                self._remember(key, None)
+                del self._cache[key], self._files[key]
         if key not in self._cache:
             check_resource_name(name, {"directions": "direction library"}.get(kind, kind))
             loader = _LOADERS.get(kind)
             if loader is None:
                 raise InputError(f"no loader for resources of kind {kind!r}")
+            watched = self._watch(kind, name)  # before reading: a change while it loads is seen next time
             self._cache[key] = loader(self, name)
+            if watched is not None:
+                self._files[key] = watched
         return self._cache[key]
+
+    def _watch(self, kind: str, name: str) -> tuple[tuple[Path, Path], tuple] | None:
+        """The user's and the shipped file resource ``name`` of ``kind`` is read from, and their state."""
+        suffix = _WATCHED.get(kind)
+        if suffix is None or self.model is None:
+            return None
+        check_resource_name(self.model, "model")
+        files = (Path(paths.data_home()) / kind / self.model / f"{name}{suffix}",
+                 Path(paths.resources_dir()) / kind / self.model / f"{name}{suffix}")
+        return files, _state(files)
 
     def kept(self, copy: KeptLibrary) -> Any:
         """The library a project keeps a copy of, read (once per distinct copy) by its kind's reader."""
@@ -161,13 +191,18 @@ class Resources:
         return self._cache.get((kind, name))
 
     def put(self, kind: str, name: str, value: Any) -> None:
+        """Make ``value`` resource ``name`` (a task just made and saved it: its file is as it is now)."""
         self._remember((kind, name), value)
         self._cache[(kind, name)] = value
+        watched = self._watch(kind, name)
+        if watched is not None:
+            self._files[(kind, name)] = watched
 
     def forget(self, kind: str, name: str) -> None:
         """Drop a loaded resource (it is loaded again when next asked for)."""
         self._remember((kind, name), None)
         self._cache.pop((kind, name), None)
+        self._files.pop((kind, name), None)
 
     def _remember(self, key: tuple[str, str], new: Any) -> None:
         """Keep the slider library ``key`` held before ``new`` replaces it (:meth:`_former_with`)."""
@@ -193,7 +228,19 @@ class Resources:
         return p if p.is_file() else None
 
 
-@register_resource_loader("directions")
+def _state(files: tuple[Path, ...]) -> tuple:
+    """What tells a file was written since: size, time and inode (an atomic write replaces the inode)."""
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+@register_resource_loader("directions", watch_suffix=".ssdir")
 def _load_directions(res: Resources, name: str):
     from .directions.library import DirectionLibrary, check_library_name
     from .directions.sefa import sefa_library

@@ -325,7 +325,7 @@ def library_names(model: str) -> list[Path]:
     return [out[k] for k in sorted(out)]
 
 
-@register_resource_loader("textpaths")
+@register_resource_loader("textpaths", watch_suffix=SUFFIX)
 def _load(res: Resources, name: str) -> TextPathLibrary:
     path = find_library(res.model, name)
     if path is None:
