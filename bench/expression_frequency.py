@@ -45,7 +45,8 @@ def main() -> int:
     for psi, seed in ((0.7, 91000), (1.0, 91001)):
         w = sample_w(gen, args.faces // 2, seed, psi)
         for i in range(0, len(w), 10):
-            img = torch.cat([render_small(gen, torch.from_numpy(w[j:j + 1]), stop) for j in range(i, min(i + 10, len(w)))])
+            img = torch.cat([render_small(gen, torch.from_numpy(w[j:j + 1]), stop)
+                             for j in range(i, min(i + 10, len(w)))])
             lm = pred.landmarks(img)
             ok = ~np.isnan(lm).any(axis=(1, 2))
             if ok.any():
@@ -56,7 +57,8 @@ def main() -> int:
     print("emotion    top     P>0.15  P>0.5   median")
     for k, name in enumerate(EMOTIONS):
         p = e[:, k]
-        print(f"{name:9s} {np.mean(top == k):6.1%}  {np.mean(p > 0.15):6.1%}  {np.mean(p > 0.5):6.1%}  {np.median(p):.3f}")
+        print(f"{name:9s} {np.mean(top == k):6.1%}  {np.mean(p > 0.15):6.1%}  {np.mean(p > 0.5):6.1%}  "
+              f"{np.median(p):.3f}")
     return 0
 
 

@@ -356,7 +356,8 @@ def test_a_session_draws_a_slider_removed_while_in_use_from_the_version_it_drew(
     library = _user_directions("kept_session")
     try:
         engine = Engine()
-        doc = EditDocument(TINY, SeedSource(4)).with_edit(DirectionEdit(library="kept_session", name="bend", amount=2.0))
+        doc = EditDocument(TINY, SeedSource(4)).with_edit(
+            DirectionEdit(library="kept_session", name="bend", amount=2.0))
         res = engine.model(TINY).resources
         drawn = to_uint8(engine.renderer(TINY).render(doc))
         first = res.get("directions", "kept_session")

@@ -22,7 +22,8 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
 from ..engine.document import EditDocument, KeptLibrary
-from ..engine.edits.kept import ENTRY_MISSING, NOT_INSTALLED, copies_messages, no_longer_installed, slider_edits, with_copies
+from ..engine.edits.kept import (ENTRY_MISSING, NOT_INSTALLED, copies_messages, no_longer_installed, slider_edits,
+                                 with_copies)
 from ..engine.edits.versions import changed_entries, changed_message, stamped
 from .canvas import Canvas
 from .engine_client import EngineClient

@@ -129,11 +129,10 @@ class Resources:
     def _watch(self, kind: str, name: str) -> tuple[tuple[Path, Path], tuple] | None:
         """The user's and the shipped file resource ``name`` of ``kind`` is read from, and their state."""
         suffix = _WATCHED.get(kind)
-        if suffix is None or self.model is None:
+        if suffix is None:
             return None
-        check_resource_name(self.model, "model")
-        files = (Path(paths.data_home()) / kind / self.model / f"{name}{suffix}",
-                 Path(paths.resources_dir()) / kind / self.model / f"{name}{suffix}")
+        files = (self._path(paths.data_home(), kind, f"{name}{suffix}"),
+                 self._path(paths.resources_dir(), kind, f"{name}{suffix}"))
         return files, _state(files)
 
     def kept(self, copy: KeptLibrary) -> Any:
@@ -222,10 +221,13 @@ class Resources:
         return self._file(paths.resources_dir(), kind, filename)
 
     def _file(self, root: Path, kind: str, filename: str) -> Path | None:
+        p = self._path(root, kind, filename)
+        return p if p.is_file() else None
+
+    def _path(self, root: Path, kind: str, filename: str) -> Path:
         check_resource_name(filename, "resource file")
         check_resource_name(self.model, "model")
-        p = Path(root) / kind / self.model / filename
-        return p if p.is_file() else None
+        return Path(root) / kind / self.model / filename
 
 
 def _state(files: tuple[Path, ...]) -> tuple:

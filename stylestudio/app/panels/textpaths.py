@@ -272,8 +272,9 @@ class TextPathsPanel(QWidget):
             if model == self._model:
                 self.refresh(select=library if name else None)
 
-        return self.ctx.engine.submit_task(RemoveTextPath(model, library, name), on_done=done,
-                                           on_error=lambda message, _c: self.status.setText(f"Cannot remove: {message}"))
+        return self.ctx.engine.submit_task(
+            RemoveTextPath(model, library, name), on_done=done,
+            on_error=lambda message, _c: self.status.setText(f"Cannot remove: {message}"))
 
 
 register_panel(PanelSpec("textpaths", "Text paths", lambda ctx: TextPathsPanel(ctx), area="left", order=65,
