@@ -175,3 +175,46 @@ def test_delete_a_path_and_libraries_in_the_panel_while_the_picture_uses_them(qt
         close_window(w)
         mine.unlink(missing_ok=True)
         library_file(TINY, "tpship").unlink(missing_ok=True)
+
+
+def test_rename_a_path_in_the_panel_and_its_slider_keeps_the_edit(qtbot):
+    from stylestudio.engine.edits.path import PathEdit
+    from stylestudio.engine.text.library import TextPathLibrary
+    from test_kept_libraries import _user_textpaths
+
+    mine = _user_textpaths("tpname")
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        w.docks["textpaths"].show()
+        w.docks["textpaths"].raise_()
+        panel.refresh(select="tpname")
+        qtbot.waitUntil(lambda: panel.library.currentText() == "tpname" and panel.list.count() == 2, timeout=10000)
+        row = panel.group.row("Warm")
+        qtbot.waitUntil(row.slider.isVisible, timeout=5000)
+        row.slider.setValue(row.slider.maximum() * 3 // 4)
+        qtbot.waitUntil(lambda: isinstance(w.holder.doc.edit("textpath:tpname:warm"), PathEdit), timeout=5000)
+        amount = w.holder.doc.edit("textpath:tpname:warm").amount
+        wait_final(qtbot, w)
+        drawn = canvas_array(w)
+
+        panel.list.item(0).setText("Glow")  # typed into the list, as a person renames it
+        qtbot.waitUntil(lambda: [p["name"] for p in panel.libraries.get("tpname", [])] == ["glow", "wide"],
+                        timeout=10000)
+        assert TextPathLibrary.load(mine).names() == ["glow", "wide"] and panel.list.item(0).text() == "Glow"
+        qtbot.waitUntil(lambda: panel.group is not None and "Glow" in [r.binding.label for r in panel.group.rows],
+                        timeout=5000)
+        slider = panel.group.row("Glow").slider
+        qtbot.waitUntil(slider.isVisible, timeout=5000)
+        assert panel.group.row("Glow").binding.value(w.holder.doc) == amount  # the edit made under "warm"
+        wait_final(qtbot, w)
+        assert w.errors == [] and np.array_equal(canvas_array(w), drawn)
+        slider.setValue(slider.maximum())
+        qtbot.waitUntil(lambda: w.holder.doc.edit("textpath:tpname:warm").amount == 3.0, timeout=5000)
+        mine_edits = [e for e in w.holder.doc.edits if isinstance(e, PathEdit)]
+        assert [(e.id, e.name) for e in mine_edits] == [("textpath:tpname:warm", "glow")]  # one edit, renamed
+        wait_final(qtbot, w)
+        assert w.errors == []
+    finally:
+        close_window(w)
+        mine.unlink(missing_ok=True)

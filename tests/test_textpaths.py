@@ -347,3 +347,49 @@ def test_cli_removes_paths_and_libraries_and_never_a_shipped_one(shipped_textpat
     finally:
         mine.unlink(missing_ok=True)
         library_file(TINY, "tpship").unlink(missing_ok=True)
+
+
+def test_cli_renames_a_path_and_what_named_it_still_draws(shipped_textpaths: Path, tmp_path: Path, capsys):
+    from PIL import Image
+
+    from stylestudio.engine.text.library import TextPathLibrary, library_file
+    from test_kept_libraries import _user_textpaths
+
+    mine = _user_textpaths("tpren")
+    try:
+        before, project = tmp_path / "before.png", tmp_path / "p.stylestudio"
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "tpren", "--set", "warm=+2",
+                     "-o", str(before), "--save-project", str(project)]) == 0
+        capsys.readouterr()
+        assert main(["textpaths", "rename", "tpren", "Warm", "Warm glow", "--model", TINY]) == 0
+        assert capsys.readouterr().out.strip() == f"Warm → warm_glow ({mine})"
+        lib = TextPathLibrary.load(mine)
+        assert lib.names() == ["warm_glow", "wide"] and lib.former_names("warm_glow") == ["warm"]
+        assert lib.index("warm") == 0  # what named it still finds it
+        # a project that named it draws the same, with no note (its copy and the installed path agree)
+        after = tmp_path / "after.png"
+        assert main(["render-project", str(project), "-o", str(after)]) == 0
+        assert capsys.readouterr().err == ""
+        assert np.array_equal(np.asarray(Image.open(before)), np.asarray(Image.open(after)))
+        assert main(["edit", "--model", TINY, "--source", "seed:7", "--library", "tpren", "--set", "warm_glow=+2",
+                     "-o", str(after)]) == 0
+        assert np.array_equal(np.asarray(Image.open(before)), np.asarray(Image.open(after)))
+        # renamed twice: the first name still finds it; a taken or empty name is one line
+        assert main(["textpaths", "rename", "tpren", "warm_glow", "glow", "--model", TINY]) == 0
+        assert TextPathLibrary.load(mine).index("warm") == 0
+        capsys.readouterr()
+        for bad, why in ((["glow", "wide"], "there is already a text path 'wide'"),
+                         (["glow", "!!"], "'!!' cannot name a text path: use letters or digits"),
+                         (["nope", "x"], "no text path 'nope' (have: glow, wide)")):
+            assert main(["textpaths", "rename", "tpren", *bad, "--model", TINY]) == 2
+            assert capsys.readouterr().err.strip() == f"error: {why}"
+        # removing a renamed path forgets its earlier names too
+        assert main(["textpaths", "remove", "tpren", "glow", "--model", TINY]) == 0
+        assert TextPathLibrary.load(mine).meta.get("renamed") == {}
+        # a shipped library's path renamed: the user's copy, the shipped file untouched
+        assert main(["textpaths", "rename", "tpship", "wide", "broad", "--model", TINY]) == 0
+        assert TextPathLibrary.load(library_file(TINY, "tpship")).names() == ["warm", "broad"]
+        assert TextPathLibrary.load(shipped_textpaths).names() == ["warm", "wide"]
+    finally:
+        mine.unlink(missing_ok=True)
+        library_file(TINY, "tpship").unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""``stylestudio textpaths train | list | show | remove``: sliders from pairs of sentences (ContraCLIP)."""
+"""``stylestudio textpaths train | list | show | rename | remove``: sliders from pairs of sentences (ContraCLIP)."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("library")
     sh.add_argument("--model", default=None)
     sh.set_defaults(func=cmd_show)
+
+    rn = tsub.add_parser("rename", help="rename a path (projects that use its old name keep working)")
+    rn.add_argument("library")
+    rn.add_argument("old", help="its name or label")
+    rn.add_argument("new", help="the new name, as typed (\"big smile\" names it big_smile)")
+    rn.add_argument("--model", default=None)
+    rn.set_defaults(func=cmd_rename)
 
     rm = tsub.add_parser("remove", help="remove one path, or without NAME your whole library (a shipped "
                                         "library of that name is then used again)")
@@ -148,6 +155,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         unit += ")" if unit else ""
         rows = f"   (W+ rows 0–{p.rows - 1} only)" if p.rows is not None and p.rows != lib.rows else ""
         print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}{rows}")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from ..engine.text.store import rename_path
+
+    path, key = rename_path(_model(args), args.library, args.old, args.new)
+    print(f"{args.old} → {key} ({path})")
     return 0
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ...engine.edits.path import PathEdit
-from ...engine.tasks.textpaths import RemoveTextPath, TextPathInfo, TrainTextPaths
+from ...engine.tasks.textpaths import RemoveTextPath, RenameTextPath, TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
@@ -96,6 +96,9 @@ class TextPathsPanel(QWidget):
         self.library.currentIndexChanged.connect(self._show_library)
         self.list = QListWidget()
         self.list.setMaximumHeight(110)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.itemChanged.connect(self._renamed)
         self.delete_button = QPushButton("Delete path")
         self.delete_button.clicked.connect(self.delete_selected)
         self.delete_library_button = QPushButton("Delete library")
@@ -112,7 +115,7 @@ class TextPathsPanel(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.curve)
-        lay.addWidget(QLabel("Trained text paths:"))
+        lay.addWidget(QLabel("Trained text paths (double-click a name to rename it):"))
         lay.addWidget(self.library)
         lay.addWidget(self.list)
         lay.addLayout(lib_buttons)
@@ -223,15 +226,18 @@ class TextPathsPanel(QWidget):
             self.group.deleteLater()
             self.group = None
         items = self.libraries.get(name, [])
+        self.list.blockSignals(True)
         self.list.clear()
         for p in items:
             it = QListWidgetItem(p["label"])
             it.setData(Qt.ItemDataRole.UserRole, p["name"])
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
             it.setToolTip(f"{p['name']}: + {p['positive']}\n− {p['negative']}")
             self.list.addItem(it)
+        self.list.blockSignals(False)
         if items:
-            bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}")
-                        for p in items]
+            bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}",
+                                    former=tuple(p.get("former", ()))) for p in items]
             self.group = SliderGroup(self.ctx, bindings)
             self.sliders_box.addWidget(self.group)
         shipped = name in self.shipped
@@ -243,6 +249,29 @@ class TextPathsPanel(QWidget):
             "This library ships with StyleStudio and cannot be deleted" if shipped else
             "Delete your library; the shipped library of this name is used again" if name in self.hiding else
             "Delete this library from your data folder")
+
+    def _renamed(self, item: QListWidgetItem) -> None:
+        old, new = item.data(Qt.ItemDataRole.UserRole), item.text().strip()
+        if new and new != self._label_of(old):
+            self.rename(self.library.currentText(), old, new)
+
+    def _label_of(self, name: str) -> str:
+        return next((p["label"] for p in self.libraries.get(self.library.currentText(), []) if p["name"] == name), "")
+
+    def rename(self, library: str, old: str, new: str) -> int:
+        """Rename path ``old`` to ``new`` as typed; edits made under the old name stay this slider's."""
+        model = self._model
+
+        def done(message: str) -> None:
+            self.status.setText(message)
+            if model == self._model:
+                self.refresh(select=library)
+
+        def failed(message: str, _cancelled: bool) -> None:
+            self.status.setText(f"Cannot rename: {message}")
+            self._show_library()
+
+        return self.ctx.engine.submit_task(RenameTextPath(model, library, old, new), on_done=done, on_error=failed)
 
     def delete_selected(self) -> int | None:
         """Delete button: the selected path, after asking."""

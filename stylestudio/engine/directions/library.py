@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ...errors import InputError
 from ...safe_io import atomic_write_bytes, write_member
+from .. import renames
 
 LIBRARY_FORMAT = "stylestudio-directions"
 LIBRARY_VERSION = 2
@@ -83,31 +84,16 @@ class DirectionLibrary:
 
     @property
     def renamed(self) -> dict[str, str]:
-        """Earlier names of renamed directions → their names now (kept in ``meta``, so saved).
-
-        Projects and recipes name a direction; renaming it in the library must not break them."""
-        table = self.meta.get("renamed")
-        return table if isinstance(table, dict) else {}
-
-    def _renamed_to_write(self) -> dict[str, str]:
-        if not isinstance(self.meta.get("renamed"), dict):  # none yet, or hand-edited into something else
-            self.meta["renamed"] = {}
-        return self.meta["renamed"]
+        """Earlier names of renamed directions → their names now (:mod:`..renames`, kept in ``meta``)."""
+        return renames.table(self.meta)
 
     def canonical(self, name: str) -> str:
         """``name`` itself, or what the direction once called ``name`` is called now."""
-        if name in self.directions:  # every lookup of a render: no detour through the former names
-            return name
-        table = self.renamed
-        for _ in range(len(table) + 1):  # a hand-edited cycle ends instead of looping
-            if name in self.directions or name not in table:
-                return name
-            name = str(table[name])
-        return name
+        return renames.canonical(self.meta, name, self.directions)
 
     def former_names(self, name: str) -> list[str]:
         """What direction ``name`` was called before (a slider still finds edits made then)."""
-        return [was for was, now in self.renamed.items() if now == name]
+        return renames.former_names(self.meta, name)
 
     def rename(self, old: str, new: str, label: str | None = None) -> None:
         """Rename ``old`` to ``new``, remembering ``old`` so what named it still finds it."""
@@ -117,21 +103,13 @@ class DirectionLibrary:
         self.directions = {(new if n == d.name else n): (dataclasses.replace(v, name=new, label=label or v.label)
                                                           if n == d.name else v)
                            for n, v in self.directions.items()}
-        table = self._renamed_to_write()
-        for was, now in list(table.items()):
-            if now == d.name:
-                table[was] = new
-        if new != d.name:
-            table[d.name] = new
-        table.pop(new, None)
+        renames.record(self.meta, d.name, new)
 
     def remove(self, name: str) -> None:
         """Remove a direction; its earlier names go with it."""
         gone = self[name].name
         del self.directions[gone]
-        table = self.renamed
-        for was in [was for was, now in table.items() if now == gone]:
-            del table[was]
+        renames.forget(self.meta, gone)
 
     def names(self) -> list[str]:
         return list(self.directions)

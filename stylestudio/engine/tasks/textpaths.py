@@ -77,8 +77,8 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
 
 @dataclass(frozen=True)
 class TextPathInfo:
-    """What the Text paths panel lists (quick): the encoders, ``{library: [{name, positive,
-    negative}]}`` of ``model``'s text path libraries, and the names of the shipped (read-only) ones
+    """What the Text paths panel lists (quick): the encoders, ``{library: [{name, label, positive,
+    negative, former}]}`` of ``model``'s text path libraries, and the names of the shipped (read-only) ones
     among them (``"shipped"``) and of the user's that hide a shipped one (``"hiding"``)."""
 
     model: str
@@ -104,10 +104,35 @@ def text_path_info(session: Any, req: TextPathInfo, progress: Progress, cancel: 
             lib = TextPathLibrary.load(path)
         except InputError:
             continue
-        libraries[path.stem] = [{"name": p.name, "label": p.label, "positive": p.positive, "negative": p.negative}
-                                for p in lib.paths]
+        libraries[path.stem] = [{"name": p.name, "label": p.label, "positive": p.positive, "negative": p.negative,
+                                 "former": lib.former_names(p.name)} for p in lib.paths]
     return {"encoders": [(e.name, e.kind) for e in list_encoders()], "libraries": libraries, "shipped": shipped,
             "hiding": hiding}
+
+
+@dataclass(frozen=True)
+class RenameTextPath:
+    """Rename path ``old`` of text path library ``library`` to ``new`` (as typed: "Big smile" names
+    it ``big_smile``); projects that named it ``old`` still find it. The result is one line."""
+
+    model: str
+    library: str
+    old: str
+    new: str
+    lane: ClassVar[str] = "render"
+
+    def title(self) -> str:
+        return f"Rename {self.old} → {self.new}"
+
+
+@task(RenameTextPath)
+def rename_text_path(session: Any, req: RenameTextPath, progress: Progress, cancel: Cancel) -> str:
+    from ..text.library import TextPathLibrary
+    from ..text.store import rename_path
+
+    path, key = rename_path(req.model, req.library, req.old, req.new)
+    session.install(req.model, "textpaths", req.library, TextPathLibrary.load(path))
+    return f"Renamed {req.old} → {key} in {path.stem}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ is loaded by name through the renderer's resources (kind ``"textpaths"``) and mo
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
@@ -22,6 +23,7 @@ from torch import Tensor
 from ... import paths as app_paths
 from ...errors import InputError
 from ...safe_io import atomic_write_bytes, write_member
+from .. import renames
 from ..resources import Resources, check_resource_name, register_kept_reader, register_resource_loader
 from .contraclip import METHODS, LatentPaths, follow
 
@@ -71,22 +73,40 @@ class TextPathLibrary:
         return [p.name for p in self.paths]
 
     def index(self, name: str) -> int:
-        for i, p in enumerate(self.paths):
-            if p.name == name:
+        """Where path ``name`` is (also by an earlier name of a renamed path: :mod:`..renames`)."""
+        names = self.names()
+        name = renames.canonical(self.meta, name, names)
+        for i, p in enumerate(names):
+            if p == name:
                 return i
-        raise InputError(f"no text path {name!r} (have: {', '.join(self.names())})")
+        raise InputError(f"no text path {name!r} (have: {', '.join(names)})")
 
     def __contains__(self, name: str) -> bool:
-        return name in self.names()
+        names = self.names()
+        return renames.canonical(self.meta, name, names) in names
+
+    def former_names(self, name: str) -> list[str]:
+        """What path ``name`` was called before (a slider still finds edits made then)."""
+        return renames.former_names(self.meta, name)
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename path ``old`` to ``new``, remembering ``old`` so what named it still finds it."""
+        k = self.index(old)
+        check_path_name(new)
+        was = self.paths[k].name
+        if new != was and new in self:
+            raise InputError(f"there is already a text path {new!r}")
+        self.paths[k] = replace(self.paths[k], name=new)
+        renames.record(self.meta, was, new)
 
     def subset(self, names: list[str]) -> "TextPathLibrary":
-        """A library of only the paths ``names``, their trained vectors untouched (e.g. to ship the
-        paths of a training that measured well)."""
-        keep = [self.index(n) for n in names]
+        """A library of only the paths ``names`` (or earlier names of them), their trained vectors
+        untouched (e.g. to ship the paths of a training that measured well)."""
+        keep = list(dict.fromkeys(self.index(n) for n in names))
         latent = LatentPaths(len(keep), self.latent.dim, self.radius, max(self.dipoles, 1), self.latent.method)
         latent.load_state_dict({k: v[keep].clone() for k, v in self.latent.state_dict().items()})
         return TextPathLibrary(self.model, [self.paths[i] for i in keep], latent.eval().requires_grad_(False),
-                               self.rows, self.w_dim, self.radius, self.unit, self.encoder, dict(self.meta))
+                               self.rows, self.w_dim, self.radius, self.unit, self.encoder, copy.deepcopy(self.meta))
 
     def set_path_units(self, units: dict[str, float], negative: dict[str, float] | None = None) -> None:
         """Give paths their own slider unit (latent distance), e.g. calibrated against an attribute slider;

@@ -1,16 +1,19 @@
-"""Removing text paths and text path libraries from the user data folder.
+"""Renaming and removing text paths, and removing text path libraries, in the user data folder.
 
-As for direction libraries (:mod:`..discovery.store`), a shipped library is read-only: removing one
-of its paths saves the user's copy without it (which then hides the shipped one), and the shipped
-library itself is never deleted. Deleting the user's library of a shipped name brings the shipped
+As for direction libraries (:mod:`..discovery.store`), a shipped library is read-only: renaming or
+removing one of its paths saves the user's copy (which then hides the shipped one), and the
+shipped library itself is never deleted. A renamed path keeps its earlier name (:mod:`..renames`),
+so projects that named it still find it. Deleting the user's library of a shipped name brings the shipped
 one back.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ...errors import InputError
-from .library import TextPathLibrary, find_library, library_file, shipped_library
+from .. import renames
+from .library import TextPathLibrary, check_path_name, find_library, library_file, shipped_library
 
 
 def _find(model: str, library: str) -> tuple[Path, TextPathLibrary]:
@@ -23,7 +26,7 @@ def _find(model: str, library: str) -> tuple[Path, TextPathLibrary]:
 def path_name(lib: TextPathLibrary, text: str) -> str:
     """The path called ``text``: its name, or its label, case and spacing ignored."""
     if text in lib:
-        return text
+        return lib.paths[lib.index(text)].name
     key = " ".join(str(text).split()).casefold()
     for p in lib.paths:
         if key in (p.name.casefold(), p.label.casefold(), p.name.replace("_", " ").casefold()):
@@ -39,11 +42,26 @@ def remove_path(model: str, library: str, name: str) -> tuple[Path, TextPathLibr
     if len(lib.paths) == 1:
         raise InputError(f"{gone!r} is the only path of text path library {library!r}: remove the library instead")
     rest = lib.subset([n for n in lib.names() if n != gone])
+    renames.forget(rest.meta, gone)
     runs = rest.meta.get("runs")
     if isinstance(runs, list):  # a library joined from several trainings: each names the paths it made
         kept = [{**r, "paths": [p for p in r.get("paths") or [] if p != gone]} for r in runs if isinstance(r, dict)]
         rest.meta["runs"] = [r for r in kept if r["paths"]]
     return rest.save(library_file(model, library)), rest
+
+
+def rename_path(model: str, library: str, old: str, new: str) -> tuple[Path, str]:
+    """Rename path ``old`` (its name or label) to ``new`` as typed ("Big smile" → ``big_smile``); the
+    library is saved in the user data folder. Returns where, and the new name."""
+    where, lib = _find(model, library)
+    name = path_name(lib, old)
+    key = re.sub(r"[^0-9a-z]+", "_", str(new).strip().casefold()).strip("_")[:64]
+    if not key:
+        raise InputError(f"{new!r} cannot name a text path: use letters or digits")
+    if key == name:
+        return where, key  # nothing to rename (and a shipped library is not copied for nothing)
+    lib.rename(name, check_path_name(key))
+    return lib.save(library_file(model, library)), key
 
 
 def remove_library(model: str, library: str) -> tuple[Path, bool]:

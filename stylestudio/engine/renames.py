@@ -1,0 +1,53 @@
+"""The earlier names of renamed sliders, kept inside their library (direction or text path library).
+
+Projects, recipes and open pictures name a slider; renaming it in its library must not break them.
+A library therefore keeps a table ``earlier name → name now`` in its ``meta["renamed"]`` (so it is
+saved with it), and every lookup goes through :func:`canonical`. The table comes from a file a user
+may have edited by hand, so a bad table reads as empty and a cycle ends instead of looping.
+"""
+from __future__ import annotations
+
+from typing import Any, Container
+
+
+def table(meta: dict[str, Any]) -> dict[str, str]:
+    """The library's table (empty when it has none or it was hand-edited into something else)."""
+    t = meta.get("renamed")
+    return t if isinstance(t, dict) else {}
+
+
+def canonical(meta: dict[str, Any], name: str, present: Container[str]) -> str:
+    """``name`` itself, or what the slider once called ``name`` is called now (``present``: the names now)."""
+    if name in present:  # every lookup of a render: no detour through the earlier names
+        return name
+    t = table(meta)
+    for _ in range(len(t) + 1):
+        if name in present or name not in t:
+            return name
+        name = str(t[name])
+    return name
+
+
+def former_names(meta: dict[str, Any], name: str) -> list[str]:
+    """What slider ``name`` was called before (a slider widget still finds edits made then)."""
+    return [was for was, now in table(meta).items() if now == name]
+
+
+def record(meta: dict[str, Any], old: str, new: str) -> None:
+    """Slider ``old`` is now called ``new``: what named ``old`` (or any of its earlier names) finds it."""
+    if not isinstance(meta.get("renamed"), dict):
+        meta["renamed"] = {}
+    t = meta["renamed"]
+    for was, now in list(t.items()):
+        if now == old:
+            t[was] = new
+    if new != old:
+        t[old] = new
+    t.pop(new, None)
+
+
+def forget(meta: dict[str, Any], name: str) -> None:
+    """Slider ``name`` was removed: its earlier names go with it."""
+    t = table(meta)
+    for was in [was for was, now in t.items() if now == name]:
+        del t[was]
