@@ -63,6 +63,9 @@ def test_discover_then_use_rename_and_remove(capsys, tmp_path):
     rc, out, _ = run(capsys, "directions", "rename", "clitest", "direction_3", "Hair volume", *MODEL)
     assert rc == 0 and "hair_volume" in out
     assert DirectionLibrary.load(path).names() == ["direction_1", "direction_2", "hair_volume"]
+    rc, out, _ = run(capsys, "directions", "show", "clitest", *MODEL)
+    assert rc == 0 and [ln for ln in out.splitlines() if ln.startswith("hair_volume")][0].endswith(
+        "(formerly direction_3)")
     renamed, old_name, reopened = (tmp_path / f"{n}.png" for n in ("renamed", "old_name", "reopened"))
     rc, _, err = run(capsys, "edit", *MODEL, "--source", "seed:7", "--library", "clitest", "--set",
                      "Hair volume=+2", "-o", str(renamed))

@@ -366,6 +366,9 @@ def test_cli_renames_a_path_and_what_named_it_still_draws(shipped_textpaths: Pat
         lib = TextPathLibrary.load(mine)
         assert lib.names() == ["warm_glow", "wide"] and lib.former_names("warm_glow") == ["warm"]
         assert lib.index("warm") == 0  # what named it still finds it
+        assert main(["textpaths", "show", "tpren", "--model", TINY]) == 0
+        (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "warm_glow" in ln]
+        assert line.endswith("(formerly warm)")
         # a project that named it draws the same, with no note (its copy and the installed path agree)
         after = tmp_path / "after.png"
         assert main(["render-project", str(project), "-o", str(after)]) == 0

@@ -132,7 +132,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             rows = ",".join(str(r) for r in d.layers) or "all"
             extra = f"  eigenvalue {d.meta['eigenvalue']:.3g}" if "eigenvalue" in d.meta else ""
             bar = f"  |{_bar(d.row_weights)}|" if d.row_weights else ""
-            print(f"{d.name:20s} {d.label:20s} {d.unit:.3g} W/unit  rows {rows}{extra}{bar}")
+            former = lib.former_names(d.name)
+            was = f"  (formerly {', '.join(former)})" if former else ""
+            print(f"{d.name:20s} {d.label:20s} {d.unit:.3g} W/unit  rows {rows}{extra}{bar}{was}")
         return 0
     print(f"{path}  ({lib.meta.get('faces_labelled', '?')} faces labelled)")
     for d in lib.directions.values():

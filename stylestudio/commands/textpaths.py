@@ -154,7 +154,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             unit += f"{'; ' if unit else '   ('}{p.unit_negative / lib.unit:.3g}× on the − side"
         unit += ")" if unit else ""
         rows = f"   (W+ rows 0–{p.rows - 1} only)" if p.rows is not None and p.rows != lib.rows else ""
-        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}{rows}")
+        former = lib.former_names(p.name)
+        was = f"   (formerly {', '.join(former)})" if former else ""
+        print(f"  {p.name:20s} + {p.positive!r}   − {p.negative!r}{unit}{rows}{was}")
     return 0
 
 

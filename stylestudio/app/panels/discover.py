@@ -298,7 +298,8 @@ class DiscoverPanel(QWidget):
             it.setData(Qt.ItemDataRole.UserRole, d["name"])
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
             rows = ", ".join(str(r) for r in d["layers"]) or "all"
-            it.setToolTip(f"{d['name']}: acts on W+ rows {rows}")
+            former = f"\nformerly {', '.join(d['former'])}" if d.get("former") else ""
+            it.setToolTip(f"{d['name']}: acts on W+ rows {rows}{former}")
             self.list.addItem(it)
         self.list.blockSignals(False)
         if self.group is not None:

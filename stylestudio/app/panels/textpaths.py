@@ -232,7 +232,8 @@ class TextPathsPanel(QWidget):
             it = QListWidgetItem(p["label"])
             it.setData(Qt.ItemDataRole.UserRole, p["name"])
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
-            it.setToolTip(f"{p['name']}: + {p['positive']}\n− {p['negative']}")
+            former = f"\nformerly {', '.join(p['former'])}" if p.get("former") else ""
+            it.setToolTip(f"{p['name']}: + {p['positive']}\n− {p['negative']}{former}")
             self.list.addItem(it)
         self.list.blockSignals(False)
         if items:
