@@ -15,9 +15,8 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSizePolicy,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ...errors import StyleStudioError
 from ...engine.discovery.trainer import STRIP_STEPS, DiscoverySettings, DiscoveryUpdate
@@ -25,8 +24,8 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, confirm_dialog,
-                               deletion_question, start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
+                               confirm_dialog, deletion_question, formerly, start_cancel)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -147,18 +146,10 @@ class DiscoverPanel(QWidget):
 
         self.library = QComboBox()
         self.library.currentIndexChanged.connect(self._show_library)
-        self.list = QListWidget()
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.list.itemChanged.connect(self._renamed)
-        self.list.setMaximumHeight(140)
-        self.delete_button = QPushButton("Delete direction")
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.delete_library_button = QPushButton("Delete library")
-        self.delete_library_button.clicked.connect(self.delete_library)
-        lib_buttons = QHBoxLayout()
-        lib_buttons.addWidget(self.delete_button)
-        lib_buttons.addWidget(self.delete_library_button)
+        self.entries = EntryList("direction", lambda name, typed: self.rename(self.library.currentText(), name, typed),
+                                 self.delete_selected, self.delete_library, max_height=140)
+        self.list, self.delete_button, self.delete_library_button = (self.entries.list, self.entries.delete_button,
+                                                                     self.entries.delete_library_button)
         self.sliders_box = QVBoxLayout()
         self.group = None
 
@@ -173,8 +164,7 @@ class DiscoverPanel(QWidget):
         libraries_label.setWordWrap(True)
         lay.addWidget(libraries_label)
         lay.addWidget(self.library)
-        lay.addWidget(self.list)
-        lay.addLayout(lib_buttons)
+        lay.addWidget(self.entries)
         lay.addLayout(self.sliders_box)
         lay.addStretch(1)
         column_scroll(self, inner)
@@ -291,17 +281,8 @@ class DiscoverPanel(QWidget):
 
         name = self.library.currentText()
         items = self.libraries.get(name, [])
-        self.list.blockSignals(True)
-        self.list.clear()
-        for d in items:
-            it = QListWidgetItem(d["label"])
-            it.setData(Qt.ItemDataRole.UserRole, d["name"])
-            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
-            rows = ", ".join(str(r) for r in d["layers"]) or "all"
-            former = f"\nformerly {', '.join(d['former'])}" if d.get("former") else ""
-            it.setToolTip(f"{d['name']}: acts on W+ rows {rows}{former}")
-            self.list.addItem(it)
-        self.list.blockSignals(False)
+        self.entries.set_entries([(d["name"], d["label"], f"{d['name']}: acts on W+ rows "
+                                   f"{', '.join(str(r) for r in d['layers']) or 'all'}{formerly(d)}") for d in items])
         if self.group is not None:
             self.sliders_box.removeWidget(self.group)
             self.group.hide()  # deleted later: never drawn loose meanwhile
@@ -312,12 +293,6 @@ class DiscoverPanel(QWidget):
             self.sliders_box.addWidget(self.group)
         self.delete_button.setEnabled(bool(items))
         self.delete_library_button.setEnabled(bool(name))
-
-    def _renamed(self, item: QListWidgetItem) -> None:
-        old, new, library = item.data(Qt.ItemDataRole.UserRole), item.text().strip(), self.library.currentText()
-        if not new or new == old:
-            return
-        self.rename(library, old, new)
 
     def rename(self, library: str, old: str, new: str) -> int:
         model = self._model
@@ -332,9 +307,9 @@ class DiscoverPanel(QWidget):
 
     def delete_selected(self) -> None:
         """Delete button: the selected direction, after asking."""
-        item, library = self.list.currentItem(), self.library.currentText()
-        if item is not None and self.confirm(deletion_question(f"the direction “{item.text()}” from {library}")):
-            self.remove(library, item.data(Qt.ItemDataRole.UserRole))
+        chosen, library = self.entries.selected(), self.library.currentText()
+        if chosen is not None and self.confirm(deletion_question(f"the direction “{chosen[1]}” from {library}")):
+            self.remove(library, chosen[0])
 
     def delete_library(self) -> None:
         """Delete library button: the current library, after asking."""

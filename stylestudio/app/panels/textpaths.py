@@ -11,17 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget
 
 from ...engine.edits.path import PathEdit
 from ...engine.tasks.textpaths import RemoveTextPath, RenameTextPath, TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, LossCurve, budget_fields, column_scroll, confirm_dialog,
-                               deletion_question, start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
+                               confirm_dialog, deletion_question, formerly, start_cancel)
 from .sliders import DirectionBinding, SliderGroup
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -94,18 +93,10 @@ class TextPathsPanel(QWidget):
         self.curve = LossCurve()
         self.library = QComboBox()
         self.library.currentIndexChanged.connect(self._show_library)
-        self.list = QListWidget()
-        self.list.setMaximumHeight(110)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.list.itemChanged.connect(self._renamed)
-        self.delete_button = QPushButton("Delete path")
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.delete_library_button = QPushButton("Delete library")
-        self.delete_library_button.clicked.connect(self.delete_library)
-        lib_buttons = QHBoxLayout()
-        lib_buttons.addWidget(self.delete_button)
-        lib_buttons.addWidget(self.delete_library_button)
+        self.entries = EntryList("path", lambda name, typed: self.rename(self.library.currentText(), name, typed),
+                                 self.delete_selected, self.delete_library, max_height=110)
+        self.list, self.delete_button, self.delete_library_button = (self.entries.list, self.entries.delete_button,
+                                                                     self.entries.delete_library_button)
         self.sliders_box = QVBoxLayout()
         self.group = None
 
@@ -117,8 +108,7 @@ class TextPathsPanel(QWidget):
         lay.addWidget(self.curve)
         lay.addWidget(QLabel("Trained text paths (double-click a name to rename it):"))
         lay.addWidget(self.library)
-        lay.addWidget(self.list)
-        lay.addLayout(lib_buttons)
+        lay.addWidget(self.entries)
         lay.addLayout(self.sliders_box)
         lay.addStretch(1)
         column_scroll(self, inner)
@@ -226,16 +216,8 @@ class TextPathsPanel(QWidget):
             self.group.deleteLater()
             self.group = None
         items = self.libraries.get(name, [])
-        self.list.blockSignals(True)
-        self.list.clear()
-        for p in items:
-            it = QListWidgetItem(p["label"])
-            it.setData(Qt.ItemDataRole.UserRole, p["name"])
-            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
-            former = f"\nformerly {', '.join(p['former'])}" if p.get("former") else ""
-            it.setToolTip(f"{p['name']}: + {p['positive']}\n− {p['negative']}{former}")
-            self.list.addItem(it)
-        self.list.blockSignals(False)
+        self.entries.set_entries([(p["name"], p["label"], f"{p['name']}: + {p['positive']}\n− {p['negative']}"
+                                   f"{formerly(p)}") for p in items])
         if items:
             bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}",
                                     former=tuple(p.get("former", ()))) for p in items]
@@ -250,14 +232,6 @@ class TextPathsPanel(QWidget):
             "This library ships with StyleStudio and cannot be deleted" if shipped else
             "Delete your library; the shipped library of this name is used again" if name in self.hiding else
             "Delete this library from your data folder")
-
-    def _renamed(self, item: QListWidgetItem) -> None:
-        old, new = item.data(Qt.ItemDataRole.UserRole), item.text().strip()
-        if new and new != self._label_of(old):
-            self.rename(self.library.currentText(), old, new)
-
-    def _label_of(self, name: str) -> str:
-        return next((p["label"] for p in self.libraries.get(self.library.currentText(), []) if p["name"] == name), "")
 
     def rename(self, library: str, old: str, new: str) -> int:
         """Rename path ``old`` to ``new`` as typed; edits made under the old name stay this slider's."""
@@ -276,14 +250,13 @@ class TextPathsPanel(QWidget):
 
     def delete_selected(self) -> int | None:
         """Delete button: the selected path, after asking."""
-        item, library = self.list.currentItem(), self.library.currentText()
-        if item is None:
+        chosen, library = self.entries.selected(), self.library.currentText()
+        if chosen is None:
             self.status.setText("Select a path to delete")
             return None
-        name = item.data(Qt.ItemDataRole.UserRole)
-        if not self.confirm(deletion_question(f"the text path “{item.text()}” from {library}")):
+        if not self.confirm(deletion_question(f"the text path “{chosen[1]}” from {library}")):
             return None
-        return self.remove(library, name)
+        return self.remove(library, chosen[0])
 
     def delete_library(self) -> int | None:
         """Delete library button: the current library, after asking."""

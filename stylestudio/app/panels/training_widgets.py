@@ -1,6 +1,6 @@
 """Widgets shared by the panels that train something in the job thread (Discover, Text paths):
-the time budget and step limit, Start/Cancel, the live loss curve, and the question asked before
-deleting what training made."""
+the time budget and step limit, Start/Cancel, the live loss curve, the list of a library's entries
+(rename, delete) and the question asked before deleting what training made."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -8,8 +8,8 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QMessageBox, QPushButton, QScrollArea,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QListWidget,
+                               QListWidgetItem, QMessageBox, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 
 #: the Discover and Text paths docks widen to this when shown: their sliders keep the editor's
@@ -33,6 +33,57 @@ def column_scroll(panel: QWidget, inner: QWidget) -> QScrollArea:
     return scroll
 
 
+class EntryList(QWidget):
+    """A trained library's entries (directions, text paths): a list whose names are renamed by
+    editing them, and *Delete <entry>* / *Delete library* buttons. The panel does the work:
+    ``on_rename(name, typed text)``, ``on_delete()`` and ``on_delete_library()``."""
+
+    def __init__(self, entry: str, on_rename: Callable[[str, str], Any], on_delete: Callable[[], Any],
+                 on_delete_library: Callable[[], Any], max_height: int) -> None:
+        super().__init__()
+        self.on_rename = on_rename
+        self._labels: dict[str, str] = {}
+        self.list = QListWidget()
+        self.list.setMaximumHeight(max_height)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.itemChanged.connect(self._edited)
+        self.delete_button = QPushButton(f"Delete {entry}")
+        self.delete_button.clicked.connect(on_delete)
+        self.delete_library_button = QPushButton("Delete library")
+        self.delete_library_button.clicked.connect(on_delete_library)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.delete_button)
+        buttons.addWidget(self.delete_library_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.list)
+        lay.addLayout(buttons)
+
+    def set_entries(self, entries: list[tuple[str, str, str]]) -> None:
+        """Show ``(name, label, tooltip)`` entries, each label editable."""
+        self._labels = {name: label for name, label, _ in entries}
+        self.list.blockSignals(True)
+        self.list.clear()
+        for name, label, tooltip in entries:
+            it = QListWidgetItem(label)
+            it.setData(Qt.ItemDataRole.UserRole, name)
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsEditable)
+            it.setToolTip(tooltip)
+            self.list.addItem(it)
+        self.list.blockSignals(False)
+
+    def selected(self) -> tuple[str, str] | None:
+        """(name, label) of the selected entry, if any."""
+        item = self.list.currentItem()
+        return None if item is None else (item.data(Qt.ItemDataRole.UserRole), item.text())
+
+    def _edited(self, item: QListWidgetItem) -> None:
+        name, typed = item.data(Qt.ItemDataRole.UserRole), item.text().strip()
+        if typed and typed != self._labels.get(name):
+            self.on_rename(name, typed)
+
+
 def confirm_dialog(parent: QWidget, question: str) -> bool:
     """Ask ``question`` (Delete / Cancel, Cancel the default): a trained library took minutes to make."""
     box = QMessageBox(QMessageBox.Icon.Question, "Delete", question,
@@ -43,6 +94,11 @@ def confirm_dialog(parent: QWidget, question: str) -> bool:
         return box.exec() == QMessageBox.StandardButton.Yes
     finally:
         box.deleteLater()  # never left alive as the panel's child (app/modal.py)
+
+
+def formerly(entry: dict[str, Any]) -> str:
+    """A tooltip's line naming a renamed entry's earlier names ("" when it has none)."""
+    return f"\nformerly {', '.join(entry['former'])}" if entry.get("former") else ""
 
 
 def deletion_question(what: str) -> str:
