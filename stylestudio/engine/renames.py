@@ -7,7 +7,28 @@ may have edited by hand, so a bad table reads as empty and a cycle ends instead 
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Container
+
+from ..errors import InputError
+
+MAX_KEY = 64  #: the longest slider name
+
+
+def normal(text: str) -> str:
+    """What a person typed as a slider's name, as the name it is: "Hair volume" → ``hair_volume``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(text).strip().casefold()).strip("_")
+
+
+def slider_key(text: str, what: str) -> str:
+    """:func:`normal`, refusing a name with no letters or digits or longer than :data:`MAX_KEY`
+    (``what``: "direction", "text path", for the message)."""
+    key = normal(text)
+    if not key:
+        raise InputError(f"{text!r} cannot name a {what}: use letters or digits")
+    if len(key) > MAX_KEY:
+        raise InputError(f"a {what} name has at most {MAX_KEY} characters, got {len(key)}")
+    return key
 
 
 def table(meta: dict[str, Any]) -> dict[str, str]:

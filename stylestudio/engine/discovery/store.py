@@ -5,15 +5,15 @@ every resource); a shipped library itself is never deleted.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ... import paths
 from ...errors import InputError
+from .. import renames
 from ..directions.library import DirectionLibrary, check_library_name
 
 SUFFIX = ".ssdir"
-MAX_NAME = 64
+MAX_NAME = renames.MAX_KEY
 
 
 def library_paths(model: str) -> dict[str, Path]:
@@ -46,12 +46,7 @@ def find_library(model: str, library: str) -> tuple[Path, DirectionLibrary]:
 
 def direction_key(text: str) -> str:
     """A direction's name from what a person typed: 'Hair volume' → 'hair_volume'."""
-    key = re.sub(r"[^0-9a-z]+", "_", str(text).strip().casefold()).strip("_")
-    if not key:
-        raise InputError(f"{text!r} cannot name a direction: use letters or digits")
-    if len(key) > MAX_NAME:
-        raise InputError(f"a direction name has at most {MAX_NAME} characters, got {len(key)}")
-    return key
+    return renames.slider_key(text, "direction")
 
 
 def resolve(lib: DirectionLibrary, text: str) -> str:

@@ -8,7 +8,6 @@ one back.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ...errors import InputError
@@ -27,9 +26,9 @@ def path_name(lib: TextPathLibrary, text: str) -> str:
     """The path called ``text``: its name, or its label, case and spacing ignored."""
     if text in lib:
         return lib.paths[lib.index(text)].name
-    key = " ".join(str(text).split()).casefold()
+    key = renames.normal(text)
     for p in lib.paths:
-        if key in (p.name.casefold(), p.label.casefold(), p.name.replace("_", " ").casefold()):
+        if key and key in (p.name, renames.normal(p.label)):
             return p.name
     raise InputError(f"no text path {text!r} (have: {', '.join(lib.names())})")
 
@@ -55,9 +54,7 @@ def rename_path(model: str, library: str, old: str, new: str) -> tuple[Path, str
     library is saved in the user data folder. Returns where, and the new name."""
     where, lib = _find(model, library)
     name = path_name(lib, old)
-    key = re.sub(r"[^0-9a-z]+", "_", str(new).strip().casefold()).strip("_")[:64]
-    if not key:
-        raise InputError(f"{new!r} cannot name a text path: use letters or digits")
+    key = renames.slider_key(new, "text path")
     if key == name:
         return where, key  # nothing to rename (and a shipped library is not copied for nothing)
     lib.rename(name, check_path_name(key))
