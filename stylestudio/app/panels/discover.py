@@ -25,7 +25,7 @@ from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
 from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, start_cancel)
+                               confirm_dialog, deletion_question, formerly, show_sliders, start_cancel)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -277,20 +277,14 @@ class DiscoverPanel(QWidget):
         self._show_library()
 
     def _show_library(self) -> None:
-        from .sliders import DirectionBinding, SliderGroup
+        from .sliders import DirectionBinding
 
         name = self.library.currentText()
         items = self.libraries.get(name, [])
         self.entries.set_entries([(d["name"], d["label"], f"{d['name']}: acts on W+ rows "
                                    f"{', '.join(str(r) for r in d['layers']) or 'all'}{formerly(d)}") for d in items])
-        if self.group is not None:
-            self.sliders_box.removeWidget(self.group)
-            self.group.hide()  # deleted later: never drawn loose meanwhile
-            self.group.deleteLater()
-            self.group = None
-        if items:
-            self.group = SliderGroup(self.ctx, [DirectionBinding(name, d["name"], d["label"], former=tuple(d.get("former", ()))) for d in items])
-            self.sliders_box.addWidget(self.group)
+        show_sliders(self, [DirectionBinding(name, d["name"], d["label"], former=tuple(d.get("former", ())))
+                            for d in items])
         self.delete_button.setEnabled(bool(items))
         self.delete_library_button.setEnabled(bool(name))
 

@@ -20,8 +20,8 @@ from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
 from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, start_cancel)
-from .sliders import DirectionBinding, SliderGroup
+                               confirm_dialog, deletion_question, formerly, show_sliders, start_cancel)
+from .sliders import DirectionBinding
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
            ("StyleCLIP-like (ablation)", "styleclip"))
@@ -208,21 +208,12 @@ class TextPathsPanel(QWidget):
         self._show_library()
 
     def _show_library(self) -> None:
-
         name = self.library.currentText()
-        if self.group is not None:
-            self.sliders_box.removeWidget(self.group)
-            self.group.hide()  # deleted later: never drawn loose meanwhile
-            self.group.deleteLater()
-            self.group = None
         items = self.libraries.get(name, [])
         self.entries.set_entries([(p["name"], p["label"], f"{p['name']}: + {p['positive']}\n− {p['negative']}"
                                    f"{formerly(p)}") for p in items])
-        if items:
-            bindings = [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}",
-                                    former=tuple(p.get("former", ()))) for p in items]
-            self.group = SliderGroup(self.ctx, bindings)
-            self.sliders_box.addWidget(self.group)
+        show_sliders(self, [PathBinding(name, p["name"], p["label"], tooltip=f"+ {p['positive']}\n− {p['negative']}",
+                                        former=tuple(p.get("former", ()))) for p in items])
         shipped = name in self.shipped
         self.delete_button.setEnabled(len(items) > 1)  # the last path goes with its library
         self.delete_button.setToolTip("Remove the selected path" + (

@@ -96,6 +96,25 @@ def confirm_dialog(parent: QWidget, question: str) -> bool:
         box.deleteLater()  # never left alive as the panel's child (app/modal.py)
 
 
+def show_sliders(panel: Any, bindings: list[Any]) -> None:
+    """Show ``bindings`` as ``panel.group`` (a SliderGroup in ``panel.sliders_box``). The group on
+    show stays when its sliders are the same ones: a panel refreshes its list after every rename,
+    delete or install, and must not delete the slider a person is dragging."""
+    from .sliders import SliderGroup
+
+    group = panel.group
+    if group is not None and [r.binding for r in group.rows] == bindings:
+        return
+    if group is not None:
+        panel.sliders_box.removeWidget(group)
+        group.hide()  # deleted later: never drawn loose meanwhile
+        group.deleteLater()
+        panel.group = None
+    if bindings:
+        panel.group = SliderGroup(panel.ctx, bindings)
+        panel.sliders_box.addWidget(panel.group)
+
+
 def formerly(entry: dict[str, Any]) -> str:
     """A tooltip's line naming a renamed entry's earlier names ("" when it has none)."""
     return f"\nformerly {', '.join(entry['former'])}" if entry.get("former") else ""
