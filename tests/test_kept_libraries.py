@@ -26,7 +26,9 @@ from test_gui_support import (TINY, assert_same_picture, canvas_array, close_win
 from zip_json import edit_zip_json, zip_bytes
 
 
-def _user_directions(name: str, seed: int = 5) -> Path:
+def _user_directions(name: str, seed: int = 5, kind: str = "attributes") -> Path:
+    """A user's direction library ``name`` with directions bend and twist (``kind`` "discovered":
+    one the Discover panel lists)."""
     from stylestudio.engine.directions.builder import user_library_path
 
     gen = ensure_test_model(TINY)
@@ -34,7 +36,7 @@ def _user_directions(name: str, seed: int = 5) -> Path:
     vecs = [v / np.linalg.norm(v) for v in rng.randn(2, gen.w_dim).astype(np.float32)]
     path = user_library_path(TINY, name)
     DirectionLibrary(TINY, [Direction("bend", "Bend", vecs[0], (), 1.0),
-                            Direction("twist", "Twist", vecs[1], (), 1.0)]).save(path)
+                            Direction("twist", "Twist", vecs[1], (), 1.0)], kind=kind).save(path)
     return path
 
 
@@ -288,14 +290,7 @@ def test_deleting_a_direction_the_open_picture_uses_keeps_it_drawing(qtbot, tmp_
     """An artist tries a discovered direction, then deletes it (or the whole library) in the Discover
     panel: the unsaved picture keeps drawing it as before, says so, saves a copy, and Install brings
     the deleted library back."""
-    from stylestudio.engine.directions.builder import user_library_path
-
-    gen = ensure_test_model(TINY)
-    rng = np.random.RandomState(8)
-    vecs = [v / np.linalg.norm(v) for v in rng.randn(2, gen.w_dim).astype(np.float32)]
-    library = user_library_path(TINY, "kept_open")
-    DirectionLibrary(TINY, [Direction("bend", "Bend", vecs[0], (), 1.0), Direction("twist", "Twist", vecs[1], (), 1.0)],
-                     kind="discovered").save(library)
+    library = _user_directions("kept_open", seed=8, kind="discovered")
     w = make_window(qtbot)
     try:
         w.holder.set(w.holder.doc.with_edit(DirectionEdit(library="kept_open", name="bend", amount=2.0)))
