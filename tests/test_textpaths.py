@@ -130,6 +130,31 @@ def test_training_is_cancelled(tiny_gen, tiny_clip):
     assert len(trainer.losses) == 2
 
 
+def test_a_pair_without_two_sides_is_refused_by_name(tiny_gen, tiny_clip):
+    """The same sentence twice (even in other case or spacing), a pair given twice, or two sentences
+    the encoder reads as one point: one line naming the pair, before any training (a path between
+    one point and itself has an infinite γ and a constant loss: it would train and do nothing)."""
+    from stylestudio.engine.text.library import parse_pairs
+    from stylestudio.engine.text.training import PathTrainer, TrainSettings
+    from stylestudio.errors import InputError
+
+    with pytest.raises(InputError, match="'a face\\|A  Face ': both sentences say the same"):
+        parse_pairs(["a face|A  Face "])
+    with pytest.raises(InputError, match="pair 2 .* repeats pair 1"):
+        parse_pairs(["a smiling face|a sad face", "A smiling face | a sad face"], ["smile", "grin"])
+    assert len(parse_pairs(["a smiling face|a sad face", "a sad face|a smiling face"])) == 2  # reversed: allowed
+
+    class Deaf:  # reads every sentence as the same point
+        def __getattr__(self, name):
+            return getattr(tiny_clip, name)
+
+        def encode_text(self, texts):
+            return torch.ones(len(texts), 8)
+
+    with pytest.raises(InputError, match="pair 'smile': the encoder reads 'a smiling face' and 'a sad face' as the same"):
+        PathTrainer(tiny_gen, Deaf(), [("smile", "a smiling face", "a sad face")], TrainSettings(steps=1, batch=2))
+
+
 def test_path_edit_round_trip_and_reproducible(tiny_gen, tiny_clip, tmp_path, monkeypatch):
     from stylestudio.engine.document import EditDocument, SeedSource
     from stylestudio.engine.edits.path import PathEdit

@@ -298,14 +298,27 @@ def parse_pairs(specs: list[str], names: list[str] = ()) -> tuple[tuple[str, str
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise InputError(f"bad pair {spec[:60]!r}: expected \"POSITIVE SENTENCE|NEGATIVE SENTENCE\"")
         pos, neg = parts[0].strip(), parts[1].strip()
+        if _sentence_key(pos) == _sentence_key(neg):
+            raise InputError(f"bad pair {spec[:60]!r}: both sentences say the same; a path needs two "
+                             "contrasting sentences")
         name = names[i] if i < len(names) else name_of_pair(pos, neg)
         out.append((check_path_name(name), pos, neg))
     seen = [n for n, _, _ in out]
     if len(set(seen)) != len(seen):
         raise InputError(f"two pairs have the same name ({', '.join(seen)}); name them apart")
+    sentences = [(_sentence_key(p), _sentence_key(q)) for _, p, q in out]
+    for i, key in enumerate(sentences):
+        if key in sentences[:i]:
+            raise InputError(f"pair {i + 1} ({out[i][1][:40]!r} | {out[i][2][:40]!r}) repeats pair "
+                             f"{sentences.index(key) + 1}; give each pair once")
     if not out:
         raise InputError("give at least one pair of sentences")
     return tuple(out)
+
+
+def _sentence_key(sentence: str) -> str:
+    """What the encoders read of a sentence: case and spacing do not change its meaning."""
+    return " ".join(sentence.casefold().split())
 
 
 def check_path_name(name: str) -> str:

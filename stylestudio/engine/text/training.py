@@ -80,6 +80,10 @@ def pick_stop(gen: Generator, encoder_resolution: int) -> int | None:
     return None
 
 
+#: least distance between a dipole's unit-length poles (under MiniLM two sentences that differ by a full stop are 0.24 apart)
+MIN_POLE_GAP = 1e-3
+
+
 class PathTrainer:
     """Holds everything one training needs so the loop, the evaluation and the GUI's loss curve share it."""
 
@@ -102,6 +106,7 @@ class PathTrainer:
             pos = encoder.encode_text([p.positive for p in self.pairs])
             neg = encoder.encode_text([p.negative for p in self.pairs])
             self.poles = Poles.from_embeddings(pos.to(self.device), neg.to(self.device))
+            self._check_poles_apart()
             x = self.codes(self.latents(256))
             self.radius = float(x.norm(dim=1).mean())
         self.paths = LatentPaths(len(self.pairs), self.dim, self.radius, settings.dipoles, settings.method,
@@ -114,6 +119,16 @@ class PathTrainer:
         self.eval_batch = self.sample(max(settings.batch, 2 * len(self.pairs)))
         if self.world.distributed:
             self.rng.manual_seed(settings.seed * 1000 + 17 + self.world.rank)
+
+    def _check_poles_apart(self) -> None:
+        """A pair the encoder reads as one point has no direction between its poles (γ would be
+        infinite and the loss constant): refuse it by name rather than train a path that does nothing."""
+        gap = (self.poles.pos - self.poles.neg).norm(dim=-1)
+        for path, d in zip(self.pairs, gap.tolist()):
+            if not d > MIN_POLE_GAP:
+                raise InputError(f"pair {path.name!r}: the encoder reads {path.positive[:40]!r} and "
+                                 f"{path.negative[:40]!r} as the same (distance {d:.1e}); "
+                                 "word the two sides apart")
 
     # -- sampling ---------------------------------------------------------------------------------
     def latents(self, n: int) -> Tensor:
