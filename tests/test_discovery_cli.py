@@ -63,6 +63,9 @@ def test_discover_then_use_rename_and_remove(capsys, tmp_path):
     rc, out, _ = run(capsys, "directions", "rename", "clitest", "direction_3", "Hair volume", *MODEL)
     assert rc == 0 and "hair_volume" in out
     assert DirectionLibrary.load(path).names() == ["direction_1", "direction_2", "hair_volume"]
+    rc, out, _ = run(capsys, "directions", "rename", "clitest", "hair_volume", "Hair  Volume", *MODEL)
+    assert rc == 0 and out.startswith("hair_volume is now labelled 'Hair Volume'")
+    assert DirectionLibrary.load(path).directions["hair_volume"].label == "Hair Volume"
     rc, out, _ = run(capsys, "directions", "show", "clitest", *MODEL)
     assert rc == 0 and [ln for ln in out.splitlines() if ln.startswith("hair_volume")][0].endswith(
         "(formerly direction_3)")

@@ -414,6 +414,11 @@ def test_cli_renames_a_path_and_what_named_it_still_draws(shipped_textpaths: Pat
         # removing a renamed path forgets its earlier names too
         assert main(["textpaths", "remove", "tpren", "glow", "--model", TINY]) == 0
         assert TextPathLibrary.load(mine).meta.get("renamed") == {}
+        capsys.readouterr()
+        # a shipped library's path "renamed" to its own name: said, and no user copy is written
+        assert main(["textpaths", "rename", "tpship", "wide", "Wide", "--model", TINY]) == 0
+        assert capsys.readouterr().out.startswith("wide already has that name; nothing changed")
+        assert not library_file(TINY, "tpship").exists()
         # a shipped library's path renamed: the user's copy, the shipped file untouched
         assert main(["textpaths", "rename", "tpship", "wide", "broad", "--model", TINY]) == 0
         assert TextPathLibrary.load(library_file(TINY, "tpship")).names() == ["warm", "broad"]

@@ -148,8 +148,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_rename(args: argparse.Namespace) -> int:
     from ..engine.discovery.store import rename_direction
 
+    from ..engine.discovery.store import direction_key
+
     path, name = rename_direction(_model(args), args.library, args.old, args.new)
-    print(f"{args.old} → {name} ({path})")
+    if direction_key(args.old) == name:  # same name, another label ("age" → "Age")
+        print(f"{name} is now labelled {' '.join(args.new.split())!r} ({path})")
+    else:
+        print(f"{args.old} → {name} ({path})")
     return 0
 
 

@@ -163,8 +163,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_rename(args: argparse.Namespace) -> int:
     from ..engine.text.store import rename_path
 
+    from ..engine import renames
+
     path, key = rename_path(_model(args), args.library, args.old, args.new)
-    print(f"{args.old} → {key} ({path})")
+    if renames.slider_key(args.old, "text path") == key:
+        print(f"{key} already has that name; nothing changed ({path})")
+    else:
+        print(f"{args.old} → {key} ({path})")
     return 0
 
 
