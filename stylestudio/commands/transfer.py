@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit = p.add_mutually_exclusive_group()
     fit.add_argument("--fit", nargs="?", choices=tuple(PRESETS), const="full", default=NEW_TRANSFER_PRESET,
                      metavar="{" + ",".join(PRESETS) + "}",
-                     help=f"how the transfer is fitted to this target and reference (kept in --save-project): "
-                          f"quick (the default: about a second on a CPU, more local than no fit) or full "
-                          f"(seconds: stronger and the most local; a bare --fit means full, as it always did)")
+                     help="how the transfer is fitted to this target and reference (kept in --save-project): "
+                          "quick (the default: about a second on a CPU, more local than no fit) or full "
+                          "(seconds: stronger and the most local; a bare --fit means full, as it always did)")
     fit.add_argument("--no-fit", dest="fit", action="store_const", const=None,
                      help="no fit: the catalog's query for the region, as the editor's 'Fit to this face' off")
     p.add_argument("--psi", type=psi_arg, default=0.7,
