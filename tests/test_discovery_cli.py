@@ -135,3 +135,24 @@ def test_directions_errors_are_one_line(capsys):
     assert rc == 2 and "cannot name a direction" in err
     rc, _, err = run(capsys, "directions", "remove", "two", "nothing", *MODEL)
     assert rc == 2 and "no direction 'nothing'" in err
+
+
+def test_discovery_replaces_only_a_discovered_library_and_says_so(capsys, tmp_path):
+    """Discovering under a name that exists: a discovered library is replaced with a note said
+    before the job; sliders of another kind (built from labelled faces, a user's) are refused."""
+    from stylestudio.engine.directions.library import DirectionLibrary
+    from test_kept_libraries import _user_directions
+
+    built, found = _user_directions("mine_built"), _user_directions("mine_found", seed=6, kind="discovered")
+    try:
+        rc, out, err = run(capsys, "discover", *MODEL, "--method", "pca", "--directions", "2", "--name", "mine_built")
+        assert rc == 2 and "'mine_built' is already a direction library of 2 attributes directions" in err
+        assert "a discovery never replaces it: choose another name" in err
+        assert DirectionLibrary.load(built).names() == ["bend", "twist"]
+        rc, out, err = run(capsys, "discover", *MODEL, "--method", "pca", "--directions", "2", "--name", "mine_found")
+        assert rc == 0 and out.startswith("note: replaces your discovered library 'mine_found' (2 directions: bend, "
+                                          "twist);")
+        assert DirectionLibrary.load(found).names() == ["direction_1", "direction_2"]
+    finally:
+        built.unlink(missing_ok=True)
+        found.unlink(missing_ok=True)

@@ -117,3 +117,27 @@ def test_bad_settings_are_one_message_and_start_nothing(qtbot):
         assert panel.start() is None and "direction library" in panel.status.text()
     finally:
         close_window(w)
+
+
+def test_discovery_never_lands_on_a_library_unasked(qtbot):
+    """The suggested name moves past discovered libraries; a typed one asks before replacing."""
+    from stylestudio.engine.directions.library import DirectionLibrary
+    from test_kept_libraries import _user_directions
+
+    made = _user_directions("discovered", seed=9, kind="discovered")
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("discover")
+        qtbot.waitUntil(lambda: panel.library.findText("discovered") >= 0, timeout=10000)
+        assert panel.name.text() == "discovered_2"
+        asked: list[tuple[str, str]] = []
+        panel.confirm = lambda question, action="Delete": asked.append((question, action)) and False
+        panel.name.setText("discovered")
+        assert panel.start() is None and panel.status.text() == "Not started: choose another library name"
+        assert asked == [("Replace your discovered library “discovered” (2 directions: bend, twist) with what this "
+                          "training finds? Pictures and projects that use its sliders keep drawing them from a copy.",
+                          "Replace")]
+        assert DirectionLibrary.load(made).names() == ["bend", "twist"] and panel.start_button.isEnabled()
+    finally:
+        close_window(w)
+        made.unlink(missing_ok=True)

@@ -218,3 +218,45 @@ def test_rename_a_path_in_the_panel_and_its_slider_keeps_the_edit(qtbot):
     finally:
         close_window(w)
         mine.unlink(missing_ok=True)
+
+
+def test_a_training_never_lands_on_a_library_unasked(qtbot, tiny_clip, shipped_textpaths):
+    """The suggested name is always free; a typed name of the user's library asks before replacing
+    it, a shipped library's name asks before hiding it, and No starts nothing."""
+    from stylestudio.engine.text.library import TextPathLibrary, library_file
+    from test_kept_libraries import _user_textpaths
+
+    mine = _user_textpaths("my_paths")
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        qtbot.waitUntil(lambda: panel.library.findText("my_paths") >= 0 and panel.train_button.isEnabled(),
+                        timeout=10000)
+        assert panel.name.text() == "my_paths_2"  # the suggestion moved past the library that exists
+        panel.encoder.setCurrentIndex(panel.encoder.findData(tiny_clip))
+        panel.pairs.setPlainText("a smiling face | a sad face")
+        panel.steps.setValue(1)
+        asked: list[tuple[str, str]] = []
+        panel.confirm = lambda question, action="Delete": asked.append((question, action)) and False
+
+        panel.name.setText("tpship")
+        assert panel.start() is None and panel.status.text() == "Not started: choose another library name"
+        assert asked[-1] == ("“tpship” is a library shipped with StyleStudio (2 paths: warm, wide). Your library of "
+                             "that name will hide it until you delete yours. Train it?", "Train")
+        panel.name.setText("my_paths")
+        assert panel.start() is None and panel.train_button.isEnabled()
+        assert asked[-1] == ("Replace your text path library “my_paths” (2 paths: warm, wide) with what this "
+                             "training finds? Pictures and projects that use its sliders keep drawing them from a "
+                             "copy.", "Replace")
+        assert TextPathLibrary.load(mine).names() == ["warm", "wide"] and not library_file(TINY, "tpship").exists()
+
+        panel.confirm = lambda question, action="Delete": asked.append((question, action)) or True
+        job = panel.start()
+        assert job is not None and len(asked) == 3
+        qtbot.waitUntil(lambda: w.engine.records[job].state in ("finished", "failed", "cancelled"), timeout=60000)
+        assert w.engine.records[job].state == "finished"
+        assert TextPathLibrary.load(mine).names() == ["smiling"]
+        assert panel.name.text() == "my_paths"  # a name typed by hand is kept
+    finally:
+        close_window(w)
+        mine.unlink(missing_ok=True)

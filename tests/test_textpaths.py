@@ -279,6 +279,11 @@ def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
         assert main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1
+    # training again under the same name says, before the job, what it replaces
+    again = list(argv)
+    again[again.index("--steps") + 1] = "1"
+    assert main(again) == 0
+    assert capsys.readouterr().out.startswith("note: replaces your text path library 'words' (2 paths: happy, old);")
 
 
 @pytest.mark.slow  # two interpreters start and import torch

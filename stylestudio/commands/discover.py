@@ -70,6 +70,14 @@ def cmd_discover(args: argparse.Namespace) -> int:
     world = current_world(pick_device(args.device))
     args.device = process_device(args.device, world) or args.device
     name, session = cli_session(args)
+    if args.output is None and world.is_main:
+        from ..engine import renames
+        from ..engine.discovery.store import replaced_by_discovery
+
+        old = replaced_by_discovery(name, args.name)  # said before the long job
+        if old is not None:
+            print(f"note: replaces your discovered library {args.name!r} ({renames.holding(old.names(), 'direction')}); pictures and "
+                  f"projects that use its directions keep drawing them from a copy", flush=True)
     lib, path = tasks.run(session, Discover(name, args.name, settings, output=args.output),
                           progress_printer if world.is_main else no_progress)
     if not world.is_main:

@@ -80,9 +80,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     check_resource_name(args.name, "text path library")
     pairs = parse_pairs(args.pairs, args.names)
-    from ..engine.text.library import shipped_library
+    from ..engine import renames
+    from ..engine.text.store import replaced_by_training
 
-    if shipped_library(_model(args), args.name) is not None:  # said before the long job
+    mine, shipped = replaced_by_training(_model(args), args.name)  # said before the long job
+    if mine is not None:
+        print(f"note: replaces your text path library {args.name!r} ({renames.holding(mine.names(), 'path')}); "
+              f"pictures and projects that use its paths keep drawing them from a copy")
+    elif shipped is not None:
         print(f"note: {args.name!r} is also a library shipped with StyleStudio; yours is saved in your data folder "
               f"and hides it (delete yours to use the shipped one again)")
     from ..engine.text.encoders import default_encoder_name, load_encoder

@@ -24,8 +24,9 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, show_sliders, start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, SuggestedName, budget_fields, column_scroll,
+                               confirm_dialog, deletion_question, formerly, replacing_question, show_sliders,
+                               start_cancel)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -103,7 +104,7 @@ class DiscoverPanel(QWidget):
         self.losses: list[tuple[float, float]] = []
         self.libraries: dict[str, list[dict[str, Any]]] = {}
         #: asks before deleting (question → yes?); replaceable (tests, scripting)
-        self.confirm: Callable[[str], bool] = lambda question: confirm_dialog(self, question)
+        self.confirm: Callable[..., bool] = lambda question, action="Delete": confirm_dialog(self, question, action)
         self._model = ""
         self.bridge = _Bridge()
         self.bridge.update.connect(self._on_update)
@@ -124,8 +125,11 @@ class DiscoverPanel(QWidget):
         self.render_size.setCurrentIndex(1)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
-        self.name = QLineEdit("discovered")
-        self.name.setToolTip("The direction library's name (saved in your data folder, one per model)")
+        self.name = QLineEdit()
+        self.name.setToolTip("The direction library's name (saved in your data folder, one per model). A new name "
+                             "is suggested; discovering under the name of a discovered library replaces it, after "
+                             "asking")
+        self.suggested = SuggestedName(self.name, "discovered")
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("Features", self.sensor)
@@ -193,6 +197,14 @@ class DiscoverPanel(QWidget):
         except (ValueError, StyleStudioError) as exc:  # bad settings or name: one message, nothing starts
             self.status.setText(str(exc))
             return None
+        if req.name in self.libraries:
+            from ...engine.renames import holding
+
+            held = [d["name"] for d in self.libraries[req.name]]
+            if not self.confirm(replacing_question(f"your discovered library “{req.name}”", holding(held, "direction")),
+                                "Replace"):
+                self.status.setText("Not started: choose another library name")
+                return None
         self.losses = []
         self.curve.set_points([])
         self._clear_strips()
@@ -267,6 +279,7 @@ class DiscoverPanel(QWidget):
         if model != self._model:
             return
         self.libraries = dict(libs)
+        self.suggested.update(self.libraries)
         current = select or self.library.currentText()
         self.library.blockSignals(True)
         self.library.clear()

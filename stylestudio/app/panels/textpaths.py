@@ -19,8 +19,9 @@ from ...engine.tasks.textpaths import RemoveTextPath, RenameTextPath, TextPathIn
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, show_sliders, start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, SuggestedName, budget_fields, column_scroll,
+                               confirm_dialog, deletion_question, formerly, replacing_question, show_sliders,
+                               start_cancel)
 from .sliders import DirectionBinding
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -52,7 +53,7 @@ class TextPathsPanel(QWidget):
         self.shipped: set[str] = set()  #: libraries that ship with StyleStudio (read-only)
         self.hiding: set[str] = set()  #: the user's libraries that hide a shipped one of the same name
         #: asks before deleting (question → yes?); replaceable (tests, scripting)
-        self.confirm: Callable[[str], bool] = lambda question: confirm_dialog(self, question)
+        self.confirm: Callable[..., bool] = lambda question, action="Delete": confirm_dialog(self, question, action)
         self._model = ""
         self.bridge = _Bridge()
         self.bridge.update.connect(self._on_update)
@@ -76,8 +77,10 @@ class TextPathsPanel(QWidget):
         self.rows.setToolTip("The W+ rows the paths may move, from the first (coarse: pose, shape) on. Fewer rows keep "
                              "a path off the fine rows, which hold colour and texture (e.g. an age path that should "
                              "not bleach the skin)")
-        self.name = QLineEdit("textpaths")
-        self.name.setToolTip("The library's name (saved in your data folder, one per model)")
+        self.name = QLineEdit()
+        self.name.setToolTip("The library's name (saved in your data folder, one per model). A new name is "
+                             "suggested; training under a name that exists replaces that library, after asking")
+        self.suggested = SuggestedName(self.name, "my_paths")
         form = QFormLayout()
         form.addRow("Sentence pairs", self.pairs)
         form.addRow("Encoder", self.encoder)
@@ -139,6 +142,9 @@ class TextPathsPanel(QWidget):
         except (ValueError, StyleStudioError) as exc:  # bad pairs, name or encoder: one message, nothing starts
             self.status.setText(str(exc))
             return None
+        if not self._may_save_as(req.name):
+            self.status.setText("Not started: choose another library name")
+            return None
         self.losses = []
         self.curve.set_points([])
         self.status.setText(f"Training {len(req.pairs)} text paths ({', '.join(p[0] for p in req.pairs)})…")
@@ -146,6 +152,19 @@ class TextPathsPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
         return self.job
+
+    def _may_save_as(self, name: str) -> bool:
+        """Whether the person agrees to what saving a training as ``name`` does to a library of that name."""
+        from ...engine.renames import holding
+
+        held = [p["name"] for p in self.libraries.get(name, [])]
+        if name in self.shipped and name not in self.hiding:
+            return self.confirm(f"“{name}” is a library shipped with StyleStudio ({holding(held, 'path')}). Your "
+                                f"library of that name will hide it until you delete yours. Train it?", "Train")
+        if name in self.libraries:
+            return self.confirm(replacing_question(f"your text path library “{name}”", holding(held, "path")),
+                                "Replace")
+        return True
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -198,6 +217,7 @@ class TextPathsPanel(QWidget):
         self.train_button.setEnabled(self.job is None)
         self.libraries = dict(info["libraries"])
         self.shipped, self.hiding = set(info.get("shipped", ())), set(info.get("hiding", ()))
+        self.suggested.update(self.libraries)
         current = select or self.library.currentText()
         self.library.blockSignals(True)
         self.library.clear()

@@ -3,12 +3,12 @@ the time budget and step limit, Start/Cancel, the live loss curve, the list of a
 (rename, delete) and the question asked before deleting what training made."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QListWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QListWidget,
                                QListWidgetItem, QMessageBox, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 
@@ -84,11 +84,11 @@ class EntryList(QWidget):
             self.on_rename(name, typed)
 
 
-def confirm_dialog(parent: QWidget, question: str) -> bool:
-    """Ask ``question`` (Delete / Cancel, Cancel the default): a trained library took minutes to make."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Delete", question,
+def confirm_dialog(parent: QWidget, question: str, action: str = "Delete") -> bool:
+    """Ask ``question`` (``action`` / Cancel, Cancel the default): a trained library took minutes to make."""
+    box = QMessageBox(QMessageBox.Icon.Question, action, question,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
-    box.button(QMessageBox.StandardButton.Yes).setText("Delete")
+    box.button(QMessageBox.StandardButton.Yes).setText(action)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     try:
         return box.exec() == QMessageBox.StandardButton.Yes
@@ -118,6 +118,34 @@ def show_sliders(panel: Any, bindings: list[Any]) -> None:
 def formerly(entry: dict[str, Any]) -> str:
     """A tooltip's line naming a renamed entry's earlier names ("" when it has none)."""
     return f"\nformerly {', '.join(entry['former'])}" if entry.get("former") else ""
+
+
+def replacing_question(what: str, holds: str) -> str:
+    """Asked before a training saves over a library of the same name (``what``: "your text path
+    library “x”", ``holds``: :func:`~stylestudio.engine.renames.holding`)."""
+    return (f"Replace {what} ({holds}) with what this training finds? Pictures and projects that use its "
+            f"sliders keep drawing them from a copy.")
+
+
+class SuggestedName:
+    """A training's library name field that never suggests a library that exists: while it holds
+    the suggestion (the person has not typed their own), it moves on to ``base_2``, ``base_3``…
+    when the suggestion gets taken. A name typed by hand is left alone (the panel asks before
+    replacing)."""
+
+    def __init__(self, field: QLineEdit, base: str) -> None:
+        self.field, self.base, self.suggestion = field, base, base
+        field.setText(base)
+
+    def update(self, taken: Container[str]) -> None:
+        if self.field.text().strip() != self.suggestion:
+            return
+        name, n = self.base, 1
+        while name in taken:
+            n += 1
+            name = f"{self.base}_{n}"
+        self.suggestion = name
+        self.field.setText(name)
 
 
 def deletion_question(what: str) -> str:

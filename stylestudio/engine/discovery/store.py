@@ -59,6 +59,24 @@ def resolve(lib: DirectionLibrary, text: str) -> str:
     raise InputError(f"no direction {text!r} (have: {', '.join(lib.names())})")
 
 
+def replaced_by_discovery(model: str, name: str) -> DirectionLibrary | None:
+    """The discovered library a discovery saved as ``name`` would replace (None: the name is free).
+
+    A library of another kind under that name (sliders built from labelled faces, a user's own) is
+    never replaced: that is refused here, in one line, before any training."""
+    path = library_paths(model).get(check_library_name(name))
+    if path is None:
+        return None
+    try:
+        lib = DirectionLibrary.load(path)
+    except InputError:
+        return None  # a damaged file holds nothing a replacement could lose
+    if lib.kind != "discovered":
+        raise InputError(f"{name!r} is already a direction library of {len(lib.names())} {lib.kind} directions "
+                         f"({path}); a discovery never replaces it: choose another name")
+    return lib
+
+
 def rename_direction(model: str, library: str, old: str, new: str) -> tuple[Path, str]:
     """Rename direction ``old`` to ``new`` (label as typed, name its lower-case key); the library is
     saved in the user data folder. Returns (path, new name)."""

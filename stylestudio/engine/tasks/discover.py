@@ -65,6 +65,10 @@ def discover_directions(session: Any, req: Discover, progress: Progress, cancel:
     from ..discovery.trainer import discover
 
     check_discovery_name(req.name)
+    if req.output is None:
+        from ..discovery.store import replaced_by_discovery
+
+        replaced_by_discovery(req.model, req.name)  # only a discovered library is ever replaced
     path = Path(req.output) if req.output is not None else user_library_path(req.model, req.name)
     m = session.model(req.model, progress=checking(progress, cancel))
     lib = discover(m.generator, req.model, req.settings, progress, cancel, req.on_update, req.strip_seconds)

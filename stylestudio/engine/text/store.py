@@ -22,6 +22,19 @@ def _find(model: str, library: str) -> tuple[Path, TextPathLibrary]:
     return path, TextPathLibrary.load(path)
 
 
+def replaced_by_training(model: str, library: str) -> tuple[TextPathLibrary | None, Path | None]:
+    """What a training saved as ``library`` replaces or hides: the user's library of that name (None
+    when there is none, or it is too damaged to hold anything), and a shipped library of that name
+    (which the user's then hides)."""
+    mine, lib = library_file(model, library), None
+    if mine.is_file():
+        try:
+            lib = TextPathLibrary.load(mine)
+        except InputError:
+            pass
+    return lib, shipped_library(model, library)
+
+
 def path_name(lib: TextPathLibrary, text: str) -> str:
     """The path called ``text``: its name, or its label, case and spacing ignored."""
     if text in lib:
