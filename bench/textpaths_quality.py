@@ -544,12 +544,21 @@ def save_grid(files: list[Path], pairs: list[str], ts: np.ndarray, out: Path) ->
 
 # ---- main -----------------------------------------------------------------------------------------
 
+def use_methods(methods: list[str]) -> None:
+    """Compare only these arms (``--methods``), in the usual order; the shipped slider always."""
+    global METHODS, ARMS
+    METHODS = tuple(m for m in METHODS if m in methods)
+    ARMS = METHODS + ("slider",)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", default="smile,age,gender", help=f"comma-separated, of {', '.join(PAIRS)}")
     ap.add_argument("--steps", type=int, default=40, help="training steps of every arm")
     ap.add_argument("--batch", type=int, default=8, help="training batch of every arm")
-    ap.add_argument("--methods", default=",".join(METHODS), help="the arms to train (with --train-only)")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="the arms to train (with --train-only) or to compare (then contraclip and linear at least; "
+                         "the shipped slider always): a run whose StyleCLIP-like arm is not wanted need not train it")
     ap.add_argument("--reuse", action="store_true", help="load an arm's library when it exists with the same budget")
     ap.add_argument("--train-only", action="store_true")
     ap.add_argument("--faces", type=int, default=200, help="held-out faces to evaluate")
@@ -572,6 +581,8 @@ def main() -> int:
                     help="calibrate, evaluate and report only these of the trained --pairs (default: all)")
     args = ap.parse_args()
     PREFIX[0] = args.prefix
+    if args.report:
+        use_methods([m.strip() for m in args.methods.split(",") if m.strip() in METHODS])
     trained = [p.strip() for p in args.pairs.split(",") if p.strip()]
     if not trained or any(p not in PAIRS for p in trained):
         raise SystemExit(f"--pairs: choose from {', '.join(PAIRS)}")
@@ -590,7 +601,10 @@ def main() -> int:
         return report(args, pairs)
     gen = ModelStore().load(DEFAULT_MODEL, device="cpu")
     encoder = load_encoder("minilm")
-    methods = [m.strip() for m in args.methods.split(",")] if args.train_only else list(METHODS)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if any(m not in METHODS for m in methods) or not (args.train_only or {"contraclip", "linear"} <= set(methods)):
+        raise SystemExit(f"--methods: choose from {', '.join(METHODS)} (to compare: contraclip and linear at least)")
+    use_methods(methods)
     libs = {m: train_arm(gen, encoder, m, trained, args.steps, args.batch, args.reuse, args.rows)
             for m in methods}
     if args.train_only:
