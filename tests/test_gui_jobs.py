@@ -229,3 +229,46 @@ def test_an_export_does_not_wait_for_a_training_run_and_esc_leaves_the_run_alone
     finally:
         release.set()
         close_window(w)
+
+
+def test_quitting_while_a_training_runs_asks_first(qtbot):
+    """Closing the window while a job runs names it and asks (Cancel keeps the window and the job);
+    Quit stops it. The job thread's frames are not jobs: an idle window closes without a question."""
+    import threading
+
+    from stylestudio.app.dialogs import stop_jobs_question
+
+    w = make_window(qtbot)
+    release = threading.Event()
+    try:
+        asked: list[list[str]] = []
+        w.ask_stop_jobs = lambda jobs: asked.append(jobs) and False
+
+        def training(session, ctx):
+            for i in range(3000):
+                ctx.progress(f"step {i}", min(0.99, i / 3000))  # raises once cancelled
+                if release.wait(0.01):
+                    break
+            return "trained"
+
+        run = w.engine.submit("Discover 10 directions", training, lane="long")
+        rec = w.engine.records[run]
+        qtbot.waitUntil(lambda: rec.state == "running" and rec.fraction > 0, timeout=20000)
+        assert not w.close()
+        assert w.isVisible() and rec.state == "running"
+        assert len(asked) == 1 and asked[0][0].startswith("Discover 10 directions (") and asked[0][0].endswith("%)")
+        assert stop_jobs_question(["Discover 10 directions (3 %)"]).startswith(
+            "A job is still running:\n• Discover 10 directions (3 %)\n\nQuitting stops it: what is not saved yet is lost")
+
+        w.ask_stop_jobs = lambda jobs: asked.append(jobs) or True
+        assert w.close()
+        assert len(asked) == 2
+        qtbot.waitUntil(lambda: rec.state == "cancelled", timeout=10000)
+    finally:
+        release.set()
+        close_window(w)
+
+    idle = make_window(qtbot)
+    idle.ask_stop_jobs = lambda jobs: pytest.fail(f"asked with nothing running: {jobs}")
+    assert idle.close()
+    close_window(idle)

@@ -71,6 +71,7 @@ def make_window(qtbot, model: str = TINY, autosave: bool = True, **settings):
     s.save()
     w = MainWindow(Settings.load(), autosave=autosave)
     w.ask_unsaved = lambda: "discard"
+    w.ask_stop_jobs = lambda jobs: True  # a test closing its window stops what it started
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)

@@ -1,9 +1,9 @@
-"""Small dialogs: preferences, keyboard shortcuts, about."""
+"""Small dialogs: preferences, keyboard shortcuts, about, quitting while jobs run."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QMessageBox, QSpinBox,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
 
 from .settings import PREVIEW_SIZES, Settings
@@ -136,3 +136,23 @@ def make_label(text: str) -> QLabel:
     label.setTextFormat(Qt.TextFormat.RichText)
     label.setWordWrap(True)
     return label
+
+
+def stop_jobs_question(jobs: list[str]) -> str:
+    """What a person reads before quitting stops ``jobs`` (their titles with progress)."""
+    listed = "\n".join(f"• {j}" for j in jobs[:8]) + (f"\n• … and {len(jobs) - 8} more" if len(jobs) > 8 else "")
+    return (f"{'A job is' if len(jobs) == 1 else f'{len(jobs)} jobs are'} still running:\n{listed}\n\nQuitting stops "
+            f"{'it' if len(jobs) == 1 else 'them'}: what is not saved yet is lost (a model training resumes from its "
+            f"last checkpoint when started again).")
+
+
+def ask_stop_jobs_dialog(parent: QWidget, jobs: list[str]) -> bool:
+    """Quit / Cancel (the default): a discovery or a training may have run for many minutes."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Quit", stop_jobs_question(jobs),
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    box.button(QMessageBox.StandardButton.Yes).setText("Quit")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    try:
+        return box.exec() == QMessageBox.StandardButton.Yes
+    finally:
+        box.deleteLater()  # never left alive as the window's child (app/modal.py)

@@ -31,7 +31,7 @@ from . import theme as theme_mod
 from .autosave import AutosaveManager, Recoverable
 from .canvas import Canvas
 from .context import EditorContext
-from .dialogs import PreferencesDialog, ShortcutsDialog, about_text
+from .dialogs import PreferencesDialog, ShortcutsDialog, about_text, ask_stop_jobs_dialog
 from .engine_client import EngineClient
 from .file_actions import FileActions
 from .modal import modal
@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         #: answers "save changes?" → "save" | "discard" | "cancel"; replaceable (tests, scripting)
         self.ask_unsaved: Callable[[], str] = lambda: self.files.ask_unsaved_dialog()
+        #: answers "quit although these jobs run?" (their titles) → bool; replaceable (tests, scripting)
+        self.ask_stop_jobs: Callable[[list[str]], bool] = lambda jobs: ask_stop_jobs_dialog(self, jobs)
 
         self.canvas = Canvas()
         self.setCentralWidget(self.canvas)
@@ -395,11 +397,21 @@ class MainWindow(QMainWindow):
     # =========================================================================================
     # close
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        jobs = [] if getattr(self, "_shut", False) else self.running_jobs()
+        if jobs and not self.ask_stop_jobs(jobs):
+            event.ignore()
+            return
         if not self.maybe_save():
             event.ignore()
             return
         self.shutdown()
         event.accept()
+
+    def running_jobs(self) -> list[str]:
+        """The jobs quitting would stop (those of the job threads, queued or running; frames and
+        thumbnails are not jobs), each as "title (42 %)"."""
+        return [f"{r.title}{f' ({r.fraction:.0%})' if r.state == 'running' and r.fraction >= 0 else ''}"
+                for r in self.engine.records.values() if r.lane != "render" and r.state in ("queued", "running")]
 
     def shutdown(self) -> None:
         """Save the layout, end the autosave session cleanly and stop the worker."""
