@@ -141,3 +141,33 @@ def test_discovery_never_lands_on_a_library_unasked(qtbot):
     finally:
         close_window(w)
         made.unlink(missing_ok=True)
+
+
+def test_finish_now_saves_the_directions_found_so_far(qtbot):
+    from stylestudio.engine.directions.library import DirectionLibrary
+    from stylestudio.engine.discovery.store import user_path
+
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("discover")
+        _select(panel.method, "contrafeat")
+        _select(panel.sensor, "generator")
+        _select(panel.render_size, 64)
+        panel.directions.setValue(2)
+        panel.steps.setValue(0)  # no limit: only the 20-minute budget would end it
+        panel.name.setText("guifinish")
+        job = panel.start()
+        assert job is not None and panel.finish_button.isEnabled()
+        qtbot.waitUntil(lambda: len(panel.losses) >= 2, timeout=60000)
+        panel.finish_button.click()
+        rec = w.engine.records[job]
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=60000)
+        assert rec.state == "finished", rec.result
+        lib = DirectionLibrary.load(user_path(TINY, "guifinish"))
+        assert lib.meta["finished_early"] is True and lib.names() == ["direction_1", "direction_2"]
+        assert lib.meta["steps"] == len(panel.losses)
+        assert panel.status.text() == "2 directions saved as “guifinish” (finished early)"
+        assert panel.start_button.isEnabled() and not panel.finish_button.isEnabled()
+    finally:
+        close_window(w)
+        user_path(TINY, "guifinish").unlink(missing_ok=True)

@@ -260,3 +260,35 @@ def test_a_training_never_lands_on_a_library_unasked(qtbot, tiny_clip, shipped_t
     finally:
         close_window(w)
         mine.unlink(missing_ok=True)
+
+
+def test_finish_now_keeps_what_the_training_learnt(qtbot, tiny_clip):
+    """*Finish now* ends a run with no step limit after its current step and saves the paths learnt
+    so far (Cancel would keep nothing); the buttons follow the run."""
+    from stylestudio.engine.text.library import TextPathLibrary, library_file
+
+    w = make_window(qtbot)
+    try:
+        panel = w.panel("textpaths")
+        qtbot.waitUntil(lambda: panel.encoder.findData(tiny_clip) >= 0 and panel.train_button.isEnabled(),
+                        timeout=10000)
+        assert not panel.finish_button.isEnabled() and not panel.cancel_button.isEnabled()
+        panel.encoder.setCurrentIndex(panel.encoder.findData(tiny_clip))
+        panel.pairs.setPlainText("a smiling face | a sad face")
+        panel.steps.setValue(0)  # no limit: only the 10-minute budget would end it
+        panel.name.setText("tpfinish")
+        job = panel.start()
+        assert job is not None and panel.finish_button.isEnabled() and panel.cancel_button.isEnabled()
+        qtbot.waitUntil(lambda: len(panel.losses) >= 2, timeout=60000)
+        panel.finish_button.click()
+        assert not panel.finish_button.isEnabled() and panel.status.text().startswith("Finishing")
+        rec = w.engine.records[job]
+        qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=60000)
+        assert rec.state == "finished", rec.result
+        lib = TextPathLibrary.load(library_file(TINY, "tpfinish"))
+        assert lib.meta["finished_early"] is True and lib.meta["steps"] == len(panel.losses) < 30
+        assert "finished early" in panel.status.text()
+        assert panel.train_button.isEnabled() and not panel.finish_button.isEnabled()
+    finally:
+        close_window(w)
+        library_file(TINY, "tpfinish").unlink(missing_ok=True)

@@ -24,6 +24,9 @@ from ..errors import Cancelled
 Progress = Callable[[str, float], None]
 #: a callable returning True when the work should stop (None: never)
 Cancel = Optional[Callable[[], bool]]
+#: a callable returning True once the person wants a training to end now and keep what it has learnt
+#: (a panel's *Finish now*; None: never). Unlike a cancel it ends the loop normally: the result is saved.
+Finish = Optional[Callable[[], bool]]
 #: old names (regions/catalog.py, directions/labels.py, sdist_data.py)
 CancelCheck = Callable[[], bool]
 CancelFlag = Any

@@ -10,6 +10,7 @@ user's data folder and usable in every project and from the command line.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import numpy as np
@@ -24,9 +25,9 @@ from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirect
 from ..context import EditorContext
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, SuggestedName, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, replacing_question, show_sliders,
-                               start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, RunButtons, SuggestedName, budget_fields,
+                               column_scroll, confirm_dialog, deletion_question, formerly, replacing_question,
+                               show_sliders)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -140,7 +141,11 @@ class DiscoverPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Library name", self.name)
 
-        self.start_button, self.cancel_button, buttons = start_cancel("Discover", self.start, self.cancel)
+        self.buttons = RunButtons("Discover", self.start, self.cancel, lambda: self.status.setText(
+            "Finishing: the directions found so far are saved after this step…"))
+        self.start_button, self.finish_button, self.cancel_button = (self.buttons.start, self.buttons.finish,
+                                                                     self.buttons.cancel)
+        buttons = self.buttons.row
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.curve = LossCurve()
@@ -209,8 +214,8 @@ class DiscoverPanel(QWidget):
         self.curve.set_points([])
         self._clear_strips()
         self.status.setText(f"Discovering {req.settings.directions} directions of {req.model}…")
-        self.start_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        req = dataclasses.replace(req, finish=self.buttons.new_run())
+        self.buttons.running(True)
         self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
         return self.job
 
@@ -230,15 +235,14 @@ class DiscoverPanel(QWidget):
     def _done(self, result: tuple[Any, Any]) -> None:
         lib, path = result
         self.job = None
-        self.start_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        self.status.setText(f"{len(lib.names())} directions saved as “{path.stem}”")
+        self.buttons.running(False)
+        early = " (finished early)" if lib.meta.get("finished_early") else ""
+        self.status.setText(f"{len(lib.names())} directions saved as “{path.stem}”{early}")
         self.refresh(select=path.stem)
 
     def _failed(self, message: str, cancelled: bool) -> None:
         self.job = None
-        self.start_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.buttons.running(False)
         self.status.setText("Cancelled" if cancelled else f"Discovery failed: {message}")
 
     # ---- strips -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ are listed with a slider per path; a slider holds a
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -19,9 +20,9 @@ from ...engine.tasks.textpaths import RemoveTextPath, RenameTextPath, TextPathIn
 from ...errors import StyleStudioError
 from ..context import EditorContext
 from . import PanelSpec, register_panel
-from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, SuggestedName, budget_fields, column_scroll,
-                               confirm_dialog, deletion_question, formerly, replacing_question, show_sliders,
-                               start_cancel)
+from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, RunButtons, SuggestedName, budget_fields,
+                               column_scroll, confirm_dialog, deletion_question, formerly, replacing_question,
+                               show_sliders)
 from .sliders import DirectionBinding
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -89,7 +90,11 @@ class TextPathsPanel(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Latent rows", self.rows)
         form.addRow("Library name", self.name)
-        self.train_button, self.cancel_button, buttons = start_cancel("Train", self.start, self.cancel)
+        self.buttons = RunButtons("Train", self.start, self.cancel, lambda: self.status.setText(
+            "Finishing: the paths learnt so far are saved after this step…"))
+        self.train_button, self.finish_button, self.cancel_button = (self.buttons.start, self.buttons.finish,
+                                                                     self.buttons.cancel)
+        buttons = self.buttons.row
         self.train_button.setEnabled(False)  # until the encoders are listed (a quick job): Train would say "none"
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -148,8 +153,8 @@ class TextPathsPanel(QWidget):
         self.losses = []
         self.curve.set_points([])
         self.status.setText(f"Training {len(req.pairs)} text paths ({', '.join(p[0] for p in req.pairs)})…")
-        self.train_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        req = dataclasses.replace(req, finish=self.buttons.new_run())
+        self.buttons.running(True)
         self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
         return self.job
 
@@ -178,17 +183,16 @@ class TextPathsPanel(QWidget):
     def _done(self, result: tuple[Any, Any]) -> None:
         lib, path = result
         self.job = None
-        self.train_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.buttons.running(False)
         m = lib.meta
-        self.status.setText(f"{len(lib.paths)} paths saved as “{path.stem}” ({m['steps']} steps, loss "
+        early = ", finished early" if m.get("finished_early") else ""
+        self.status.setText(f"{len(lib.paths)} paths saved as “{path.stem}” ({m['steps']} steps{early}, loss "
                             f"{m['eval_loss_start']:.3f} → {m['eval_loss_end']:.3f})")
         self.refresh(select=path.stem)
 
     def _failed(self, message: str, cancelled: bool) -> None:
         self.job = None
-        self.train_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.buttons.running(False)
         self.status.setText("Cancelled" if cancelled else f"Training failed: {message}")
 
     # ---- libraries ------------------------------------------------------------------------------

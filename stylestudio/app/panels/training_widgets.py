@@ -3,6 +3,7 @@ the time budget and step limit, Start/Cancel, the live loss curve, the list of a
 (rename, delete) and the question asked before deleting what training made."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Container
 
 import numpy as np
@@ -165,18 +166,44 @@ def budget_fields(minutes: float) -> tuple[QDoubleSpinBox, QSpinBox]:
     return budget, steps
 
 
-def start_cancel(label: str, start: Callable[[], Any], cancel: Callable[[], Any]
-                 ) -> tuple[QPushButton, QPushButton, QHBoxLayout]:
-    """A start button called ``label`` and Cancel (off until a job runs), side by side."""
-    start_button = QPushButton(label)
-    start_button.clicked.connect(start)
-    cancel_button = QPushButton("Cancel")
-    cancel_button.setEnabled(False)
-    cancel_button.clicked.connect(cancel)
-    row = QHBoxLayout()
-    row.addWidget(start_button)
-    row.addWidget(cancel_button)
-    return start_button, cancel_button, row
+class RunButtons:
+    """A training panel's start button (``label``), *Finish now* and *Cancel*, side by side; the
+    last two are on while a run goes. *Finish now* ends the run after its current step and keeps
+    what it has learnt (the run's request reads :meth:`new_run`'s callable, from the job thread);
+    *Cancel* throws the run away. A person watching the loss curve flatten wants the first."""
+
+    def __init__(self, label: str, start: Callable[[], Any], cancel: Callable[[], Any],
+                 on_finish: Callable[[], Any]) -> None:
+        self.start = QPushButton(label)
+        self.start.clicked.connect(start)
+        self.finish = QPushButton("Finish now")
+        self.finish.setToolTip("End the run after its current step and save what it has learnt so far")
+        self.finish.clicked.connect(self._finish_now)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the run and keep nothing of it")
+        self.cancel.clicked.connect(cancel)
+        self._on_finish = on_finish
+        self._finishing = threading.Event()
+        self.row = QHBoxLayout()
+        for b in (self.start, self.finish, self.cancel):
+            self.row.addWidget(b)
+        self.running(False)
+
+    def new_run(self) -> Callable[[], bool]:
+        """The ``finish`` callable of a new run's request (its own flag: an earlier run's click
+        never ends the next one)."""
+        self._finishing = threading.Event()
+        return self._finishing.is_set
+
+    def running(self, on: bool) -> None:
+        self.start.setEnabled(not on)
+        self.finish.setEnabled(on)
+        self.cancel.setEnabled(on)
+
+    def _finish_now(self) -> None:
+        self._finishing.set()
+        self.finish.setEnabled(False)
+        self._on_finish()
 
 
 def smoothed(values: np.ndarray, span: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..directions.library import Direction, DirectionLibrary
-from ..progress import Cancel, Progress, check_cancel, no_progress
+from ..progress import Cancel, Finish, Progress, check_cancel, no_progress
 from . import losses
 from .navigator import Basis, Navigator, diversity_loss, live_rows, pca_basis, sefa_basis
 from .sensor import SENSORS, generator_taps, load_sensor
@@ -179,6 +179,7 @@ class DiscoveryTrainer:
                                           betas=(0.0, 0.99))
         self.rng = torch.Generator().manual_seed(s.seed * 1000 + 17 + self.rank)
         self.step_count = 0
+        self.finished_early = False  #: ended by ``finish`` before its budget
         self.history: list[tuple[float, float, float]] = []  #: (loss, contrast, diversity) per step
 
     @property
@@ -248,8 +249,10 @@ class DiscoveryTrainer:
     # ---- the loop ----------------------------------------------------------------------------
     def train(self, progress: Progress | None = None, cancel: Cancel = None,
               on_update: Callable[[DiscoveryUpdate], None] | None = None,
-              strip_seconds: float = 180.0, strip_seed: int = 7, strip_size: int = 64) -> list[tuple[float, float, float]]:
-        """Step until ``steps`` or ``minutes`` (whichever first) or cancel; reports every step."""
+              strip_seconds: float = 180.0, strip_seed: int = 7, strip_size: int = 64,
+              finish: Finish = None) -> list[tuple[float, float, float]]:
+        """Step until ``steps`` or ``minutes`` (whichever first), ``finish`` (after a step at least)
+        or cancel; reports every step."""
         progress = progress or no_progress
         s = self.settings
         start = time.monotonic()
@@ -259,6 +262,9 @@ class DiscoveryTrainer:
             check_cancel(cancel, "discovery cancelled")
             elapsed = time.monotonic() - start
             if (s.steps is not None and self.step_count >= s.steps) or (budget is not None and elapsed >= budget):
+                break
+            if self.step_count > 0 and finish is not None and finish():
+                self.finished_early = True
                 break
             total, contrast, div = self.step()
             elapsed = time.monotonic() - start
@@ -422,7 +428,7 @@ def direction_strips(generator, library: DirectionLibrary, seed: int = 7, size: 
 
 def discover(generator, model: str, s: DiscoverySettings, progress: Progress | None = None, cancel: Cancel = None,
              on_update: Callable[[DiscoveryUpdate], None] | None = None,
-             strip_seconds: float = 180.0) -> DirectionLibrary:
+             strip_seconds: float = 180.0, finish: Finish = None) -> DirectionLibrary:
     """Run ``s.method`` and return the direction library (not saved)."""
     progress = progress or no_progress
     t0 = time.monotonic()
@@ -437,7 +443,9 @@ def discover(generator, model: str, s: DiscoverySettings, progress: Progress | N
         return lib
     progress(f"preparing: {s.basis.upper()} basis of W, sensor {s.sensor}…", -1)
     trainer = DiscoveryTrainer(generator, s, progress)
-    trainer.train(progress, cancel, on_update, strip_seconds)
+    trainer.train(progress, cancel, on_update, strip_seconds, finish=finish)
     lib = trainer.library(model)
     lib.meta.update(run_meta(s, trainer, time.monotonic() - t0))
+    if trainer.finished_early:
+        lib.meta["finished_early"] = True  # stopped by the person before its budget ran out
     return lib

@@ -41,6 +41,8 @@ class Discover:
     output: Path | None = None  #: None: the user data folder, where every project finds it
     strip_seconds: float = 180.0
     on_update: Callable[[DiscoveryUpdate], None] | None = field(default=None, compare=False, repr=False)
+    #: True once the person wants it to end now and keep what it found (*Finish now*)
+    finish: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "long"
 
     def title(self) -> str:
@@ -71,7 +73,8 @@ def discover_directions(session: Any, req: Discover, progress: Progress, cancel:
         replaced_by_discovery(req.model, req.name)  # only a discovered library is ever replaced
     path = Path(req.output) if req.output is not None else user_library_path(req.model, req.name)
     m = session.model(req.model, progress=checking(progress, cancel))
-    lib = discover(m.generator, req.model, req.settings, progress, cancel, req.on_update, req.strip_seconds)
+    lib = discover(m.generator, req.model, req.settings, progress, cancel, req.on_update, req.strip_seconds,
+                   finish=req.finish)
     if _rank() == 0:  # under torchrun every rank holds the same directions; one writes them
         path.parent.mkdir(parents=True, exist_ok=True)
         lib.save(path)

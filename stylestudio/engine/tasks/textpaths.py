@@ -33,6 +33,8 @@ class TrainTextPaths:
     output: Path | None = None
     rows: int | None = None  #: W+ rows 0…rows−1 the paths move (None: the first ~2/3)
     on_update: Callable[[int, float], None] | None = field(default=None, compare=False, repr=False)
+    #: True once the person wants it to end now and keep the paths learnt so far (*Finish now*)
+    finish: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "long"
 
     def title(self) -> str:
@@ -62,7 +64,7 @@ def train_text_paths(session: Any, req: TrainTextPaths, progress: Progress, canc
     encoder_name = req.encoder or default_encoder_name()
     progress(f"Loading encoder {encoder_name}…", -1)
     encoder = load_encoder(encoder_name, m.generator.device)
-    lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel, req.on_update)
+    lib = PathTrainer(m.generator, encoder, req.pairs, settings).run(progress, cancel, req.on_update, req.finish)
     lib.model = req.model
     from ..distributed import barrier, current_world
 

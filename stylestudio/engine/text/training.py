@@ -19,7 +19,7 @@ from torch import Tensor
 from ...errors import InputError
 from ..distributed import current_world
 from ..generator import Generator
-from ..progress import Cancel, Progress, check_cancel
+from ..progress import Cancel, Finish, Progress, check_cancel
 from .contraclip import LOSSES, METHODS, LatentPaths, Poles, path_loss, targets
 from .library import TextPath, TextPathLibrary
 
@@ -195,13 +195,18 @@ class PathTrainer:
         return bool(flag.item())
 
     def run(self, progress: Progress, cancel: Cancel,
-            on_update: Callable[[int, float], None] | None = None) -> TextPathLibrary:
+            on_update: Callable[[int, float], None] | None = None, finish: Finish = None) -> TextPathLibrary:
+        """Train until the steps or the time budget (whichever first), ``finish`` (after a step at
+        least; the paths learnt so far are returned) or cancel."""
         s = self.settings
         start = time.monotonic()
         first = self.evaluate()
         budget = s.minutes * 60 if s.minutes is not None else math.inf
-        i = 0
+        i, early = 0, False
         while (s.steps is None or i < s.steps) and not self._time_up(time.monotonic() - start >= budget):
+            if i > 0 and finish is not None and finish():
+                early = True
+                break
             check_cancel(cancel)
             loss = self.step()
             i += 1
@@ -215,6 +220,8 @@ class PathTrainer:
         meta = {"method": s.method, "loss": s.loss, "steps": i, "seconds": round(seconds, 2), "batch": s.batch,
                 "lr": s.lr, "psi": s.psi, "seed": s.seed, "stop_resolution": self.stop, "tau": s.tau,
                 "eval_loss_start": first, "eval_loss_end": last, "loss_curve": [round(v, 5) for v in curve]}
+        if early:
+            meta["finished_early"] = True  # stopped by the person before its budget ran out
         progress(f"Text paths: {i} steps in {seconds:.0f} s, loss {first:.4f} → {last:.4f}", 1.0)
         return TextPathLibrary(model="", paths=self.pairs, latent=self.paths.cpu().eval().requires_grad_(False),
                                rows=self.rows, w_dim=self.gen.w_dim, radius=self.radius, unit=UNIT * self.radius,
