@@ -159,7 +159,15 @@ def test_finish_now_saves_the_directions_found_so_far(qtbot):
         job = panel.start()
         assert job is not None and panel.finish_button.isEnabled()
         qtbot.waitUntil(lambda: len(panel.losses) >= 2, timeout=60000)
-        panel.finish_button.click()
+        jobs = w.panel("jobs")  # the Jobs panel's row offers it too
+        finish = jobs.finish_buttons[job]
+        assert finish.isVisibleTo(jobs) and finish.isEnabled() and finish.text() == "Finish now"
+        from stylestudio.app.panels.jobs import COL_CANCEL
+
+        qtbot.waitUntil(lambda: jobs.tree.columnWidth(COL_CANCEL) >= jobs.tree.itemWidget(jobs.items[job], COL_CANCEL).sizeHint().width(),
+                        timeout=5000)  # both buttons fit their column
+        finish.click()
+        assert not finish.isEnabled() and not w.engine.finish(job)  # asked once
         rec = w.engine.records[job]
         qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=60000)
         assert rec.state == "finished", rec.result

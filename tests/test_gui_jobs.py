@@ -217,6 +217,7 @@ def test_an_export_does_not_wait_for_a_training_run_and_esc_leaves_the_run_alone
         assert (tmp_path / "while_training.png").is_file()
         assert rec.state == "running", "the export ran beside the training run, not after it"
         assert w.engine.records[export].lane == "jobs"
+        assert w.engine.records[export].finish is None and not w.engine.finish(export)  # only trainings finish early
         qtbot.waitUntil(lambda: "Training step" in w.status.job_label.text(), timeout=5000)  # back to the run
 
         activate = w.actions_by_name["cancel_job"]

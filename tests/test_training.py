@@ -257,6 +257,24 @@ def test_cancel_writes_a_checkpoint_and_the_run_resumes_there(tmp_path):
     assert done.resumed_at_step == 3 and done.steps == 5
 
 
+def test_finish_now_installs_the_model_as_it_is(tmp_path):
+    """*Finish now* (the request's ``finish``, set by the Jobs panel): the run ends after the step it
+    is in, keeps its checkpoint and installs the model, marked as finished early."""
+    from stylestudio.engine import tasks
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.session import Session
+    from stylestudio.engine.tasks.train import TrainModel
+
+    folder = write_folder(tmp_path / "pics")
+    steps: list[str] = []
+    req = TrainModel("finish-tiny", folder, 16, hsr="none", kimg=1000.0, batch=4, latent_dim=16, channel_max=16,
+                     mapping_layers=2, finish=lambda: len(steps) >= 3)
+    done = tasks.run(Session(device="cpu"), req, lambda m, f: steps.append(m) if m.startswith("step ") else None)
+    assert done.steps == 3 and done.finished_early and "finished early" in done.summary()
+    store = ModelStore()
+    assert store.has("finish-tiny") and store.info("finish-tiny").source["finished_early"] is True
+
+
 def test_with_images_and_a_time_limit_the_run_ends_and_reports_by_the_nearer_limit(tmp_path):
     """Train dialog / CLI: kimg 1000 (hours here) and 0.05 min: the run stops on the clock, and its
     progress and ETA follow the clock, not the far-off image count."""

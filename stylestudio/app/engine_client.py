@@ -9,7 +9,9 @@ of its own, so an export, a region fit or a photo never waits the minutes a trai
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,10 +43,18 @@ class JobRecord:
     result: str = ""  #: one line about the result, or the error
     cancellable: bool = True
     request: Any = None  #: the task request, when it was one
+    #: set by :meth:`EngineClient.finish`: a training whose request reads it ends after its current
+    #: step and keeps what it learnt (None: the job cannot finish early, only be cancelled)
+    finish: threading.Event | None = None
 
     @property
     def active(self) -> bool:
         return self.state in ("queued", "running")
+
+    @property
+    def can_finish(self) -> bool:
+        """Whether *Finish now* applies: a running training not yet told to finish."""
+        return self.finish is not None and self.state == "running" and not self.finish.is_set()
 
     def eta_s(self, now: float | None = None) -> float | None:
         """Seconds left, from the time so far and the fraction done (None: unknown)."""
@@ -127,7 +137,7 @@ class EngineClient(QObject):
 
     def submit(self, title: str, fn: Callable[[Engine, JobContext], Any], on_done: Callable | None = None,
                on_error: Callable | None = None, cancellable: bool = True, quiet: bool = False,
-               lane: str = "render", request: Any = None) -> int:
+               lane: str = "render", request: Any = None, finish: threading.Event | None = None) -> int:
         """Run ``fn(session, ctx)`` in the render thread (``lane="render"``: quick work on the
         render session, e.g. switching device), the job thread (``"jobs"``) or the long-job thread
         (``"long"``)."""
@@ -138,7 +148,8 @@ class EngineClient(QObject):
         job = Job(next_job_id(), title, fn, cancellable, quiet)
         self._callbacks[job.id] = (on_done, on_error)
         if not quiet:
-            self.records[job.id] = JobRecord(job.id, title, lane, cancellable=cancellable, request=request)
+            self.records[job.id] = JobRecord(job.id, title, lane, cancellable=cancellable, request=request,
+                                             finish=finish)
             self._trim_records()
             self.jobs_changed.emit(job.id)
         {"jobs": self.job_worker, "long": self.long_worker}.get(lane, self.worker).post_job(job)
@@ -154,14 +165,30 @@ class EngineClient(QObject):
 
         lane = tasks.lane(request)
         quiet = (lane == "render") if quiet is None else quiet
+        finish = None
+        if getattr(request, "finish", False) is None and dataclasses.is_dataclass(request):
+            finish = threading.Event()  # a training that can end early and keep what it learnt
+            request = dataclasses.replace(request, finish=finish.is_set)
 
         def fn(session: Engine, ctx: JobContext) -> Any:
             return tasks.run(session, request, ctx.progress, ctx.cancel_token)
 
         job_id = self.submit(title or tasks.title(request), wrap(fn) if wrap is not None else fn, on_done, on_error,
-                             quiet=quiet, lane=lane, request=request)
+                             quiet=quiet, lane=lane, request=request, finish=finish)
         self._describe[job_id] = lambda result: tasks.describe_result(request, result)
         return job_id
+
+    def finish(self, job_id: int) -> bool:
+        """Ask training ``job_id`` to end after its current step and keep what it has learnt (the
+        Discover and Text paths panels' and the Jobs panel's *Finish now*). False when that job
+        cannot finish early or is not running."""
+        rec = self.records.get(job_id)
+        if rec is None or not rec.can_finish:
+            return False
+        assert rec.finish is not None
+        rec.finish.set()
+        self.jobs_changed.emit(job_id)
+        return True
 
     def cancel(self, job_id: int | None = None) -> None:
         """Cancel one job, wherever it is queued or runs (None: the running quick ones, as Esc does:

@@ -10,7 +10,6 @@ user's data folder and usable in every project and from the command line.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import numpy as np
@@ -141,8 +140,7 @@ class DiscoverPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Library name", self.name)
 
-        self.buttons = RunButtons("Discover", self.start, self.cancel, lambda: self.status.setText(
-            "Finishing: the directions found so far are saved after this step…"))
+        self.buttons = RunButtons("Discover", self.start, self.cancel, self.finish)
         self.start_button, self.finish_button, self.cancel_button = (self.buttons.start, self.buttons.finish,
                                                                      self.buttons.cancel)
         buttons = self.buttons.row
@@ -214,7 +212,6 @@ class DiscoverPanel(QWidget):
         self.curve.set_points([])
         self._clear_strips()
         self.status.setText(f"Discovering {req.settings.directions} directions of {req.model}…")
-        req = dataclasses.replace(req, finish=self.buttons.new_run())
         self.buttons.running(True)
         self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
         return self.job
@@ -222,6 +219,11 @@ class DiscoverPanel(QWidget):
     def cancel(self) -> None:
         if self.job is not None:
             self.ctx.engine.cancel(self.job)
+
+    def finish(self) -> None:
+        """*Finish now*: end the run after its current step and save the directions found so far."""
+        if self.job is not None and self.ctx.engine.finish(self.job):
+            self.status.setText("Finishing: the directions found so far are saved after this step…")
 
     def _on_update(self, u: DiscoveryUpdate) -> None:
         if u.step and not u.final:

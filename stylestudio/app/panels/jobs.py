@@ -3,7 +3,8 @@
 Long jobs (a catalog build, inverting a photo, exporting) run in the engine's job thread beside
 the renders, so the user keeps editing while they run; this panel is where they are watched and
 stopped. It only reads :attr:`EngineClient.records <stylestudio.app.engine_client.EngineClient.records>`
-and listens to ``jobs_changed``; cancelling goes through ``EngineClient.cancel``.
+and listens to ``jobs_changed``; cancelling goes through ``EngineClient.cancel``, and a training's
+*Finish now* (end after this step, keep what it learnt) through ``EngineClient.finish``.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class JobsPanel(QWidget):
         self.items: dict[int, QTreeWidgetItem] = {}
         self.bars: dict[int, QProgressBar] = {}
         self.cancel_buttons: dict[int, QToolButton] = {}
+        self.finish_buttons: dict[int, QToolButton] = {}
         self.timer = QTimer(self)  # the ETA moves on between progress reports
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
@@ -88,6 +90,10 @@ class JobsPanel(QWidget):
         """What the row's Cancel button does."""
         self.engine.cancel(job_id)
 
+    def finish_job(self, job_id: int) -> None:
+        """What a training row's *Finish now* button does."""
+        self.engine.finish(job_id)
+
     def clear_finished(self) -> None:
         for job_id, rec in list(self.engine.records.items()):
             if not rec.active:
@@ -97,6 +103,7 @@ class JobsPanel(QWidget):
                     self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
                 self.bars.pop(job_id, None)
                 self.cancel_buttons.pop(job_id, None)
+                self.finish_buttons.pop(job_id, None)
         self._update_empty()
 
     # -- updates ----------------------------------------------------------------------------------
@@ -122,7 +129,19 @@ class JobsPanel(QWidget):
             button.setAccessibleName(f"Cancel {rec.title}")
             button.clicked.connect(lambda _=False, i=job_id: self.cancel_job(i))
             self.cancel_buttons[job_id] = button
-            self.tree.setItemWidget(item, COL_CANCEL, button)
+            finish = QToolButton()
+            finish.setText("Finish now")
+            finish.setToolTip(f"End “{rec.title}” after its current step and keep what it has learnt")
+            finish.setAccessibleName(f"Finish {rec.title} now")
+            finish.clicked.connect(lambda _=False, i=job_id: self.finish_job(i))
+            self.finish_buttons[job_id] = finish
+            cell = QWidget()
+            row = QHBoxLayout(cell)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(2)
+            row.addWidget(finish)
+            row.addWidget(button)
+            self.tree.setItemWidget(item, COL_CANCEL, cell)
         self._show(rec, item)
         self._update_empty()
         if any(r.state == "running" for r in self.engine.records.values()):
@@ -151,6 +170,8 @@ class JobsPanel(QWidget):
         item.setToolTip(COL_RESULT, item.text(COL_RESULT))
         button.setVisible(rec.active)
         button.setEnabled(rec.active and rec.cancellable)
+        self.finish_buttons[rec.id].setVisible(rec.active and rec.finish is not None)
+        self.finish_buttons[rec.id].setEnabled(rec.can_finish)
 
     @staticmethod
     def _took(rec: JobRecord) -> str:

@@ -8,7 +8,6 @@ are listed with a slider per path; a slider holds a
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -90,8 +89,7 @@ class TextPathsPanel(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Latent rows", self.rows)
         form.addRow("Library name", self.name)
-        self.buttons = RunButtons("Train", self.start, self.cancel, lambda: self.status.setText(
-            "Finishing: the paths learnt so far are saved after this step…"))
+        self.buttons = RunButtons("Train", self.start, self.cancel, self.finish)
         self.train_button, self.finish_button, self.cancel_button = (self.buttons.start, self.buttons.finish,
                                                                      self.buttons.cancel)
         buttons = self.buttons.row
@@ -153,7 +151,6 @@ class TextPathsPanel(QWidget):
         self.losses = []
         self.curve.set_points([])
         self.status.setText(f"Training {len(req.pairs)} text paths ({', '.join(p[0] for p in req.pairs)})…")
-        req = dataclasses.replace(req, finish=self.buttons.new_run())
         self.buttons.running(True)
         self.job = self.ctx.engine.submit_task(req, on_done=self._done, on_error=self._failed)
         return self.job
@@ -174,6 +171,11 @@ class TextPathsPanel(QWidget):
     def cancel(self) -> None:
         if self.job is not None:
             self.ctx.engine.cancel(self.job)
+
+    def finish(self) -> None:
+        """*Finish now*: end the run after its current step and save the paths learnt so far."""
+        if self.job is not None and self.ctx.engine.finish(self.job):
+            self.status.setText("Finishing: the paths learnt so far are saved after this step…")
 
     def _on_update(self, step: int, loss: float) -> None:
         self.losses.append(loss)

@@ -3,7 +3,6 @@ the time budget and step limit, Start/Cancel, the live loss curve, the list of a
 (rename, delete) and the question asked before deleting what training made."""
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Container
 
 import numpy as np
@@ -168,9 +167,9 @@ def budget_fields(minutes: float) -> tuple[QDoubleSpinBox, QSpinBox]:
 
 class RunButtons:
     """A training panel's start button (``label``), *Finish now* and *Cancel*, side by side; the
-    last two are on while a run goes. *Finish now* ends the run after its current step and keeps
-    what it has learnt (the run's request reads :meth:`new_run`'s callable, from the job thread);
-    *Cancel* throws the run away. A person watching the loss curve flatten wants the first."""
+    last two are on while a run goes. *Finish now* (``on_finish``: the panel asks the engine
+    client) ends the run after its current step and keeps what it has learnt; *Cancel* throws the
+    run away. A person watching the loss curve flatten wants the first."""
 
     def __init__(self, label: str, start: Callable[[], Any], cancel: Callable[[], Any],
                  on_finish: Callable[[], Any]) -> None:
@@ -183,17 +182,10 @@ class RunButtons:
         self.cancel.setToolTip("Stop the run and keep nothing of it")
         self.cancel.clicked.connect(cancel)
         self._on_finish = on_finish
-        self._finishing = threading.Event()
         self.row = QHBoxLayout()
         for b in (self.start, self.finish, self.cancel):
             self.row.addWidget(b)
         self.running(False)
-
-    def new_run(self) -> Callable[[], bool]:
-        """The ``finish`` callable of a new run's request (its own flag: an earlier run's click
-        never ends the next one)."""
-        self._finishing = threading.Event()
-        return self._finishing.is_set
 
     def running(self, on: bool) -> None:
         self.start.setEnabled(not on)
@@ -201,7 +193,6 @@ class RunButtons:
         self.cancel.setEnabled(on)
 
     def _finish_now(self) -> None:
-        self._finishing.set()
         self.finish.setEnabled(False)
         self._on_finish()
 

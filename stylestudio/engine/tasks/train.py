@@ -43,6 +43,8 @@ class TrainModel:
     fakes_seconds: float = 30.0
     precision: str = "fp32"  #: "bf16"/"fp16": mixed precision on a GPU
     on_fakes: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
+    #: True once the person wants it to end now and install the model as it is (*Finish now*)
+    finish: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "long"
 
     def title(self) -> str:

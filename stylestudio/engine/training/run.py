@@ -62,6 +62,8 @@ class TrainSettings:
     fakes_seconds: float = 30.0  #: how often the grid of fakes is refreshed (besides each checkpoint)
     precision: str = "fp32"  #: or mixed precision on a GPU: "bf16", "fp16" (see trainer.check_precision)
     on_fakes: Callable[["FakesGrid"], None] | None = field(default=None, compare=False, repr=False)
+    #: True once the person wants the run to end now and install the model as it is (*Finish now*)
+    finish: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,13 @@ class TrainOutcome:
     folder: Path
     notes: list[str] = field(default_factory=list)
     last_losses: dict[str, float] = field(default_factory=dict)
+    finished_early: bool = False  #: ended by *Finish now* before its kimg or minutes
 
     def summary(self) -> str:
         resumed = f", resumed at step {self.resumed_at_step}" if self.resumed_at_step is not None else ""
+        early = ", finished early" if self.finished_early else ""
         return (f"model {self.model!r}: {self.steps} steps, {self.kimg:.3g} kimg, {self.kimg_per_s:.3g} kimg/s "
-                f"({self.seconds:.0f} s{resumed})")
+                f"({self.seconds:.0f} s{resumed}{early})")
 
 
 def run_folder(name: str) -> Path:
@@ -289,8 +293,11 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
                 log_lines.clear()
         barrier(world)
 
+    first_step = trainer.step_count
+    early = False
+
     def _loop() -> bool:
-        nonlocal last_ckpt, losses
+        nonlocal last_ckpt, losses, early
         stop = False
         if world.is_main:
             progress(f"faces of the model as it learns: {folder / 'fakes.png'} (every {s.fakes_seconds:g} s)", -1)
@@ -300,7 +307,8 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
             done = (target is not None and trainer.images_seen >= target) or \
                    (s.minutes is not None and elapsed >= s.minutes * 60)
             stop = is_cancelled(cancel)
-            if _agree(done or stop, world):
+            early = not done and trainer.step_count > first_step and s.finish is not None and s.finish()
+            if _agree(done or stop or early, world):
                 break
             losses = trainer.step()
             log_lines.append(json.dumps({"step": trainer.step_count, "kimg": trainer.images_seen / 1000, **losses}) + "\n")
@@ -336,6 +344,8 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
     if world.is_main:
         source = {"format": TRAINED_FORMAT, "run": s.name, "kimg": trainer.images_seen / 1000,
                   "steps": trainer.step_count, "hsr": trainer.config.hsr, "from": s.from_model}
+        if early:
+            source["finished_early"] = True
         info = store.add(trainer.G_ema.cpu(), s.name, source)
         save_torch(info.path / DISCRIMINATOR_FILE, {"config": trainer.D.config,
                                                      "state": {k: v.cpu() for k, v in trainer.D.state_dict().items()}})
@@ -343,4 +353,4 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
     barrier(world)
     return TrainOutcome(s.name, trainer.step_count, trainer.images_seen / 1000, seconds,
                         (trainer.images_seen - start_images) / 1000 / max(seconds, 1e-9), resumed, folder, notes,
-                        losses)
+                        losses, finished_early=early)
