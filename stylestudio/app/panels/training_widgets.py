@@ -1,6 +1,7 @@
 """Widgets shared by the panels that train something in the job thread (Discover, Text paths):
-the time budget and step limit, Start/Cancel, the live loss curve, the list of a library's entries
-(rename, delete) and the question asked before deleting what training made."""
+the time budget and step limit, Start / Finish now / Cancel, the suggested free library name, the
+live loss curve, the list of a library's entries (rename, delete) and the questions asked before
+deleting or replacing what training made."""
 from __future__ import annotations
 
 from typing import Any, Callable, Container
