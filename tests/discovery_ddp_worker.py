@@ -4,6 +4,7 @@ into ``sys.argv[1]``."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -50,6 +51,12 @@ def main(out: Path) -> None:
     r.load_checkpoint(out / "half.pt")
     r.train()
     torch.save({n: p.detach().clone() for n, p in r.learned.named_parameters()}, out / f"resumed{rank}.pt")
+
+    # 4. a stop one rank decides alone (its clock, its Finish now) ends every rank at the same step
+    f = DiscoveryTrainer(gen, replace(s, steps=50), basis=basis)
+    f.train(finish=lambda: rank == 0 and f.step_count >= 2)
+    torch.save({"steps": f.step_count, **{n: p.detach().clone() for n, p in f.learned.named_parameters()}},
+               out / f"finished{rank}.pt")
 
 
 if __name__ == "__main__":

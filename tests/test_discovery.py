@@ -350,6 +350,8 @@ def test_two_processes_under_torchrun(tmp_path):
     assert not torch.equal(p0["navigator.coeffs"], DiscoveryTrainer(gen, s, basis=basis).navigator.coeffs)
     r0, r1 = load("resumed0.pt"), load("resumed1.pt")
     assert all(torch.allclose(r0[n], p0[n], atol=1e-6) and torch.allclose(r1[n], p1[n], atol=1e-6) for n in p0)
+    f0, f1 = load("finished0.pt"), load("finished1.pt")
+    assert f0["steps"] == f1["steps"] == 2 and all(torch.equal(f0[n], f1[n]) for n in p0)
 
 
 def test_pca_with_learned_attention_keeps_the_components(tiny):

@@ -88,6 +88,18 @@ def gather_rows(rows: np.ndarray, world: World) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def any_rank(flag: bool, world: World) -> bool:
+    """True on every rank when ``flag`` is True on any. A time budget, a cancel or a *Finish now*
+    is decided by each process on its own; ranks that stopped at different steps would wait
+    forever in DDP's gradient all-reduce."""
+    if not world.distributed:
+        return flag
+    on_gpu = dist.get_backend() == "nccl"  # nccl reduces CUDA tensors only
+    t = torch.tensor([1.0 if flag else 0.0], device=torch.device("cuda", torch.cuda.current_device()) if on_gpu else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..directions.library import Direction, DirectionLibrary
+from ..distributed import any_rank, current_world
 from ..progress import Cancel, Finish, Progress, check_cancel, no_progress
 from . import losses
 from .navigator import Basis, Navigator, diversity_loss, live_rows, pca_basis, sefa_basis
@@ -261,10 +262,12 @@ class DiscoveryTrainer:
         while True:
             check_cancel(cancel, "discovery cancelled")
             elapsed = time.monotonic() - start
-            if (s.steps is not None and self.step_count >= s.steps) or (budget is not None and elapsed >= budget):
+            if s.steps is not None and self.step_count >= s.steps:
                 break
-            if self.step_count > 0 and finish is not None and finish():
-                self.finished_early = True
+            time_up = budget is not None and elapsed >= budget
+            wanted = self.step_count > 0 and finish is not None and finish()
+            if any_rank(time_up or wanted, current_world()):  # every rank stops at the same step
+                self.finished_early = wanted and not time_up
                 break
             total, contrast, div = self.step()
             elapsed = time.monotonic() - start

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import InputError
-from ..distributed import current_world
+from ..distributed import any_rank, current_world
 from ..generator import Generator
 from ..progress import Cancel, Finish, Progress, check_cancel
 from .contraclip import LOSSES, METHODS, LatentPaths, Poles, path_loss, targets
@@ -184,16 +184,6 @@ class PathTrainer:
         self.losses.append(float(loss.detach()))
         return self.losses[-1]
 
-    def _time_up(self, mine: bool) -> bool:
-        """Whether any rank's time budget is spent (every rank must stop at the same step)."""
-        if not self.world.distributed:
-            return mine
-        import torch.distributed as dist
-
-        flag = torch.tensor([float(mine)], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
     def run(self, progress: Progress, cancel: Cancel,
             on_update: Callable[[int, float], None] | None = None, finish: Finish = None) -> TextPathLibrary:
         """Train until the steps or the time budget (whichever first), ``finish`` (after a step at
@@ -203,9 +193,11 @@ class PathTrainer:
         first = self.evaluate()
         budget = s.minutes * 60 if s.minutes is not None else math.inf
         i, early = 0, False
-        while (s.steps is None or i < s.steps) and not self._time_up(time.monotonic() - start >= budget):
-            if i > 0 and finish is not None and finish():
-                early = True
+        while s.steps is None or i < s.steps:
+            time_up = time.monotonic() - start >= budget
+            wanted = i > 0 and finish is not None and finish()
+            if any_rank(time_up or wanted, self.world):  # every rank stops at the same step
+                early = wanted and not time_up
                 break
             check_cancel(cancel)
             loss = self.step()

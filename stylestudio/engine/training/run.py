@@ -20,12 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from ... import paths
 from ...errors import Cancelled, InputError, ModelFormatError
 from ...safe_io import atomic_write
-from ..distributed import World, barrier
+from ..distributed import World, any_rank, barrier
 from ..model_store import DEFAULT_MODEL, ModelStore, one_line
 from ..progress import Cancel, Progress, is_cancelled, no_progress
 from .dataset import load_dataset, prepare_dataset
@@ -241,15 +240,6 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
     return Trainer(config, images, device, world, G=G, D=D, precision=s.precision), notes, None
 
 
-def _agree(flag: bool, world: World) -> bool:
-    """True on every rank when any rank says stop (time limits and cancel are decided per process)."""
-    if not world.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0])
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 def train(s: TrainSettings, store: ModelStore, device: torch.device, world: World,
           progress: Progress = no_progress, cancel: Cancel = None) -> TrainOutcome:
     """Train (or resume) run ``s.name`` until ``s.kimg`` or ``s.minutes``; install the model."""
@@ -308,7 +298,7 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
                    (s.minutes is not None and elapsed >= s.minutes * 60)
             stop = is_cancelled(cancel)
             early = not done and trainer.step_count > first_step and s.finish is not None and s.finish()
-            if _agree(done or stop or early, world):
+            if any_rank(done or stop or early, world):
                 break
             losses = trainer.step()
             log_lines.append(json.dumps({"step": trainer.step_count, "kimg": trainer.images_seen / 1000, **losses}) + "\n")
@@ -325,7 +315,7 @@ def train(s: TrainSettings, store: ModelStore, device: torch.device, world: Worl
                          f"ETA {eta / 60:.1f} min: {shown}", min(1.0, frac))
             due = (s.checkpoint_steps is not None and trainer.step_count % s.checkpoint_steps == 0) or \
                   time.monotonic() - last_ckpt >= s.checkpoint_minutes * 60
-            if _agree(due, world):
+            if any_rank(due, world):
                 checkpoint()
                 last_ckpt = time.monotonic()
             elif time.monotonic() - last_fakes >= s.fakes_seconds:
