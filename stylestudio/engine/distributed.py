@@ -88,14 +88,21 @@ def gather_rows(rows: np.ndarray, world: World) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def collective_device() -> torch.device:
+    """Where a tensor must be for a collective of this process group: nccl reduces and gathers
+    CUDA tensors only (gloo: the CPU)."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def any_rank(flag: bool, world: World) -> bool:
     """True on every rank when ``flag`` is True on any. A time budget, a cancel or a *Finish now*
     is decided by each process on its own; ranks that stopped at different steps would wait
     forever in DDP's gradient all-reduce."""
     if not world.distributed:
         return flag
-    on_gpu = dist.get_backend() == "nccl"  # nccl reduces CUDA tensors only
-    t = torch.tensor([1.0 if flag else 0.0], device=torch.device("cuda", torch.cuda.current_device()) if on_gpu else "cpu")
+    t = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 

@@ -317,9 +317,12 @@ class DiscoveryTrainer:
         if self.world > 1:
             import torch.distributed as dist
 
-            parts = [torch.empty_like(rng) for _ in range(self.world)]
-            dist.all_gather(parts, rng)
-            rng = torch.cat(parts)
+            from ..distributed import collective_device
+
+            mine = rng.to(collective_device())  # the generator's state is a CPU tensor; nccl gathers CUDA ones
+            parts = [torch.empty_like(mine) for _ in range(self.world)]
+            dist.all_gather(parts, mine)
+            rng = torch.cat(parts).cpu()
         return {"learned": self.learned.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "step": self.step_count, "rng": rng,
                 "history": torch.tensor(self.history, dtype=torch.float64).reshape(-1, 3)}
