@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..directions.library import Direction, DirectionLibrary
-from ..distributed import any_rank, current_world
+from ..distributed import any_rank, collective_device, current_world
 from ..progress import Cancel, Finish, Progress, check_cancel, no_progress
 from . import losses
 from .navigator import Basis, Navigator, diversity_loss, live_rows, pca_basis, sefa_basis
@@ -316,8 +316,6 @@ class DiscoveryTrainer:
         rng = self.rng.get_state()[None]
         if self.world > 1:
             import torch.distributed as dist
-
-            from ..distributed import collective_device
 
             mine = rng.to(collective_device())  # the generator's state is a CPU tensor; nccl gathers CUDA ones
             parts = [torch.empty_like(mine) for _ in range(self.world)]
