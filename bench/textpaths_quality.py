@@ -8,7 +8,8 @@
    the built-in encoder (``minilm``), identical budgets (steps, batch, lr, seed, training faces),
    all pairs in one library per arm, saved as the user's libraries ``quality-<method>`` (``--prefix``; with
    ``--reuse`` an existing one is loaded instead; ``--train-only --methods M`` trains one arm, so
-   the arms can train in separate processes).
+   the arms can train in separate processes; without ``--train-only``, ``--methods contraclip,linear``
+   compares those arms only).
 2. Calibrates on CALIBRATION faces (their own seed): each arm's slider amount whose mean change of
    the target attribute (the project's predictors) equals the shipped attribute slider's at ±1
    unit (matched target change; the − and + sides separately).
