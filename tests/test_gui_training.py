@@ -70,6 +70,7 @@ def test_train_dialog_fine_tunes_and_the_report_measures(qtbot, pictures: Path) 
         report.samples_box.setValue(6)
         job = report.measure_ppl()
         rec = w.engine.records[job]
+        assert rec.finish is not None  # the Jobs panel offers Finish now: the value of the samples so far
         qtbot.waitUntil(lambda: rec.state in ("finished", "failed", "cancelled"), timeout=120000)
         assert rec.state == "finished", rec.result
         qtbot.waitUntil(lambda: report.table.rowCount() == 1, timeout=5000)

@@ -91,6 +91,19 @@ def test_ppl_equals_the_hand_computed_value_on_a_linear_generator():
     assert res.low <= res.value <= res.high and res.low < res.high
 
 
+def test_ppl_finished_early_is_the_ppl_of_the_samples_measured_so_far():
+    """*Finish now* on a long PPL (50 000 samples by default): it ends after the batch it is in and
+    gives exactly the value and interval of those samples, saying how many were asked."""
+    gen = LinearGenerator()
+    batches = []
+    early = perceptual_path_length(gen, 300, seed=5, distance=squared_l2, batch=64,
+                                   progress=lambda m, f: batches.append(m), finish=lambda: len(batches) >= 2)
+    whole = perceptual_path_length(gen, 128, seed=5, distance=squared_l2, batch=64)
+    assert len(batches) == 2 and early.settings["samples"] == 128 and early.details["asked"] == 300
+    assert (early.value, early.low, early.high, early.samples) == (whole.value, whole.low, whole.high, whole.samples)
+    assert "asked" not in whole.details
+
+
 def test_ppl_of_a_tiny_stylegan2_is_reproducible_and_has_an_interval(tiny16):
     a = perceptual_path_length(tiny16, 12, seed=3, batch=4)
     b = perceptual_path_length(tiny16, 12, seed=3, batch=5)  # another batch size: the same samples

@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from ...errors import InputError
-from ..distributed import World, current_world, gather_rows, shard
+from ..distributed import World, any_rank, current_world, gather_rows, shard
 from ..generator import Generator
-from ..progress import Cancel, Progress, check_cancel, no_progress
+from ..progress import Cancel, Finish, Progress, check_cancel, no_progress
 from .stats import MetricResult, bootstrap_interval, sample_rng
 
 EPSILON = 1e-4
@@ -119,8 +119,11 @@ def metric_name(space: str, sampling: str, crop: bool) -> str:
 def perceptual_path_length(gen: Generator, samples: int, *, seed: int = 0, space: str = "w", sampling: str = "end",
                            epsilon: float = EPSILON, crop: bool = False, batch: int = 8,
                            distance: Distance | None = None, world: World | None = None,
-                           progress: Progress = no_progress, cancel: Cancel = None) -> MetricResult:
-    """PPL over ``samples`` samples split across the ranks of ``world``; every rank gets the result."""
+                           progress: Progress = no_progress, cancel: Cancel = None,
+                           finish: Finish = None) -> MetricResult:
+    """PPL over ``samples`` samples split across the ranks of ``world``; every rank gets the result.
+    ``finish`` (*Finish now*) ends the sampling after the current batch: the result is then that of
+    the samples measured so far, with their (wider) bootstrap interval."""
     if samples < 2:
         raise ValueError("PPL needs at least 2 samples")
     world = world or current_world(gen.device)
@@ -129,9 +132,14 @@ def perceptual_path_length(gen: Generator, samples: int, *, seed: int = 0, space
     mine = list(shard(samples, world))
     rows = []
     name = metric_name(space, sampling, crop)
-    for start in range(0, len(mine), batch):
+    most = -(-samples // world.size)  # every rank takes as many turns (a rank may have one sample less)
+    for start in range(0, most, batch):
         check_cancel(cancel)
+        if any_rank(bool(rows) and finish is not None and finish(), world):  # every rank stops together
+            break
         idx = mine[start: start + batch]
+        if not idx:
+            continue
         d = path_lengths(gen, idx, seed=seed, space=space, sampling=sampling, epsilon=epsilon, crop=crop,
                          distance=distance)
         rows.append(np.stack([np.asarray(idx, np.float64), d], axis=1))
@@ -140,11 +148,14 @@ def perceptual_path_length(gen: Generator, samples: int, *, seed: int = 0, space
     mine_rows = np.concatenate(rows) if rows else np.zeros((0, 2))
     every = gather_rows(mine_rows, world)
     dist = every[np.argsort(every[:, 0], kind="stable"), 1]
+    if len(dist) < 2:
+        raise InputError(f"PPL needs at least 2 samples; it was finished after {len(dist)}")
     value = filtered_mean(dist)
     low, high = bootstrap_interval(dist, filtered_mean, seed)
     kept = int(((dist >= np.percentile(dist, 1, method="lower")) & (dist <= np.percentile(dist, 99, method="higher"))).sum())
     return MetricResult(name, value, low, high, kept, seed,
                         settings={"space": space, "sampling": sampling, "epsilon": epsilon, "crop": crop,
-                                  "samples": samples, "distance": distance_name,
+                                  "samples": len(dist), "distance": distance_name,
                                   "processes": world.size},
-                        details={"median": float(np.median(dist))})
+                        details={"median": float(np.median(dist)),
+                                 **({"asked": samples} if len(dist) < samples else {})})

@@ -5,9 +5,9 @@ rank gets the merged result (the CLI prints it on rank 0 only).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..progress import Cancel, Progress, checking
 from . import task
@@ -25,6 +25,8 @@ class MeasurePPL:
     crop: bool = False
     epsilon: float = 1e-4
     batch: int = 8
+    #: True once the person wants the value of the samples measured so far (*Finish now*)
+    finish: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     lane: ClassVar[str] = "long"
 
     def title(self) -> str:
@@ -74,7 +76,7 @@ def measure_ppl(session: Any, req: MeasurePPL, progress: Progress, cancel: Cance
     gen = session.model(req.model, progress=checking(progress, cancel)).generator
     return perceptual_path_length(gen, req.samples, seed=req.seed, space=req.space, sampling=req.sampling,
                                   epsilon=req.epsilon, crop=req.crop, batch=req.batch, progress=progress,
-                                  cancel=cancel)
+                                  cancel=cancel, finish=req.finish)
 
 
 @task(MeasureALS)
