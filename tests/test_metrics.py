@@ -188,7 +188,9 @@ def _free_port() -> int:
 def test_two_processes_under_torchrun_give_the_one_process_result(tiny16, capsys):
     from stylestudio.cli import main
 
-    args = ["metrics", "ppl", "--model", "metrics-tiny16", "--samples", "10", "--seed", "7", "--json"]
+    # 9 samples in batches of 2: rank 0 measures 5 (3 batches), rank 1 measures 4 (2 batches), and both
+    # must still take the same number of turns (the ranks agree on Finish now before every batch)
+    args = ["metrics", "ppl", "--model", "metrics-tiny16", "--samples", "9", "--batch", "2", "--seed", "7", "--json"]
     assert main(args) == 0
     one = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
