@@ -103,7 +103,7 @@ class DiscoverPanel(QWidget):
         self.job: int | None = None
         self.losses: list[tuple[float, float]] = []
         self.libraries: dict[str, list[dict[str, Any]]] = {}
-        #: asks before deleting (question → yes?); replaceable (tests, scripting)
+        #: asks before deleting or replacing (question, button → yes?); replaceable (tests, scripting)
         self.confirm: Callable[..., bool] = lambda question, action="Delete": confirm_dialog(self, question, action)
         self._model = ""
         self.bridge = _Bridge()

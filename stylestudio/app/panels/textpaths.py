@@ -52,7 +52,7 @@ class TextPathsPanel(QWidget):
         self.libraries: dict[str, list[dict[str, str]]] = {}
         self.shipped: set[str] = set()  #: libraries that ship with StyleStudio (read-only)
         self.hiding: set[str] = set()  #: the user's libraries that hide a shipped one of the same name
-        #: asks before deleting (question → yes?); replaceable (tests, scripting)
+        #: asks before deleting or replacing (question, button → yes?); replaceable (tests, scripting)
         self.confirm: Callable[..., bool] = lambda question, action="Delete": confirm_dialog(self, question, action)
         self._model = ""
         self.bridge = _Bridge()
