@@ -46,6 +46,18 @@ class Drag:
         QTest.mouseRelease(self.slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, self.pos(0.5))
 
 
+
+def _training(label: str, release):
+    """A stand-in for a long training job: reports "<label> i" until ``release`` is set or it is cancelled."""
+    def training(session, ctx):
+        for i in range(3000):
+            ctx.progress(f"{label} {i}", min(0.99, i / 3000))  # raises once cancelled
+            if release.wait(0.01):
+                break
+        return "trained"
+
+    return training
+
 def test_a_catalog_build_runs_while_a_slider_is_dragged_and_can_be_cancelled(qtbot):
     _remove_catalog()
     w = make_window(qtbot)
@@ -198,14 +210,7 @@ def test_an_export_does_not_wait_for_a_training_run_and_esc_leaves_the_run_alone
     try:
         release = threading.Event()
 
-        def training(session, ctx):
-            for i in range(3000):
-                ctx.progress(f"Training step {i}", min(0.99, i / 3000))  # raises once cancelled
-                if release.wait(0.01):
-                    break
-            return "trained"
-
-        run = w.engine.submit("Training", training, lane="long")
+        run = w.engine.submit("Training", _training("Training step", release), lane="long")
         rec = w.engine.records[run]
         qtbot.waitUntil(lambda: rec.state == "running" and rec.fraction > 0, timeout=20000)
         assert "Training step" in w.status.job_label.text()
@@ -245,14 +250,7 @@ def test_quitting_while_a_training_runs_asks_first(qtbot):
         asked: list[list[str]] = []
         w.ask_stop_jobs = lambda jobs: asked.append(jobs) and False
 
-        def training(session, ctx):
-            for i in range(3000):
-                ctx.progress(f"step {i}", min(0.99, i / 3000))  # raises once cancelled
-                if release.wait(0.01):
-                    break
-            return "trained"
-
-        run = w.engine.submit("Discover 10 directions", training, lane="long")
+        run = w.engine.submit("Discover 10 directions", _training("step", release), lane="long")
         rec = w.engine.records[run]
         qtbot.waitUntil(lambda: rec.state == "running" and rec.fraction > 0, timeout=20000)
         assert not w.close()

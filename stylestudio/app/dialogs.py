@@ -1,4 +1,5 @@
-"""Small dialogs: preferences, keyboard shortcuts, about, quitting while jobs run."""
+"""Small dialogs: preferences, keyboard shortcuts, about, and the Yes/Cancel questions asked before
+something is lost (deleting or replacing a trained library, quitting while jobs run)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -146,13 +147,14 @@ def stop_jobs_question(jobs: list[str]) -> str:
             f"last checkpoint when started again).")
 
 
-def ask_stop_jobs_dialog(parent: QWidget, jobs: list[str]) -> bool:
-    """Quit / Cancel (the default): a discovery or a training may have run for many minutes."""
-    box = QMessageBox(QMessageBox.Icon.Question, "Quit", stop_jobs_question(jobs),
+def confirm_dialog(parent: QWidget, question: str, action: str = "Delete") -> bool:
+    """Ask ``question``: ``action`` / Cancel, Cancel the default (what would be lost — a trained
+    library, a running training — took minutes to make)."""
+    box = QMessageBox(QMessageBox.Icon.Question, action, question,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
-    box.button(QMessageBox.StandardButton.Yes).setText("Quit")
+    box.button(QMessageBox.StandardButton.Yes).setText(action)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     try:
         return box.exec() == QMessageBox.StandardButton.Yes
     finally:
-        box.deleteLater()  # never left alive as the window's child (app/modal.py)
+        box.deleteLater()  # never left alive as the parent's child (app/modal.py)

@@ -31,7 +31,7 @@ from . import theme as theme_mod
 from .autosave import AutosaveManager, Recoverable
 from .canvas import Canvas
 from .context import EditorContext
-from .dialogs import PreferencesDialog, ShortcutsDialog, about_text, ask_stop_jobs_dialog
+from .dialogs import PreferencesDialog, ShortcutsDialog, about_text, confirm_dialog, stop_jobs_question
 from .engine_client import EngineClient
 from .file_actions import FileActions
 from .modal import modal
@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         #: answers "save changes?" → "save" | "discard" | "cancel"; replaceable (tests, scripting)
         self.ask_unsaved: Callable[[], str] = lambda: self.files.ask_unsaved_dialog()
         #: answers "quit although these jobs run?" (their titles) → bool; replaceable (tests, scripting)
-        self.ask_stop_jobs: Callable[[list[str]], bool] = lambda jobs: ask_stop_jobs_dialog(self, jobs)
+        self.ask_stop_jobs: Callable[[list[str]], bool] = lambda jobs: confirm_dialog(self, stop_jobs_question(jobs), "Quit")
 
         self.canvas = Canvas()
         self.setCentralWidget(self.canvas)
@@ -411,7 +411,7 @@ class MainWindow(QMainWindow):
         """The jobs quitting would stop (those of the job threads, queued or running; frames and
         thumbnails are not jobs), each as "title (42 %)"."""
         return [f"{r.title}{f' ({r.fraction:.0%})' if r.state == 'running' and r.fraction >= 0 else ''}"
-                for r in self.engine.records.values() if r.lane != "render" and r.state in ("queued", "running")]
+                for r in self.engine.active_jobs() if r.lane != "render"]
 
     def shutdown(self) -> None:
         """Save the layout, end the autosave session cleanly and stop the worker."""

@@ -146,9 +146,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    from ..engine.discovery.store import rename_direction
-
-    from ..engine.discovery.store import direction_key
+    from ..engine.discovery.store import direction_key, rename_direction
 
     path, name = rename_direction(_model(args), args.library, args.old, args.new)
     if direction_key(args.old) == name:  # same name, another label ("age" → "Age")

@@ -166,9 +166,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    from ..engine.text.store import rename_path
-
     from ..engine import renames
+    from ..engine.text.store import rename_path
 
     path, key = rename_path(_model(args), args.library, args.old, args.new)
     if renames.slider_key(args.old, "text path") == key:

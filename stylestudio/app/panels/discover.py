@@ -22,11 +22,11 @@ from ...errors import StyleStudioError
 from ...engine.discovery.trainer import STRIP_STEPS, DiscoverySettings, DiscoveryUpdate
 from ...engine.tasks.discover import DiscoveredLibraries, Discover, RemoveDirection, RenameDirection
 from ..context import EditorContext
+from ..dialogs import confirm_dialog
 from ..qimage_arrays import qimage_from_array
 from . import PanelSpec, register_panel
 from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, RunButtons, SuggestedName, budget_fields,
-                               column_scroll, confirm_dialog, deletion_question, formerly, replacing_question,
-                               show_sliders)
+                               column_scroll, confirm_replace, deletion_question, formerly, show_sliders)
 
 METHODS = (("ContraFeat (binary contrast)", "contrafeat"), ("ContraFeat (prototypes)", "contrafeat-proto"),
            ("PCA (instant)", "pca"), ("SeFa (instant)", "sefa"))
@@ -200,14 +200,11 @@ class DiscoverPanel(QWidget):
         except (ValueError, StyleStudioError) as exc:  # bad settings or name: one message, nothing starts
             self.status.setText(str(exc))
             return None
-        if req.name in self.libraries:
-            from ...engine.renames import holding
-
-            held = [d["name"] for d in self.libraries[req.name]]
-            if not self.confirm(replacing_question(f"your discovered library “{req.name}”", holding(held, "direction")),
-                                "Replace"):
-                self.status.setText("Not started: choose another library name")
-                return None
+        if req.name in self.libraries and not confirm_replace(
+                self.confirm, f"your discovered library “{req.name}”", [d["name"] for d in self.libraries[req.name]],
+                "direction"):
+            self.status.setText("Not started: choose another library name")
+            return None
         self.losses = []
         self.curve.set_points([])
         self._clear_strips()

@@ -9,6 +9,7 @@ and listens to ``jobs_changed``; cancelling goes through ``EngineClient.cancel``
 from __future__ import annotations
 
 import time
+from typing import Any, Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QToolButton,
@@ -32,6 +33,16 @@ def eta_text(seconds: float | None) -> str:
     if seconds < 3600:
         return f"about {round(seconds / 60)} min"
     return f"about {seconds / 3600:.1f} h"
+
+
+def _row_button(text: str, tip: str, name: str, action: Callable[[], Any]) -> QToolButton:
+    """One of a job row's buttons (Finish now, Cancel)."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setAccessibleName(name)
+    button.clicked.connect(lambda _=False: action())
+    return button
 
 
 class JobsPanel(QWidget):
@@ -123,18 +134,11 @@ class JobsPanel(QWidget):
             bar.setTextVisible(False)
             self.bars[job_id] = bar
             self.tree.setItemWidget(item, COL_PROGRESS, bar)
-            button = QToolButton()
-            button.setText("Cancel")
-            button.setToolTip(f"Stop “{rec.title}”")
-            button.setAccessibleName(f"Cancel {rec.title}")
-            button.clicked.connect(lambda _=False, i=job_id: self.cancel_job(i))
-            self.cancel_buttons[job_id] = button
-            finish = QToolButton()
-            finish.setText("Finish now")
-            finish.setToolTip(f"End “{rec.title}” after its current step and keep what it has learnt")
-            finish.setAccessibleName(f"Finish {rec.title} now")
-            finish.clicked.connect(lambda _=False, i=job_id: self.finish_job(i))
-            self.finish_buttons[job_id] = finish
+            button = self.cancel_buttons[job_id] = _row_button(
+                "Cancel", f"Stop “{rec.title}”", f"Cancel {rec.title}", lambda i=job_id: self.cancel_job(i))
+            finish = self.finish_buttons[job_id] = _row_button(
+                "Finish now", f"End “{rec.title}” after its current step and keep what it has learnt",
+                f"Finish {rec.title} now", lambda i=job_id: self.finish_job(i))
             cell = QWidget()
             row = QHBoxLayout(cell)
             row.setContentsMargins(0, 0, 0, 0)

@@ -18,10 +18,10 @@ from ...engine.edits.path import PathEdit
 from ...engine.tasks.textpaths import RemoveTextPath, RenameTextPath, TextPathInfo, TrainTextPaths
 from ...errors import StyleStudioError
 from ..context import EditorContext
+from ..dialogs import confirm_dialog
 from . import PanelSpec, register_panel
 from .training_widgets import (TRAINING_DOCK_PX, EntryList, LossCurve, RunButtons, SuggestedName, budget_fields,
-                               column_scroll, confirm_dialog, deletion_question, formerly, replacing_question,
-                               show_sliders)
+                               column_scroll, confirm_replace, deletion_question, formerly, show_sliders)
 from .sliders import DirectionBinding
 
 METHODS = (("ContraCLIP (curved paths)", "contraclip"), ("Linear (ablation)", "linear"),
@@ -163,10 +163,8 @@ class TextPathsPanel(QWidget):
         if name in self.shipped and name not in self.hiding:
             return self.confirm(f"“{name}” is a library shipped with StyleStudio ({holding(held, 'path')}). Your "
                                 f"library of that name will hide it until you delete yours. Train it?", "Train")
-        if name in self.libraries:
-            return self.confirm(replacing_question(f"your text path library “{name}”", holding(held, "path")),
-                                "Replace")
-        return True
+        return name not in self.libraries or confirm_replace(self.confirm, f"your text path library “{name}”", held,
+                                                             "path")
 
     def cancel(self) -> None:
         if self.job is not None:

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QListWidget,
-                               QListWidgetItem, QMessageBox, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+                               QListWidgetItem, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 
 #: the Discover and Text paths docks widen to this when shown: their sliders keep the editor's
@@ -85,18 +85,6 @@ class EntryList(QWidget):
             self.on_rename(name, typed)
 
 
-def confirm_dialog(parent: QWidget, question: str, action: str = "Delete") -> bool:
-    """Ask ``question`` (``action`` / Cancel, Cancel the default): a trained library took minutes to make."""
-    box = QMessageBox(QMessageBox.Icon.Question, action, question,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
-    box.button(QMessageBox.StandardButton.Yes).setText(action)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    try:
-        return box.exec() == QMessageBox.StandardButton.Yes
-    finally:
-        box.deleteLater()  # never left alive as the panel's child (app/modal.py)
-
-
 def show_sliders(panel: Any, bindings: list[Any]) -> None:
     """Show ``bindings`` as ``panel.group`` (a SliderGroup in ``panel.sliders_box``). The group on
     show stays when its sliders are the same ones: a panel refreshes its list after every rename,
@@ -121,11 +109,13 @@ def formerly(entry: dict[str, Any]) -> str:
     return f"\nformerly {', '.join(entry['former'])}" if entry.get("former") else ""
 
 
-def replacing_question(what: str, holds: str) -> str:
-    """Asked before a training saves over a library of the same name (``what``: "your text path
-    library “x”", ``holds``: :func:`~stylestudio.engine.renames.holding`)."""
-    return (f"Replace {what} ({holds}) with what this training finds? Pictures and projects that use its "
-            f"sliders keep drawing them from a copy.")
+def confirm_replace(confirm: Callable[..., bool], what: str, names: list[str], entry: str) -> bool:
+    """Ask (``confirm(question, button)``, a panel's) before a training saves over a library of the
+    same name: ``what`` is "your text path library “x”", ``names`` its entries, each an ``entry``."""
+    from ...engine.renames import holding
+
+    return confirm(f"Replace {what} ({holding(names, entry)}) with what this training finds? Pictures and "
+                   f"projects that use its sliders keep drawing them from a copy.", "Replace")
 
 
 class SuggestedName:
