@@ -156,3 +156,31 @@ def test_discovery_replaces_only_a_discovered_library_and_says_so(capsys, tmp_pa
     finally:
         built.unlink(missing_ok=True)
         found.unlink(missing_ok=True)
+
+
+def test_ctrl_c_finishes_the_discovery_early_and_twice_aborts(capsys, monkeypatch):
+    """The first Ctrl+C is the panels' Finish now (the directions learnt so far are saved), a second
+    one aborts and saves nothing; either way Ctrl+C is an abort again afterwards."""
+    import signal
+
+    from stylestudio.commands import discover
+    from stylestudio.engine.discovery.store import user_path
+
+    from ctrl_c import press_ctrl_c
+
+    argv = ["discover", *MODEL, "--steps", "40", "--size", "32", "--directions", "2", "--seed", "4", "--sensor",
+            "generator", "--q", "8"]
+    pressed = press_ctrl_c(monkeypatch, discover, "step 2/40")
+    rc, out, err = run(capsys, *argv, "--name", "ctrlc_once")
+    assert pressed and rc == 0, err
+    assert "finishing the discovery after the current step" in err and "step 4/40" not in err
+    assert "2 directions (contrafeat) (finished early)" in out
+    lib = DirectionLibrary.load(out.strip().splitlines()[-1].split("→")[-1].strip())
+    assert lib.meta["finished_early"] and lib.names() == ["direction_1", "direction_2"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    pressed = press_ctrl_c(monkeypatch, discover, "step 2/40", times=2)
+    rc, out, err = run(capsys, *argv, "--name", "ctrlc_twice")
+    assert pressed and rc == 130 and "error: interrupted" in err and "directions" not in out
+    assert not user_path(TINY, "ctrlc_twice").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -160,6 +160,6 @@ def test_cli_trains_with_the_builtin_encoder_when_no_clip_is_imported(oracle_dir
     capsys.readouterr()
     assert main(["textpaths", "train", "--model", "ftmodel", "--pair", "a smiling face|a face with a neutral expression",
                  "--steps", "2", "--batch", "2", "--name", "ftwords"]) == 0
-    assert "1 paths (smiling)" in capsys.readouterr().out
+    assert "1 path (smiling)" in capsys.readouterr().out
     assert main(["textpaths", "show", "ftwords", "--model", "ftmodel"]) == 0
     assert "encoder minilm" in capsys.readouterr().out

@@ -179,6 +179,26 @@ def test_cli_prints_value_and_interval(tiny16, capsys):
     assert "no model named 'no-such-model'" in capsys.readouterr().err
 
 
+def test_ctrl_c_reports_the_samples_measured_so_far(tiny16, capsys, monkeypatch):
+    """The CLI's first Ctrl+C is the Jobs panel's Finish now: the value of the batches measured so far."""
+    from ctrl_c import press_ctrl_c
+
+    from stylestudio.cli import main
+    from stylestudio.commands import metrics
+
+    pressed = press_ctrl_c(monkeypatch, metrics, "4 of 40 samples")
+    rc = main(["metrics", "ppl", "--model", "metrics-tiny16", "--samples", "40", "--batch", "2", "--seed", "2",
+               "--json"])
+    out, err = capsys.readouterr()
+    assert pressed and rc == 0, err
+    assert "finishing the measurement after the current step" in err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["settings"]["samples"] == 4 and result["details"]["asked"] == 40
+    assert main(["metrics", "ppl", "--model", "metrics-tiny16", "--samples", "4", "--batch", "2", "--seed", "2",
+                 "--json"]) == 0  # exactly what a run asked for those 4 would say
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["value"] == result["value"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

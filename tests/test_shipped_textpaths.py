@@ -153,7 +153,7 @@ def test_a_users_library_of_the_same_name_hides_the_shipped_one_without_touching
         assert find_library(DEFAULT_MODEL, "textpaths") == mine
         assert main(["textpaths", "list"]) == 0
         line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("textpaths "))
-        assert "1 paths (smile)" in line and "hides the shipped library" in line
+        assert "1 path (smile)" in line and "hides the shipped library" in line
         assert _sha(shipped) == before
     finally:
         mine.unlink(missing_ok=True)

@@ -235,6 +235,28 @@ def test_damaged_library_is_one_line(tmp_path):
         TextPathLibrary.load(bad)
 
 
+def test_cli_ctrl_c_finishes_the_training_and_keeps_its_paths(oracle_dir: Path, capsys, monkeypatch):
+    """The CLI's first Ctrl+C is the panel's Finish now: the paths learnt so far are saved."""
+    from ctrl_c import press_ctrl_c
+
+    from stylestudio.commands import textpaths
+    from stylestudio.engine.text.library import TextPathLibrary, find_library
+
+    assert main(["models", "import", str(oracle_dir / TINY_MODEL), "--name", "tpmodel_c"]) == 0
+    assert main(["encoders", "import", str(oracle_dir / "clip_tiny" / "clip-tiny-openai-format.pt"),
+                 "--name", "tinyclip_c"]) == 0
+    capsys.readouterr()
+    pressed = press_ctrl_c(monkeypatch, textpaths, "step 2,")
+    rc = main(["textpaths", "train", "--model", "tpmodel_c", "--encoder", "tinyclip_c", "--pair", "a smiling face|a face",
+               "--steps", "50", "--batch", "2", "--name", "early", "--rows", "3"])
+    out = capsys.readouterr()
+    assert pressed and rc == 0, out.err
+    assert "finishing the training after the current step" in out.err
+    assert "1 path (smiling), 2 steps (finished early)" in out.out
+    lib = TextPathLibrary.load(find_library("tpmodel_c", "early"))
+    assert lib.meta["finished_early"] and lib.meta["steps"] == 2
+
+
 def test_cli_end_to_end(oracle_dir: Path, tmp_path: Path, capsys):
     assert main(["models", "import", str(oracle_dir / TINY_MODEL), "--name", "tpmodel"]) == 0
     assert main(["encoders", "import", str(oracle_dir / "clip_tiny" / "clip-tiny-openai-format.pt"),

@@ -190,6 +190,26 @@ def test_cli_trains_resumes_and_installs_a_model(tmp_path, capsys):
     assert "'cli-imported' carries no discriminator" in capsys.readouterr().err
 
 
+def test_ctrl_c_finishes_the_training_and_installs_the_model(tmp_path, capsys, monkeypatch):
+    """The CLI's first Ctrl+C is the Jobs panel's Finish now: the run stops after its step, is
+    checkpointed and its model installed, well before its kimg."""
+    from ctrl_c import press_ctrl_c
+
+    from stylestudio.cli import main
+    from stylestudio.commands import train
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.training.run import run_folder
+
+    pressed = press_ctrl_c(monkeypatch, train, "step 2,")
+    rc = main(_train_args(write_folder(tmp_path / "pics"), "cli-ctrlc", "--kimg", "10", "--hsr", "none"))
+    out, err = capsys.readouterr()
+    assert pressed and rc == 0, err
+    assert "finishing the training after the current step" in err
+    assert "model 'cli-ctrlc': 2 steps" in out and "finished early" in out
+    assert ModelStore().load("cli-ctrlc").resolution == 16
+    assert torch.load(run_folder("cli-ctrlc") / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
 def test_mixed_precision_runs_the_adversarial_passes_in_bf16_and_keeps_fp32_weights():
     """--precision bf16 (a GPU feature; bf16 autocast also runs on the CPU, which is what a test can
     check here): the G and D passes are autocast, the weights and the regularisers stay fp32."""

@@ -8,11 +8,14 @@ command module imports ``stylestudio.cli`` (it imports them: one direction only)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -33,6 +36,31 @@ def add_model_options(p: argparse.ArgumentParser, output: bool = True) -> None:
 
 def progress_printer(message: str, fraction: float) -> None:
     print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def finish_on_ctrl_c(what: str = "the run") -> Iterator[Callable[[], bool] | None]:
+    """A training's ``finish``: the first Ctrl+C ends it after the current step and keeps what it
+    learnt (the panels' *Finish now*), a second aborts. Yields None, leaving Ctrl+C an abort, under
+    torchrun (its launcher passes the signal to every rank and then ends them itself) and off the
+    main thread (only there can a handler be set)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    asked = threading.Event()
+
+    def first_finishes(signum, frame) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        print(f"finishing {what} after the current step and keeping what it learnt (Ctrl+C again to abort)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, first_finishes)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def load_generator(args: argparse.Namespace):

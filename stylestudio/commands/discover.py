@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import bounded, output_path, progress_printer, seed_arg
+from .common import bounded, finish_on_ctrl_c, output_path, progress_printer, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,8 +78,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
         if old is not None:
             print(f"note: replaces your discovered library {args.name!r} ({renames.holding(old.names(), 'direction')}); pictures and "
                   f"projects that use its directions keep drawing them from a copy", flush=True)
-    lib, path = tasks.run(session, Discover(name, args.name, settings, output=args.output),
-                          progress_printer if world.is_main else no_progress)
+    with finish_on_ctrl_c("the discovery") as finish:
+        lib, path = tasks.run(session, Discover(name, args.name, settings, output=args.output, finish=finish),
+                              progress_printer if world.is_main else no_progress)
     if not world.is_main:
         return 0
     for d in lib.directions.values():
@@ -87,5 +88,6 @@ def cmd_discover(args: argparse.Namespace) -> int:
         top = sorted(range(len(weights)), key=lambda r: -weights[r])[:3]
         rows = ", ".join(f"{r}:{weights[r]:.2f}" for r in top) if weights else "all"
         print(f"{d.name:14s} rows {rows}")
-    print(f"{len(lib.names())} directions ({args.method}) → {path}")
+    early = " (finished early)" if lib.meta.get("finished_early") else ""
+    print(f"{len(lib.names())} directions ({args.method}){early} → {path}")
     return 0

@@ -6,10 +6,12 @@ are split across the processes and rank 0 prints the merged value with its 95 % 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from dataclasses import fields, replace
 from pathlib import Path
 
-from .common import bounded, progress_printer, seed_arg
+from .common import bounded, finish_on_ctrl_c, progress_printer, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +69,12 @@ def _run(args: argparse.Namespace, make_request) -> int:
     world = current_world("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     session = Session(device=process_device(args.device, world) or "auto")
     name = args.model or DEFAULT_MODEL
-    result = tasks.run(session, make_request(name), progress_printer if world.is_main else None)
+    request = make_request(name)
+    can_finish = "finish" in {f.name for f in fields(request)}  # PPL: the samples so far are reported
+    with finish_on_ctrl_c("the measurement") if can_finish else contextlib.nullcontext() as finish:
+        if finish is not None:
+            request = replace(request, finish=finish)
+        result = tasks.run(session, request, progress_printer if world.is_main else None)
     if world.is_main:
         print(json.dumps(result.to_dict()) if args.json else result.line(), flush=True)
     return 0

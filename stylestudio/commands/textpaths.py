@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from ..errors import InputError
-from .common import bounded, cli_session, progress_printer, psi_arg, seed_arg
+from .common import bounded, cli_session, finish_on_ctrl_c, progress_printer, psi_arg, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,9 +99,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     name, session = cli_session(args)
     request = TrainTextPaths(name, pairs, args.name, encoder, args.steps, args.minutes, args.method, args.loss,
                              args.batch, args.lr, args.psi, args.seed, rows=args.rows)
-    lib, path = tasks.run(session, request, progress_printer)
+    with finish_on_ctrl_c("the training") as finish:
+        lib, path = tasks.run(session, replace(request, finish=finish), progress_printer)
     m = lib.meta
-    print(f"{len(lib.paths)} paths ({', '.join(lib.names())}), {m['steps']} steps in {m['seconds']:.0f} s, "
+    early = " (finished early)" if m.get("finished_early") else ""
+    print(f"{renames.counted(len(lib.paths), 'path')} ({', '.join(lib.names())}), {m['steps']} steps{early} in {m['seconds']:.0f} s, "
           f"loss {m['eval_loss_start']:.4f} → {m['eval_loss_end']:.4f} → {path}")
     return 0
 
@@ -112,6 +115,7 @@ def _model(args: argparse.Namespace) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from ..engine import renames
     from ..engine.text.library import TextPathLibrary, library_names, shipped_library
 
     model = _model(args)
@@ -124,7 +128,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                  "  [yours; hides the shipped library of this name]" if shipped is not None else "")
         try:
             lib = TextPathLibrary.load(path)
-            print(f"{path.stem:20s} {len(lib.paths)} paths ({', '.join(lib.names())}), {lib.meta.get('method', '?')}, "
+            print(f"{path.stem:20s} {renames.counted(len(lib.paths), 'path')} ({', '.join(lib.names())}), {lib.meta.get('method', '?')}, "
                   f"encoder {lib.encoder}{where}")
         except InputError as exc:
             print(f"{path.stem:20s} unreadable: {exc}{where}")

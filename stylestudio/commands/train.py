@@ -6,9 +6,10 @@ command; the batch is split across them (gloo on CPU, nccl on GPUs) and rank 0 w
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from .common import bounded, progress_printer, seed_arg
+from .common import bounded, finish_on_ctrl_c, progress_printer, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,7 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          args.warm_start, args.checkpoint_minutes, latent_dim=args.latent_dim, channel_max=args.channels,
                          mapping_layers=args.mapping_layers, fakes_seconds=args.fakes_seconds,
                          align_faces=args.align_faces, precision=args.precision)
-    outcome = tasks.run(session, request, progress_printer if world.is_main else None)
+    with finish_on_ctrl_c("the training") as finish:  # the model is installed as it is then
+        outcome = tasks.run(session, replace(request, finish=finish), progress_printer if world.is_main else None)
     if world.is_main:
         print(outcome.summary())
         print(f"run folder: {outcome.folder}")

@@ -20,10 +20,15 @@ def normal(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(text).strip().casefold()).strip("_")
 
 
+def counted(n: int, what: str) -> str:
+    """ "1 path", "3 paths": a number of things in a message."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def holding(names: list[str], what: str, shown: int = 6) -> str:
     """A library's sliders in a few words, for a question or a note: "3 directions: jaw, hair_volume, direction_3"."""
     more = f", … ({len(names) - shown} more)" if len(names) > shown else ""
-    return f"{len(names)} {what}{'' if len(names) == 1 else 's'}: {', '.join(names[:shown])}{more}"
+    return f"{counted(len(names), what)}: {', '.join(names[:shown])}{more}"
 
 
 def slider_key(text: str, what: str) -> str:

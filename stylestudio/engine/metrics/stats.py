@@ -33,8 +33,10 @@ class MetricResult:
         return (self.high - self.low) / 2
 
     def line(self) -> str:
+        asked = self.details.get("asked")  # finished early: fewer samples measured than asked for
+        early = f"; finished early, {self.settings.get('samples')} of {asked} measured" if asked else ""
         return (f"{self.metric} = {self.value:.5g} ± {self.half_width:.3g} "
-                f"(95% interval {self.low:.5g} … {self.high:.5g}; {self.samples} samples, seed {self.seed})")
+                f"(95% interval {self.low:.5g} … {self.high:.5g}; {self.samples} samples, seed {self.seed}{early})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "value": self.value, "low": self.low, "high": self.high,
