@@ -5,6 +5,13 @@
         [--out bench_hsr.json]
     python bench/hsr.py --reference [--faces 2000] [--resolution 32] [--ppl-samples 1000] [--fd-samples 1000]
 
+The same protocol in stages, so the two arms can run as two processes at once and a long run can be
+interrupted and continued (``--resume``) across sessions; the arms' rows are then combined:
+
+    python bench/hsr.py --stage warm --warm-minutes 60 …          # or --warm-kimg N
+    python bench/hsr.py --stage base --arm-kimg 8 --out base.json …  # and, at the same time, --stage hsr
+    python bench/hsr.py --report base.json hsr.json
+
 1. A dataset of ``--faces`` faces rendered by the default model (ψ 0.7, seeds 0…N−1), downsampled
    (area) to ``--resolution`` px.
 2. One shared warm-start run without HSR for ``--warm-kimg``.
@@ -122,7 +129,17 @@ def main() -> None:
     p.add_argument("--precision", default="fp32", help="fp32, or bf16 / fp16 mixed precision on a GPU")
     p.add_argument("--reference", action="store_true",
                    help="train nothing: measure the default model (which rendered the data) at the arms' settings")
+    p.add_argument("--stage", choices=("all", "warm", "base", "hsr"), default="all",
+                   help="run one stage only: the warm start, or one arm from its checkpoint")
+    p.add_argument("--warm-minutes", type=float, default=None, help="warm start by time instead of --warm-kimg")
+    p.add_argument("--resume", action="store_true", help="continue the stage's run from its last checkpoint")
+    p.add_argument("--report", type=Path, nargs=2, metavar=("BASE_JSON", "HSR_JSON"),
+                   help="compare two arms' --out files and stop")
     args = p.parse_args()
+    if args.report:
+        rows = {arm: json.loads(path.read_text())["rows"][arm] for arm, path in zip(("base", "hsr"), args.report)}
+        compare(rows)
+        return
 
     import torch
 
@@ -153,30 +170,67 @@ def main() -> None:
     common = dict(batch=args.batch, latent_dim=args.latent_dim, channel_max=args.channels, mapping_layers=4,
                   seed=args.seed, checkpoint_minutes=10.0, precision=args.precision)
     session = Session(device=args.device)
-    t = time.perf_counter()
-    warm = tasks.run(session, TrainModel("hsrbench-warm", data, args.resolution, hsr="none", kimg=args.warm_kimg,
-                                         fresh=True, **common), say)
-    print(f"warm start: {warm.summary()} ({time.perf_counter() - t:.0f} s)", flush=True)
-    total = args.warm_kimg + args.arm_kimg
+    if args.stage in ("all", "warm"):
+        t = time.perf_counter()
+        warm = tasks.run(session, TrainModel("hsrbench-warm", data, args.resolution, hsr="none",
+                                             kimg=None if args.warm_minutes else args.warm_kimg,
+                                             minutes=args.warm_minutes, fresh=not args.resume, **common), say)
+        print(f"warm start: {warm.summary()} ({time.perf_counter() - t:.0f} s)", flush=True)
+        print(f"fakes: {run_folder('hsrbench-warm') / 'fakes.png'}", flush=True)
+    if args.stage == "warm":
+        return
+    warm_kimg = warm_start_kimg()
+    total = warm_kimg + args.arm_kimg
     rows = {}
     for arm, hsr in (("base", "none"), ("hsr", "vgg16")):
+        if args.stage not in ("all", arm):
+            continue
         name = f"hsrbench-{arm}"
-        out = tasks.run(session, TrainModel(name, None, hsr=hsr, hsr_weight=args.hsr_weight, kimg=total, fresh=True,
-                                            warm_start="hsrbench-warm", **common), say)
+        out = tasks.run(session, TrainModel(name, None, hsr=hsr, hsr_weight=args.hsr_weight, kimg=total,
+                                            fresh=not args.resume, warm_start="hsrbench-warm", **common), say)
         gen = ModelStore().load(name, device=args.device)
+        t = time.perf_counter()
         ppl = perceptual_path_length(gen, args.ppl_samples, seed=args.seed, batch=32)
         fd = fd_vgg(gen, images, args.fd_samples, seed=args.seed, size=64, batch=32, resamples=20)
-        rows[arm] = {"kimg": out.kimg, "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
-                     "ppl": ppl.to_dict(), "fd_vgg": fd.to_dict(), "losses": out.last_losses}
-        print(f"{arm:5s}: {out.kimg:.3g} kimg at {out.kimg_per_s:.4f} kimg/s ({out.seconds:.0f} s); {ppl.line()}; "
-              f"{fd.line()}", flush=True)
-    b, h = rows["base"], rows["hsr"]
-    change = (h["ppl"]["value"] - b["ppl"]["value"]) / b["ppl"]["value"] * 100
-    print(f"HSR vs baseline at equal kimg: PPL {change:+.1f} % (goal ≤ −16 %), FD-VGG {b['fd_vgg']['value']:.4g} → "
-          f"{h['fd_vgg']['value']:.4g}; wall time {time.perf_counter() - t_all:.0f} s; load average "
-          f"{os.getloadavg()[0]:.1f}", flush=True)
+        rows[arm] = {"kimg": out.kimg, "warm_kimg": warm_kimg, "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
+                     "resumed_at_step": out.resumed_at_step, "metrics_seconds": time.perf_counter() - t,
+                     "ppl": ppl.to_dict(), "fd_vgg": fd.to_dict(), "losses": out.last_losses,
+                     "load_average": os.getloadavg()[0]}
+        print(f"{arm:5s}: {out.kimg:.3g} kimg ({warm_kimg:.3g} warm + {out.kimg - warm_kimg:.3g}) at "
+              f"{out.kimg_per_s:.4f} kimg/s ({out.seconds:.0f} s); {ppl.line()}; {fd.line()}; "
+              f"fakes: {run_folder(name) / 'fakes.png'}", flush=True)
+    if len(rows) == 2:
+        compare(rows)
+    print(f"wall time {time.perf_counter() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+
+
+def warm_start_kimg() -> float:
+    """How far the shared warm start got (kimg), read from its checkpoint: the arms add equal kimg to it."""
+    import torch
+
+    ckpt = run_folder("hsrbench-warm") / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"{ckpt}: no warm start yet (run --stage warm first)")
+    return float(torch.load(ckpt, map_location="cpu", weights_only=True)["images_seen"]) / 1000
+
+
+def run_folder(name: str) -> Path:
+    from stylestudio.engine.training.run import run_folder as folder
+
+    return folder(name)
+
+
+def compare(rows: dict) -> None:
+    """The goal's line: HSR's PPL change against the baseline at equal kimg, and FD-VGG beside it."""
+    b, h = rows["base"], rows["hsr"]
+    if abs(b["kimg"] - h["kimg"]) > 0.05 * max(b["kimg"], 1e-9):
+        print(f"warning: the arms are not at equal kimg ({b['kimg']:.3g} and {h['kimg']:.3g})", flush=True)
+    change = (h["ppl"]["value"] - b["ppl"]["value"]) / b["ppl"]["value"] * 100
+    print(f"HSR vs baseline at equal kimg ({b['kimg']:.3g} and {h['kimg']:.3g}): PPL {b['ppl']['value']:.4g} → "
+          f"{h['ppl']['value']:.4g}, {change:+.1f} % (goal ≤ −16 %), FD-VGG {b['fd_vgg']['value']:.4g} → "
+          f"{h['fd_vgg']['value']:.4g}; kimg/s {b['kimg_per_s']:.4f} and {h['kimg_per_s']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
