@@ -194,6 +194,19 @@ def test_cli_import_list_and_load(tiny, capsys):
     assert main(["encoders", "import", str(bad), "--name", "tinyclip"]) == 2
     bad.unlink()
     assert load_encoder("tinyclip").embed_dim == 32
+    # the same file again changes nothing; another one (here: another activation) replaces it only when asked
+    weights = folder / "weights.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert main(["encoders", "import", str(path), "--name", "tinyclip"]) == 0
+    assert "already imported from this file; nothing changed" in capsys.readouterr().out
+    assert main(["encoders", "import", str(path), "--name", "tinyclip", "--activation", "gelu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "an encoder named 'tinyclip' is already imported" in err and "--replace" in err and len(err.splitlines()) == 1
+    assert weights.stat().st_mtime_ns == stamp and load_encoder("tinyclip").model.config.activation == "quickgelu"
+    assert main(["encoders", "import", str(path), "--name", "tinyclip", "--activation", "gelu", "--replace"]) == 0
+    assert "note: replaces the encoder 'tinyclip'" in capsys.readouterr().out
+    assert load_encoder("tinyclip").model.config.activation == "gelu"
+    assert main(["encoders", "import", str(path), "--name", "tinyclip", "--replace"]) == 0  # as the tests after expect
 
 
 def test_hugging_face_layout_is_read(tiny, tmp_path: Path):

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--name", default=None, help="the encoder's name (default: the file's name)")
     i.add_argument("--activation", choices=("quickgelu", "gelu"), default="quickgelu",
                    help="MLP activation: quickgelu for OpenAI's models (default), gelu for most open_clip-trained ones")
+    i.add_argument("--replace", action="store_true", help="replace an imported encoder of the same name")
     i.set_defaults(func=cmd_import)
 
     ls = esub.add_parser("list", help="the encoders available")
@@ -41,7 +42,9 @@ def describe(info) -> str:
 def cmd_import(args: argparse.Namespace) -> int:
     from ..engine.text.encoders import import_clip
 
-    info = import_clip(args.file, args.name, args.activation)
+    info = import_clip(args.file, args.name, args.activation, replace=args.replace)
+    if info.note:
+        print(f"note: {info.note}")
     print(describe(info))
     return 0
 

@@ -117,12 +117,16 @@ class EncoderInfo:
     config: dict[str, Any]
     source: str
     path: Path | None
+    note: str = ""  #: what an import did besides storing the file ("nothing changed", "replaces …")
 
 
-def import_clip(file: Path, name: str | None = None, activation: str = "quickgelu") -> EncoderInfo:
+def import_clip(file: Path, name: str | None = None, activation: str = "quickgelu",
+                replace: bool = False) -> EncoderInfo:
     """Check ``file`` is a CLIP we can run, then store it as ``<data>/text_encoders/<name>/``.
 
-    Everything is checked before anything is written, and the folder appears whole or not at all."""
+    Everything is checked before anything is written, and the folder appears whole or not at all.
+    Another encoder of that name is replaced only when asked (``replace``): the same file with the
+    same activation again changes nothing."""
     from safetensors.torch import save_file
 
     from .checkpoint import read_state_dict
@@ -130,16 +134,31 @@ def import_clip(file: Path, name: str | None = None, activation: str = "quickgel
     file = Path(file)
     name = check_encoder_name(name if name is not None else re.sub(r"[^A-Za-z0-9_.+-]", "-", file.stem)[:64] or "clip")
     sd = read_state_dict(file)
+    digest = sha256_file(file)
+    note = ""
+    old = _imported(name)
+    if old is not None:
+        old_file = str(old.get("source", {}).get("file", "?"))
+        if old.get("source", {}).get("sha256") == digest and old.get("config", {}).get("activation") == activation \
+                and (store_dir() / name / "weights.safetensors").is_file():
+            return EncoderInfo(name, "clip", dict(old["config"]), old_file, store_dir() / name,
+                               note=f"{name!r} is already imported from this file; nothing changed")
     try:
         model = build_clip(sd, activation)
     except ModelFormatError as exc:
         raise ModelFormatError(f"{file}: {exc}") from None
+    if old is not None:  # checked after the file, so a bad file says what is wrong with it first
+        if not replace:
+            raise InputError(f"an encoder named {name!r} is already imported (from {old_file}); choose another "
+                             f"--name, or --replace to put {file.name} in its place")
+        note = (f"replaces the encoder {name!r} imported from {old_file}; libraries trained with it keep their "
+                f"paths, later trainings use this one")
     cfg = model.config
     state = {k: (v.detach().to(torch.float16 if k in sd and sd[k].dtype == torch.float16 else torch.float32)
                  if v.is_floating_point() else v.detach()).contiguous()
              for k, v in model.state_dict().items()}
     meta = {"format": STORE_FORMAT, "format_version": 1, "kind": "clip", "name": name, "config": cfg.to_json(),
-            "source": {"file": file.name, "sha256": sha256_file(file)}}
+            "source": {"file": file.name, "sha256": digest}}
 
     def fill(tmp: Path) -> None:
         save_file(state, str(tmp / "weights.safetensors"))
@@ -148,7 +167,19 @@ def import_clip(file: Path, name: str | None = None, activation: str = "quickgel
     store_dir().mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(store_dir())
     atomic_install_dir(store_dir() / name, fill)
-    return EncoderInfo(name, "clip", cfg.to_json(), file.name, store_dir() / name)
+    return EncoderInfo(name, "clip", cfg.to_json(), file.name, store_dir() / name, note=note)
+
+
+def _imported(name: str) -> dict[str, Any] | None:
+    """The stored meta of imported encoder ``name``; None when there is none or it is damaged (an
+    import may then take its place)."""
+    folder = store_dir() / name
+    if not (folder / "encoder.json").is_file():
+        return None
+    try:
+        return _read_meta(folder)
+    except InputError:
+        return None
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
