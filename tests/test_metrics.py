@@ -249,3 +249,11 @@ def test_cli_als_says_when_the_model_has_no_attribute_sliders(tiny16, capsys):
     assert main(["metrics", "als", "--model", "metrics-tiny16", "--samples", "4"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "no direction library 'attributes'" in err and "\n" not in err
+
+
+def test_cli_als_names_a_direction_the_library_lacks(default_generator, capsys):
+    from stylestudio.cli import main
+
+    assert main(["metrics", "als", "--samples", "2", "--direction", "age", "--direction", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the 'attributes' library has no direction 'nosuch' (it has: " in err and "age" in err and "\n" not in err

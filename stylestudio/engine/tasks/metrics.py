@@ -89,11 +89,18 @@ def measure_als(session: Any, req: MeasureALS, progress: Progress, cancel: Cance
     m = session.model(req.model, progress=checking(progress, cancel))
     gen = m.generator
     lib = m.resources.get("directions", req.library)
-    names = [n for n in (req.directions or lib.names()) if n in ATTRIBUTES]
     missing = [n for n in req.directions if n not in lib.names()]
-    if missing or not names:
-        raise InputError(f"model {req.model!r}: no measurable attribute directions {', '.join(missing) or ''} in the "
-                         f"{req.library!r} library (build them with `stylestudio directions build --model {req.model}`)")
+    if missing:
+        raise InputError(f"model {req.model!r}: the {req.library!r} library has no direction "
+                         f"{', '.join(map(repr, missing))} (it has: {', '.join(lib.names()) or 'none'})")
+    unmeasured = [n for n in req.directions if n not in ATTRIBUTES]
+    if unmeasured:
+        raise InputError(f"{', '.join(map(repr, unmeasured))}: not an attribute the predictors measure, so ALS cannot "
+                         f"score it (they measure: {', '.join(ATTRIBUTES)})")
+    names = [n for n in (req.directions or lib.names()) if n in ATTRIBUTES]
+    if not names:
+        raise InputError(f"model {req.model!r}: no measurable attribute directions in the {req.library!r} library "
+                         f"(build them with `stylestudio directions build --model {req.model}`)")
     directions = [EditDirection(n, lib[n].vector, tuple(lib[n].layers), float(lib[n].unit)) for n in names]
     predictor = AttributePredictor(progress=checking(progress, cancel))
     stop = preview_stop(gen)
