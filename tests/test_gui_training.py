@@ -168,5 +168,10 @@ def test_the_model_report_shows_a_value_and_its_interval_alike_and_every_column(
         assert texts == [["ppl_wend", "132", "93 … 179", "40"], ["als", "0.652", "0.629 … 0.676", "100"]]
         header = report.table.horizontalHeader()
         assert header.length() <= report.table.viewport().width()  # "Samples" on screen, nothing scrolled
+        # a PPL finished early (the Jobs panel's Finish now) says so in its row
+        report.show_result(SimpleNamespace(metric="ppl_wend", value=130.0, low=90.0, high=170.0, samples=38,
+                                           settings={"samples": 40}, details={"asked": 50000}))
+        assert report.table.rowCount() == 2 and report.table.item(0, 3).text() == "38 (finished early)"
+        assert report.table.item(0, 1).toolTip() == "Finished early: 40 of 50000 samples measured"
     finally:
         close_window(w)

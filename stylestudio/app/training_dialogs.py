@@ -231,8 +231,13 @@ class ModelReport(QDialog):
         if row == self.table.rowCount():
             self.table.insertRow(row)
         value, low, high = (figure(x, result.value) for x in (result.value, result.low, result.high))
-        for col, text in enumerate((result.metric, value, f"{low} … {high}", str(result.samples))):
-            self.table.setItem(row, col, QTableWidgetItem(text))
+        asked = getattr(result, "details", {}).get("asked")  # finished early: fewer measured than asked for
+        samples = f"{result.samples} (finished early)" if asked else str(result.samples)
+        for col, text in enumerate((result.metric, value, f"{low} … {high}", samples)):
+            item = QTableWidgetItem(text)
+            if asked:
+                item.setToolTip(f"Finished early: {result.settings.get('samples')} of {asked} samples measured")
+            self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
 
 
