@@ -4,6 +4,7 @@
     python bench/inversion.py --faces 5 --quick   # a smoke run
     python bench/inversion.py --encoder off       # estimate without the trained encoder (as before issue 6)
     python bench/inversion.py --faces 3 --pti off # the default command's settings (issue 19), PTI forced off
+    python bench/inversion.py --combine a.json b.json   # one table from runs split with --first-face
 
 Protocol (issue 19): each face is inverted as ``stylestudio invert`` does it with no flags — the
 default ``InversionSettings`` with its whole-inversion ``time_budget`` (``--time-budget``
@@ -182,6 +183,34 @@ def edited(renderer: Renderer, doc: EditDocument, library: str, direction: str, 
     return to_uint8(renderer.render(doc.with_edit(DirectionEdit(library=library, name=direction, amount=amount))))
 
 
+def combine(files: list[Path]) -> int:
+    """One table from runs split over faces (``--first-face``): the stage figures from every face's
+    rows, the paired edits from each run's means weighted by its faces (a ratio of means stays exact)."""
+    per_face, paired, seeds, runs = [], {}, [], 0
+    for f in files:
+        gen_part = json.loads(Path(f).read_text()).get("generated")
+        if not gen_part:
+            continue
+        runs += 1
+        per_face += gen_part["per_face"]
+        seeds += list(range(gen_part["first_seed"], gen_part["first_seed"] + gen_part["faces"]))
+        for key, v in gen_part.get("paired_edits", {}).items():
+            acc = paired.setdefault(key, {"inverted": 0.0, "true": 0.0, "reach": 0.0, "n": 0})
+            for k, kk in (("inverted", "inverted"), ("true", "true"), ("reach", "faces_at_80pct")):
+                acc[k] += v[kk] * v["n"]
+            acc["n"] += v["n"]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit("the runs overlap: a face is in two of them")
+    print(f"{len(per_face)} generated faces, seeds {min(seeds)}–{max(seeds)} ({runs} runs)")
+    print_table(summarise(per_face))
+    print("edit after inversion, same face (slider as the editor applies it, keep others on):")
+    for key, a in paired.items():
+        inv, true = a["inverted"] / a["n"], a["true"] / a["n"]
+        print(f"  {key}: Δ {inv:+.2f} after inversion vs {true:+.2f} on the face's own latent = "
+              f"{inv / true * 100:.0f}% ({a['reach'] / a['n'] * 100:.0f}% of {a['n']} faces ≥ 80%)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=50)
@@ -220,7 +249,11 @@ def main() -> int:
     ap.add_argument("--far-lpips", default=None,
                     help="'LO,HI': estimates at this LPIPS or worse let the W+ penalty fall sooner; 'off' "
                          f"(default the app's, {InversionSettings.far_lpips})")
+    ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="print one table from the --json files of runs split with --first-face, and stop")
     args = ap.parse_args()
+    if args.combine:
+        return combine(args.combine)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.time_budget = min(args.time_budget or 20.0, 20.0)
