@@ -7,7 +7,10 @@ into ``STYLESTUDIO_WHEELHOUSE`` (see .ci/run).
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterator
 
 import pytest
 
@@ -67,3 +70,29 @@ def collect_garbage_on_main_thread():
     import gc
 
     gc.collect()
+
+
+@pytest.fixture
+def press_ctrl_c(monkeypatch) -> Iterator[Callable[..., list[str]]]:
+    """``press(command_module, when, times=1)``: send this process a real SIGINT ``times`` times once
+    the command's progress line contains ``when``; returns the lines it was pressed at. SIGINT is
+    Python's default handler meanwhile, as in a terminal (a CI runner may start the tests with it
+    ignored, which the CLI then respects)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def press(command: ModuleType, when: str, times: int = 1) -> list[str]:
+        pressed: list[str] = []
+        printer = command.progress_printer
+
+        def printing_then_pressing(message: str, fraction: float) -> None:
+            printer(message, fraction)
+            if when in message and not pressed:
+                pressed.append(message)
+                for _ in range(times):
+                    signal.raise_signal(signal.SIGINT)
+
+        monkeypatch.setattr(command, "progress_printer", printing_then_pressing)
+        return pressed
+
+    yield press
+    signal.signal(signal.SIGINT, previous)

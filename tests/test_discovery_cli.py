@@ -158,7 +158,7 @@ def test_discovery_replaces_only_a_discovered_library_and_says_so(capsys, tmp_pa
         found.unlink(missing_ok=True)
 
 
-def test_ctrl_c_finishes_the_discovery_early_and_twice_aborts(capsys, monkeypatch):
+def test_ctrl_c_finishes_the_discovery_early_and_twice_aborts(capsys, press_ctrl_c):
     """The first Ctrl+C is the panels' Finish now (the directions learnt so far are saved), a second
     one aborts and saves nothing; either way Ctrl+C is an abort again afterwards."""
     import signal
@@ -166,11 +166,9 @@ def test_ctrl_c_finishes_the_discovery_early_and_twice_aborts(capsys, monkeypatc
     from stylestudio.commands import discover
     from stylestudio.engine.discovery.store import user_path
 
-    from ctrl_c import press_ctrl_c
-
     argv = ["discover", *MODEL, "--steps", "40", "--size", "32", "--directions", "2", "--seed", "4", "--sensor",
             "generator", "--q", "8"]
-    pressed = press_ctrl_c(monkeypatch, discover, "step 2/40")
+    pressed = press_ctrl_c(discover, "step 2/40")
     rc, out, err = run(capsys, *argv, "--name", "ctrlc_once")
     assert pressed and rc == 0, err
     assert "finishing the discovery after the current step" in err and "step 4/40" not in err
@@ -179,8 +177,31 @@ def test_ctrl_c_finishes_the_discovery_early_and_twice_aborts(capsys, monkeypatc
     assert lib.meta["finished_early"] and lib.names() == ["direction_1", "direction_2"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
-    pressed = press_ctrl_c(monkeypatch, discover, "step 2/40", times=2)
+    pressed = press_ctrl_c(discover, "step 2/40", times=2)
     rc, out, err = run(capsys, *argv, "--name", "ctrlc_twice")
     assert pressed and rc == 130 and "error: interrupted" in err and "directions" not in out
     assert not user_path(TINY, "ctrlc_twice").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_is_left_alone_where_it_is_ignored_or_under_torchrun(monkeypatch):
+    """A job started in the background (SIGINT ignored) or one rank of several keeps Ctrl+C as it was."""
+    import signal
+
+    from stylestudio.commands.common import finish_on_ctrl_c
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with finish_on_ctrl_c() as finish:
+            assert finish is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        with finish_on_ctrl_c() as finish:
+            assert finish is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        monkeypatch.setenv("WORLD_SIZE", "1")
+        with finish_on_ctrl_c() as finish:
+            assert finish is not None and not finish()
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -179,14 +179,12 @@ def test_cli_prints_value_and_interval(tiny16, capsys):
     assert "no model named 'no-such-model'" in capsys.readouterr().err
 
 
-def test_ctrl_c_reports_the_samples_measured_so_far(tiny16, capsys, monkeypatch):
+def test_ctrl_c_reports_the_samples_measured_so_far(tiny16, capsys, press_ctrl_c):
     """The CLI's first Ctrl+C is the Jobs panel's Finish now: the value of the batches measured so far."""
-    from ctrl_c import press_ctrl_c
-
     from stylestudio.cli import main
     from stylestudio.commands import metrics
 
-    pressed = press_ctrl_c(monkeypatch, metrics, "4 of 40 samples")
+    pressed = press_ctrl_c(metrics, "4 of 40 samples")
     rc = main(["metrics", "ppl", "--model", "metrics-tiny16", "--samples", "40", "--batch", "2", "--seed", "2",
                "--json"])
     out, err = capsys.readouterr()

@@ -235,10 +235,8 @@ def test_damaged_library_is_one_line(tmp_path):
         TextPathLibrary.load(bad)
 
 
-def test_cli_ctrl_c_finishes_the_training_and_keeps_its_paths(oracle_dir: Path, capsys, monkeypatch):
+def test_cli_ctrl_c_finishes_the_training_and_keeps_its_paths(oracle_dir: Path, capsys, press_ctrl_c):
     """The CLI's first Ctrl+C is the panel's Finish now: the paths learnt so far are saved."""
-    from ctrl_c import press_ctrl_c
-
     from stylestudio.commands import textpaths
     from stylestudio.engine.text.library import TextPathLibrary, find_library
 
@@ -246,7 +244,7 @@ def test_cli_ctrl_c_finishes_the_training_and_keeps_its_paths(oracle_dir: Path, 
     assert main(["encoders", "import", str(oracle_dir / "clip_tiny" / "clip-tiny-openai-format.pt"),
                  "--name", "tinyclip_c"]) == 0
     capsys.readouterr()
-    pressed = press_ctrl_c(monkeypatch, textpaths, "step 2,")
+    pressed = press_ctrl_c(textpaths, "step 2,")
     rc = main(["textpaths", "train", "--model", "tpmodel_c", "--encoder", "tinyclip_c", "--pair", "a smiling face|a face",
                "--steps", "50", "--batch", "2", "--name", "early", "--rows", "3"])
     out = capsys.readouterr()

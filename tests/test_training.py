@@ -190,17 +190,15 @@ def test_cli_trains_resumes_and_installs_a_model(tmp_path, capsys):
     assert "'cli-imported' carries no discriminator" in capsys.readouterr().err
 
 
-def test_ctrl_c_finishes_the_training_and_installs_the_model(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_finishes_the_training_and_installs_the_model(tmp_path, capsys, press_ctrl_c):
     """The CLI's first Ctrl+C is the Jobs panel's Finish now: the run stops after its step, is
     checkpointed and its model installed, well before its kimg."""
-    from ctrl_c import press_ctrl_c
-
     from stylestudio.cli import main
     from stylestudio.commands import train
     from stylestudio.engine.model_store import ModelStore
     from stylestudio.engine.training.run import run_folder
 
-    pressed = press_ctrl_c(monkeypatch, train, "step 2,")
+    pressed = press_ctrl_c(train, "step 2,")
     rc = main(_train_args(write_folder(tmp_path / "pics"), "cli-ctrlc", "--kimg", "10", "--hsr", "none"))
     out, err = capsys.readouterr()
     assert pressed and rc == 0, err

@@ -41,10 +41,12 @@ def progress_printer(message: str, fraction: float) -> None:
 @contextlib.contextmanager
 def finish_on_ctrl_c(what: str = "the run") -> Iterator[Callable[[], bool] | None]:
     """A training's ``finish``: the first Ctrl+C ends it after the current step and keeps what it
-    learnt (the panels' *Finish now*), a second aborts. Yields None, leaving Ctrl+C an abort, under
-    torchrun (its launcher passes the signal to every rank and then ends them itself) and off the
-    main thread (only there can a handler be set)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or threading.current_thread() is not threading.main_thread():
+    learnt (the panels' *Finish now*), a second aborts. Yields None, leaving Ctrl+C as it was, under
+    torchrun (its launcher passes the signal to every rank and then ends them itself), off the main
+    thread (only there can a handler be set) and where SIGINT is ignored (a job started in the
+    background with ``nohup … &``: a stray SIGINT must not end it early)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield None
         return
     asked = threading.Event()
