@@ -10,7 +10,11 @@ interrupted and continued (``--resume``) across sessions; the arms' rows are the
 
     python bench/hsr.py --stage warm --warm-minutes 60 …          # or --warm-kimg N
     python bench/hsr.py --stage base --arm-kimg 8 --out base.json …  # and, at the same time, --stage hsr
-    python bench/hsr.py --report base.json hsr.json
+    python bench/hsr.py --report base.json hsr.json [base_seed1.json]
+
+A second baseline arm from the same warm start with another seed (``--stage base --arm-seed 1``)
+is the noise reference: how far two runs that differ only in their random draws land apart, which
+the metrics' bootstrap intervals (sampling noise only) do not show.
 
 1. A dataset of ``--faces`` faces rendered by the default model (ψ 0.7, seeds 0…N−1), downsampled
    (area) to ``--resolution`` px.
@@ -133,11 +137,15 @@ def main() -> None:
                    help="run one stage only: the warm start, or one arm from its checkpoint")
     p.add_argument("--warm-minutes", type=float, default=None, help="warm start by time instead of --warm-kimg")
     p.add_argument("--resume", action="store_true", help="continue the stage's run from its last checkpoint")
-    p.add_argument("--report", type=Path, nargs=2, metavar=("BASE_JSON", "HSR_JSON"),
-                   help="compare two arms' --out files and stop")
+    p.add_argument("--arm-seed", type=int, default=None,
+                   help="the arm's own seed (default: the warm start's); another seed of the baseline is the "
+                        "noise reference, saved as hsrbench-base-s<SEED>")
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                   help="compare the arms' --out files (baseline, HSR[, baseline of another seed]) and stop")
     args = p.parse_args()
     if args.report:
-        rows = {arm: json.loads(path.read_text())["rows"][arm] for arm, path in zip(("base", "hsr"), args.report)}
+        rows = {arm: json.loads(path.read_text())["rows"][arm.split("-")[0]]
+                for arm, path in zip(("base", "hsr", "base-reseeded"), args.report)}
         compare(rows)
         return
 
@@ -185,14 +193,15 @@ def main() -> None:
     for arm, hsr in (("base", "none"), ("hsr", "vgg16")):
         if args.stage not in ("all", arm):
             continue
-        name = f"hsrbench-{arm}"
+        name = f"hsrbench-{arm}" + (f"-s{args.arm_seed}" if args.arm_seed is not None else "")
+        arm_common = {**common, "seed": args.seed if args.arm_seed is None else args.arm_seed}
         out = tasks.run(session, TrainModel(name, None, hsr=hsr, hsr_weight=args.hsr_weight, kimg=total,
-                                            fresh=not args.resume, warm_start="hsrbench-warm", **common), say)
+                                            fresh=not args.resume, warm_start="hsrbench-warm", **arm_common), say)
         gen = ModelStore().load(name, device=args.device)
         t = time.perf_counter()
         ppl = perceptual_path_length(gen, args.ppl_samples, seed=args.seed, batch=32)
         fd = fd_vgg(gen, images, args.fd_samples, seed=args.seed, size=64, batch=32, resamples=20)
-        rows[arm] = {"kimg": out.kimg, "warm_kimg": warm_kimg, "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
+        rows[arm] = {"kimg": out.kimg, "warm_kimg": warm_kimg, "seed": arm_common["seed"], "kimg_per_s": out.kimg_per_s, "seconds": out.seconds,
                      "resumed_at_step": out.resumed_at_step, "metrics_seconds": time.perf_counter() - t,
                      "ppl": ppl.to_dict(), "fd_vgg": fd.to_dict(), "losses": out.last_losses,
                      "load_average": os.getloadavg()[0]}
@@ -231,6 +240,12 @@ def compare(rows: dict) -> None:
     print(f"HSR vs baseline at equal kimg ({b['kimg']:.3g} and {h['kimg']:.3g}): PPL {b['ppl']['value']:.4g} → "
           f"{h['ppl']['value']:.4g}, {change:+.1f} % (goal ≤ −16 %), FD-VGG {b['fd_vgg']['value']:.4g} → "
           f"{h['fd_vgg']['value']:.4g}; kimg/s {b['kimg_per_s']:.4f} and {h['kimg_per_s']:.4f}", flush=True)
+    r = rows.get("base-reseeded")
+    if r is not None:  # training noise: the same baseline continued with other random draws
+        noise = (r["ppl"]["value"] - b["ppl"]["value"]) / b["ppl"]["value"] * 100
+        print(f"noise reference, baseline with seed {r.get('seed')} instead of {b.get('seed', 0)} ({r['kimg']:.3g} kimg): "
+              f"PPL {r['ppl']['value']:.4g} ({noise:+.1f} % from the baseline), FD-VGG {r['fd_vgg']['value']:.4g}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -208,6 +208,32 @@ def test_ctrl_c_finishes_the_training_and_installs_the_model(tmp_path, capsys, p
     assert torch.load(run_folder("cli-ctrlc") / "checkpoint.pt", weights_only=True)["step"] == 2
 
 
+def test_a_warm_started_run_continues_its_source_and_draws_from_its_own_seed(tmp_path):
+    """HSR's protocol: arms start from one baseline's checkpoint. An arm with the baseline's seed and
+    settings is that baseline continued, step for step; another seed is another draw of the same
+    continuation (what training noise alone does to a metric)."""
+    from stylestudio.engine.model_store import ModelStore
+    from stylestudio.engine.training.dataset import FORMAT
+    from stylestudio.engine.training.run import TrainSettings, run_folder, train
+
+    store, cpu = ModelStore(), torch.device("cpu")
+    data = tmp_path / "data.npz"
+    np.savez(data, images=tiny_images(12), names=np.asarray([f"f{i}" for i in range(12)]), format=np.asarray(FORMAT))
+    tiny = dict(batch=4, latent_dim=16, channel_max=16, mapping_layers=2, hsr="none")
+
+    def params(name: str) -> list[torch.Tensor]:
+        return list(torch.load(run_folder(name) / "checkpoint.pt", weights_only=True)["G"].values())
+
+    assert train(TrainSettings(data, "ws-base", resolution=16, kimg=0.008, **tiny), store, cpu, ONE).steps == 2
+    assert train(TrainSettings(None, "ws-same", kimg=0.016, warm_start="ws-base", **tiny), store, cpu, ONE).steps == 4
+    assert train(TrainSettings(None, "ws-other", kimg=0.016, warm_start="ws-base", seed=1, **tiny),
+                 store, cpu, ONE).steps == 4
+    assert train(TrainSettings(None, "ws-base", kimg=0.016, **tiny), store, cpu, ONE).resumed_at_step == 2
+    base, same, other = params("ws-base"), params("ws-same"), params("ws-other")
+    assert all(torch.equal(a, b) for a, b in zip(base, same))
+    assert not all(torch.equal(a, b) for a, b in zip(base, other))
+
+
 def test_mixed_precision_runs_the_adversarial_passes_in_bf16_and_keeps_fp32_weights():
     """--precision bf16 (a GPU feature; bf16 autocast also runs on the CPU, which is what a test can
     check here): the G and D passes are autocast, the weights and the regularisers stay fp32."""

@@ -195,7 +195,8 @@ def _start(s: TrainSettings, store: ModelStore, folder: Path, device: torch.devi
         if warm is not None and s.data is None:
             s = replace(s, data=run_folder(s.warm_start) / "dataset.npz")
         images, notes = _prepare_data(s, folder, int(state["config"]["resolution"]), world, progress, cancel)
-        trainer = Trainer.from_state(state, images, device, world, s.hsr, s.hsr_weight, s.precision)
+        trainer = Trainer.from_state(state, images, device, world, s.hsr, s.hsr_weight, s.precision,
+                                     seed=s.seed if warm is not None else None)  # resuming keeps its own
         where = f"run {s.warm_start!r}" if warm is not None else "its checkpoint"
         note = f"resumed from {where} at step {trainer.step_count} ({trainer.images_seen / 1000:.3g} kimg)"
         if state["config"].get("hsr") != trainer.config.hsr:

@@ -304,17 +304,21 @@ class Trainer:
     @classmethod
     def from_state(cls, state: dict[str, Any], images: np.ndarray, device: torch.device | str,
                    world: World, hsr: str | None = None, hsr_weight: float | None = None,
-                   precision: str = "fp32") -> "Trainer":
+                   precision: str = "fp32", seed: int | None = None) -> "Trainer":
         """Rebuild a trainer from :meth:`state_dict` (read with ``weights_only=True``).
 
         ``hsr``/``hsr_weight`` override the checkpoint's: resuming a baseline with HSR switched on
-        is the paper's protocol (warm start, then HSR); new heads start untrained."""
+        is the paper's protocol (warm start, then HSR); new heads start untrained. ``seed``
+        overrides the checkpoint's too (a warm-started run draws its own random numbers: two arms
+        that differ only in it measure how much training noise alone moves a metric)."""
         try:
             saved = dict(state["config"])
             if hsr is not None:
                 saved["hsr"] = hsr
             if hsr_weight is not None:
                 saved["hsr_weight"] = hsr_weight
+            if seed is not None:
+                saved["seed"] = seed
             config = TrainConfig.from_dict(saved)
             G = StyleGAN2Generator(**state["g_config"])
             D = Discriminator(**state["d_config"])
