@@ -14,7 +14,11 @@ interrupted and continued (``--resume``) across sessions; the arms' rows are the
 
 A second baseline arm from the same warm start with another seed (``--stage base --arm-seed 1``)
 is the noise reference: how far two runs that differ only in their random draws land apart, which
-the metrics' bootstrap intervals (sampling noise only) do not show.
+the metrics' bootstrap intervals (sampling noise only) do not show. ``--paired`` then measures the
+trained arms' path lengths on the very same samples and gives the PPL change with a paired
+bootstrap interval, far tighter than comparing two separate intervals:
+
+    python bench/hsr.py --paired [--ppl-samples 1000]
 
 1. A dataset of ``--faces`` faces rendered by the default model (ψ 0.7, seeds 0…N−1), downsampled
    (area) to ``--resolution`` px.
@@ -142,7 +146,13 @@ def main() -> None:
                         "noise reference, saved as hsrbench-base-s<SEED>")
     p.add_argument("--report", type=Path, nargs="+", metavar="JSON",
                    help="compare the arms' --out files (baseline, HSR[, baseline of another seed]) and stop")
+    p.add_argument("--paired", action="store_true",
+                   help="PPL of the trained arms on the same samples: each arm's change from the baseline with a "
+                        "paired bootstrap interval")
     args = p.parse_args()
+    if args.paired:
+        paired_ppl(args)
+        return
     if args.report:
         rows = {arm: json.loads(path.read_text())["rows"][arm.split("-")[0]]
                 for arm, path in zip(("base", "hsr", "base-reseeded"), args.report)}
@@ -213,6 +223,44 @@ def main() -> None:
     print(f"wall time {time.perf_counter() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+
+
+def paired_ppl(args) -> None:
+    """Every trained arm's path lengths on the same samples (seed, index), and each arm's PPL change
+    from the baseline with a paired bootstrap: the arms share their warm start, so a sample's path
+    length moves together across them and most of the sampling noise cancels."""
+    import torch
+
+    from stylestudio.engine.metrics.ppl import filtered_mean, lpips_distance, path_lengths
+    from stylestudio.engine.metrics.stats import BOOTSTRAP
+    from stylestudio.engine.model_store import ModelStore
+
+    torch.set_num_threads(args.threads)
+    torch.set_grad_enabled(False)
+    store = ModelStore()
+    arms = [n for n in ("hsrbench-base", "hsrbench-hsr", "hsrbench-base-s1") if store.has(n)]
+    if "hsrbench-base" not in arms or len(arms) < 2:
+        raise SystemExit(f"--paired needs the baseline and another arm trained (have: {', '.join(arms) or 'none'})")
+    lengths, distance = {}, lpips_distance(args.device)
+    for name in arms:
+        t = time.perf_counter()
+        gen = store.load(name, device=args.device)
+        lengths[name] = np.concatenate([path_lengths(gen, list(range(i, min(args.ppl_samples, i + 32))), seed=args.seed,
+                                                     distance=distance) for i in range(0, args.ppl_samples, 32)])
+        print(f"{name}: PPL {filtered_mean(lengths[name]):.4g} over {args.ppl_samples} samples, seed {args.seed} "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
+    base = lengths["hsrbench-base"]
+    rng = np.random.default_rng(args.seed)
+    draws = [rng.integers(0, len(base), len(base)) for _ in range(BOOTSTRAP)]
+    for name in arms[1:]:
+        other = lengths[name]
+        change = (filtered_mean(other) - filtered_mean(base)) / filtered_mean(base) * 100
+        boot = [(filtered_mean(other[d]) - filtered_mean(base[d])) / filtered_mean(base[d]) * 100 for d in draws]
+        low, high = np.percentile(boot, [2.5, 97.5])
+        r = np.corrcoef(np.log(base), np.log(other))[0, 1]
+        print(f"{name} vs hsrbench-base, same {len(base)} samples: PPL {change:+.2f} % (paired 95 % interval "
+              f"{low:+.2f} … {high:+.2f} %; per-sample log-length correlation {r:.3f})", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def warm_start_kimg() -> float:
