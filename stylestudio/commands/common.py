@@ -45,7 +45,9 @@ def finish_on_ctrl_c(what: str = "the run") -> Iterator[Callable[[], bool] | Non
     torchrun (its launcher passes the signal to every rank and then ends them itself), off the main
     thread (only there can a handler be set) and where SIGINT is ignored (a job started in the
     background with ``nohup … &``: a stray SIGINT must not end it early)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or threading.current_thread() is not threading.main_thread() \
+    from ..engine.distributed import launched_size
+
+    if launched_size() > 1 or threading.current_thread() is not threading.main_thread() \
             or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield None
         return

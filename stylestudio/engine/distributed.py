@@ -42,9 +42,14 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def launched_size() -> int:
+    """How many processes torchrun started (1 outside it), read without joining a process group."""
+    return _env_int("WORLD_SIZE", 1)
+
+
 def current_world(device: torch.device | str | None = None) -> World:
     """The world this process is part of; joins the process group on first use under torchrun."""
-    size = _env_int("WORLD_SIZE", 1)
+    size = launched_size()
     world = World(_env_int("RANK", 0), size, _env_int("LOCAL_RANK", 0))
     if size > 1 and not dist.is_initialized():
         dev = torch.device(device) if device is not None else torch.device("cpu")
