@@ -50,6 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import stylestudio  # noqa: E402,F401  (first: it sets the OpenMP wait policy before torch loads)
+from stylestudio.engine.training.run import run_folder  # noqa: E402
 
 
 def render_dataset(path: Path, faces: int, side: int, batch: int = 16, device: str = "cpu") -> None:
@@ -232,13 +233,14 @@ def paired_ppl(args) -> None:
     import torch
 
     from stylestudio.engine.metrics.ppl import filtered_mean, lpips_distance, path_lengths
-    from stylestudio.engine.metrics.stats import BOOTSTRAP
+    from stylestudio.engine.metrics.stats import bootstrap_interval
     from stylestudio.engine.model_store import ModelStore
 
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     store = ModelStore()
-    arms = [n for n in ("hsrbench-base", "hsrbench-hsr", "hsrbench-base-s1") if store.has(n)]
+    reseeded = sorted(n for n in store.names() if n.startswith("hsrbench-base-s"))  # --arm-seed baselines
+    arms = [n for n in ("hsrbench-base", "hsrbench-hsr", *reseeded) if store.has(n)]
     if "hsrbench-base" not in arms or len(arms) < 2:
         raise SystemExit(f"--paired needs the baseline and another arm trained (have: {', '.join(arms) or 'none'})")
     lengths, distance = {}, lpips_distance(args.device)
@@ -250,15 +252,15 @@ def paired_ppl(args) -> None:
         print(f"{name}: PPL {filtered_mean(lengths[name]):.4g} over {args.ppl_samples} samples, seed {args.seed} "
               f"({time.perf_counter() - t:.0f} s)", flush=True)
     base = lengths["hsrbench-base"]
-    rng = np.random.default_rng(args.seed)
-    draws = [rng.integers(0, len(base), len(base)) for _ in range(BOOTSTRAP)]
+
+    def change(pairs: np.ndarray) -> float:  # rows: (baseline, arm) path lengths of one sample
+        return (filtered_mean(pairs[:, 1]) - filtered_mean(pairs[:, 0])) / filtered_mean(pairs[:, 0]) * 100
+
     for name in arms[1:]:
-        other = lengths[name]
-        change = (filtered_mean(other) - filtered_mean(base)) / filtered_mean(base) * 100
-        boot = [(filtered_mean(other[d]) - filtered_mean(base[d])) / filtered_mean(base[d]) * 100 for d in draws]
-        low, high = np.percentile(boot, [2.5, 97.5])
-        r = np.corrcoef(np.log(base), np.log(other))[0, 1]
-        print(f"{name} vs hsrbench-base, same {len(base)} samples: PPL {change:+.2f} % (paired 95 % interval "
+        pairs = np.stack([base, lengths[name]], axis=1)  # resampled by rows: paired
+        low, high = bootstrap_interval(pairs, change, args.seed)
+        r = np.corrcoef(np.log(pairs.T))[0, 1]
+        print(f"{name} vs hsrbench-base, same {len(base)} samples: PPL {change(pairs):+.2f} % (paired 95 % interval "
               f"{low:+.2f} … {high:+.2f} %; per-sample log-length correlation {r:.3f})", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
@@ -271,12 +273,6 @@ def warm_start_kimg() -> float:
     if not ckpt.is_file():
         raise SystemExit(f"{ckpt}: no warm start yet (run --stage warm first)")
     return float(torch.load(ckpt, map_location="cpu", weights_only=True)["images_seen"]) / 1000
-
-
-def run_folder(name: str) -> Path:
-    from stylestudio.engine.training.run import run_folder as folder
-
-    return folder(name)
 
 
 def compare(rows: dict) -> None:
