@@ -138,8 +138,9 @@ def import_clip(file: Path, name: str | None = None, activation: str = "quickgel
     note = ""
     old = _imported(name)
     if old is not None:
-        old_file = str(old.get("source", {}).get("file", "?"))
-        if old.get("source", {}).get("sha256") == digest and old.get("config", {}).get("activation") == activation \
+        old_source = old.get("source", {})
+        old_file = str(old_source.get("file", "?"))
+        if old_source.get("sha256") == digest and old.get("config", {}).get("activation") == activation \
                 and (store_dir() / name / "weights.safetensors").is_file():
             return EncoderInfo(name, "clip", dict(old["config"]), old_file, store_dir() / name,
                                note=f"{name!r} is already imported from this file; nothing changed")
@@ -198,11 +199,8 @@ def list_encoders() -> list[EncoderInfo]:
     root = store_dir()
     if root.is_dir():
         for folder in sorted(root.iterdir()):
-            if folder.name.startswith(".") or not (folder / "encoder.json").is_file():
-                continue
-            try:
-                meta = _read_meta(folder)
-            except InputError:
+            meta = None if folder.name.startswith(".") else _imported(folder.name)
+            if meta is None:
                 continue
             out.append(EncoderInfo(folder.name, "clip", dict(meta.get("config", {})),
                                    str(meta.get("source", {}).get("file", "?")), folder))
