@@ -173,3 +173,22 @@ def test_the_dialog_says_what_is_missing(qtbot, shoot: Path, tmp_path: Path) -> 
     ok.click()
     assert dlg.result() == 1
     assert np.isfinite(request.job.quality)
+
+
+@pytest.mark.parametrize("choice, pti, far", [("auto", False, True), ("on", True, True), ("off", False, False)])
+def test_the_dialog_chooses_fine_tuning(qtbot, tmp_path: Path, choice: str, pti: bool, far: bool) -> None:
+    """*Fine-tune for identity*: faces far from the model (the default), every face, or never."""
+    from stylestudio.app.batch_dialog import ApplyToFolderDialog
+    from stylestudio.engine.document import EditDocument, SeedSource
+    from stylestudio.engine.edits.direction import DirectionEdit
+
+    doc = EditDocument("tiny32", SeedSource(seed=1), edits=(DirectionEdit(library="sefa", name="factor1", amount=1.0),))
+    dlg = ApplyToFolderDialog(doc)
+    qtbot.addWidget(dlg)
+    assert dlg.pti_box.currentData() == "auto"
+    (tmp_path / "in").mkdir()
+    dlg.input_edit.setText(str(tmp_path / "in"))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.pti_box.setCurrentIndex(dlg.pti_box.findData(choice))
+    settings = dlg.request().job.inversion
+    assert settings.pti is pti and (settings.pti_far_lpips is not None) is far

@@ -15,7 +15,7 @@ from stylestudio.errors import Cancelled, InputError
 
 #: the tiny untrained model needs a livelier PTI than the default model's 1e-4 to move in 12 steps
 FAST = InversionSettings(estimate_candidates=6, estimate_steps=10, estimate_resolution=16, steps=30,
-                         pti_steps=12, pti_lr=1e-3, preview_every=5)
+                         pti_steps=12, pti_lr=1e-3, preview_every=5, pti_far_lpips=None)
 
 
 @pytest.fixture(scope="module")

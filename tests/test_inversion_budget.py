@@ -17,7 +17,7 @@ from stylestudio.engine.render import to_uint8
 skdata = pytest.importorskip("skimage.data")
 TINY = "stylegan2_tiny/network-snapshot.pkl"
 FAST = InversionSettings(estimate_candidates=6, estimate_steps=10, estimate_resolution=16, steps=100000,
-                         pti_steps=100000, pti_lr=1e-3, preview_every=5)
+                         pti_steps=100000, pti_lr=1e-3, preview_every=5, pti_far_lpips=None)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,40 @@ def test_budget_covers_the_whole_inversion(monkeypatch, tiny, target, pti) -> No
     # the time left is reported and falls to (nearly) nothing
     left = [u.remaining for u in updates]
     assert left[0] <= 3.5 and left[-1] <= 0.4 and all(a >= b for a, b in zip(left, left[1:]))
+
+
+@pytest.mark.parametrize("far", [True, False])
+def test_a_far_face_calls_pti_in(monkeypatch, tiny, target, far) -> None:
+    """``pti_far_lpips``: PTI joins (within the same budget, W+ leaving it its share) only when W+,
+    ``pti_far_at`` of the way through, is still at least that far from the photo."""
+    ticks = ticking(monkeypatch, tiny, 0.1)
+    settings = dataclasses.replace(FAST, time_budget=4.0, pti=False, clock=lambda: ticks[0],
+                                   pti_far_lpips=1e-6 if far else 10.0)
+    updates = list(iter_inversion(tiny, target, settings))
+    result = updates[-1].result
+    stages = [h["stage"] for h in result.history]
+    assert ("pti" in stages) == far and (result.weight_deltas is not None) == far
+    assert 3.6 <= result.seconds <= 4.4, result.seconds
+    opt_end = max(h["seconds"] for h in result.history if h["stage"] == "optimise")
+    if far:  # judged part of the way through W+, which then left PTI its share
+        assert opt_end <= 4.0 * (1 - settings.pti_share)
+    else:
+        assert opt_end > 4.0 * (1 - settings.pti_share)
+    fractions = [u.fraction for u in updates]
+    assert all(a <= b + 1e-9 for a, b in zip(fractions, fractions[1:])) and fractions[-1] == 1.0
+
+
+def test_pti_choices() -> None:
+    from stylestudio.engine.inversion import with_pti
+
+    base = InversionSettings()
+    assert base.pti is False and base.pti_far_lpips is not None  # the default: only far faces
+    assert with_pti(base, "on").pti is True
+    off = with_pti(base, "off")
+    assert off.pti is False and off.pti_far_lpips is None
+    assert with_pti(off, "auto") == base
+    with pytest.raises(ValueError, match="sometimes"):
+        with_pti(base, "sometimes")
 
 
 def test_no_budget_runs_the_steps(monkeypatch, tiny, target) -> None:
@@ -135,15 +169,35 @@ def test_time_budget_reaches_the_request(monkeypatch, capsys, tmp_path, tiny_mod
     assert seen[0].settings.time_budget == seconds
 
 
+@pytest.mark.parametrize("flags, pti, far", [([], False, True), (["--pti"], True, True), (["--pti", "on"], True, True),
+                                             (["--pti", "off"], False, False), (["--pti", "auto"], False, True)])
+def test_pti_choice_reaches_the_request(monkeypatch, tmp_path, tiny_model, flags, pti, far) -> None:
+    from stylestudio.engine import tasks
+
+    seen = []
+
+    def fake_run(session, request, progress=None, cancel=None):
+        seen.append(request)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(tasks, "run", fake_run)
+    photo = tmp_path / "p.png"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    with pytest.raises(SystemExit):
+        main(["invert", str(photo), "-o", str(tmp_path / "p.stylestudio"), "--model", tiny_model, *flags])
+    assert seen[0].settings.pti is pti
+    assert (seen[0].settings.pti_far_lpips is not None) is far
+
+
 def test_batch_keeps_no_limit_unless_asked() -> None:
     import argparse
 
     from stylestudio.commands.common import inversion_settings
 
-    args = argparse.Namespace(pti=False, steps=None, time_budget=None, pti_steps=None)
+    args = argparse.Namespace(pti="auto", steps=None, time_budget=None, pti_steps=None)
     assert inversion_settings(args).time_budget == InversionSettings().time_budget == 60.0
     assert inversion_settings(args, unbudgeted=True).time_budget is None
-    asked = argparse.Namespace(pti=False, steps=None, time_budget=20.0, pti_steps=None)
+    asked = argparse.Namespace(pti="auto", steps=None, time_budget=20.0, pti_steps=None)
     assert inversion_settings(asked, unbudgeted=True).time_budget == 20.0
 
 

@@ -256,6 +256,20 @@ def test_cli_invert_then_render_the_full_photo(capsys, tmp_path, astronaut, astr
     assert np.array_equal(full[far], astronaut[far])
 
 
+@pytest.mark.parametrize("flags", [[], ["--pti", "off"]])
+def test_cli_far_face_gets_pti_unless_told_not_to(capsys, tmp_path, astronaut_png, tiny_model, flags) -> None:
+    """The tiny test model cannot fit a photo: by default PTI joins, and the result line says why."""
+    proj = tmp_path / "a.stylestudio"
+    rc, out, err = run(capsys, "invert", str(astronaut_png), "-o", str(proj), "--model", tiny_model,
+                       "--steps", "8", "--pti-steps", "3", "--time-budget", "0", "--device", "cpu", *flags)
+    assert rc == 0, err
+    source = load_project(proj).source
+    tuned = not flags
+    assert bool(source.weight_deltas) is tuned and source.inversion["pti"] is tuned
+    assert source.inversion["pti_steps"] == (3 if tuned else 0)
+    assert ("with PTI: a face far from the model's range" in out) is tuned, out
+
+
 def test_cli_many_faces_asks_which(capsys, tmp_path, astronaut, tiny_model) -> None:
     crop = astronaut[40:240, 120:320]
     canvas = np.full((260, 440, 3), 200, np.uint8)

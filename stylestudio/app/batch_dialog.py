@@ -87,13 +87,18 @@ class ApplyToFolderDialog(QDialog):
         form.addRow("Time per face", self.budget_box)
         self.steps_box = QSpinBox()
         self.steps_box.setRange(0, 10000)
-        from ..engine.inversion import InversionSettings
+        from ..engine.inversion import PTI_CHOICES, InversionSettings
 
         self.steps_box.setValue(InversionSettings().steps)
         self.steps_box.setToolTip("Refinement steps per face (0: the first estimate only, fastest)")
         form.addRow("Steps per face", self.steps_box)
-        self.pti_box = QCheckBox("Fine-tune for identity (slower, closer likeness)")
-        form.addRow("", self.pti_box)
+        self.pti_box = QComboBox()
+        for key, text in PTI_CHOICES:
+            self.pti_box.addItem(text, key)
+        self.pti_box.setToolTip("Fine-tuning the generator around a face (PTI) gives a closer likeness to a face far "
+                                "from the model's range (small, blurred, unusual), in the same time; a face near "
+                                "it gains nothing")
+        form.addRow("Fine-tune for identity", self.pti_box)
 
         self.format_box = QComboBox()
         for key, text in FORMATS:
@@ -148,7 +153,7 @@ class ApplyToFolderDialog(QDialog):
     def request(self) -> Any:
         """The batch request for what is chosen; :class:`InputError` says what is missing."""
         from ..engine.batch import BatchJob, Recipe
-        from ..engine.inversion import InversionSettings
+        from ..engine.inversion import InversionSettings, with_pti
         from ..engine.tasks.batch import ApplyToFolder
 
         ids = self.chosen_edits()
@@ -162,8 +167,9 @@ class ApplyToFolderDialog(QDialog):
         if os.path.realpath(src) == os.path.realpath(out):
             raise InputError("the results need another folder than the photos (the originals stay untouched)")
         steps = self.steps_box.value()
-        settings = dataclasses.replace(InversionSettings(), steps=steps, optimise=steps > 0,
-                                       time_budget=self.budget_box.value() or None, pti=self.pti_box.isChecked())
+        settings = with_pti(dataclasses.replace(InversionSettings(), steps=steps, optimise=steps > 0,
+                                                    time_budget=self.budget_box.value() or None),
+                                self.pti_box.currentData())
         job = BatchJob(Recipe.from_document(self.doc, ids), Path(src), Path(out), faces=self.faces_box.currentData(),
                        format=self.format_box.currentData(), quality=self.quality_box.value(),
                        save_projects=self.projects_box.isChecked(), inversion=settings)

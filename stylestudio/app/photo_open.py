@@ -275,7 +275,8 @@ class PhotoOpener(QObject):
             lpips = float(source.inversion.get("lpips", 0.0))
             ident = identity_text(source.inversion)
             self.window.statusBar().showMessage(
-                f"{path.name}: face inverted, likeness {likeness(lpips)}{', ' + ident if ident else ''} — ready to edit",
+                f"{path.name}: face inverted{' and the model fine-tuned to it' if source.inversion.get('pti') else ''}, "
+                f"likeness {likeness(lpips)}{', ' + ident if ident else ''} — ready to edit",
                 8000)
             self.window.render_label.setToolTip(likeness_tip(lpips) + (f"\n{ident}: cosine similarity of face "
                                                                       "embeddings, photo vs the model's face"

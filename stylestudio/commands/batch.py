@@ -10,8 +10,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .common import (add_installed_sliders_option, bounded, cli_session, inversion_settings, prepare_sliders, steps_arg,
-                     time_budget_arg)
+from .common import (add_installed_sliders_option, add_pti_option, bounded, cli_session, inversion_settings,
+                     prepare_sliders, steps_arg, time_budget_arg)
 from ..errors import InputError
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "same files; a limit makes results depend on the machine's speed)")
     p.add_argument("--steps", type=steps_arg, default=None,
                    help="latent refinement steps per face (default 80, about a minute on two CPU cores; 0: estimate only)")
-    p.add_argument("--pti", action="store_true", help="also fine-tune the generator around each face (identity)")
-    p.add_argument("--pti-steps", type=steps_arg, default=None, help="fine-tuning steps with --pti (default 30)")
+    add_pti_option(p, "each face")
     p.add_argument("--format", choices=("jpg", "png", "tif"), default="jpg", help="output file type (default jpg)")
     p.add_argument("--quality", type=bounded(int, 1, 100, "--quality"), default=None,
                    help="JPEG quality (default: the recipe's export quality)")

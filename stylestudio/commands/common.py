@@ -129,15 +129,27 @@ def time_budget_arg(text: str) -> float:
     return bounded(float, 1.0, 86400.0, "--time-budget (seconds, or 0/none for no limit)")(text)
 
 
+def add_pti_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--pti [auto|on|off]`` (``invert`` and ``batch``): a bare ``--pti`` is ``on``."""
+    from ..engine.inversion import InversionSettings
+
+    far = InversionSettings.pti_far_lpips
+    p.add_argument("--pti", nargs="?", const="on", choices=("auto", "on", "off"), default="auto",
+                   help=f"fine-tune the generator around {what} for identity (PTI): auto (default) only for a face "
+                        f"far from the model's range (first render at LPIPS ≥ {far:g}), where it gives the closest "
+                        "likeness within the time; on: every face; off: never")
+    p.add_argument("--pti-steps", type=steps_arg, default=None, help="the most fine-tuning steps (default 30)")
+
+
 def inversion_settings(args: argparse.Namespace, unbudgeted: bool = False):
     """The InversionSettings the inversion flags ask for (``invert`` and ``batch`` share them;
     ``--no-estimate``/``--no-encoder`` only where the command has them). ``unbudgeted``: without
     ``--time-budget`` there is no time limit (the batch: the same files on every run)."""
     import dataclasses
 
-    from ..engine.inversion import InversionSettings
+    from ..engine.inversion import InversionSettings, with_pti
 
-    changes: dict = {"pti": args.pti, "estimate": not getattr(args, "no_estimate", False),
+    changes: dict = {"estimate": not getattr(args, "no_estimate", False),
                      "use_encoder": not getattr(args, "no_encoder", False)}
     if args.steps is not None:
         changes.update(steps=args.steps, optimise=args.steps > 0)
@@ -147,7 +159,7 @@ def inversion_settings(args: argparse.Namespace, unbudgeted: bool = False):
         changes["time_budget"] = None
     if args.pti_steps is not None:
         changes["pti_steps"] = args.pti_steps
-    return dataclasses.replace(InversionSettings(), **changes)
+    return with_pti(dataclasses.replace(InversionSettings(), **changes), args.pti)
 
 
 #: argparse types for the options every command shares; the bounds live in engine/limits.py.

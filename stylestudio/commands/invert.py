@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
-from .common import add_model_options, bounded, check_photo_suffix, choose_face, cli_session, inversion_settings, \
+from .common import add_model_options, add_pti_option, bounded, check_photo_suffix, choose_face, cli_session, inversion_settings, \
     output_path, progress_printer, steps_arg, time_budget_arg
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=time_budget_arg, default=None, metavar="SECONDS",
                    help="seconds for the whole inversion: aligning, estimate, optimisation and --pti (default 60; "
                         "0 or none: no limit). The best result seen in that time is kept")
-    p.add_argument("--pti", action="store_true", help="also fine-tune the generator around the latent (identity)")
-    p.add_argument("--pti-steps", type=steps_arg, default=None, help="fine-tuning steps with --pti (default 30)")
+    add_pti_option(p, "the latent")
     p.add_argument("--no-estimate", action="store_true", help="start from the average face instead")
     p.add_argument("--no-encoder", action="store_true",
                    help="estimate from random faces only, without the model's trained encoder")
@@ -52,6 +51,13 @@ class _ThrottledProgress:
         if stage != self.last[0] or fraction - self.last[1] >= 0.05 or fraction >= 1.0:
             progress_printer(message, fraction)
             self.last = (stage, fraction)
+
+
+def pti_note(settings, tuned: bool) -> str:
+    """What the result line says about PTI: why it ran when the user did not ask for it."""
+    if not tuned:
+        return ""
+    return " (with PTI)" if settings.pti else " (with PTI: a face far from the model's range; --pti off skips it)"
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
@@ -91,7 +97,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     final = {"lpips": source.inversion.get("lpips", float("nan"))}
     seconds = source.inversion.get("seconds", 0.0)
     print(f"{args.output}: face {index} of {len(faces)}, LPIPS {final['lpips']:.3f} "
-          f"after {seconds:.0f} s{' (with PTI)' if settings.pti else ''}")
+          f"after {seconds:.0f} s{pti_note(settings, source.weight_deltas is not None)}")
     if "identity" in source.inversion:
         from ..engine.inversion.identity import identity_line
 

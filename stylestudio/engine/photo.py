@@ -173,8 +173,9 @@ class PhotoSource(Source):
         if result.history:
             record["lpips"] = round(float(result.history[-1]["lpips"]), 4)
         if settings is not None:
-            record.update(estimate=settings.estimate, steps=settings.steps if settings.optimise else 0,
-                          pti=settings.pti, pti_steps=settings.pti_steps if settings.pti else 0)
+            tuned = result.weight_deltas is not None  # asked for, or called in by a face far from the model
+            record.update(estimate=settings.estimate, steps=settings.steps if settings.optimise else 0, pti=tuned,
+                          pti_steps=sum(1 for h in result.history if h.get("stage") == "pti") if tuned else 0)
         if getattr(result, "origin", ""):
             record["start"] = result.origin
         return dataclasses.replace(self, wplus=np.asarray(result.wplus, np.float32),

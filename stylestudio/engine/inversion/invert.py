@@ -22,6 +22,7 @@ Long-running by nature, so :func:`iter_inversion` is a generator of :class:`Inve
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ from ..progress import Progress  # noqa: E402  (the engine's one convention)
 
 @dataclass(frozen=True)
 class InversionSettings:
-    """What to run. Defaults: a minute of wall clock for the whole inversion (``time_budget``), PTI off.
+    """What to run. Defaults: a minute of wall clock for the whole inversion (``time_budget``), PTI only
+    for a face the W+ stage cannot bring near (``pti_far_lpips``).
 
     The measurements behind each default are in docs/photos.md ("Why the settings are what they are").
     """
@@ -85,6 +87,11 @@ class InversionSettings:
     far_fall: float = 0.5
 
     pti: bool = False
+    #: PTI joins by itself for a face W+ cannot bring near (LPIPS still at this or worse when W+
+    #: is ``pti_far_at`` of the way through) and takes ``pti_share`` of the budget; a face W+ fits
+    #: keeps the whole budget for W+ (None: only ``pti`` decides)
+    pti_far_lpips: float | None = 0.21
+    pti_far_at: float = 0.3
     pti_steps: int = 30
     pti_time_budget: float | None = None
     pti_lr: float = 1e-4  #: peak, warmed up over the first 20 % (a cold Adam jolts every weight at once)
@@ -99,6 +106,22 @@ class InversionSettings:
     #: what budgets and ``elapsed`` are measured with; benchmarks on a shared machine may pass a
     #: CPU clock (process time ÷ threads) so other people's work does not eat the budget
     clock: Callable[[], float] = field(default=time.perf_counter, compare=False, repr=False)
+
+
+#: the PTI choices the CLI (``--pti``) and the batch dialog offer: (key, what the dialog says)
+PTI_CHOICES = (("auto", "Faces far from the model"), ("on", "Every face"), ("off", "Never"))
+
+
+def with_pti(settings: InversionSettings, choice: str) -> InversionSettings:
+    """``settings`` with one of :data:`PTI_CHOICES`: ``auto`` keeps the default far-face rule (PTI only
+    when ``pti_far_lpips`` says the face is far), ``on`` tunes every face, ``off`` none."""
+    if choice == "on":
+        return dataclasses.replace(settings, pti=True)
+    if choice == "off":
+        return dataclasses.replace(settings, pti=False, pti_far_lpips=None)
+    if choice == "auto":
+        return dataclasses.replace(settings, pti=False, pti_far_lpips=InversionSettings.pti_far_lpips)
+    raise ValueError(f"PTI choice {choice!r}: expected one of {', '.join(k for k, _ in PTI_CHOICES)}")
 
 
 @dataclass
@@ -223,6 +246,11 @@ def _penalty_fall(settings: InversionSettings, first_lpips: float) -> float:
     return fall + far * (min(fall, settings.far_fall) - fall)
 
 
+def _far_calls_pti(settings: InversionSettings, lpips_now: float) -> bool:
+    """Whether PTI joins for a face W+ has brought only to ``lpips_now`` (see ``pti_far_lpips``)."""
+    return settings.pti_far_lpips is not None and settings.pti_steps > 0 and lpips_now >= settings.pti_far_lpips
+
+
 def _delta_weight(settings: InversionSettings, t: float, fall: float) -> float:
     """The W+ offset penalty at progress ``t`` (0..1) of the W+ stage, falling over ``fall``."""
     start, end = settings.delta_weight_start, settings.delta_weight
@@ -304,12 +332,13 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
     # the three stages' step counts decide the progress bar's shares
     n_est = (settings.estimate_steps + 1) if settings.estimate else 0
     n_opt = settings.steps if settings.optimise else 0
-    n_pti = settings.pti_steps if settings.pti else 0
-    costs = [n_est * 0.15, n_opt * 1.0, n_pti * 1.2]
-    total_cost = max(sum(costs), 1e-9)
+    n_pti = settings.pti_steps if pti_on else 0
+    costs = [n_est * 0.15, n_opt * 1.0, n_pti * 1.2]  # PTI's share is added when a far face calls it in
+    shown = [0.0]  # the progress bar never moves back (it would when PTI's share is added)
 
     def frac(stage: int, done: float) -> float:
-        return min(1.0, (sum(costs[:stage]) + costs[stage] * done) / total_cost)
+        shown[0] = max(shown[0], min(1.0, (sum(costs[:stage]) + costs[stage] * done) / max(sum(costs), 1e-9)))
+        return shown[0]
 
     def update(stage: str, step: int, total: int, f: float, loss: Tensor, lp: Tensor, ws: Tensor,
                image: Tensor | None) -> InversionUpdate:
@@ -379,14 +408,19 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
         opt = torch.optim.Adam([w, delta], lr=settings.lr * w_std, betas=(0.9, 0.999))
         full_share = min(1.0, settings.full_steps / settings.steps) * 2.0  # full steps cost ~2× a preview step
         start = clock()
-        budget = None
-        if end is not None:
-            budget = max(1e-3, end - (settings.pti_share * total if pti_on else 0.0) - start)
-        if settings.deadline is not None:
-            left = max(1e-3, settings.deadline - (start - t0))
-            budget = left if budget is None else min(budget, left)
+
+        def wplus_budget(pti: bool) -> float | None:
+            """Seconds for W+: to the budget's end, less PTI's share when PTI follows."""
+            budget = None if end is None else max(1e-3, end - (settings.pti_share * total if pti else 0.0) - start)
+            if settings.deadline is not None:
+                left = max(1e-3, settings.deadline - (start - t0))
+                budget = left if budget is None else min(budget, left)
+            return budget
+
+        budget = wplus_budget(pti_on)
         last = 0.0  # the previous step's seconds: a step that would end past the budget is not begun
         fall = settings.delta_weight_fall  # decided at the first step, from how far the estimate is
+        judged = False  # whether the far-face rule has looked (see ``pti_far_lpips``)
         tail = 0.0 if pti_on else 0.5  # the final render costs about half a step
         best_loss, best_ws = math.inf, None  # the best code seen is the result, not the last one
         for step in range(settings.steps):
@@ -405,6 +439,12 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             loss, lp = losses(img)
             if step == 0:
                 fall = _penalty_fall(settings, float(lp.detach().mean()))
+            if not pti_on and not judged and full and t >= settings.pti_far_at:  # previews' LPIPS do not compare
+                judged = True  # one look, part of the way through: is W+ getting there?
+                if _far_calls_pti(settings, float(lp.detach().mean())):
+                    pti_on, tail, n_pti = True, 0.0, settings.pti_steps
+                    costs[2] = n_pti * 1.2
+                    budget = wplus_budget(True)
             reg = _delta_weight(settings, t, fall) * (delta / w_std).square().mean()
             if full and float(loss.detach().sum()) < best_loss:  # previews' losses do not compare
                 best_loss, best_ws = float(loss.detach().sum()), ws.detach().clone()
@@ -421,7 +461,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
 
     # ---- 3. PTI -------------------------------------------------------------------------------
     deltas: dict[str, np.ndarray] | None = None
-    if settings.pti and settings.pti_steps > 0:
+    if pti_on:
         names = synthesis_parameters(gen)
         tuned = copy.deepcopy(gen)
         named = dict(tuned.named_parameters())
