@@ -193,7 +193,8 @@ def combine(files: list[Path]) -> int:
             continue
         runs += 1
         per_face += gen_part["per_face"]
-        seeds += list(range(gen_part["first_seed"], gen_part["first_seed"] + gen_part["faces"]))
+        seeds += [(gen_part.get("psi", 0.7), s) for s in gen_part.get("seeds") or
+                  range(gen_part["first_seed"], gen_part["first_seed"] + gen_part["faces"])]
         for key, v in gen_part.get("paired_edits", {}).items():
             acc = paired.setdefault(key, {"inverted": 0.0, "true": 0.0, "reach": 0.0, "n": 0})
             for k, kk in (("inverted", "inverted"), ("true", "true"), ("reach", "faces_at_80pct")):
@@ -201,7 +202,8 @@ def combine(files: list[Path]) -> int:
             acc["n"] += v["n"]
     if len(set(seeds)) != len(seeds):
         raise SystemExit("the runs overlap: a face is in two of them")
-    print(f"{len(per_face)} generated faces, seeds {min(seeds)}–{max(seeds)} ({runs} runs)")
+    print(f"{len(per_face)} generated faces, seeds {min(s for _, s in seeds)}–{max(s for _, s in seeds)} "
+          f"(ψ {', '.join(f'{p:g}' for p in sorted({p for p, _ in seeds}))}; {runs} runs)")
     print_table(summarise(per_face))
     print("edit after inversion, same face (slider as the editor applies it, keep others on):")
     for key, a in paired.items():
@@ -218,6 +220,12 @@ def main() -> int:
                     help="start at seed --first-seed + this (to split a long run over sessions)")
     ap.add_argument("--first-seed", type=int, default=1000,
                     help="the evaluation faces are seeds 1000–1049; choose settings on other seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="these generated faces instead of --first-seed/--first-face/--faces (never the "
+                         "evaluation seeds when choosing settings)")
+    ap.add_argument("--psi", type=float, default=0.7,
+                    help="truncation of the generated faces (the benchmark's 0.7; 1.0 gives faces farther "
+                         "from the encoder's comfort)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-budget", type=float, default=InversionSettings().time_budget or 0.0,
                     help="seconds for the whole inversion (default the app's; 0: none)")
@@ -232,8 +240,9 @@ def main() -> int:
     ap.add_argument("--docs", type=Path, default=REPO / "docs")
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--photos", default="", help="comma-separated subset of: astronaut, messi")
-    ap.add_argument("--photo-file", action="append", default=[], metavar="NAME=PATH",
-                    help="another photo to invert (repeatable); tune settings on these, not on the evaluation photos")
+    ap.add_argument("--photo-file", action="append", default=[], metavar="NAME=PATH[@FACE]",
+                    help="another photo to invert (repeatable; @FACE picks a face of a group photo, largest "
+                         "first, as the CLI's --face does); tune settings on these, not on the evaluation photos")
     ap.add_argument("--optimise-resolution", type=int, default=None,
                     help="W+ steps render the preview of this stop resolution, the last ones full size "
                          "(default the app's)")
@@ -249,6 +258,9 @@ def main() -> int:
     ap.add_argument("--far-lpips", default=None,
                     help="'LO,HI': estimates at this LPIPS or worse let the W+ penalty fall sooner; 'off' "
                          f"(default the app's, {InversionSettings.far_lpips})")
+    ap.add_argument("--pti-far-lpips", default=None,
+                    help="PTI joins within the budget for faces whose first W+ render is at this LPIPS or worse; "
+                         f"'off' (default the app's, {InversionSettings.pti_far_lpips})")
     ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
                     help="print one table from the --json files of runs split with --first-face, and stop")
     args = ap.parse_args()
@@ -286,6 +298,9 @@ def main() -> int:
     if args.far_lpips is not None:
         far = None if args.far_lpips == "off" else tuple(float(v) for v in args.far_lpips.split(","))
         settings = dataclasses.replace(settings, far_lpips=far)
+    if args.pti_far_lpips is not None:
+        settings = dataclasses.replace(settings, pti_far_lpips=None if args.pti_far_lpips == "off"
+                                       else float(args.pti_far_lpips))
     report: dict = {"threads": args.threads, "clock": args.clock, "identity_threshold": meter.threshold,
                     "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "clock"},
                     "encoder": None if encoder is None else encoder.meta.get("training"),
@@ -293,21 +308,21 @@ def main() -> int:
     print(f"settings: {settings}", flush=True)
 
     # ---- (a) generated faces -------------------------------------------------------------------
-    if not args.skip_generated and args.faces > 0:
+    if not args.skip_generated and (args.seeds or args.faces > 0):
         fs = settings
         per_face, paired = [], []
         tools = load_paired_tools(gen, "mobilestylegan-ffhq") if not args.skip_paired else None
-        for i in range(args.faces):
-            seed = args.first_seed + args.first_face + i
+        seeds = args.seeds or [args.first_seed + args.first_face + i for i in range(args.faces)]
+        for i, seed in enumerate(seeds):
             with torch.no_grad():
-                ws = gen.mapping(seed_to_z(seed, gen.z_dim), 0.7)
+                ws = gen.mapping(seed_to_z(seed, gen.z_dim), args.psi)
                 target = to_uint8(gen.synthesis(ws))
             ends, result = run_inversion(gen, target, fs, lp, encoder)
             rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std, meter)
             per_face.append(rows)
             if tools is not None:
                 paired.append(paired_edits(gen, tools, ws[0].numpy(), {"result": (result.wplus, result.weight_deltas)}))
-            print(f"face {i + 1}/{args.faces} seed {seed}: " + "; ".join(
+            print(f"face {i + 1}/{len(seeds)} seed {seed}: " + "; ".join(
                 f"{r['stage']} {r['steps']} steps {r['seconds']:.0f}s PSNR {r['psnr']:.2f} LPIPS {r['lpips']:.3f} "
                 f"identity {r['identity']:.3f} w-err {r['latent_rmse']:.3f}" for r in rows), flush=True)
             if i == 0:
@@ -318,7 +333,8 @@ def main() -> int:
                     for r, m in zip(recs, shown)]
                 args.docs.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.concatenate(strip, 1)).save(args.docs / "inversion_generated.png")
-        report["generated"] = {"faces": args.faces, "first_seed": args.first_seed + args.first_face, "per_face": per_face, "summary": summarise(per_face)}
+        report["generated"] = {"faces": len(seeds), "first_seed": seeds[0], "seeds": seeds, "psi": args.psi,
+                               "per_face": per_face, "summary": summarise(per_face)}
         print(json.dumps(report["generated"]["summary"], indent=1), flush=True)
         print_table(report["generated"]["summary"])
         if paired:
@@ -333,22 +349,26 @@ def main() -> int:
 
         from stylestudio.engine.photo import PhotoSource
 
-        photos = [("astronaut", lambda: skdata.astronaut())]
+        photos = [("astronaut", lambda: skdata.astronaut(), 0)]
         if MESSI.is_file():
-            photos.append(("messi", lambda: load_photo(MESSI)))
+            photos.append(("messi", lambda: load_photo(MESSI), 0))
         photos = [p for p in photos if not args.photos or p[0] in args.photos.split(",")]
         for spec in args.photo_file:
             pname, _, ppath = spec.partition("=")
-            if not ppath or not Path(ppath).is_file():
-                ap.error(f"--photo-file {spec!r}: expected NAME=PATH of an existing image")
-            photos.append((pname, lambda ppath=ppath: load_photo(Path(ppath))))
+            ppath, at, which = ppath.rpartition("@") if "@" in ppath else (ppath, "", "0")
+            if not ppath or not Path(ppath).is_file() or not which.isdigit():
+                ap.error(f"--photo-file {spec!r}: expected NAME=PATH[@FACE] of an existing image")
+            photos.append((pname, lambda ppath=ppath: load_photo(Path(ppath)), int(which)))
         report["real"] = {}
         args.docs.mkdir(parents=True, exist_ok=True)
         library, sliders = edit_sliders(gen, name)
         renderer = Renderer(gen, name)
-        for pname, load in photos:
+        for pname, load, which in photos:
             photo = load()
-            face = detect_faces(photo)[0]
+            faces = detect_faces(photo)
+            if which >= len(faces):
+                ap.error(f"{pname}: face {which} asked for, {len(faces)} found")
+            face = faces[which]
             aligned, alignment = align_face(photo, face.landmarks, gen.resolution)
             m = alignment.to_aligned()
             lm = (np.asarray(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
@@ -377,7 +397,7 @@ def main() -> int:
             fin = rows[-1]
             strip = [label(small(aligned), "photo (aligned)"),
                      label(small(rec["result"]), f"{fin['seconds']:.0f}s LPIPS {fin['lpips']:.3f} id {fin['identity']:.2f}"
-                                                 f"{' PTI' if settings.pti else ''}")]
+                                                 f"{' PTI' if result.weight_deltas is not None else ''}")]
             for direction in sliders[:2]:
                 for amount in (-2.0, 2.0):
                     strip.append(label(small(edited(renderer, docs["result"], library, direction, amount)),
