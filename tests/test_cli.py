@@ -41,6 +41,26 @@ def test_help_lists_the_commands(capsys) -> None:
     assert "generate" in capsys.readouterr().out
 
 
+def test_every_command_has_help(capsys) -> None:
+    """``--help`` of every command and sub-command prints (a stray ``%`` in a help text breaks argparse)."""
+    import argparse
+
+    from stylestudio.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, path + [name])
+
+    paths = list(walk(build_parser(), []))
+    assert ["invert"] in paths and len(paths) > 20
+    for path in paths:
+        assert main(path + ["--help"]) == 0, path
+        assert "usage" in capsys.readouterr().out, path
+
+
 def test_bad_argument_is_one_line_and_returns_2(capsys) -> None:
     assert main(["generate", "--seed", "1", "--psi", "5", "-o", "x.png"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -256,7 +256,7 @@ def test_cli_invert_then_render_the_full_photo(capsys, tmp_path, astronaut, astr
     assert np.array_equal(full[far], astronaut[far])
 
 
-@pytest.mark.parametrize("flags", [[], ["--pti", "off"]])
+@pytest.mark.parametrize("flags", [[], ["--no-pti"]])
 def test_cli_far_face_gets_pti_unless_told_not_to(capsys, tmp_path, astronaut_png, tiny_model, flags) -> None:
     """The tiny test model cannot fit a photo: by default PTI joins, and the result line says why."""
     proj = tmp_path / "a.stylestudio"

@@ -130,14 +130,16 @@ def time_budget_arg(text: str) -> float:
 
 
 def add_pti_option(p: argparse.ArgumentParser, what: str) -> None:
-    """``--pti [auto|on|off]`` (``invert`` and ``batch``): a bare ``--pti`` is ``on``."""
+    """``--pti`` / ``--no-pti`` (``invert`` and ``batch``); neither: PTI only for a far face."""
     from ..engine.inversion import InversionSettings
 
-    far = InversionSettings.pti_far_lpips
-    p.add_argument("--pti", nargs="?", const="on", choices=("auto", "on", "off"), default="auto",
-                   help=f"fine-tune the generator around {what} for identity (PTI): auto (default) only for a face "
-                        f"far from the model's range (first render at LPIPS ≥ {far:g}), where it gives the closest "
-                        "likeness within the time; on: every face; off: never")
+    s = InversionSettings
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--pti", dest="pti", action="store_const", const="on", default="auto",
+                   help=f"fine-tune the generator around {what} for identity (PTI). Without --pti or --no-pti, "
+                        f"PTI joins only for a face the latent alone cannot fit (still at LPIPS ≥ {s.pti_far_lpips:g} "
+                        f"when {s.pti_far_at * 100:.0f} %% of the way), in the same time")  # %%: argparse formats help
+    g.add_argument("--no-pti", dest="pti", action="store_const", const="off", help="never fine-tune the generator")
     p.add_argument("--pti-steps", type=steps_arg, default=None, help="the most fine-tuning steps (default 30)")
 
 

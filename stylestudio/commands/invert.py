@@ -57,7 +57,7 @@ def pti_note(settings, tuned: bool) -> str:
     """What the result line says about PTI: why it ran when the user did not ask for it."""
     if not tuned:
         return ""
-    return " (with PTI)" if settings.pti else " (with PTI: a face far from the model's range; --pti off skips it)"
+    return " (with PTI)" if settings.pti else " (with PTI: a face far from the model's range; --no-pti skips it)"
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
