@@ -59,3 +59,25 @@ def test_photo_time_budget_menu_sets_and_keeps_the_budget(qtbot, photo_window, m
     monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (0, True)))
     w.actions_by_name["photo_time_budget"].trigger()
     assert w.photo.inversion_settings.time_budget is None  # 0: no limit
+
+
+def test_fine_tune_menu_sets_and_keeps_the_choice(qtbot, photo_window) -> None:
+    """File ▸ Fine-Tune for Identity: faces far from the model (the default), every face, or never;
+    the choice reaches the next inversion and is kept in the settings file."""
+    from stylestudio.app.photo_open import saved_inversion_settings
+
+    w = photo_window
+    w.photo.inversion_settings = InversionSettings()
+    actions = {key: w.actions_by_name[f"photo_fine_tune_{key}"] for key in ("auto", "on", "off")}
+    assert all(a in w.photo.pti_menu.actions() for a in actions.values())
+    actions["off"].trigger()
+    assert actions["off"].isChecked() and not actions["auto"].isChecked()
+    assert w.photo.inversion_settings.pti is False and w.photo.inversion_settings.pti_far_lpips is None
+    assert w.settings.extra["photo_fine_tune"] == "off"
+    actions["on"].trigger()
+    assert w.photo.inversion_settings.pti is True and w.settings.extra["photo_fine_tune"] == "on"
+    again = saved_inversion_settings(dict(w.settings.extra))  # what the next session starts with
+    assert again.pti is True
+    assert saved_inversion_settings({"photo_fine_tune": ["on"]}) == InversionSettings()  # a hand-edited file
+    actions["auto"].trigger()
+    assert w.photo.pti_choice() == "auto" and w.photo.inversion_settings.pti_far_lpips is not None

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QInputDialog, QLabel, QListWidget, \
+from PySide6.QtGui import QActionGroup, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QInputDialog, QLabel, QListWidget, QMenu, \
     QListWidgetItem, QVBoxLayout, QWidget
 
 from ..engine.document import EditDocument
-from ..engine.inversion import InversionSettings
+from ..engine.inversion import PTI_CHOICES, InversionSettings, with_pti
 from ..engine.limits import PHOTO_SUFFIXES
 from ..engine.tasks import FindFaces, InvertPhoto
 from .modal import modal
@@ -41,7 +41,21 @@ STAGES = {"estimate": "Finding a first likeness", "optimise": "Refining the like
 #: LPIPS (perceptual distance to the photo's crop) → a plain word; the number goes in a tooltip
 LIKENESS = ((0.30, "good"), (0.45, "fair"), (float("inf"), "poor"))
 BUDGET_KEY = "photo_time_budget_s"  #: the user's inversion time budget, kept in the settings file
+PTI_KEY = "photo_fine_tune"  #: the user's PTI choice (a key of PTI_CHOICES), kept in the settings file
 MAX_BUDGET_S = 3600
+
+
+def saved_inversion_settings(extra: dict) -> InversionSettings:
+    """The defaults with the user's saved time budget and PTI choice (anything odd in the settings
+    file is ignored)."""
+    settings = InversionSettings()
+    saved = extra.get(BUDGET_KEY)
+    if isinstance(saved, (int, float)) and not isinstance(saved, bool) and 0 <= saved <= MAX_BUDGET_S:
+        settings = dataclasses.replace(settings, time_budget=float(saved) or None)
+    choice = extra.get(PTI_KEY)
+    if isinstance(choice, str) and choice in dict(PTI_CHOICES):
+        settings = with_pti(settings, choice)
+    return settings
 
 
 def likeness(lpips: float) -> str:
@@ -121,11 +135,9 @@ class PhotoOpener(QObject):
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
         self.window = window
-        #: what the GUI's inversion runs (the defaults: a minute, no PTI; File ▸ Photo Time Budget…)
-        self.inversion_settings = InversionSettings()
-        saved = window.settings.extra.get(BUDGET_KEY)
-        if isinstance(saved, (int, float)) and not isinstance(saved, bool) and 0 <= saved <= MAX_BUDGET_S:
-            self.inversion_settings = dataclasses.replace(self.inversion_settings, time_budget=float(saved) or None)
+        #: what the GUI's inversion runs (the defaults: a minute, PTI for far faces; File ▸ Photo Time
+        #: Budget… and File ▸ Fine-Tune for Identity)
+        self.inversion_settings = saved_inversion_settings(window.settings.extra)
         #: answers "which face?" → index or None; replaceable (tests, scripting)
         self.choose_face: Callable[[list[np.ndarray], list[str]], int | None] = \
             lambda thumbs, descs: ask_face(window, thumbs, descs)
@@ -146,6 +158,19 @@ class PhotoOpener(QObject):
         menu = w.file_menu
         menu.insertAction(w.recent_menu.menuAction(), self.open_action)
         menu.insertAction(w.recent_menu.menuAction(), self.budget_action)
+        self.pti_menu = QMenu("&Fine-Tune for Identity", menu)
+        self.pti_menu.setToolTipsVisible(True)
+        menu.insertMenu(w.recent_menu.menuAction(), self.pti_menu)
+        group = QActionGroup(self.pti_menu)
+        chosen = self.pti_choice()
+        for key, text in PTI_CHOICES:
+            action = w._action(f"photo_fine_tune_{key}", text, None, "", "",
+                               "Fine-tune the model to an opened photo's face (PTI): a closer likeness for a face "
+                               "far from the model, slightly weaker sliders, a larger project", checkable=True)
+            action.setChecked(key == chosen)
+            action.triggered.connect(lambda _checked=False, key=key: self.set_pti(key))
+            group.addAction(action)
+            self.pti_menu.addAction(action)
         menu.insertAction(w.actions_by_name["copy"], self.paste_action)
         self._original_key: tuple | None = None  #: (photo key, size) of the crop the canvas shows as original
         w.holder.changed.connect(self._on_doc)
@@ -212,6 +237,18 @@ class PhotoOpener(QObject):
         self.window.statusBar().showMessage(
             f"Photos are now inverted in {seconds:.0f} s" if seconds else "Photos are now inverted without a time limit",
             4000)
+
+    def pti_choice(self) -> str:
+        """The PTI choice the current settings amount to (a key of PTI_CHOICES)."""
+        s = self.inversion_settings
+        return "on" if s.pti else "auto" if s.pti_far_lpips is not None else "off"
+
+    def set_pti(self, key: str) -> None:
+        """Use and remember one of PTI_CHOICES for the next photos opened."""
+        self.inversion_settings = with_pti(self.inversion_settings, key)
+        self.window.settings.extra[PTI_KEY] = key
+        self.window.settings.save()
+        self.window.statusBar().showMessage(f"Fine-tune for identity: {dict(PTI_CHOICES)[key].lower()}", 4000)
 
     # -- opening ----------------------------------------------------------------------------------
     def open_dialog(self) -> None:
