@@ -259,8 +259,9 @@ def main() -> int:
                     help="'LO,HI': estimates at this LPIPS or worse let the W+ penalty fall sooner; 'off' "
                          f"(default the app's, {InversionSettings.far_lpips})")
     ap.add_argument("--pti-far-lpips", default=None,
-                    help="PTI joins within the budget for faces whose first W+ render is at this LPIPS or worse; "
-                         f"'off' (default the app's, {InversionSettings.pti_far_lpips})")
+                    help="PTI joins within the budget for a face still at this LPIPS or worse when W+ is "
+                         f"{InversionSettings.pti_far_at * 100:.0f} %% through; 'off' (default the app's, "
+                         f"{InversionSettings.pti_far_lpips})")
     ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
                     help="print one table from the --json files of runs split with --first-face, and stop")
     args = ap.parse_args()
