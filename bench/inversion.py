@@ -105,6 +105,19 @@ def run_inversion(gen, target: np.ndarray, settings: InversionSettings, lp, enco
     return ends, result
 
 
+TRAJECTORY_AT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def wplus_trajectory(history: list[dict]) -> list[float]:
+    """The W+ stage's LPIPS when it had used each share of its time in ``TRAJECTORY_AT`` (with
+    ``--pti off`` the shares of a W+ stage that was not cut short: what the far-face rule looks at)."""
+    opt = [h for h in history if h["stage"] == "optimise"]
+    if not opt:
+        return []
+    t0, t1 = opt[0]["seconds"], opt[-1]["seconds"]
+    return [round(next(h["lpips"] for h in opt if h["seconds"] - t0 >= f * (t1 - t0)), 4) for f in TRAJECTORY_AT]
+
+
 def stage_metrics(gen, target, ends, result, lp, true_ws=None, w_std=1.0, meter=None, landmarks=None) -> list[dict]:
     """One row per stage (its last step) and a ``result`` row: what the inversion returned (the
     best code seen, with PTI's weights when PTI ran), timed at the end of the whole run."""
@@ -262,6 +275,9 @@ def main() -> int:
                     help="PTI joins within the budget for a face still at this LPIPS or worse when W+ is "
                          f"{InversionSettings.pti_far_at * 100:.0f} %% through; 'off' (default the app's, "
                          f"{InversionSettings.pti_far_lpips})")
+    ap.add_argument("--trajectory", action="store_true",
+                    help="also print each face's W+ LPIPS at 0, 10, … 50 %% of the stage (with --pti off: what "
+                         "the far-face rule looks at)")
     ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
                     help="print one table from the --json files of runs split with --first-face, and stop")
     args = ap.parse_args()
@@ -321,6 +337,9 @@ def main() -> int:
             ends, result = run_inversion(gen, target, fs, lp, encoder)
             rows = stage_metrics(gen, target, ends, result, lp, ws[0].numpy(), w_std, meter)
             per_face.append(rows)
+            if args.trajectory:
+                rows[-1]["wplus_trajectory"] = wplus_trajectory(result.history)
+                print(f"seed {seed}: W+ LPIPS at {TRAJECTORY_AT} of the stage: {rows[-1]['wplus_trajectory']}")
             if tools is not None:
                 paired.append(paired_edits(gen, tools, ws[0].numpy(), {"result": (result.wplus, result.weight_deltas)}))
             print(f"face {i + 1}/{len(seeds)} seed {seed}: " + "; ".join(
@@ -375,6 +394,9 @@ def main() -> int:
             lm = (np.asarray(face.landmarks, np.float64) @ m[:, :2].T + m[:, 2]).astype(np.float32)
             ends, result = run_inversion(gen, aligned, settings, lp, encoder)
             rows = stage_metrics(gen, aligned, ends, result, lp, meter=meter, landmarks=lm)
+            if args.trajectory:
+                rows[-1]["wplus_trajectory"] = wplus_trajectory(result.history)
+                print(f"{pname}: W+ LPIPS at {TRAJECTORY_AT} of the stage: {rows[-1]['wplus_trajectory']}")
             report["real"][pname] = rows
             print(f"{pname}: " + "; ".join(f"{r['stage']} {r['steps']} steps {r['seconds']:.1f}s (wall {r['wall_seconds']:.0f}s) "
                                           f"LPIPS {r['lpips']:.3f} PSNR {r['psnr']:.2f} identity {r['identity']:.3f}"
