@@ -429,6 +429,13 @@ def main() -> int:
             report["real"][pname + "_edits"] = editability(renderer, docs, library, sliders[:2], lp)
             for line in report["real"][pname + "_edits"]["lines"]:
                 print(f"{pname}: {line}", flush=True)
+            own = photo_attributes(aligned, sliders[:2])
+            if own:  # an edit's change is measured from the reconstruction, so say how far that is from the photo
+                report["real"][pname + "_photo_attributes"] = own
+                rec_vals = {d: report["real"][pname + "_edits"]["results"][d]["result"].get("attribute", [None])[0]
+                            for d in own}
+                print(f"{pname}: predicted on the photo vs its reconstruction: " + "; ".join(
+                    f"{d} {v:.2f} vs {rec_vals[d]:.2f}" for d, v in own.items() if rec_vals[d] is not None), flush=True)
             # the whole photo: original | reconstruction pasted back | first slider +2 pasted back
             pasted_same = paste_back(photo, rec["result"], face.landmarks)
             pasted_edit = paste_back(photo, edited(renderer, docs["result"], library, sliders[0], 2.0), face.landmarks)
@@ -534,6 +541,20 @@ def summarise_paired(per_face: list[dict]) -> tuple[dict, list[str]]:
                 lines.append(f"{kind:9s} {slider:6s} {a:+g}: Δ {inv.mean():+.2f} after inversion vs {true.mean():+.2f} "
                              f"on the face's own latent = {ratio * 100:.0f}% ({reach * 100:.0f}% of {len(pairs)} faces ≥ 80%)")
     return summary, lines
+
+
+def photo_attributes(aligned: np.ndarray, names: list[str]) -> dict[str, float]:
+    """The attribute predictors' reading of the aligned photo itself ({} without the predictors)."""
+    try:
+        from stylestudio.engine.attributes.predictor import AttributePredictor
+
+        pred = AttributePredictor()
+    except Exception:  # noqa: BLE001 - predictor or its weights unavailable
+        return {}
+    x = torch.from_numpy(np.array(aligned, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    with torch.no_grad():
+        m = pred.measure(x)
+    return {n: float(m[n][0]) for n in names if n in m}
 
 
 def editability(renderer: Renderer, docs: dict, library: str, sliders: list[str], lp, seeds=(7, 8, 9, 10)) -> dict:
