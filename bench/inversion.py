@@ -543,13 +543,20 @@ def summarise_paired(per_face: list[dict]) -> tuple[dict, list[str]]:
     return summary, lines
 
 
+def attribute_predictor():
+    """(issue 5's predictor, its attribute table), or (None, {}) when it or its weights are unavailable."""
+    try:
+        from stylestudio.engine.attributes.predictor import ATTRIBUTES, AttributePredictor
+
+        return AttributePredictor(), ATTRIBUTES
+    except Exception:  # noqa: BLE001 - predictor or its weights unavailable
+        return None, {}
+
+
 def photo_attributes(aligned: np.ndarray, names: list[str]) -> dict[str, float]:
     """The attribute predictors' reading of the aligned photo itself ({} without the predictors)."""
-    try:
-        from stylestudio.engine.attributes.predictor import AttributePredictor
-
-        pred = AttributePredictor()
-    except Exception:  # noqa: BLE001 - predictor or its weights unavailable
+    pred, _ = attribute_predictor()
+    if pred is None:
         return {}
     x = torch.from_numpy(np.array(aligned, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
     with torch.no_grad():
@@ -563,12 +570,7 @@ def editability(renderer: Renderer, docs: dict, library: str, sliders: list[str]
     predicted attribute change. Ratio = photo / mean over generated faces, per direction (−2, +2)."""
     from stylestudio.engine.edits.direction import DirectionEdit
 
-    try:
-        from stylestudio.engine.attributes.predictor import ATTRIBUTES, AttributePredictor
-
-        pred = AttributePredictor()
-    except Exception:  # noqa: BLE001 - predictor or its weights unavailable
-        pred, ATTRIBUTES = None, {}
+    pred, ATTRIBUTES = attribute_predictor()
     gen = renderer.generator
     model = next(iter(docs.values())).model
     generated = {f"seed {s}": EditDocument(model=model, source=LatentSource(
