@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QInputDial
     QListWidgetItem, QVBoxLayout, QWidget
 
 from ..engine.document import EditDocument
-from ..engine.inversion import PTI_CHOICES, InversionSettings, with_pti
+from ..engine.inversion import PTI_CHOICES, InversionSettings, pti_choice, with_pti
 from ..engine.limits import PHOTO_SUFFIXES
 from ..engine.tasks import FindFaces, InvertPhoto
 from .modal import modal
@@ -240,8 +240,7 @@ class PhotoOpener(QObject):
 
     def pti_choice(self) -> str:
         """The PTI choice the current settings amount to (a key of PTI_CHOICES)."""
-        s = self.inversion_settings
-        return "on" if s.pti else "auto" if s.pti_far_lpips is not None else "off"
+        return pti_choice(self.inversion_settings)
 
     def set_pti(self, key: str) -> None:
         """Use and remember one of PTI_CHOICES for the next photos opened."""
@@ -311,8 +310,9 @@ class PhotoOpener(QObject):
             self.window.set_document(doc, None, modified=True)
             lpips = float(source.inversion.get("lpips", 0.0))
             ident = identity_text(source.inversion)
+            tuned = " and the model fine-tuned to it" if source.inversion.get("pti") else ""
             self.window.statusBar().showMessage(
-                f"{path.name}: face inverted{' and the model fine-tuned to it' if source.inversion.get('pti') else ''}, "
+                f"{path.name}: face inverted{tuned}, "
                 f"likeness {likeness(lpips)}{', ' + ident if ident else ''} — ready to edit",
                 8000)
             self.window.render_label.setToolTip(likeness_tip(lpips) + (f"\n{ident}: cosine similarity of face "

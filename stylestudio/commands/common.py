@@ -137,8 +137,9 @@ def add_pti_option(p: argparse.ArgumentParser, what: str) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--pti", dest="pti", action="store_const", const="on", default="auto",
                    help=f"fine-tune the generator around {what} for identity (PTI). Without --pti or --no-pti, "
-                        f"PTI joins only for a face the latent alone cannot fit (still at LPIPS ≥ {s.pti_far_lpips:g} "
-                        f"when {s.pti_far_at * 100:.0f} %% of the way), in the same time")  # %%: argparse formats help
+                        "PTI joins only for a face the latent alone cannot fit (still at LPIPS ≥ "
+                        f"{s.pti_far_lpips:g} when {s.pti_far_at * 100:.0f} %% of the way), in the same time")
+    # (%% because argparse formats help texts)
     g.add_argument("--no-pti", dest="pti", action="store_const", const="off", help="never fine-tune the generator")
     p.add_argument("--pti-steps", type=steps_arg, default=None, help="the most fine-tuning steps (default 30)")
 

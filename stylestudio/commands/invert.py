@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..engine.limits import PHOTO_SUFFIXES
 from ..errors import InputError
-from .common import add_model_options, add_pti_option, bounded, check_photo_suffix, choose_face, cli_session, inversion_settings, \
-    output_path, progress_printer, steps_arg, time_budget_arg
+from .common import add_model_options, add_pti_option, bounded, check_photo_suffix, choose_face, cli_session, \
+    inversion_settings, output_path, progress_printer, steps_arg, time_budget_arg
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("invert", help="find the face in a photo and invert it into the model",

@@ -124,6 +124,11 @@ def with_pti(settings: InversionSettings, choice: str) -> InversionSettings:
     raise ValueError(f"PTI choice {choice!r}: expected one of {', '.join(k for k, _ in PTI_CHOICES)}")
 
 
+def pti_choice(settings: InversionSettings) -> str:
+    """Which of :data:`PTI_CHOICES` ``settings`` amount to (the inverse of :func:`with_pti`)."""
+    return "on" if settings.pti else "auto" if settings.pti_far_lpips is not None else "off"
+
+
 @dataclass
 class InversionUpdate:
     """One step of an inversion, as reported to the caller."""
