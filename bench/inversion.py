@@ -226,6 +226,38 @@ def combine(files: list[Path]) -> int:
     return 0
 
 
+def compare_real(a_file: Path, b_file: Path) -> int:
+    """Two runs of the same photos: per photo LPIPS and identity, then over every photo × slider × ±2
+    edit how far the picture moves (geometric mean of B/A) and the predictors' change in the slider's
+    direction (means), each with how many edits B moves less than A."""
+    a, b = (json.loads(Path(f).read_text())["real"] for f in (a_file, b_file))
+    names = [n for n in a if isinstance(a[n], list) and n in b]
+    print(f"{'photo':12s} {'LPIPS A':>8s} {'B':>6s} {'identity A':>10s} {'B':>6s}")
+    for n in names:
+        print(f"{n:12s} {a[n][-1]['lpips']:8.3f} {b[n][-1]['lpips']:6.3f} {a[n][-1]['identity']:10.3f} "
+              f"{b[n][-1]['identity']:6.3f}")
+    mean = {(k, run_id): np.mean([run[n][-1][k] for n in names]) for k in ("lpips", "identity")
+            for run_id, run in (("A", a), ("B", b))}
+    print(f"{'mean':12s} {mean['lpips', 'A']:8.3f} {mean['lpips', 'B']:6.3f} {mean['identity', 'A']:10.3f} "
+          f"{mean['identity', 'B']:6.3f}")
+    moved, along = [], []
+    for n in names:
+        for d, per in a[n + "_edits"]["results"].items():
+            ra, rb = per["result"], b[n + "_edits"]["results"][d]["result"]
+            for i, sign in ((0, -1.0), (1, 1.0)):
+                moved.append(rb["lpips_moved"][i] / ra["lpips_moved"][i])
+                if "delta" in ra and "delta" in rb:
+                    along.append((sign * ra["delta"][i], sign * rb["delta"][i]))
+    moved_a = np.array(moved)
+    print(f"picture moved, B / A: geometric mean {np.exp(np.log(moved_a).mean()):.3f}; "
+          f"B less in {(moved_a < 1).sum()} of {len(moved_a)} edits")
+    if along:
+        al = np.array(along)
+        print(f"predicted change in the slider's direction: A {al[:, 0].mean():.2f}, B {al[:, 1].mean():.2f}; "
+              f"B less in {(al[:, 1] < al[:, 0]).sum()} of {len(al)} edits")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=50)
@@ -278,11 +310,16 @@ def main() -> int:
     ap.add_argument("--trajectory", action="store_true",
                     help="also print each face's W+ LPIPS at 0, 10, … 50 %% of the stage (with --pti off: what "
                          "the far-face rule looks at)")
+    ap.add_argument("--compare-real", type=Path, nargs=2, default=None, metavar=("A.json", "B.json"),
+                    help="compare two runs' photos (e.g. --pti off and on): LPIPS, identity and how strongly the "
+                         "edits act, and stop")
     ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="JSON",
                     help="print one table from the --json files of runs split with --first-face, and stop")
     args = ap.parse_args()
     if args.combine:
         return combine(args.combine)
+    if args.compare_real:
+        return compare_real(*args.compare_real)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.time_budget = min(args.time_budget or 20.0, 20.0)
