@@ -205,6 +205,7 @@ def main() -> int:
 
     libs: dict[str, DirectionLibrary] = {}
     timing: dict[str, str] = {}
+    loaded: list[str] = []  #: learned runs read from --libs: their training is theirs, not this run's --minutes
     for method in args.methods:
         if method == "attributes":
             path = REPO / "resources" / "directions" / args.model / "attributes.ssdir"
@@ -225,6 +226,7 @@ def main() -> int:
             if kept is not None and kept.is_file():
                 lib = DirectionLibrary.load(kept)
                 dt = float(lib.meta["seconds"])
+                loaded.append(key)
                 print(f"{key:24s} loaded from {kept}")
             else:
                 with torch.enable_grad():
@@ -291,8 +293,10 @@ def main() -> int:
             args.save.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.save, **arrays)
 
+    trained = (f"training {args.minutes} min per run" if not loaded else
+               f"{', '.join(loaded)} loaded from {args.libs} (their training: the summary's last column)")
     print(f"\n{args.faces} faces at ψ 0.5, {args.directions} directions per method, same LPIPS swing "
-          f"{args.target_lpips} (−s…+s) for every direction; training {args.minutes} min per run at {args.size} px, "
+          f"{args.target_lpips} (−s…+s) for every direction; {trained} at {args.size} px, "
           f"seeds {args.seeds}; load average now {os.getloadavg()[0]:.1f}")
     for key, (shift, sc, se, amounts) in results.items():
         norm = shift / np.nanmax(shift, 1, keepdims=True)
