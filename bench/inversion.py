@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -55,7 +56,7 @@ sys.path.insert(0, str(REPO))
 from stylestudio.engine.document import EditDocument, LatentSource, seed_to_z  # noqa: E402
 from stylestudio.engine.face.align import align_face, load_photo  # noqa: E402
 from stylestudio.engine.face.landmarks import detect_faces  # noqa: E402
-from stylestudio.engine.inversion import (InversionSettings, apply_weight_deltas, iter_inversion,  # noqa: E402
+from stylestudio.engine.inversion import (PTI_CHOICES, InversionSettings, apply_weight_deltas, iter_inversion,  # noqa: E402
                                           model_encoder)
 from stylestudio.engine.inversion.invert import to_tensor_image, w_statistics  # noqa: E402
 from stylestudio.engine.model_store import ModelStore  # noqa: E402
@@ -274,8 +275,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-budget", type=float, default=InversionSettings().time_budget or 0.0,
                     help="seconds for the whole inversion (default the app's; 0: none)")
-    ap.add_argument("--pti", choices=("default", "on", "off"), default="default",
-                    help="PTI fine-tuning within the budget (default: the app's choice)")
+    ap.add_argument("--pti", choices=[k for k, _ in PTI_CHOICES], default="auto",
+                    help="PTI fine-tuning within the budget: auto (the app's default: only for a face far from the "
+                         "model), on (every face) or off (never)")
     ap.add_argument("--quick", action="store_true", help="a 20-s budget (a smoke run)")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="cpu: process CPU time ÷ threads (default; the machine is shared), wall: wall clock")
@@ -331,8 +333,7 @@ def main() -> int:
     threads = args.threads
     clock = (lambda: time.process_time() / threads) if args.clock == "cpu" else time.perf_counter
     settings = dataclasses.replace(InversionSettings(), time_budget=args.time_budget or None, clock=clock)
-    if args.pti != "default":
-        settings = dataclasses.replace(settings, pti=args.pti == "on")
+    settings = with_pti(settings, args.pti)
     from stylestudio.engine.inversion.identity import IdentityMeter
 
     meter = IdentityMeter()
@@ -580,6 +581,7 @@ def summarise_paired(per_face: list[dict]) -> tuple[dict, list[str]]:
     return summary, lines
 
 
+@functools.lru_cache(maxsize=1)
 def attribute_predictor():
     """(issue 5's predictor, its attribute table), or (None, {}) when it or its weights are unavailable."""
     try:
