@@ -337,8 +337,8 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
     # the three stages' step counts decide the progress bar's shares
     n_est = (settings.estimate_steps + 1) if settings.estimate else 0
     n_opt = settings.steps if settings.optimise else 0
-    n_pti = settings.pti_steps if pti_on else 0
-    costs = [n_est * 0.15, n_opt * 1.0, n_pti * 1.2]  # PTI's share is added when a far face calls it in
+    # PTI's share is added when a far face calls it in
+    costs = [n_est * 0.15, n_opt * 1.0, settings.pti_steps * 1.2 if pti_on else 0.0]
     shown = [0.0]  # the progress bar never moves back (it would when PTI's share is added)
 
     def frac(stage: int, done: float) -> float:
@@ -447,8 +447,8 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             if not pti_on and not judged and full and t >= settings.pti_far_at:  # previews' LPIPS do not compare
                 judged = True  # one look, part of the way through: is W+ getting there?
                 if _far_calls_pti(settings, float(lp.detach().mean())):
-                    pti_on, tail, n_pti = True, 0.0, settings.pti_steps
-                    costs[2] = n_pti * 1.2
+                    pti_on, tail = True, 0.0
+                    costs[2] = settings.pti_steps * 1.2
                     budget = wplus_budget(True)
             reg = _delta_weight(settings, t, fall) * (delta / w_std).square().mean()
             if full and float(loss.detach().sum()) < best_loss:  # previews' losses do not compare
@@ -501,7 +501,7 @@ def _stages(gen: Generator, target: np.ndarray, settings: InversionSettings, lpi
             opt.step()
             show = img if (step + 1) % settings.preview_every == 0 else None
             last = clock() - began
-            yield update("pti", step + 1, n_pti, frac(2, max(t, (step + 1) / settings.pti_steps)), loss, lp, ws, show)
+            yield update("pti", step + 1, settings.pti_steps, frac(2, max(t, (step + 1) / settings.pti_steps)), loss, lp, ws, show)
         if best is not None:
             with torch.no_grad():
                 for p, b in zip(params, best):
